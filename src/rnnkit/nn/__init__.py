@@ -1,6 +1,18 @@
-"""rnnkit.nn: recurrent networks with hand-written backward passes, PyTorch's names and shapes."""
+"""rnnkit.nn: recurrent networks with hand-written backward passes, PyTorch's names and shapes.
 
+See ``docs/engine-contract.md`` for the forward/backward contract every module follows.
+"""
+
+from . import init, optim
+from .layers import Dropout, Embedding, Linear
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss
 from .module import Module, Parameter
+from .optim import clip_grad_norm, clip_grad_value
 from .random import get_rng_state, manual_seed, set_rng_state
+from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["Module", "Parameter", "manual_seed", "get_rng_state", "set_rng_state"]
+__all__ = [
+    "Module", "Parameter", "RNN", "LSTM", "GRU", "Linear", "Embedding", "Dropout",
+    "CrossEntropyLoss", "BCEWithLogitsLoss", "clip_grad_norm", "clip_grad_value",
+    "init", "optim", "manual_seed", "get_rng_state", "set_rng_state",
+]

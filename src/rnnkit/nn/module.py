@@ -180,6 +180,6 @@ def resolve_dtype(dtype) -> np.dtype:
     return dt
 
 
-def uniform_(shape: tuple[int, ...], bound: float, dtype) -> np.ndarray:
+def uniform_array(shape: tuple[int, ...], bound: float, dtype) -> np.ndarray:
     """Draw U(-bound, bound) from the global generator (see :mod:`rnnkit.nn.random`)."""
     return nnrandom.get_rng().uniform(-bound, bound, size=shape).astype(dtype)

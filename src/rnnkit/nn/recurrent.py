@@ -35,9 +35,8 @@ import numpy as np
 
 from . import cells
 from . import random as nnrandom
-from .module import Module, Parameter, resolve_dtype, uniform_
-
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+from .init import GATES as _GATES
+from .module import Module, Parameter, resolve_dtype, uniform_array
 
 
 class _Direction:
@@ -84,11 +83,11 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else H * self.num_directions
             for suffix in self._suffixes(layer):
-                setattr(self, f"weight_ih{suffix}", Parameter(uniform_((G * H, layer_input), bound, self.dtype)))
-                setattr(self, f"weight_hh{suffix}", Parameter(uniform_((G * H, H), bound, self.dtype)))
+                setattr(self, f"weight_ih{suffix}", Parameter(uniform_array((G * H, layer_input), bound, self.dtype)))
+                setattr(self, f"weight_hh{suffix}", Parameter(uniform_array((G * H, H), bound, self.dtype)))
                 if self.bias:
-                    setattr(self, f"bias_ih{suffix}", Parameter(uniform_((G * H,), bound, self.dtype)))
-                    setattr(self, f"bias_hh{suffix}", Parameter(uniform_((G * H,), bound, self.dtype)))
+                    setattr(self, f"bias_ih{suffix}", Parameter(uniform_array((G * H,), bound, self.dtype)))
+                    setattr(self, f"bias_hh{suffix}", Parameter(uniform_array((G * H,), bound, self.dtype)))
         self._cache = None
 
     def _suffixes(self, layer: int) -> list[str]:

@@ -1,0 +1,282 @@
+"""Feed-forward layers around the recurrent core: Linear, Embedding, Dropout.
+
+Each layer keeps what its ``backward`` needs from the most recent ``forward``
+(see ``docs/engine-contract.md``); parameter names, shapes and initialisation
+follow PyTorch, so ``state_dict()`` round-trips with ``torch.nn.Linear`` and
+``torch.nn.Embedding``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import random as nnrandom
+from .module import Module, Parameter, resolve_dtype, uniform_array
+
+
+def _check_float_input(x, dtype: np.dtype, name: str = "input") -> np.ndarray:
+    """Return ``x`` as an array of ``dtype``; any other dtype is a ValueError naming both."""
+    x = np.asarray(x)
+    if x.dtype != dtype:
+        raise ValueError(f"{name} dtype must be {dtype} (the module's dtype), received {x.dtype}")
+    return x
+
+
+def _saved(module: Module, name: str):
+    value = getattr(module, name, None)
+    if value is None:
+        raise RuntimeError(f"{type(module).__name__}.backward called before forward")
+    return value
+
+
+class Linear(Module):
+    """Affine map ``y = x W^T + b`` over the last axis.
+
+    Args:
+        in_features: size ``I`` of the last axis of the input.
+        out_features: size ``O`` of the last axis of the output.
+        bias: add a learnable ``b`` (otherwise ``self.bias is None``).
+        dtype: float32 (default) or float64.
+
+    Parameters (PyTorch's names and shapes):
+        weight: ``(O, I)``, initialised ``U(-1/sqrt(I), 1/sqrt(I))``.
+        bias: ``(O,)``, same initialisation.
+
+    Shapes: ``x (..., I) -> y (..., O)``; any number of leading axes.
+
+    Backward, with ``X`` the ``(N, I)`` input and ``dY`` the ``(N, O)`` gradient
+    flattened over the leading axes::
+
+        dW += dY^T X      (O, I)   one matmul for all positions
+        db += sum_n dY    (O,)
+        dX  = dY W        (N, I)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32):
+        super().__init__()
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.dtype = resolve_dtype(dtype)
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+        self.weight = Parameter(uniform_array((self.out_features, self.in_features), bound, self.dtype))
+        self.bias = Parameter(uniform_array((self.out_features,), bound, self.dtype)) if bias else None
+        self._x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = _check_float_input(x, self.dtype)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear expected input of shape (..., {self.in_features}), received {x.shape}"
+            )
+        self._x = x
+        x2 = x.reshape(-1, self.in_features)  # (N, I)
+        out = x2 @ self.weight.data.T  # (N, O)
+        if self.bias is not None:
+            out += self.bias.data
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        x = _saved(self, "_x")
+        expected = (*x.shape[:-1], self.out_features)
+        grad_output = np.asarray(grad_output, dtype=self.dtype)
+        if grad_output.shape != expected:
+            raise ValueError(
+                f"Linear.backward expected grad_output of shape {expected}, "
+                f"received {grad_output.shape}"
+            )
+        g2 = grad_output.reshape(-1, self.out_features)  # (N, O)
+        if self.weight.requires_grad:
+            self.weight.grad += g2.T @ x.reshape(-1, self.in_features)  # (O, I)
+        if self.bias is not None and self.bias.requires_grad:
+            self.bias.grad += g2.sum(axis=0)
+        return (g2 @ self.weight.data).reshape(x.shape)  # (..., I)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, dtype={self.dtype}"
+        )
+
+
+class Embedding(Module):
+    """Lookup table: ``out[...] = weight[ids[...]]``.
+
+    Args:
+        num_embeddings: vocabulary size ``V``; valid ids are ``0..V-1``.
+        embedding_dim: vector size ``D``.
+        padding_idx: this row starts at zero and never receives a gradient
+            (a negative value counts from the end, as in PyTorch).
+        dtype: float32 (default) or float64.
+        _weight, _freeze: used by :meth:`from_pretrained` (PyTorch's names).
+
+    Parameters: ``weight (V, D)``, initialised ``N(0, 1)``.
+
+    Shapes: ``ids (...) int -> out (..., D)``; ``backward(grad (..., D)) -> None``.
+
+    Backward scatter-adds each position's gradient into the row it read,
+    ``dW[v] += sum_{n: ids[n] = v} dOut[n]``, so repeated ids accumulate. Setting
+    ``weight.requires_grad = False`` (see :meth:`from_pretrained`) freezes the table.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        dtype=np.float32,
+        _weight: np.ndarray | None = None,
+        _freeze: bool = False,
+    ):
+        super().__init__()
+        self.num_embeddings = int(num_embeddings)
+        self.embedding_dim = int(embedding_dim)
+        self.dtype = resolve_dtype(dtype)
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(
+                    f"padding_idx must be in [-{self.num_embeddings}, {self.num_embeddings}), "
+                    f"received {padding_idx}"
+                )
+            padding_idx = int(padding_idx) % self.num_embeddings
+        self.padding_idx = padding_idx
+        shape = (self.num_embeddings, self.embedding_dim)
+        if _weight is None:
+            weight = nnrandom.get_rng().standard_normal(shape).astype(self.dtype)
+            if padding_idx is not None:
+                weight[padding_idx] = 0
+        else:  # given vectors (from_pretrained): copied as they are, no random draw
+            weight = np.array(_weight, dtype=self.dtype)
+            if weight.shape != shape:
+                raise ValueError(f"_weight must have shape {shape}, received {weight.shape}")
+        self.weight = Parameter(weight, requires_grad=not _freeze)
+        self._ids = None
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: np.ndarray,
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        dtype=None,
+    ) -> Embedding:
+        """Build a table from a ``(V, D)`` array (copied), e.g. pretrained word vectors.
+
+        ``freeze=True`` sets ``weight.requires_grad = False``: ``backward`` then
+        leaves ``weight.grad`` at zero. As in PyTorch the padding row keeps the
+        given vector (it is not zeroed), it only gets no gradient. ``dtype``
+        defaults to the array's own (float32 or float64).
+        """
+        embeddings = np.asarray(embeddings)
+        if embeddings.ndim != 2:
+            raise ValueError(
+                f"from_pretrained expected a 2-D (num_embeddings, embedding_dim) array, "
+                f"received shape {embeddings.shape}"
+            )
+        dtype = embeddings.dtype if dtype is None else dtype
+        return cls(
+            *embeddings.shape,
+            padding_idx=padding_idx,
+            dtype=dtype,
+            _weight=embeddings,
+            _freeze=freeze,
+        )
+
+    def forward(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise ValueError(f"Embedding expected integer ids, received dtype {ids.dtype}")
+        if ids.size:
+            lo, hi = ids.min(), ids.max()
+            if lo < 0 or hi >= self.num_embeddings:
+                bad = lo if lo < 0 else hi
+                raise ValueError(
+                    f"Embedding ids must be in [0, {self.num_embeddings}), received {bad}"
+                )
+        self._ids = ids
+        return self.weight.data[ids]  # (..., D)
+
+    def backward(self, grad_output: np.ndarray) -> None:
+        ids = _saved(self, "_ids")
+        expected = (*ids.shape, self.embedding_dim)
+        grad_output = np.asarray(grad_output, dtype=self.dtype)
+        if grad_output.shape != expected:
+            raise ValueError(
+                f"Embedding.backward expected grad_output of shape {expected}, "
+                f"received {grad_output.shape}"
+            )
+        if not self.weight.requires_grad:
+            return None
+        flat = ids.reshape(-1)  # (N,)
+        grads = grad_output.reshape(-1, self.embedding_dim)  # (N, D)
+        if self.padding_idx is not None:
+            keep = flat != self.padding_idx
+            flat, grads = flat[keep], grads[keep]
+        if flat.size == 0:
+            return None
+        # Scatter-add with repeated ids: sort, sum each run of equal ids, add once per row.
+        # (Same result as np.add.at(weight.grad, flat, grads), about twice as fast.)
+        order = np.argsort(flat, kind="stable")
+        sorted_ids = flat[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        self.weight.grad[sorted_ids[starts]] += np.add.reduceat(grads[order], starts, axis=0)
+        return None
+
+    def extra_repr(self) -> str:
+        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}, dtype={self.dtype}"
+
+
+class Dropout(Module):
+    """Inverted dropout: ``y = x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)`` per element.
+
+    Dividing by ``1 - p`` at training time keeps ``E[y] = x``, so evaluation is the
+    identity. The mask comes from the engine's generator (:mod:`rnnkit.nn.random`),
+    so ``manual_seed`` reproduces it. Backward: ``dx = dy * m / (1 - p)``, zero
+    where an element was dropped.
+
+    Args:
+        p: probability of zeroing an element, in ``[0, 1)``.
+        dtype: ``None`` (default) accepts float32 and float64 inputs and keeps
+            their dtype; a dtype makes any other input a ValueError.
+
+    Shapes: ``x (...) -> y (...)``. In eval mode, or with ``p == 0``, ``forward``
+    returns ``x`` itself and ``backward`` returns ``grad_output`` itself.
+    """
+
+    def __init__(self, p: float = 0.5, dtype=None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability p must be in [0, 1), received {p}")
+        self.p = float(p)
+        self.dtype = None if dtype is None else resolve_dtype(dtype)
+        self._mask = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if self.dtype is not None:
+            _check_float_input(x, self.dtype)
+        elif x.dtype not in (np.float32, np.float64):
+            raise ValueError(f"Dropout expected a float32 or float64 input, received {x.dtype}")
+        if not self.training or self.p == 0.0:
+            self._mask = np.ones((), dtype=x.dtype)  # identity: backward passes grad through
+            return x
+        keep = nnrandom.get_rng().random(x.shape) >= self.p
+        self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))  # (...)
+        return x * self._mask
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        mask = _saved(self, "_mask")
+        if mask.ndim == 0:
+            return grad_output
+        grad_output = np.asarray(grad_output)
+        if grad_output.shape != mask.shape:
+            raise ValueError(
+                f"Dropout.backward expected grad_output of shape {mask.shape}, "
+                f"received {grad_output.shape}"
+            )
+        return grad_output * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
