@@ -10,11 +10,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.apps: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[apps]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[apps,fast]'
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[apps,test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[apps,fast,test]'
 	touch $@
 
 demo: $(VENV)/.apps

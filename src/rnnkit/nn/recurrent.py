@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from . import cells
+from . import cells, fast
 from . import random as nnrandom
 from .init import GATES as _GATES
 from .module import Module, Parameter, resolve_dtype, uniform_array
@@ -243,11 +243,14 @@ class RNNBase(Module):
             return a[::-1]
         return a[rev[0], rev[1]]
 
-    def _run_direction(self, X, h, c, weights, mask) -> _Direction:
+    def _run_direction(self, X, h, c, weights, mask):
         """The time loop of one (layer, direction) over X (T, B, I)."""
+        X = np.ascontiguousarray(X)
         W_ih, W_hh, b_ih, b_hh = (None if p is None else p.data for p in weights)
+        if fast.ENABLED:
+            return fast.run_direction(self.mode, self.reset_after, X, h, c, W_ih, W_hh, b_ih, b_hh, mask)
         T, B, _ = X.shape
-        Gx = X @ W_ih.T  # (T, B, G*H): the input projection of all steps at once
+        Gx = (X.reshape(T * B, -1) @ W_ih.T).reshape(T, B, -1)  # (T, B, G*H): all steps at once
         if b_ih is not None:
             Gx += b_ih
         Hs = np.empty((T + 1, B, self.hidden_size), dtype=self.dtype)  # Hs[t+1] = h_t
@@ -341,13 +344,24 @@ class RNNBase(Module):
         grad_input = np.ascontiguousarray(grad_input)
         return grad_input, ((dh0, dc0) if self.mode == "LSTM" else dh0)
 
-    def _backward_direction(self, run: _Direction, dY, dh, dc, weights):
+    def _backward_direction(self, run, dY, dh, dc, weights):
         """BPTT through one (layer, direction); returns (dX, dh0, dc0)."""
         p_ih, p_hh, p_bih, p_bhh = weights
         W_hh = p_hh.data
-        X, Hs, caches, mask = run.X, run.H, run.caches, run.mask
+        if isinstance(run, fast.FastRun):
+            dGx, dGh, dh, dc = fast.backward_direction(self.mode, self.reset_after, run, dY, dh, dc, W_hh)
+            rh = run.aux if self.mode == "GRU" and not self.reset_after else None
+        else:
+            dGx, dGh, dh, dc = self._reference_backward_loop(run, dY, dh, dc, W_hh)
+            rh = None
+            if self.mode == "GRU" and not self.reset_after:
+                rh = np.stack([cache[2] for cache in run.caches])
+        return self._weight_gradients(run, dGx, dGh, rh, weights), dh, dc
+
+    def _reference_backward_loop(self, run: _Direction, dY, dh, dc, W_hh):
+        """The BPTT time loop with the cells' backward functions; returns (dGx, dGh, dh0, dc0)."""
+        X, caches, mask = run.X, run.caches, run.mask
         T, B, _ = X.shape
-        H = self.hidden_size
         mode = self.mode
         GH = W_hh.shape[0]
         dGx = np.empty((T, B, GH), dtype=self.dtype)
@@ -377,26 +391,35 @@ class RNNBase(Module):
                 if mode == "LSTM":
                     dc = dc + dc_skip
 
-        # Weight gradients: a few large matmuls over all T*B rows.
+        return dGx, dGh, dh, dc
+
+    def _weight_gradients(self, run, dGx, dGh, rh, weights) -> np.ndarray:
+        """Parameter gradients as a few large matmuls over all T*B rows; returns dX (T, B, I).
+
+        ``rh`` (T, B, H) is r * h_prev, the candidate's matmul input of a GRU with
+        ``reset_after=False``; None otherwise.
+        """
+        p_ih, p_hh, p_bih, p_bhh = weights
+        X, Hs = run.X, run.H
+        T, B, _ = X.shape
+        H = self.hidden_size
+        GH = dGx.shape[2]
         dGx2 = dGx.reshape(T * B, GH)
         dGh2 = dGh.reshape(T * B, GH)
         if p_ih.requires_grad:
             p_ih.grad += dGx2.T @ X.reshape(T * B, -1)
         if p_hh.requires_grad:
             Hprev = Hs[:-1].reshape(T * B, H)
-            if mode == "GRU" and not self.reset_after:
-                # the candidate's matmul saw r * h_prev, not h_prev
-                RH = np.stack([cache[2] for cache in caches]).reshape(T * B, H)
+            if rh is not None:  # the candidate's matmul saw r * h_prev, not h_prev
                 p_hh.grad[: 2 * H] += dGh2[:, : 2 * H].T @ Hprev
-                p_hh.grad[2 * H :] += dGh2[:, 2 * H :].T @ RH
+                p_hh.grad[2 * H :] += dGh2[:, 2 * H :].T @ rh.reshape(T * B, H)
             else:
                 p_hh.grad += dGh2.T @ Hprev
         if p_bih is not None and p_bih.requires_grad:
             p_bih.grad += dGx2.sum(axis=0)
         if p_bhh is not None and p_bhh.requires_grad:
             p_bhh.grad += dGh2.sum(axis=0)
-        dX = dGx @ p_ih.data  # (T, B, I)
-        return dX, dh, dc
+        return (dGx2 @ p_ih.data).reshape(T, B, -1)  # dX
 
 
 _NONLIN = {"RNN_TANH": "tanh", "RNN_RELU": "relu"}

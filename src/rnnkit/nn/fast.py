@@ -1,0 +1,412 @@
+"""The fast path of the recurrent layers: fused, compiled gate kernels.
+
+Same math and same parameters as the readable reference in
+:mod:`rnnkit.nn.cells` (the tests check one against the other), arranged for
+speed:
+
+* both bias vectors are folded into the input projection ``Gx`` once per
+  sequence (except the GRU's ``b_hn`` when the reset gate comes after the
+  matmul, since ``r`` multiplies it);
+* per step, one BLAS matmul for the recurrent part (``np.matmul(..., out=)``
+  into a preallocated buffer), then one compiled loop that applies every gate
+  non-linearity, the state update and the length mask in a single pass, writing
+  into preallocated (T, B, ...) arrays: no per-step allocation;
+* backward mirrors it: one compiled loop per step computes the gate gradients
+  (and keeps the "skip" gradient of padded steps), one matmul sends them back
+  through ``W_hh``.
+
+The kernels are compiled with numba when it is installed (``pip install
+rnnkit[fast]``); without it the layers use the reference path, which gives the
+same results. Set ``RNNKIT_DISABLE_JIT=1`` (before import) or
+``rnnkit.nn.fast.ENABLED = False`` to force the reference path.
+
+Kernel argument conventions (one step, batch B, hidden H):
+``gh`` is the recurrent matmul ``h_prev W_hh^T`` without bias, ``gx`` this
+step's row of ``Gx``, ``m`` the step's mask (B,) with 1 for valid and 0 for
+padded, ``dh_skip`` the part of dL/dh that bypasses the cell (padded steps,
+the GRU's ``z * h_prev`` path) and ``dh_rec`` the part coming back through
+``W_hh``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:  # pragma: no cover - exercised implicitly
+    if os.environ.get("RNNKIT_DISABLE_JIT"):
+        raise ImportError("disabled by RNNKIT_DISABLE_JIT")
+    import numba
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover
+    numba = None
+    AVAILABLE = False
+
+#: Whether the layers use the compiled path (when ``AVAILABLE``).
+ENABLED = AVAILABLE
+
+
+def _jit(fn):
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, nogil=True, boundscheck=False)(fn)
+
+
+
+
+# ---------------------------------------------------------------------------
+# LSTM
+# ---------------------------------------------------------------------------
+
+
+@_jit
+def lstm_state_step(acts, m, c_prev, c, tanh_c):
+    """acts holds tanh of the (half-scaled) pre-activations: turn i, f, o into σ = (1 + t) / 2,
+    then c_new = f c_prev + i g; writes the masked c and c_new (to be tanh'ed) into tanh_c."""
+    B, H = c.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            i = 0.5 + 0.5 * acts[b, j]
+            f = 0.5 + 0.5 * acts[b, H + j]
+            acts[b, j] = i
+            acts[b, H + j] = f
+            acts[b, 3 * H + j] = 0.5 + 0.5 * acts[b, 3 * H + j]
+            cp = c_prev[b, j]
+            cn = f * cp + i * acts[b, 2 * H + j]
+            tanh_c[b, j] = cn
+            c[b, j] = cp + mb * (cn - cp)
+
+
+@_jit
+def lstm_hidden_step(acts, m, tanh_c, h_prev, h):
+    """h = o tanh(c), masked."""
+    B, H = h.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            hp = h_prev[b, j]
+            h[b, j] = hp + mb * (acts[b, 3 * H + j] * tanh_c[b, j] - hp)
+
+@_jit
+def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates):
+    """Gate gradients of one step; updates dh_skip and dc in place (see cells.lstm_cell_backward)."""
+    B, H = dh_skip.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            dhv = dh_skip[b, j] + dh_rec[b, j] + dy[b, j] * mb
+            dcv = dc[b, j]
+            dh_cell = dhv * mb
+            i = acts[b, j]
+            f = acts[b, H + j]
+            g = acts[b, 2 * H + j]
+            o = acts[b, 3 * H + j]
+            tc = tanh_c[b, j]
+            dct = dcv * mb + dh_cell * o * (1.0 - tc * tc)
+            dgates[b, j] = dct * g * i * (1.0 - i)
+            dgates[b, H + j] = dct * c_prev[b, j] * f * (1.0 - f)
+            dgates[b, 2 * H + j] = dct * i * (1.0 - g * g)
+            dgates[b, 3 * H + j] = dh_cell * tc * o * (1.0 - o)
+            dc[b, j] = dct * f + dcv * (1.0 - mb)
+            dh_skip[b, j] = dhv * (1.0 - mb)
+
+
+# ---------------------------------------------------------------------------
+# GRU
+# ---------------------------------------------------------------------------
+
+
+@_jit
+def gru_after_gates_step(gh, gx, b_hn, acts, hn):
+    """Reset after: acts[:, :2H] holds tanh of half-scaled r, z pre-activations; turn them into
+    σ, keep hn = h W_hn^T + b_hn, and write the candidate's pre-activation x_n + r hn."""
+    B, H = hn.shape
+    for b in range(B):
+        for j in range(H):
+            r = 0.5 + 0.5 * acts[b, j]
+            acts[b, j] = r
+            acts[b, H + j] = 0.5 + 0.5 * acts[b, H + j]
+            hnv = gh[b, 2 * H + j] + b_hn[j]
+            hn[b, j] = hnv
+            acts[b, 2 * H + j] = gx[b, 2 * H + j] + r * hnv
+
+
+@_jit
+def gru_state_step(acts, m, h_prev, h):
+    """h = n + z (h_prev - n), masked (acts holds r, z, n)."""
+    B, H = h.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            n = acts[b, 2 * H + j]
+            hp = h_prev[b, j]
+            hnew = n + acts[b, H + j] * (hp - n)
+            h[b, j] = hp + mb * (hnew - hp)
+
+@_jit
+def gru_after_backward_step(dy, m, dh_skip, dh_rec, acts, hn, h_prev, dgx, dgh):
+    B, H = dh_skip.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            dhv = dh_skip[b, j] + dh_rec[b, j] + dy[b, j] * mb
+            dcell = dhv * mb
+            r = acts[b, j]
+            z = acts[b, H + j]
+            n = acts[b, 2 * H + j]
+            dn = dcell * (1.0 - z) * (1.0 - n * n)
+            dz = dcell * (h_prev[b, j] - n) * z * (1.0 - z)
+            dr = dn * hn[b, j] * r * (1.0 - r)
+            dgx[b, j] = dr
+            dgx[b, H + j] = dz
+            dgx[b, 2 * H + j] = dn
+            dgh[b, j] = dr
+            dgh[b, H + j] = dz
+            dgh[b, 2 * H + j] = dn * r
+            dh_skip[b, j] = dhv * (1.0 - mb) + dcell * z
+
+
+@_jit
+def gru_before_gates_step(t_rz, h_prev, acts, rh):
+    """Reset before, part 1: r, z = σ from the tanh of half-scaled pre-activations in t_rz,
+    and the candidate matmul's input r * h_prev."""
+    B, H = rh.shape
+    for b in range(B):
+        for j in range(H):
+            r = 0.5 + 0.5 * t_rz[b, j]
+            acts[b, j] = r
+            acts[b, H + j] = 0.5 + 0.5 * t_rz[b, H + j]
+            rh[b, j] = r * h_prev[b, j]
+
+
+
+@_jit
+def gru_before_backward_state(dy, m, dh_skip, dh_rec, acts, h_prev, dg):
+    """Backward part 1: dn and dz pre-activations; dh_skip gets the padded and z * h_prev paths."""
+    B, H = dh_skip.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            dhv = dh_skip[b, j] + dh_rec[b, j] + dy[b, j] * mb
+            dcell = dhv * mb
+            z = acts[b, H + j]
+            n = acts[b, 2 * H + j]
+            dg[b, 2 * H + j] = dcell * (1.0 - z) * (1.0 - n * n)
+            dg[b, H + j] = dcell * (h_prev[b, j] - n) * z * (1.0 - z)
+            dh_skip[b, j] = dhv * (1.0 - mb) + dcell * z
+
+
+@_jit
+def gru_before_backward_reset(drh, acts, h_prev, dh_skip, dg):
+    """Backward part 2: from d(r h) to dr pre-activation and the r * d(r h) path to h_prev."""
+    B, H = dh_skip.shape
+    for b in range(B):
+        for j in range(H):
+            r = acts[b, j]
+            d = drh[b, j]
+            dg[b, j] = d * h_prev[b, j] * r * (1.0 - r)
+            dh_skip[b, j] += d * r
+
+
+# ---------------------------------------------------------------------------
+# Vanilla RNN
+# ---------------------------------------------------------------------------
+
+
+@_jit
+def masked_update(v, m, h_prev, h):
+    """h = h_prev + m (v - h_prev): a padded step keeps the previous state."""
+    B, H = h.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            hp = h_prev[b, j]
+            h[b, j] = hp + mb * (v[b, j] - hp)
+
+@_jit
+def rnn_backward_step(dy, m, relu, dh_skip, dh_rec, acts, dgates):
+    B, H = dh_skip.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            dhv = dh_skip[b, j] + dh_rec[b, j] + dy[b, j] * mb
+            v = acts[b, j]
+            if relu:
+                dgates[b, j] = dhv * mb if v > 0 else 0.0
+            else:
+                dgates[b, j] = dhv * mb * (1.0 - v * v)
+            dh_skip[b, j] = dhv * (1.0 - mb)
+
+
+# ---------------------------------------------------------------------------
+# Whole-direction drivers used by rnnkit.nn.recurrent
+# ---------------------------------------------------------------------------
+
+
+class FastRun:
+    """What the fast path keeps between forward and backward of one (layer, direction)."""
+
+    __slots__ = ("X", "H", "C", "acts", "aux", "mask", "rev", "m")
+
+
+def _half_scale(mode: str, H: int):
+    """Per-row scale of the fused gate weights: 0.5 for sigmoid gates, 1 for tanh ones.
+
+    With σ(x) = (1 + tanh(x / 2)) / 2, halving the sigmoid gates' rows of W_ih,
+    W_hh and the biases lets one vectorised ``np.tanh`` evaluate every gate of
+    a step (and scaling by 0.5 is exact in floating point).
+    """
+    if mode == "LSTM":  # i, f, g, o
+        scale = np.full(4 * H, 0.5)
+        scale[2 * H : 3 * H] = 1.0
+        return scale
+    if mode == "GRU":  # r, z, n
+        scale = np.full(3 * H, 0.5)
+        scale[2 * H :] = 1.0
+        return scale
+    return None
+
+
+def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) -> FastRun:
+    """Forward over X (T, B, I); ``mask`` (T, B, 1) or None. Returns the run with H (T+1, B, H)."""
+    T, B, _ = X.shape
+    Hd = W_hh.shape[1]
+    GH = W_hh.shape[0]
+    dt = X.dtype
+    scale = _half_scale(mode, Hd)
+    step_scale = None  # scale applied to each step's recurrent matmul instead of to W_hh
+    if scale is not None:
+        # Scale whichever is smaller: the weights, or the T*B rows they produce
+        # (one-step calls, as in generation, must not copy the weights).
+        scale = scale.astype(dt)
+        if T * B >= X.shape[2]:
+            W_ih = W_ih * scale[:, None]
+        if T * B >= Hd:
+            W_hh = W_hh * scale[:, None]
+        else:
+            step_scale = scale if mode == "LSTM" else scale[: 2 * Hd]
+        if b_ih is not None:
+            b_ih, b_hh = b_ih * scale, b_hh * scale
+    Gx = np.matmul(X.reshape(T * B, -1), W_ih.T).reshape(T, B, GH)  # (T, B, G*H)
+    if scale is not None and T * B < X.shape[2]:
+        Gx *= scale
+    b_hn = np.zeros(Hd, dtype=dt)
+    if b_ih is not None:
+        Gx += b_ih
+        if mode == "GRU" and reset_after:  # b_hn sits inside r * (...): keep it apart
+            Gx[:, :, : 2 * Hd] += b_hh[: 2 * Hd]
+            b_hn = b_hh[2 * Hd :]
+        else:
+            Gx += b_hh
+    m = np.ones((T, B), dtype=dt) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+    Hs = np.empty((T + 1, B, Hd), dtype=dt)
+    Hs[0] = h0
+    acts = np.empty((T, B, GH), dtype=dt)
+    run = FastRun()
+    run.C = None
+    run.aux = None
+    if mode == "LSTM":
+        Cs = np.empty_like(Hs)
+        Cs[0] = c0
+        tanh_c = np.empty((T, B, Hd), dtype=dt)
+        for t in range(T):
+            a = acts[t]
+            np.matmul(Hs[t], W_hh.T, out=a)
+            if step_scale is not None:
+                a *= step_scale
+            a += Gx[t]
+            np.tanh(a, out=a)
+            lstm_state_step(a, m[t], Cs[t], Cs[t + 1], tanh_c[t])
+            np.tanh(tanh_c[t], out=tanh_c[t])
+            lstm_hidden_step(a, m[t], tanh_c[t], Hs[t], Hs[t + 1])
+        run.C, run.aux = Cs, tanh_c
+    elif mode == "GRU" and reset_after:
+        gh = np.empty((B, GH), dtype=dt)
+        hn = np.empty((T, B, Hd), dtype=dt)
+        for t in range(T):
+            a = acts[t]
+            np.matmul(Hs[t], W_hh.T, out=gh)
+            if step_scale is not None:
+                gh[:, : 2 * Hd] *= step_scale
+            np.add(gh[:, : 2 * Hd], Gx[t, :, : 2 * Hd], out=a[:, : 2 * Hd])
+            np.tanh(a[:, : 2 * Hd], out=a[:, : 2 * Hd])
+            gru_after_gates_step(gh, Gx[t], b_hn, a, hn[t])
+            np.tanh(a[:, 2 * Hd :], out=a[:, 2 * Hd :])
+            gru_state_step(a, m[t], Hs[t], Hs[t + 1])
+        run.aux = hn
+    elif mode == "GRU":
+        W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
+        t_rz = np.empty((B, 2 * Hd), dtype=dt)
+        gh_n = np.empty((B, Hd), dtype=dt)
+        rh = np.empty((T, B, Hd), dtype=dt)
+        for t in range(T):
+            a = acts[t]
+            np.matmul(Hs[t], W_rz.T, out=t_rz)
+            if step_scale is not None:
+                t_rz *= step_scale
+            t_rz += Gx[t, :, : 2 * Hd]
+            np.tanh(t_rz, out=t_rz)
+            gru_before_gates_step(t_rz, Hs[t], a, rh[t])
+            np.matmul(rh[t], W_n.T, out=gh_n)
+            gh_n += Gx[t, :, 2 * Hd :]
+            np.tanh(gh_n, out=a[:, 2 * Hd :])
+            gru_state_step(a, m[t], Hs[t], Hs[t + 1])
+        run.aux = rh
+    else:
+        for t in range(T):
+            a = acts[t]
+            np.matmul(Hs[t], W_hh.T, out=a)
+            a += Gx[t]
+            if mode == "RNN_RELU":
+                np.maximum(a, 0, out=a)
+            else:
+                np.tanh(a, out=a)
+            if mask is None:
+                Hs[t + 1] = a
+            else:
+                masked_update(a, m[t], Hs[t], Hs[t + 1])
+    run.X, run.H, run.acts, run.mask, run.m = X, Hs, acts, mask, m
+    return run
+
+
+def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
+    """BPTT of one direction. Returns (dGx, dGh, hh_inputs, dh0, dc0); dGh is dGx unless GRU."""
+    T, B, _ = run.X.shape
+    Hd = W_hh.shape[1]
+    GH = W_hh.shape[0]
+    dt = run.X.dtype
+    dY = np.ascontiguousarray(dY)
+    m, acts, Hs = run.m, run.acts, run.H
+    dh_skip = np.array(dh, dtype=dt, copy=True)
+    dh_rec = np.zeros((B, Hd), dtype=dt)
+    dGx = np.empty((T, B, GH), dtype=dt)
+    dGh = dGx
+    if mode == "LSTM":
+        dc = np.array(dc, dtype=dt, copy=True)
+        Cs, tanh_c = run.C, run.aux
+        for t in reversed(range(T)):
+            lstm_backward_step(dY[t], m[t], dh_skip, dh_rec, dc, acts[t], Cs[t], tanh_c[t], dGx[t])
+            np.matmul(dGx[t], W_hh, out=dh_rec)
+    elif mode == "GRU" and reset_after:
+        dGh = np.empty_like(dGx)
+        for t in reversed(range(T)):
+            gru_after_backward_step(dY[t], m[t], dh_skip, dh_rec, acts[t], run.aux[t], Hs[t], dGx[t], dGh[t])
+            np.matmul(dGh[t], W_hh, out=dh_rec)
+    elif mode == "GRU":
+        W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
+        drh = np.empty((B, Hd), dtype=dt)
+        for t in reversed(range(T)):
+            gru_before_backward_state(dY[t], m[t], dh_skip, dh_rec, acts[t], Hs[t], dGx[t])
+            np.matmul(dGx[t, :, 2 * Hd :], W_n, out=drh)
+            gru_before_backward_reset(drh, acts[t], Hs[t], dh_skip, dGx[t])
+            np.matmul(dGx[t, :, : 2 * Hd], W_rz, out=dh_rec)
+    else:
+        relu = mode == "RNN_RELU"
+        for t in reversed(range(T)):
+            rnn_backward_step(dY[t], m[t], relu, dh_skip, dh_rec, acts[t], dGx[t])
+            np.matmul(dGx[t], W_hh, out=dh_rec)
+    dh_skip += dh_rec
+    return dGx, dGh, dh_skip, dc

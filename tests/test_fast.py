@@ -1,0 +1,73 @@
+"""The compiled fast path gives the same results as the readable reference path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnkit.nn import GRU, LSTM, RNN, fast
+
+pytestmark = pytest.mark.skipif(not fast.AVAILABLE, reason="numba is not installed (pip install rnnkit[fast])")
+
+KINDS = {
+    "rnn_tanh": (RNN, {}),
+    "rnn_relu": (RNN, {"nonlinearity": "relu"}),
+    "lstm": (LSTM, {}),
+    "gru": (GRU, {}),
+    "gru_cho": (GRU, {"reset_after": False}),
+}
+
+
+def run_both(module, x, state, lengths, grad_out, grad_state):
+    results = []
+    for enabled in (False, True):
+        fast.ENABLED = enabled
+        try:
+            module.zero_grad()
+            out, final = module(x, state, lengths=lengths)
+            gx, gstate = module.backward(grad_out, grad_state)
+        finally:
+            fast.ENABLED = fast.AVAILABLE
+        grads = {n: p.grad.copy() for n, p in module.named_parameters()}
+        results.append((out, final, gx, gstate, grads))
+    return results
+
+
+def flat(x):
+    if isinstance(x, tuple):
+        return np.concatenate([np.ravel(a) for a in x])
+    return np.ravel(x)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 2e-5)])
+@pytest.mark.parametrize("T,B,H,lengths,bidirectional", [
+    (6, 3, 4, None, False),          # T*B >= H: weights pre-scaled
+    (1, 1, 8, None, False),          # one step of one sequence: per-step scaling (generation)
+    (6, 3, 5, [6, 2, 4], True),      # lengths and the reverse direction
+])
+def test_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional):
+    rng = np.random.default_rng(0)
+    cls, kw = KINDS[kind]
+    I, L = 7, 2
+    D = 2 if bidirectional else 1
+    m = cls(I, H, num_layers=L, bidirectional=bidirectional, dtype=dtype, **kw)
+    for _, p in m.named_parameters():
+        p.data[...] = rng.uniform(-0.6, 0.6, p.shape)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    h0 = rng.standard_normal((L * D, B, H)).astype(dtype)
+    state = (h0, rng.standard_normal(h0.shape).astype(dtype)) if kind == "lstm" else h0
+    g_state = (h0 * 0.5, h0 * -0.3) if kind == "lstm" else h0 * 0.5
+    g_out = rng.standard_normal((T, B, D * H)).astype(dtype)
+    lengths = None if lengths is None else np.array(lengths)
+    ref, fst = run_both(m, x, state, lengths, g_out, g_state)
+    for a, b in zip(ref[:4], fst[:4], strict=True):
+        a, b = flat(a), flat(b)
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+    for name in ref[4]:
+        np.testing.assert_allclose(fst[4][name], ref[4][name], rtol=tol, atol=tol, err_msg=name)
+
+
+def test_fast_path_is_default_when_available():
+    assert fast.ENABLED == fast.AVAILABLE
