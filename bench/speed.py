@@ -1,0 +1,848 @@
+"""Side-by-side speed and memory benchmark: rnnkit vs PyTorch CPU (issue 5).
+
+Usage::
+
+    make bench                                   # = .venv/bin/python bench/speed.py
+    .venv/bin/python bench/speed.py --threads 2 --reps 5 --json bench/results/speed.json
+    .venv/bin/python bench/speed.py --quick      # smoke run: two smallest shapes, tiny reps
+    .venv/bin/python bench/speed.py --only lstm,gru   # names: lstm, gru, rnn, lm, generate
+
+Needs NumPy, PyTorch (CPU) and threadpoolctl. Prints a table and writes a JSON
+file with every figure, the machine it ran on and the targets of issue 5.
+
+What is measured (float32 everywhere, same thread count for both libraries:
+``torch.set_num_threads(n)`` and ``threadpoolctl.threadpool_limits(n)``, which
+caps NumPy's BLAS and the OpenMP runtime alike):
+
+* **Training step**: forward plus backward through the whole sequence of a
+  one-layer LSTM / GRU / vanilla RNN (tanh), layout (T, B, I), with the
+  gradients of every parameter *and of the input* (rnnkit's ``backward``
+  always returns the input gradient, so PyTorch's input has
+  ``requires_grad=True``). The upstream gradient is a fixed random array for
+  the output. Gradients are zeroed between repetitions, outside the timed
+  region (PyTorch: ``zero_grad(set_to_none=False)``, like rnnkit's in-place
+  zeroing). Plus a language-model step: Embedding(65, 64) -> LSTM(64, 512,
+  2 layers) -> Linear(512, 65) -> softmax cross-entropy (mean), batch 64,
+  sequence 100, forward + backward.
+* **Generation**: characters per second when sampling 2,000 characters one at
+  a time from Embedding(65, 64) -> LSTM(64, 512, 2 layers) -> Linear(512, 65):
+  each step embeds the last character, runs one LSTM step carrying the state,
+  applies the linear layer and the softmax and draws the next character from
+  a seeded generator (rnnkit: ``model.eval()``, a NumPy ``Generator`` and an
+  inverse-CDF draw; PyTorch: ``eval()``, ``torch.no_grad()`` and
+  ``torch.multinomial`` with a seeded ``torch.Generator``).
+* **Timing**: ``time.perf_counter``. After warm-up (at least ``--warmup``
+  steps and at least 0.3 s), each repetition times a small batch of steps
+  (enough for about 50 ms; one step for the large shapes) and reports the mean
+  per step; the figure is the median of ``--reps`` repetitions. The two
+  libraries alternate repetition by repetition so a change in machine load
+  hits both. For shapes whose step takes seconds the number of repetitions is
+  lowered (never below 3) so one case stays within ``--case-budget`` seconds.
+* **FLOPs and the matmul rate**: the machine's float32 rate is the median
+  time of a 2048 x 2048 @ 2048 x 2048 NumPy matmul (2 * 2048**3 FLOP) with the
+  same threads (PyTorch's ``torch.mm`` rate is recorded too). A training
+  step's FLOP count is its matmul FLOPs only (element-wise gate math is not
+  counted). For one recurrent layer with G gate blocks (LSTM 4, GRU 3, RNN 1)::
+
+      forward   2 T B G H (I + H)      input projection + recurrent matmul
+      backward  4 T B G H (I + H)      dX, dW_ih, dh_prev, dW_hh
+      total     6 T B G H (I + H)
+
+  and for the language model the same per LSTM layer (I = 64, then 512) plus
+  ``6 T B H V`` for the output layer (forward, dX, dW). Each step is then
+  reported as ``FLOP / time / matmul rate``, the fraction of the machine's rate.
+* **Peak memory** of one training step, in a separate subprocess (so the
+  allocator settings below do not touch the timings) with
+  ``MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=0 MALLOC_ARENA_MAX=1``:
+  every block above 64 KiB is its own ``mmap`` and goes back to the system
+  when freed, so the resident set size (RSS) follows the live arrays. For
+  each case and library: run one step on a throwaway instance (this takes
+  one-time costs out of the figure: JIT compilation, oneDNN primitive caches,
+  thread pools); build the measured model, its gradient buffers and the
+  inputs; read the RSS (the baseline); run one warm-up step; reset the
+  kernel's peak RSS (``echo 5 > /proc/self/clear_refs``; where that is refused
+  a thread samples ``/proc/self/statm`` every 0.5 ms instead, which can miss
+  short peaks); run one step; peak = ``VmHWM`` - baseline. Measured from the
+  baseline *before* the warm-up step, the figure is the steady-state peak of
+  a training loop: it includes whatever a step keeps alive until the next
+  one (rnnkit's layers keep their last forward's cache; PyTorch frees its
+  graph). Blocks under 64 KiB come from the heap, whose freed space is reused
+  without showing in the RSS, so each library's allocations are also traced
+  byte by byte: rnnkit's with ``tracemalloc`` over the same two steps (it sees
+  NumPy's arrays, not memory that compiled code allocates itself), PyTorch's
+  by replaying the allocation events of ``torch.profiler`` (``profile_memory``)
+  over one more step (it sees tensors, not what oneDNN allocates itself). The
+  figure compared is, for each library, the larger of RSS and trace. Small
+  shapes (peaks under about 1 MiB) are still approximate.
+
+Targets (issue 5): speed ratio ``pytorch_time / rnnkit_time`` >= 1.0 at every
+row and >= 1.3 at the two smallest shapes; >= 80 % of the matmul rate at the
+largest shape; generation >= 2x PyTorch's chars/s; rnnkit's peak step memory
+<= PyTorch's. Each row is marked PASS or MISS. This is a benchmark, not a test:
+the figures depend on the machine and on its load (other processes sharing
+the cores make every figure noisy), so nothing here is asserted in the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT / "src"))
+
+# (batch, seq_len, input, hidden), smallest first
+SHAPES = [(1, 25, 65, 100), (32, 100, 65, 128), (64, 100, 128, 256),
+          (64, 100, 512, 512), (128, 50, 1024, 1024)]
+CELLS = {"lstm": 4, "gru": 3, "rnn": 1}  # gate blocks G per cell type
+LM = {"batch": 64, "seq": 100, "vocab": 65, "hidden": 512, "embed": 64, "layers": 2}
+LM_QUICK = {"batch": 8, "seq": 20, "vocab": 65, "hidden": 64, "embed": 16, "layers": 2}
+GEN = {"chars": 2000, "vocab": 65, "hidden": 512, "embed": 64, "layers": 2}
+NAMES = ("lstm", "gru", "rnn", "lm", "generate")
+MIN_REP_SECONDS = 0.05  # a repetition times enough steps to last about this long
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0",
+              "MALLOC_ARENA_MAX": "1"}
+TARGETS = {"speed_ratio": 1.0, "speed_ratio_small": 1.3, "matmul_fraction_largest": 0.8,
+           "generation_ratio": 2.0, "memory_ratio": 1.0}
+MiB = 2 ** 20
+
+
+# ---------------------------------------------------------------------------
+# Threads and machine
+# ---------------------------------------------------------------------------
+
+
+def set_threads(n: int):
+    """Use ``n`` threads in PyTorch, NumPy's BLAS, OpenMP and numba; keep the returned limiter alive."""
+    from threadpoolctl import threadpool_limits
+
+    limiter = threadpool_limits(limits=n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    try:  # parallel numba kernels (if rnnkit's fast path uses any) get the same count
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+    return limiter
+
+
+def fast_path_info() -> dict:
+    """Whether rnnkit's compiled path is present and active (works before and after it exists)."""
+    try:
+        fast = importlib.import_module("rnnkit.nn.fast")
+    except ImportError as exc:
+        return {"module": False, "available": False, "active": False, "reason": str(exc)}
+    flags = {k: v for k, v in vars(fast).items()
+             if k.isupper() and isinstance(v, (bool, int, float, str))}
+    available = bool(getattr(fast, "AVAILABLE", False))
+    return {"module": True, "available": available,
+            "active": available and bool(getattr(fast, "ENABLED", True)), **flags}
+
+
+def machine_info(threads: int) -> dict:
+    """CPU model, cores, library versions, BLAS / OpenMP pools, rnnkit's fast path."""
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or "unknown"
+    flags = ""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        m = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+        cpu = m.group(1).strip() if m else cpu
+        m = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
+        flags = m.group(1) if m else ""
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "simd": [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+                 if f in flags.split()],
+        "cpu_count": os.cpu_count(),
+        "threads": threads,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "threadpools": [{k: p.get(k) for k in ("user_api", "internal_api", "version",
+                                               "num_threads", "architecture", "filepath")}
+                        for p in threadpool_info()],
+        "rnnkit_fast_path": fast_path_info(),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["torch_mkldnn"] = bool(torch.backends.mkldnn.is_available())
+    except ImportError:
+        info["torch"] = None
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+        info["numba_threads"] = numba.get_num_threads()
+    except ImportError:
+        info["numba"] = None
+    try:
+        info["load_average"] = list(os.getloadavg())
+    except OSError:
+        pass
+    return info
+
+
+def matmul_rate(size: int = 2048, reps: int = 5) -> dict:
+    """Measured float32 GFLOP/s of a size x size @ size x size matmul (NumPy, and torch.mm)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = np.empty_like(a)
+    flop = 2.0 * size ** 3
+    result = {"size": size, "flop": flop}
+    np.matmul(a, b, out=out)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        times.append(time.perf_counter() - t0)
+    result["numpy_gflops"] = flop / statistics.median(times) / 1e9
+    try:
+        import torch
+
+        ta, tb, tout = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
+        torch.mm(ta, tb, out=tout)
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            torch.mm(ta, tb, out=tout)
+            times.append(time.perf_counter() - t0)
+        result["torch_gflops"] = flop / statistics.median(times) / 1e9
+    except ImportError:
+        result["torch_gflops"] = None
+    return result
+
+
+# ---------------------------------------------------------------------------
+# FLOP counts
+# ---------------------------------------------------------------------------
+
+
+def train_flops(kind: str, batch: int, seq: int, inp: int, hidden: int) -> float:
+    """Matmul FLOPs of forward + backward of one recurrent layer: 6 T B G H (I + H)."""
+    return 6.0 * seq * batch * CELLS[kind] * hidden * (inp + hidden)
+
+
+def lm_flops(batch: int, seq: int, vocab: int, hidden: int, embed: int, layers: int) -> float:
+    """Matmul FLOPs of the language-model step: each LSTM layer plus the output layer."""
+    total = 0.0
+    for layer in range(layers):
+        total += train_flops("lstm", batch, seq, embed if layer == 0 else hidden, hidden)
+    return total + 6.0 * seq * batch * hidden * vocab
+
+
+def case_flops(case: dict) -> float:
+    if case["kind"] == "lm":
+        return lm_flops(case["batch"], case["seq"], case["vocab"], case["hidden"],
+                        case["embed"], case["layers"])
+    return train_flops(case["kind"], case["batch"], case["seq"], case["input"], case["hidden"])
+
+
+# ---------------------------------------------------------------------------
+# Training steps: build(lib, case) -> (step, zero); both take no argument.
+# The data (inputs, upstream gradient, targets) is identical for both libraries.
+# ---------------------------------------------------------------------------
+
+
+def _case_data(case: dict, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    T, B = case["seq"], case["batch"]
+    if case["kind"] == "lm":
+        ids = rng.integers(0, case["vocab"], size=(T, B), dtype=np.int64)
+        targets = rng.integers(0, case["vocab"], size=(T, B), dtype=np.int64)
+        return {"ids": ids, "targets": targets}
+    x = rng.standard_normal((T, B, case["input"]), dtype=np.float32)
+    grad = rng.standard_normal((T, B, case["hidden"]), dtype=np.float32)
+    return {"x": x, "grad": grad}
+
+
+def _rnnkit_train(case: dict, data: dict):
+    from rnnkit import nn
+
+    nn.manual_seed(0)
+    if case["kind"] == "lm":
+        emb = nn.Embedding(case["vocab"], case["embed"])
+        lstm = nn.LSTM(case["embed"], case["hidden"], num_layers=case["layers"])
+        head = nn.Linear(case["hidden"], case["vocab"])
+        loss_fn = nn.CrossEntropyLoss()
+        ids, targets = data["ids"], data["targets"]
+        modules = (emb, lstm, head)
+
+        def step():
+            out, _ = lstm(emb(ids))
+            loss_fn(head(out), targets)
+            grad_x, _ = lstm.backward(head.backward(loss_fn.backward()))
+            emb.backward(grad_x)
+
+        def zero():
+            for m in modules:
+                m.zero_grad()
+
+        return step, zero
+
+    cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[case["kind"]]
+    model = cls(case["input"], case["hidden"])
+    x, grad = data["x"], data["grad"]
+
+    def step():
+        model(x)
+        model.backward(grad)
+
+    return step, model.zero_grad
+
+
+def _torch_train(case: dict, data: dict):
+    import torch
+
+    torch.manual_seed(0)
+    if case["kind"] == "lm":
+        emb = torch.nn.Embedding(case["vocab"], case["embed"])
+        lstm = torch.nn.LSTM(case["embed"], case["hidden"], num_layers=case["layers"])
+        head = torch.nn.Linear(case["hidden"], case["vocab"])
+        ids = torch.from_numpy(data["ids"])
+        targets = torch.from_numpy(data["targets"]).reshape(-1)
+        params = [*emb.parameters(), *lstm.parameters(), *head.parameters()]
+        vocab = case["vocab"]
+
+        def step():
+            out, _ = lstm(emb(ids))
+            loss = torch.nn.functional.cross_entropy(head(out).reshape(-1, vocab), targets)
+            loss.backward()
+    else:
+        cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[case["kind"]]
+        model = cls(case["input"], case["hidden"])
+        x = torch.from_numpy(data["x"]).requires_grad_(True)
+        grad = torch.from_numpy(data["grad"])
+        params = list(model.parameters())
+
+        def step():
+            out, _ = model(x)
+            out.backward(grad)
+
+    for p in params:  # gradient buffers exist before the first step, as in rnnkit
+        p.grad = torch.zeros_like(p)
+
+    def zero():
+        for p in params:
+            p.grad.zero_()
+        if case["kind"] != "lm":
+            x.grad = None  # the input gradient is a fresh array each step, as in rnnkit
+
+    return step, zero
+
+
+def build_train(lib: str, case: dict, data: dict | None = None):
+    """``(step, zero)`` for one library and case; ``data`` defaults to ``_case_data(case)``."""
+    data = _case_data(case) if data is None else data
+    return (_rnnkit_train if lib == "rnnkit" else _torch_train)(case, data)
+
+
+# ---------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------
+
+
+def time_interleaved(steps: dict, reps: int, warmup: int = 2, case_budget: float = 60.0,
+                     min_warmup_seconds: float = 0.3,
+                     min_rep_seconds: float = MIN_REP_SECONDS) -> dict:
+    """Median seconds per step for each ``name -> (step, zero)``, repetitions alternating.
+
+    Warm-up: at least ``warmup`` steps and ``min_warmup_seconds`` per library.
+    Each repetition runs ``inner`` steps (so it lasts about ``min_rep_seconds``) and keeps
+    the mean; when one round of all libraries would take long, ``reps`` is
+    lowered (not below 3) to fit ``case_budget`` seconds.
+    """
+    per_step = {}
+    for name, (step, zero) in steps.items():
+        n, t0 = 0, time.perf_counter()
+        while n < warmup or (time.perf_counter() - t0 < min_warmup_seconds and n < 50):
+            zero()
+            t1 = time.perf_counter()
+            step()
+            last = time.perf_counter() - t1
+            n += 1
+        per_step[name] = last
+    inner = {name: max(1, int(min_rep_seconds / max(t, 1e-6))) for name, t in per_step.items()}
+    round_seconds = sum(per_step[k] * inner[k] for k in steps)
+    reps_used = max(1, reps)
+    if round_seconds * reps_used > case_budget:
+        reps_used = max(min(3, reps_used), int(case_budget / round_seconds))
+    samples = {name: [] for name in steps}
+    for _ in range(reps_used):
+        for name, (step, zero) in steps.items():
+            total = 0.0
+            for _ in range(inner[name]):
+                zero()
+                t1 = time.perf_counter()
+                step()
+                total += time.perf_counter() - t1
+            samples[name].append(total / inner[name])
+    return {name: {"seconds": statistics.median(s), "min_seconds": min(s), "samples": s, "inner": inner[name],
+                   "reps": reps_used, "warmup_steps_seconds": per_step[name]}
+            for name, s in samples.items()}
+
+
+# ---------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        m = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
+
+
+class PeakRSS:
+    """Peak resident set size (bytes) inside a ``with`` block, from the kernel's high-water mark."""
+
+    def __enter__(self):
+        self.method = "clear_refs+VmHWM"
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # reset VmHWM to the current RSS
+        except OSError:
+            self.method = "statm sampling (0.5 ms)"
+            self._stop = threading.Event()
+            self._samples = []
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self):
+        page = os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/self/statm") as f:
+            while not self._stop.is_set():
+                f.seek(0)
+                self._samples.append(int(f.read().split()[1]) * page)
+                time.sleep(0.0005)
+
+    def __exit__(self, *exc):
+        if self.method.startswith("statm"):
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self._samples, default=0)
+        else:
+            self.peak = (_status_kib("VmHWM") or 0) * 1024
+        return False
+
+
+def step_memory(lib: str, case: dict) -> dict:
+    """Steady-state peak bytes of one training step above model + gradients + inputs.
+
+    Reliable RSS figures need the allocator settings in MALLOC_ENV (see the
+    module docstring); ``measure_memory`` runs this in such a subprocess.
+    """
+    step, zero = build_train(lib, case)  # a throwaway instance takes the one-time costs
+    zero()  # (JIT compilation, oneDNN primitives, thread pools) out of the figure
+    step()
+    del step, zero
+    gc.collect()
+    step, zero = build_train(lib, case)
+    gc.collect()
+    base = (_status_kib("VmRSS") or 0) * 1024
+    use_tm = lib == "rnnkit"
+    if use_tm:
+        tracemalloc.start()
+        tm_overhead0 = tracemalloc.get_tracemalloc_memory()
+    zero()
+    step()  # warm-up: one-time buffers, and what a step keeps for the next one
+    zero()
+    if use_tm:
+        tracemalloc.reset_peak()
+    with PeakRSS() as peak:
+        step()
+    result = {"rss_peak_bytes": peak.peak - base if peak.peak else None, "rss_method": peak.method}
+    if use_tm:
+        result["tracemalloc_peak_bytes"] = tracemalloc.get_traced_memory()[1]
+        if result["rss_peak_bytes"] is not None:  # tracemalloc's own bookkeeping is not ours
+            result["rss_peak_bytes"] -= tracemalloc.get_tracemalloc_memory() - tm_overhead0
+        tracemalloc.stop()
+    else:  # a separate step: the profiler's own records would inflate the RSS figure
+        zero()
+        result["allocator_peak_bytes"] = torch_allocator_peak(step)
+    del step, zero
+    gc.collect()
+    return result
+
+
+def torch_allocator_peak(step) -> int | None:
+    """Peak bytes live in PyTorch's CPU allocator during ``step()``, from the profiler.
+
+    Replays the profiler's allocation events (``profile_memory=True``; sizes are
+    negative for frees) in time order. Uses the profiler's event tree, a
+    private API: returns None where it is missing.
+    """
+    try:
+        import torch
+        from torch._C._profiler import _EventType
+
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
+            step()
+        events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+        while stack:
+            node = stack.pop()
+            if node.tag == _EventType.Allocation:
+                events.append((node.start_time_ns, node.extra_fields.alloc_size))
+            stack.extend(node.children)
+    except Exception:  # noqa: BLE001 - any failure of a private API means "not measured"
+        return None
+    live = peak = 0
+    for _, size in sorted(events, key=lambda e: e[0]):
+        live += size
+        peak = max(peak, live)
+    return peak
+
+
+def measure_memory(cases: list[dict], threads: int, libs=("rnnkit", "torch")) -> list[dict]:
+    """Run :func:`step_memory` for every case and library in one subprocess with MALLOC_ENV."""
+    env = {**os.environ, **MALLOC_ENV}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker",
+           json.dumps({"cases": cases, "libs": list(libs)}), "--threads", str(threads)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise RuntimeError(f"memory subprocess failed with exit code {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _memory_worker(spec: str, threads: int) -> None:
+    limiter = set_threads(threads)  # noqa: F841 (kept alive)
+    spec = json.loads(spec)
+    out = []
+    for case in spec["cases"]:
+        out.append({lib: step_memory(lib, case) for lib in spec["libs"]})
+    print(json.dumps(out))
+
+
+# ---------------------------------------------------------------------------
+# Generation
+# ---------------------------------------------------------------------------
+
+
+def generate_rnnkit(chars: int, vocab: int = 65, hidden: int = 512, embed: int = 64,
+                    layers: int = 2, seed: int = 0, warmup: int = 20) -> dict:
+    """chars/s sampling ``chars`` characters one at a time (eval mode, state carried)."""
+    from rnnkit import nn
+
+    nn.manual_seed(0)
+    emb, lstm, head = nn.Embedding(vocab, embed), nn.LSTM(embed, hidden, layers), nn.Linear(hidden, vocab)
+    for m in (emb, lstm, head):
+        m.eval()
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((1, 1), dtype=np.int64)
+
+    def run(n):
+        state, text = None, []
+        ids[0, 0] = 0
+        for _ in range(n):
+            out, state = lstm(emb(ids), state)
+            z = head(out[0, 0]).astype(np.float64)
+            p = np.exp(z - z.max())
+            cdf = np.cumsum(p)
+            c = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), vocab - 1)
+            ids[0, 0] = c
+            text.append(c)
+        return text
+
+    run(warmup)
+    t0 = time.perf_counter()
+    text = run(chars)
+    seconds = time.perf_counter() - t0
+    return {"chars": chars, "seconds": seconds, "chars_per_s": chars / seconds, "sample": text[:20]}
+
+
+def generate_torch(chars: int, vocab: int = 65, hidden: int = 512, embed: int = 64,
+                   layers: int = 2, seed: int = 0, warmup: int = 20) -> dict:
+    """The same step loop in PyTorch under ``torch.no_grad()``, ``torch.multinomial`` sampling."""
+    import torch
+
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(vocab, embed)
+    lstm = torch.nn.LSTM(embed, hidden, layers)
+    head = torch.nn.Linear(hidden, vocab)
+    for m in (emb, lstm, head):
+        m.eval()
+    gen = torch.Generator().manual_seed(seed)
+
+    def run(n):
+        state, text = None, []
+        c = 0
+        with torch.no_grad():
+            for _ in range(n):
+                out, state = lstm(emb(torch.tensor([[c]])), state)
+                probs = torch.softmax(head(out[0, 0]), dim=-1)
+                c = int(torch.multinomial(probs, 1, generator=gen))
+                text.append(c)
+        return text
+
+    run(warmup)
+    t0 = time.perf_counter()
+    text = run(chars)
+    seconds = time.perf_counter() - t0
+    return {"chars": chars, "seconds": seconds, "chars_per_s": chars / seconds, "sample": text[:20]}
+
+
+def bench_generation(chars: int, reps: int, libs=("rnnkit", "torch"), **model) -> dict:
+    """Median chars/s per library over ``reps`` alternating runs, and rnnkit / torch."""
+    fns = {"rnnkit": generate_rnnkit, "torch": generate_torch}
+    runs = {lib: [] for lib in libs}
+    for _ in range(max(1, reps)):
+        for lib in libs:
+            runs[lib].append(fns[lib](chars, **model)["chars_per_s"])
+    result = {"chars": chars, **{k: v for k, v in GEN.items() if k != "chars"}, **model}
+    for lib in libs:
+        result[lib] = {"chars_per_s": statistics.median(runs[lib]), "samples": runs[lib]}
+    if set(libs) == {"rnnkit", "torch"}:
+        result["ratio"] = result["rnnkit"]["chars_per_s"] / result["torch"]["chars_per_s"]
+        result["target"] = TARGETS["generation_ratio"]
+        result["pass"] = result["ratio"] >= TARGETS["generation_ratio"]
+    return result
+
+
+# ---------------------------------------------------------------------------
+# One training case, targets, report
+# ---------------------------------------------------------------------------
+
+
+def bench_train_case(case: dict, reps: int = 5, warmup: int = 2, libs=("rnnkit", "torch"),
+                     case_budget: float = 60.0, memory: dict | None = None,
+                     rate_gflops: float | None = None, **timing) -> dict:
+    """Time one case for each library; ``memory`` is this case's :func:`measure_memory` entry.
+
+    ``timing``: ``min_warmup_seconds`` / ``min_rep_seconds`` for :func:`time_interleaved`.
+    """
+    data = _case_data(case)
+    steps = {lib: build_train(lib, case, data) for lib in libs}
+    timing = time_interleaved(steps, reps, warmup, case_budget, **timing)
+    del steps
+    flop = case_flops(case)
+    row = {"case": dict(case), "flop": flop}
+    for lib in libs:
+        entry = dict(timing[lib])
+        entry["gflops"] = flop / entry["seconds"] / 1e9
+        if rate_gflops:
+            entry["matmul_fraction"] = entry["gflops"] / rate_gflops
+        row[lib] = entry
+    if memory:
+        attach_memory(row, memory)
+    if "rnnkit" in row and "torch" in row:
+        row["ratio"] = row["torch"]["seconds"] / row["rnnkit"]["seconds"]
+    return row
+
+
+def attach_memory(row: dict, memory: dict) -> None:
+    """Add a case's :func:`step_memory` figures; ``peak_bytes`` is the larger of RSS and the trace."""
+    for lib, entry in memory.items():
+        if lib not in row:
+            continue
+        row[lib].update(entry)
+        vals = [entry.get(k) for k in ("rss_peak_bytes", "tracemalloc_peak_bytes",
+                                       "allocator_peak_bytes")]
+        vals = [v for v in vals if v is not None]
+        row[lib]["peak_bytes"] = max(0, *vals) if vals else None
+
+
+def evaluate_targets(row: dict, small: bool, largest: bool) -> dict:
+    """PASS / MISS of each applicable target for one training row."""
+    checks = {}
+    if "ratio" in row:
+        need = TARGETS["speed_ratio_small"] if small else TARGETS["speed_ratio"]
+        checks["speed"] = {"value": row["ratio"], "target": need, "pass": row["ratio"] >= need}
+    if largest and "matmul_fraction" in row.get("rnnkit", {}):
+        frac = row["rnnkit"]["matmul_fraction"]
+        need = TARGETS["matmul_fraction_largest"]
+        checks["matmul_fraction"] = {"value": frac, "target": need, "pass": frac >= need}
+    ours, theirs = row.get("rnnkit", {}).get("peak_bytes"), row.get("torch", {}).get("peak_bytes")
+    if ours is not None and theirs is not None:
+        ratio = ours / theirs if theirs > 0 else (1.0 if ours <= 0 else float("inf"))
+        checks["memory"] = {"value": ratio, "target": TARGETS["memory_ratio"],
+                            "pass": ratio <= TARGETS["memory_ratio"], "note": "rnnkit / torch peak"}
+    return checks
+
+
+def _label(case: dict) -> str:
+    if case["kind"] == "lm":
+        return f"lm  ({case['batch']}, {case['seq']}, V{case['vocab']}, {case['hidden']}, E{case['embed']})"
+    return f"{case['kind']:<4}({case['batch']}, {case['seq']}, {case['input']}, {case['hidden']})"
+
+
+def _mib(b) -> str:
+    return "-" if b is None else f"{b / MiB:.1f}"
+
+
+def format_table(result: dict) -> str:
+    """The printed report: machine, matmul rate, training rows, generation, target summary."""
+    m, mm = result["machine"], result["matmul"]
+    lines = [
+        f"rnnkit vs PyTorch {m.get('torch')} CPU, float32, {m['threads']} threads, "
+        f"{m['cpu']} ({m['cpu_count']} cores), NumPy {m['numpy']}, "
+        f"rnnkit fast path active: {m['rnnkit_fast_path'].get('active')}",
+        f"matmul {mm['size']}^3: NumPy {mm['numpy_gflops']:.1f} GFLOP/s, "
+        f"torch {mm['torch_gflops'] or float('nan'):.1f} GFLOP/s (fractions below use NumPy's)",
+        "",
+        f"{'case (B, T, I, H)':<34}{'GFLOP':>7}{'rnnkit ms':>11}{'torch ms':>10}{'ratio':>7}"
+        f"{'rk %mm':>8}{'pt %mm':>8}{'rk MiB':>8}{'pt MiB':>8}  targets",
+    ]
+    for row in result["train"]:
+        rk, pt = row.get("rnnkit", {}), row.get("torch", {})
+        checks = row.get("targets", {})
+        flags = " ".join(f"{k}:{'PASS' if c['pass'] else 'MISS'}" for k, c in checks.items())
+        lines.append(
+            f"{_label(row['case']):<34}{row['flop'] / 1e9:>7.2f}"
+            f"{rk.get('seconds', float('nan')) * 1e3:>11.2f}{pt.get('seconds', float('nan')) * 1e3:>10.2f}"
+            f"{row.get('ratio', float('nan')):>7.2f}"
+            f"{rk.get('matmul_fraction', float('nan')) * 100:>7.0f}%{pt.get('matmul_fraction', float('nan')) * 100:>7.0f}%"
+            f"{_mib(rk.get('peak_bytes')):>8}{_mib(pt.get('peak_bytes')):>8}  {flags}"
+        )
+    gen = result.get("generation")
+    if gen:
+        lines.append("")
+        rk, pt = gen.get("rnnkit", {}), gen.get("torch", {})
+        ratio = gen.get("ratio")
+        lines.append(
+            f"generation ({gen['chars']} chars, {gen['layers']}-layer LSTM {gen['hidden']}): "
+            f"rnnkit {rk.get('chars_per_s', float('nan')):.0f} chars/s, "
+            f"torch {pt.get('chars_per_s', float('nan')):.0f} chars/s"
+            + (f", ratio {ratio:.2f} (target >= {gen['target']}: {'PASS' if gen['pass'] else 'MISS'})"
+               if ratio is not None else "")
+        )
+    s = result["summary"]
+    lines += ["", f"targets: {s['passed']} PASS, {s['missed']} MISS"]
+    lines += [f"  MISS {x}" for x in s["misses"]]
+    lines.append("(ratio = torch time / rnnkit time; %mm = share of the measured matmul rate; "
+                 "MiB = steady-state peak step memory)")
+    return "\n".join(lines)
+
+
+def summarize(result: dict) -> dict:
+    passed, misses = 0, []
+    for row in result["train"]:
+        for name, check in row.get("targets", {}).items():
+            if check["pass"]:
+                passed += 1
+            else:
+                misses.append(f"{_label(row['case'])} {name}: {check['value']:.2f} vs {check['target']}")
+    gen = result.get("generation")
+    if gen and "pass" in gen:
+        if gen["pass"]:
+            passed += 1
+        else:
+            misses.append(f"generation ratio: {gen['ratio']:.2f} vs {gen['target']}")
+    return {"passed": passed, "missed": len(misses), "misses": misses, "targets": TARGETS}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--reps", type=int, default=5, help="repetitions per figure (median)")
+    p.add_argument("--warmup", type=int, default=2, help="warm-up steps per case and library")
+    p.add_argument("--case-budget", type=float, default=60.0,
+                   help="seconds one case may take before --reps is lowered (not below 3)")
+    p.add_argument("--json", default=str(ROOT / "bench" / "results" / "speed.json"))
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: two smallest shapes, a small LM, 1 repetition, 200 chars")
+    p.add_argument("--only", default=",".join(NAMES), help=f"comma list of {', '.join(NAMES)}")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory subprocess")
+    p.add_argument("--memory-worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if not only <= set(NAMES):
+        p.error(f"--only takes {', '.join(NAMES)}; received {sorted(only - set(NAMES))}")
+    args.only = only
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.memory_worker:
+        _memory_worker(args.memory_worker, args.threads)
+        return {}
+    limiter = set_threads(args.threads)  # noqa: F841 (kept alive for the whole run)
+    reps = 1 if args.quick else args.reps
+    shapes = SHAPES[:2] if args.quick else SHAPES
+    cases = [{"kind": k, "batch": b, "seq": t, "input": i, "hidden": h}
+             for k in CELLS if k in args.only for (b, t, i, h) in shapes]
+    if "lm" in args.only:
+        cases.append({"kind": "lm", **(LM_QUICK if args.quick else LM)})
+
+    t_start = time.time()
+    result = {"machine": machine_info(args.threads),
+              "settings": {"reps": reps, "warmup": args.warmup, "quick": args.quick,
+                           "case_budget": args.case_budget, "only": sorted(args.only),
+                           "dtype": "float32", "min_rep_seconds": MIN_REP_SECONDS,
+                           "memory_env": MALLOC_ENV}}
+    print(f"matmul rate ({args.threads} threads)...", flush=True)
+    result["matmul"] = matmul_rate(1024 if args.quick else 2048, max(3, reps))
+    rate = result["matmul"]["numpy_gflops"]
+
+    rows = []
+    for case in cases:
+        print(f"train {_label(case)} ...", flush=True)
+        rows.append(bench_train_case(case, reps, args.warmup, case_budget=args.case_budget,
+                                     rate_gflops=rate))
+    if cases and not args.no_memory:
+        print(f"peak memory of {len(cases)} cases (subprocess)...", flush=True)
+        for row, mem in zip(rows, measure_memory(cases, args.threads), strict=True):
+            attach_memory(row, mem)
+    for row in rows:
+        c = row["case"]
+        shape = (c["batch"], c["seq"], c.get("input"), c["hidden"])
+        row["targets"] = evaluate_targets(row, small=shape in [tuple(s) for s in SHAPES[:2]],
+                                          largest=shape == SHAPES[-1])
+    result["train"] = rows
+
+    if "generate" in args.only:
+        chars = 200 if args.quick else GEN["chars"]
+        print(f"generation ({chars} chars)...", flush=True)
+        result["generation"] = bench_generation(chars, reps)
+    result["summary"] = summarize(result)
+    result["seconds"] = time.time() - t_start
+    try:
+        result["machine"]["load_average_end"] = list(os.getloadavg())
+    except OSError:
+        pass
+
+    print()
+    print(format_table(result))
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\nwritten {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

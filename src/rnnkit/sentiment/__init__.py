@@ -1,0 +1,14 @@
+"""Sentiment analysis: a recurrent text classifier with its training recipe, evaluation and prediction."""
+
+from .classifier import Prediction, SentimentClassifier
+from .metrics import ClassificationReport, classification_report
+from .model import ModelConfig, TextClassifier
+
+__all__ = [
+    "ClassificationReport",
+    "ModelConfig",
+    "Prediction",
+    "SentimentClassifier",
+    "TextClassifier",
+    "classification_report",
+]

@@ -1,0 +1,489 @@
+"""``SentimentClassifier``: the Python API (fit, predict, evaluate, save, load).
+
+::
+
+    from rnnkit.sentiment import SentimentClassifier
+    from rnnkit.text.readers import read_labeled
+
+    train = read_labeled("train.tsv")
+    valid = read_labeled("dev.tsv")
+    clf = SentimentClassifier(cell="lstm", pooling="max")
+    clf.fit(train.texts, train.labels, valid.texts, valid.labels, run_dir="runs/sst2")
+    clf.predict(["a gorgeous , witty film", "dull and lifeless"])
+    # [Prediction(label='1', probability=0.97...), Prediction(label='0', probability=0.93...)]
+    clf.evaluate(valid.texts, valid.labels).accuracy
+    clf.save("model.npz");  SentimentClassifier.load("model.npz")   # or load("runs/sst2")
+
+Training goes through the shared :class:`rnnkit.training.Trainer` (progress
+bar, metrics log, learning-curve plot, early stopping on validation accuracy,
+best and latest checkpoints in the shared checkpoint format, exact resume).
+Everything needed to predict again -- tokenizer settings, vocabulary, label
+names, model shape, truncation -- travels in the checkpoint's JSON ``config``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..nn import random as nnrandom
+from ..nn.optim import Adam
+from ..text.tokenize import Tokenizer
+from ..text.vectors import load_vectors
+from ..text.vocab import PAD_ID, Vocab
+from ..training import (
+    CheckpointError,
+    RunDir,
+    Trainer,
+    TrainerConfig,
+    TrainResult,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .data import check_training_labels, encode_texts, label_indices
+from .metrics import ClassificationReport, classification_report
+from .model import ModelConfig, TextClassifier
+from .task import ClassificationTask, predict_logits, probabilities
+
+APP = "sentiment"
+TRUNCATE_KEEP = ("head", "tail", "both")
+
+
+@dataclass
+class Prediction:
+    """One prediction: the most probable label, its probability, and every class's.
+
+    An input without any text (empty or only whitespace) has ``label=None``,
+    ``probability=None`` and empty ``probabilities``: there is nothing to classify.
+    """
+
+    label: str | None
+    probability: float | None
+    probabilities: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "probability": self.probability,
+            "probabilities": self.probabilities,
+        }
+
+
+class SentimentClassifier:
+    """A recurrent text classifier for any set of string labels.
+
+    Model settings (see :class:`rnnkit.sentiment.model.ModelConfig`): ``cell``
+    ("lstm" or "gru"), ``embedding_dim``, ``hidden_size``, ``num_layers``,
+    ``bidirectional``, ``pooling`` ("last", "mean", "max"), ``dropout``,
+    ``embedding_dropout``, ``word_dropout`` (training words replaced by UNK),
+    ``embedding_init`` (std of the initial word vectors). Text settings: ``tokenizer``, vocabulary limits
+    ``min_freq`` and ``max_vocab`` (total size with PAD and UNK), ``max_length``
+    (tokens kept per text, None for all) and ``truncate`` (which part of a
+    long text to keep: "head", "tail" or "both" ends). ``vectors``: a GloVe /
+    word2vec text file to initialise the embedding (its dimension replaces
+    ``embedding_dim``), frozen if ``freeze_vectors``.
+    """
+
+    def __init__(
+        self,
+        *,
+        cell: str = "lstm",
+        embedding_dim: int = 128,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        pooling: str = "max",
+        dropout: float = 0.5,
+        embedding_dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        embedding_init: float = 0.1,
+        tokenizer: Tokenizer | None = None,
+        min_freq: int = 1,
+        max_vocab: int | None = None,
+        max_length: int | None = None,
+        truncate: str = "head",
+        vectors: str | os.PathLike | None = None,
+        freeze_vectors: bool = False,
+        vectors_encoding: str = "utf-8",
+    ):
+        if truncate not in TRUNCATE_KEEP:
+            raise ValueError(f"truncate must be one of {TRUNCATE_KEEP}, received {truncate!r}")
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"max_length must be >= 1 or None, received {max_length}")
+        self.model_settings = dict(
+            cell=cell,
+            embedding_dim=embedding_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            pooling=pooling,
+            dropout=dropout,
+            embedding_dropout=embedding_dropout,
+            word_dropout=word_dropout,
+            embedding_init=embedding_init,
+        )
+        # Fail early on bad model settings (vocabulary and classes are placeholders here).
+        ModelConfig(vocab_size=2, num_classes=2, **self.model_settings).validate()
+        self.tokenizer = tokenizer or Tokenizer()
+        self.min_freq = min_freq
+        self.max_vocab = max_vocab
+        self.max_length = max_length
+        self.truncate = truncate
+        self.vectors = None if vectors is None else os.fspath(vectors)
+        self.freeze_vectors = freeze_vectors
+        self.vectors_encoding = vectors_encoding
+        self.vectors_found: int | None = None
+        self.vocab: Vocab | None = None
+        self.labels: list[str] | None = None
+        self.model: TextClassifier | None = None
+        self.train_settings: dict = {}
+
+    # -- configuration that travels with the model --------------------------------
+    def config(self) -> dict:
+        """The JSON ``config`` of a checkpoint: everything needed to predict again."""
+        self._require_model()
+        return {
+            "model": self.model.config.to_dict(),
+            "tokenizer": self.tokenizer.to_dict(),
+            "vocab": self.vocab.to_dict(),
+            "labels": list(self.labels),
+            "max_length": self.max_length,
+            "truncate": self.truncate,
+            "min_freq": self.min_freq,
+            "max_vocab": self.max_vocab,
+            "vectors": {
+                "path": self.vectors,
+                "freeze": self.freeze_vectors,
+                "found": self.vectors_found,
+            },
+            "train": dict(self.train_settings),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> SentimentClassifier:
+        """Rebuild an (untrained-weights) classifier from :meth:`config`."""
+        try:
+            model_config = ModelConfig.from_dict(dict(config["model"]))
+            vectors = config.get("vectors") or {}
+            clf = cls(
+                **{k: getattr(model_config, k) for k in cls._model_keys()},
+                tokenizer=Tokenizer.from_dict(dict(config["tokenizer"])),
+                min_freq=int(config.get("min_freq", 1)),
+                max_vocab=config.get("max_vocab"),
+                max_length=config.get("max_length"),
+                truncate=config.get("truncate", "head"),
+                vectors=vectors.get("path"),
+                freeze_vectors=bool(vectors.get("freeze", False)),
+            )
+            clf.vectors_found = vectors.get("found")
+            clf.vocab = Vocab.from_dict(config["vocab"])
+            clf.labels = [str(label) for label in config["labels"]]
+            clf.train_settings = dict(config.get("train") or {})
+            if len(clf.vocab) != model_config.vocab_size:
+                raise ValueError(
+                    f"vocabulary has {len(clf.vocab)} tokens, the model expects {model_config.vocab_size}"
+                )
+            if len(clf.labels) != model_config.num_classes:
+                raise ValueError(
+                    f"{len(clf.labels)} labels for a model of {model_config.num_classes} classes"
+                )
+            clf.model = TextClassifier(model_config)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"invalid sentiment model configuration: {exc}") from None
+        return clf
+
+    @staticmethod
+    def _model_keys() -> tuple[str, ...]:
+        return (
+            "cell",
+            "embedding_dim",
+            "hidden_size",
+            "num_layers",
+            "bidirectional",
+            "pooling",
+            "dropout",
+            "embedding_dropout",
+            "word_dropout",
+            "embedding_init",
+        )
+
+    # -- training ---------------------------------------------------------------------
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        valid_texts: Sequence[str] | None = None,
+        valid_labels: Sequence[str] | None = None,
+        *,
+        run_dir: str | os.PathLike | None = None,
+        force: bool = False,
+        resume: bool = False,
+        epochs: float | None = 10,
+        minutes: float | None = None,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        lr_decay: float = 1.0,
+        weight_decay: float = 0.0,
+        grad_clip: float | None = 5.0,
+        patience: int | None = 4,
+        evals_per_epoch: int = 2,
+        valid_fraction: float = 0.1,
+        seed: int = 0,
+        progress: bool = True,
+        plot: bool = True,
+        on_eval: Callable[[Trainer, dict], None] | None = None,
+    ) -> TrainResult:
+        """Train on ``(texts, labels)``; keep the weights with the best validation accuracy.
+
+        Without ``valid_texts`` a random ``valid_fraction`` of the training data
+        is held out for early stopping. With ``run_dir`` the run's checkpoints
+        (``best.npz``, ``latest.npz``), ``metrics.jsonl`` and ``loss.png`` are
+        written there; ``resume=True`` continues the run saved there exactly.
+        ``patience`` counts evaluations (``evals_per_epoch`` per epoch) without
+        a better validation accuracy; ``lr_decay`` multiplies the learning rate
+        after every epoch. ``progress`` shows a progress bar on stderr, ``plot``
+        redraws ``loss.png`` at each evaluation. Returns how the run ended
+        (:class:`TrainResult`).
+        """
+        texts, labels = list(texts), [str(label) for label in labels]
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, received {batch_size}")
+        if evals_per_epoch < 1:
+            raise ValueError(f"evals_per_epoch must be >= 1, received {evals_per_epoch}")
+        if valid_texts is None:
+            texts, labels, valid_texts, valid_labels = _hold_out(
+                texts, labels, valid_fraction, seed
+            )
+        else:
+            valid_texts, valid_labels = list(valid_texts), [str(v) for v in (valid_labels or [])]
+            if len(valid_texts) != len(valid_labels):
+                raise ValueError(
+                    f"{len(valid_texts)} validation texts but {len(valid_labels)} labels"
+                )
+
+        # Everything that can fail on bad input happens before the run directory is
+        # touched, so a failed start never clears (--force) or half-writes a run.
+        run = None
+        checkpoint = None
+        if resume:
+            if run_dir is None:
+                raise ValueError("resume needs the run_dir of the run to continue")
+            run = RunDir.create(run_dir, resume=True)
+            checkpoint = load_checkpoint(run.latest, app=APP)
+            restored = SentimentClassifier.from_config(checkpoint["config"])
+            self.__dict__.update(restored.__dict__)
+        else:
+            self.labels = check_training_labels(labels)
+            tokens = [self.tokenizer(t) for t in texts]
+            self.vocab = Vocab.build(tokens, min_freq=self.min_freq, max_size=self.max_vocab)
+            nnrandom.manual_seed(seed)
+            self.model = self._build_model()
+        train_ids = encode_texts(texts, self.tokenizer, self.vocab, self.max_length, self.truncate)
+        valid_ids = encode_texts(
+            valid_texts, self.tokenizer, self.vocab, self.max_length, self.truncate
+        )
+        train_y = label_indices(labels, self.labels, "training data")
+        valid_y = label_indices(valid_labels, self.labels, "validation data")
+        if run_dir is not None and not resume:
+            run = RunDir.create(run_dir, force=force)
+
+        task = ClassificationTask(
+            self.model, train_ids, train_y, valid_ids, valid_y, batch_size, seed
+        )
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = Adam(params, lr=lr, weight_decay=weight_decay)
+        per_epoch = task.batches_per_epoch()
+        self.train_settings = {
+            "examples": len(texts),
+            "valid_examples": len(valid_texts),
+            "batch_size": batch_size,
+            "lr": lr,
+            "lr_decay": lr_decay,
+            "weight_decay": weight_decay,
+            "seed": seed,
+        }
+        monitored = len(valid_texts) > 0
+        config = TrainerConfig(
+            epochs=epochs,
+            minutes=minutes,
+            eval_every=max(1, math.ceil(per_epoch / evals_per_epoch)),
+            log_every=max(1, min(50, per_epoch // 10)),
+            grad_clip=grad_clip,
+            monitor="val_accuracy" if monitored else "train_loss",
+            mode="max",
+            patience=patience if monitored else None,
+            progress=progress,
+            plot=plot,
+        )
+        best_state = {}
+
+        def keep_best(trainer: Trainer, metrics: dict) -> None:
+            if trainer.best_step == trainer.step or not monitored:
+                best_state.update(self.model.state_dict())
+            if on_eval is not None:
+                on_eval(trainer, metrics)
+
+        schedule = None
+        if lr_decay != 1.0:
+            schedule = lambda step, epoch: lr * lr_decay**epoch  # noqa: E731
+        trainer = Trainer(
+            task,
+            self.model,
+            optimizer,
+            run,
+            config,
+            app=APP,
+            app_config=self.config(),
+            lr_schedule=schedule,
+            on_eval=keep_best,
+        )
+        if checkpoint is not None:
+            trainer.restore(checkpoint)
+            if trainer.best_step is not None and run.best.is_file():
+                best_state.update(load_checkpoint(run.best, app=APP)["model"])
+        result = trainer.fit()
+        if best_state:
+            self.model.load_state_dict(best_state)
+        self.model.eval()
+        return result
+
+    def _build_model(self) -> TextClassifier:
+        settings = dict(self.model_settings)
+        weights = None
+        if self.vectors is not None:
+            weights, self.vectors_found = load_vectors(
+                self.vectors,
+                self.vocab,
+                encoding=self.vectors_encoding,
+                lowercase=self.tokenizer.lowercase,
+                rng=np.random.default_rng(0),
+            )
+            settings["embedding_dim"] = weights.shape[1]
+        config = ModelConfig(vocab_size=len(self.vocab), num_classes=len(self.labels), **settings)
+        model = TextClassifier(config)
+        if weights is not None:
+            model.embedding.weight.data[...] = weights
+            model.embedding.weight.data[PAD_ID] = 0.0
+            model.embedding.weight.requires_grad = not self.freeze_vectors
+        return model
+
+    # -- inference ---------------------------------------------------------------------
+    def _require_model(self) -> None:
+        if self.model is None or self.vocab is None or self.labels is None:
+            raise RuntimeError("the classifier is not trained: call fit() or load() first")
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, C), columns in the order of ``self.labels``.
+
+        Rows of inputs without text (empty or whitespace) are NaN.
+        """
+        self._require_model()
+        texts = list(texts)
+        probs = np.full((len(texts), len(self.labels)), np.nan)
+        keep = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+        if keep:
+            ids = encode_texts(
+                [texts[i] for i in keep], self.tokenizer, self.vocab, self.max_length, self.truncate
+            )
+            logits = predict_logits(self.model, ids, batch_size)
+            probs[keep] = probabilities(logits, len(self.labels))
+        return probs
+
+    def predict(self, texts: Sequence[str] | str, batch_size: int = 256) -> list[Prediction]:
+        """The most probable label of each text (see :class:`Prediction`)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        probs = self.predict_proba(texts, batch_size)
+        out = []
+        for row in probs:
+            if np.isnan(row).any():
+                out.append(Prediction(None, None, {}))
+                continue
+            best = int(row.argmax())
+            out.append(
+                Prediction(
+                    self.labels[best],
+                    float(row[best]),
+                    {label: float(p) for label, p in zip(self.labels, row, strict=True)},
+                )
+            )
+        return out
+
+    def evaluate(
+        self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 256
+    ) -> ClassificationReport:
+        """Accuracy, per-class precision/recall/F1, macro-F1 and confusion matrix.
+
+        Every label must be one the model knows. A text without tokens is
+        classified as a text of one unknown word.
+        """
+        self._require_model()
+        texts, labels = list(texts), [str(label) for label in labels]
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        if not texts:
+            raise ValueError("the evaluation set is empty")
+        true = label_indices(labels, self.labels, "evaluation data")
+        ids = encode_texts(texts, self.tokenizer, self.vocab, self.max_length, self.truncate)
+        logits = predict_logits(self.model, ids, batch_size)
+        predicted = probabilities(logits, len(self.labels)).argmax(axis=1)
+        return classification_report(true, predicted, self.labels)
+
+    # -- files -------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a model-only checkpoint (``app``, ``config``, ``model``), atomically."""
+        self._require_model()
+        save_checkpoint(
+            path, {"app": APP, "config": self.config(), "model": dict(self.model.state_dict())}
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SentimentClassifier:
+        """Load a saved model, or the best checkpoint of a run directory.
+
+        Raises :class:`rnnkit.training.CheckpointError` (one-line message) for a
+        missing, corrupt or foreign file.
+        """
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            run = RunDir(Path(path))
+            path = os.fspath(run.checkpoint_for_inference())
+            if not os.path.isfile(path):
+                raise CheckpointError(
+                    f"no checkpoint in {os.fspath(run.path)} (expected best.npz or latest.npz)"
+                )
+        tree = load_checkpoint(path, app=APP)
+        clf = cls.from_config(tree["config"])
+        try:
+            clf.model.load_state_dict(tree["model"])
+        except ValueError as exc:
+            raise CheckpointError(
+                f"{path}: weights do not fit the saved configuration ({exc})"
+            ) from None
+        clf.model.eval()
+        return clf
+
+
+def _hold_out(texts: list[str], labels: list[str], fraction: float, seed: int):
+    """Split off a random ``fraction`` of the examples for validation."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"valid_fraction must be in [0, 1), received {fraction}")
+    n = len(texts)
+    count = int(round(n * fraction))
+    if count == 0 or n - count < 1:
+        return texts, labels, [], []
+    order = np.random.default_rng([seed, 1]).permutation(n)
+    held, kept = np.sort(order[:count]), np.sort(order[count:])
+    return (
+        [texts[i] for i in kept],
+        [labels[i] for i in kept],
+        [texts[i] for i in held],
+        [labels[i] for i in held],
+    )

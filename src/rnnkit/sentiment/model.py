@@ -1,0 +1,149 @@
+"""The text classifier: words -> vectors -> recurrent summary -> class scores.
+
+::
+
+    ids (B, T) --word dropout (UNK)--> --Embedding--> (B, T, E) --Dropout-->
+          --LSTM/GRU(lengths)--> output (B, T, D*H), h_n
+          --pool over valid steps (last | mean | max)--> (B, D*H) --Dropout--> --Linear--> logits (B, K)
+
+``K = 1`` for two classes (a sigmoid of the single logit is the probability of
+the second label) and ``K = C`` for ``C > 2`` classes (softmax). Padding
+(id 0, right of each sequence) never reaches the summary: the recurrent layer
+gets ``lengths`` and the pooling looks at valid steps only, so adding padding
+to a batch does not change any prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from ..nn import random as nnrandom
+from ..nn.layers import Dropout, Embedding, Linear
+from ..nn.module import Module
+from ..nn.recurrent import GRU, LSTM
+from ..text.vocab import PAD_ID, UNK_ID
+from .pooling import POOLINGS, pool_backward, pool_forward
+
+CELLS = ("lstm", "gru")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a :class:`TextClassifier` (saved as JSON)."""
+
+    vocab_size: int
+    num_classes: int
+    embedding_dim: int = 128
+    hidden_size: int = 128
+    cell: str = "lstm"
+    num_layers: int = 1
+    bidirectional: bool = True
+    pooling: str = "max"
+    dropout: float = 0.5  # on the pooled summary (and between stacked layers)
+    embedding_dropout: float = 0.0  # on the word vectors
+    word_dropout: float = 0.0  # training only: a word becomes UNK with this probability
+    embedding_init: float = 0.1  # std of the N(0, s) initial word vectors
+
+    def validate(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, received {self.cell!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, received {self.pooling!r}")
+        if self.num_classes < 2:
+            raise ValueError(f"a classifier needs at least 2 classes, received {self.num_classes}")
+        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, received {getattr(self, name)}")
+        if not self.embedding_init > 0:
+            raise ValueError(f"embedding_init must be > 0, received {self.embedding_init}")
+        for name in ("dropout", "embedding_dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), received {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model settings {unknown}")
+        return cls(**data)
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.num_classes == 2 else self.num_classes
+
+
+class TextClassifier(Module):
+    """Embedding -> LSTM/GRU -> pooling -> Linear (see the module docstring).
+
+    ``forward(ids (B, T) int, lengths (B,) int) -> logits (B, K)``;
+    ``backward(grad_logits (B, K)) -> None`` (accumulates every parameter's grad).
+    """
+
+    def __init__(self, config: ModelConfig, dtype=np.float32):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.embedding = Embedding(
+            config.vocab_size, config.embedding_dim, padding_idx=PAD_ID, dtype=dtype
+        )
+        self.embedding.weight.data *= config.embedding_init  # N(0, 1) -> N(0, s^2)
+        self.embedding_dropout = Dropout(config.embedding_dropout)
+        rnn_cls = LSTM if config.cell == "lstm" else GRU
+        self.rnn = rnn_cls(
+            config.embedding_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            bidirectional=config.bidirectional,
+            dtype=dtype,
+        )
+        self.dropout = Dropout(config.dropout)
+        directions = 2 if config.bidirectional else 1
+        self.fc = Linear(directions * config.hidden_size, config.num_outputs, dtype=dtype)
+        self._cache = None
+
+    def forward(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids)
+        lengths = np.asarray(lengths)
+        if ids.ndim != 2 or lengths.shape != (ids.shape[0],):
+            raise ValueError(
+                f"expected ids (B, T) and lengths (B,), received {ids.shape} and {lengths.shape}"
+            )
+        if self.training and self.config.word_dropout > 0:
+            # Words of the training set replaced by UNK now and then, so that UNK (all
+            # the words a new text has and training never saw) gets a trained vector.
+            hit = nnrandom.get_rng().random(ids.shape) < self.config.word_dropout
+            ids = np.where(hit & (ids != PAD_ID), UNK_ID, ids)
+        x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        output, final = self.rnn(x, lengths=lengths)  # (B, T, D*H)
+        h_n = final[0] if self.config.cell == "lstm" else final  # (D*L, B, H)
+        D = 2 if self.config.bidirectional else 1
+        last = np.concatenate(list(h_n[-D:]), axis=1)  # (B, D*H): [forward | backward]
+        pooled, pool_cache = pool_forward(output, lengths, last, self.config.pooling)
+        logits = self.fc(self.dropout(pooled))  # (B, K)
+        self._cache = (pool_cache, h_n.shape, D)
+        return logits
+
+    def backward(self, grad_logits: np.ndarray) -> None:
+        if self._cache is None:
+            raise RuntimeError("backward called before forward")
+        pool_cache, h_n_shape, D = self._cache
+        grad_pooled = self.dropout.backward(self.fc.backward(grad_logits))  # (B, D*H)
+        grad_output, grad_last = pool_backward(grad_pooled, pool_cache)
+        grad_final = None
+        if grad_last is not None:
+            grad_h_n = np.zeros(h_n_shape, dtype=grad_last.dtype)  # (D*L, B, H)
+            H = h_n_shape[2]
+            for d in range(D):
+                grad_h_n[h_n_shape[0] - D + d] = grad_last[:, d * H : (d + 1) * H]
+            grad_final = (grad_h_n, None) if self.config.cell == "lstm" else grad_h_n
+        grad_x, _ = self.rnn.backward(grad_output, grad_final)
+        self.embedding.backward(self.embedding_dropout.backward(grad_x))
+        return None

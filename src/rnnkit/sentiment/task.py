@@ -1,0 +1,138 @@
+"""The classifier's training task for the shared :class:`rnnkit.training.Trainer`.
+
+The trainer owns the loop (optimizer, clipping, evaluation cadence, early
+stopping, checkpoints, logs); this task says what one step and one evaluation
+mean for text classification:
+
+* step: one length-bucketed batch (:func:`rnnkit.text.batching.bucket_batches`),
+  loss = binary cross-entropy on the single logit (two classes) or softmax
+  cross-entropy (more), backward through the model;
+* evaluation: ``val_loss`` and ``val_accuracy`` on the validation set.
+
+The batch order of epoch ``e`` comes from a generator seeded with
+``(seed, e)``, a pure function of the epoch, so a resumed run sees the very
+batches the interrupted one would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..nn.losses import BCEWithLogitsLoss, CrossEntropyLoss
+from ..text.batching import bucket_batches
+from .data import batch_arrays
+from .model import TextClassifier
+
+
+class ClassificationLoss:
+    """Mean loss over a batch and its gradient with respect to the logits (B, K)."""
+
+    def __init__(self, num_classes: int):
+        self.binary = num_classes == 2
+        self.loss = BCEWithLogitsLoss() if self.binary else CrossEntropyLoss()
+
+    def __call__(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        if self.binary:
+            return self.loss(logits[:, 0], targets.astype(logits.dtype))
+        return self.loss(logits, targets)
+
+    def backward(self) -> np.ndarray:
+        grad = self.loss.backward()
+        return grad[:, None] if self.binary else grad  # (B, K)
+
+
+def probabilities(logits: np.ndarray, num_classes: int) -> np.ndarray:
+    """Logits (B, K) -> class probabilities (B, C) in float64: sigmoid for 2 classes, else softmax."""
+    z = logits.astype(np.float64)
+    if num_classes == 2:
+        p1 = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))  # sigmoid without overflow
+        return np.stack([1.0 - p1, p1], axis=1)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def predict_logits(
+    model: TextClassifier, sequences: Sequence[Sequence[int]], batch_size: int = 256
+) -> np.ndarray:
+    """Logits (N, K) for id sequences, in eval mode, batched by length, in input order."""
+    was_training = model.training
+    model.eval()
+    out = np.empty((len(sequences), model.config.num_outputs), dtype=np.float64)
+    try:
+        for index in bucket_batches([len(s) for s in sequences], batch_size, shuffle=False):
+            ids, lengths = batch_arrays(sequences, index)
+            out[index] = model(ids, lengths)
+    finally:
+        model.train(was_training)
+    return out
+
+
+class ClassificationTask:
+    """A :class:`rnnkit.training.TrainTask` for :class:`TextClassifier`."""
+
+    unit = "tokens"
+
+    def __init__(
+        self,
+        model: TextClassifier,
+        train_ids: Sequence[Sequence[int]],
+        train_targets: np.ndarray,
+        valid_ids: Sequence[Sequence[int]],
+        valid_targets: np.ndarray,
+        batch_size: int,
+        seed: int = 0,
+    ):
+        if len(train_ids) == 0:
+            raise ValueError("the training set is empty")
+        self.model = model
+        self.num_classes = model.config.num_classes
+        self.train_ids, self.train_targets = train_ids, np.asarray(train_targets)
+        self.valid_ids, self.valid_targets = valid_ids, np.asarray(valid_targets)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.lengths = np.array([len(s) for s in train_ids], dtype=np.int64)
+        self.loss = ClassificationLoss(self.num_classes)
+        self._epoch, self._batches = None, []
+        self._count = len(self._batches_of(0))
+
+    def _batches_of(self, epoch: int) -> list[np.ndarray]:
+        if epoch != self._epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._epoch, self._batches = (
+                epoch,
+                bucket_batches(self.lengths, self.batch_size, rng=rng),
+            )
+        return self._batches
+
+    def batches_per_epoch(self) -> int:
+        return self._count
+
+    def train_step(self, epoch: int, index: int) -> tuple[float, int]:
+        batch = self._batches_of(epoch)[index]
+        ids, lengths = batch_arrays(self.train_ids, batch)  # (B, T), (B,)
+        logits = self.model(ids, lengths)  # (B, K)
+        loss = self.loss(logits, self.train_targets[batch])
+        self.model.backward(self.loss.backward())
+        return loss, int(lengths.sum())
+
+    def evaluate(self) -> dict[str, float]:
+        if len(self.valid_ids) == 0:
+            return {}
+        logits = predict_logits(self.model, self.valid_ids)
+        probs = probabilities(logits, self.num_classes)
+        targets = self.valid_targets
+        nll = -np.log(np.clip(probs[np.arange(len(targets)), targets], 1e-12, None))
+        accuracy = float((probs.argmax(axis=1) == targets).mean())
+        return {"val_loss": float(nll.mean()), "val_accuracy": accuracy}
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state.get("seed", self.seed)) != self.seed:
+            raise ValueError(
+                f"the checkpoint was trained with seed {state['seed']}, not {self.seed}"
+            )

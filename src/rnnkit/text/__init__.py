@@ -1,0 +1,1 @@
+"""Text handling: tokenizers, vocabularies, readers for labelled-text formats, word vectors, batching."""

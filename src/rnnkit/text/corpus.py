@@ -1,0 +1,244 @@
+"""Character corpora: reading, the character vocabulary, splitting and stream batching.
+
+The text generator sees a corpus as one long sequence of symbols: the Unicode
+code points of a UTF-8 file or, with ``encoding="bytes"``, the byte values of
+any file. The validation split is the tail of the text (never shuffled into
+training). Training batches follow char-rnn: the training stream is cut into
+``B`` contiguous parallel streams, read ``T`` symbols at a time, so that the
+hidden state at the end of one chunk is the right starting state of the next
+(truncated backpropagation through time).
+"""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ENCODINGS = ("utf-8", "bytes")
+
+#: the default corpus is capped at this many characters (a couple of MB of Python)
+DEFAULT_CORPUS_CHARS = 2_000_000
+_SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
+
+Text = str | bytes  # a UTF-8 corpus is a str, a bytes corpus is bytes
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be used (missing, empty, not UTF-8, too short): one-line message."""
+
+
+# -- reading --------------------------------------------------------------------
+def read_corpus(path: str | os.PathLike, encoding: str = "utf-8") -> Text:
+    """Read a whole file as ``str`` (``"utf-8"``) or ``bytes`` (``"bytes"``).
+
+    Raises :class:`CorpusError` for a missing or empty file, or for a file that
+    is not valid UTF-8 (naming the offset and suggesting ``--encoding bytes``).
+    """
+    check_encoding(encoding)
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"corpus file not found: {path}")
+    if path.is_dir():
+        raise CorpusError(f"corpus is a directory, expected a text file: {path}")
+    data = path.read_bytes()
+    if not data:
+        raise CorpusError(f"corpus file is empty: {path}")
+    if encoding == "bytes":
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{path} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "use --encoding bytes to train on its raw bytes"
+        ) from None
+
+
+def check_encoding(encoding: str) -> None:
+    if encoding not in ENCODINGS:
+        raise CorpusError(f"encoding must be one of {', '.join(ENCODINGS)}, received {encoding!r}")
+
+
+def default_corpus(max_chars: int = DEFAULT_CORPUS_CHARS) -> str:
+    """Python source code from this interpreter's standard library; no download.
+
+    Deterministic for a given Python installation: the ``.py`` files under the
+    stdlib directory (test suites and site-packages left out) in sorted path
+    order, each preceded by a ``# file: <path>`` line, concatenated until the
+    next file would pass ``max_chars``.
+    """
+    root = Path(sysconfig.get_paths()["stdlib"])
+    parts: list[str] = []
+    total = 0
+    for rel in _stdlib_sources(root):
+        try:
+            source = (root / rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        piece = f"# file: {rel}\n{source.rstrip()}\n\n"
+        if total + len(piece) > max_chars:
+            if parts:
+                break
+            piece = piece[:max_chars]
+        parts.append(piece)
+        total += len(piece)
+    if not parts:
+        raise CorpusError(f"no Python source files found under {root} for the default corpus")
+    return "".join(parts)
+
+
+def _stdlib_sources(root: Path) -> list[str]:
+    """Relative POSIX paths of the stdlib's ``.py`` files, sorted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+        rel_dir = Path(dirpath).relative_to(root)
+        found.extend((rel_dir / f).as_posix() for f in filenames if f.endswith(".py"))
+    return sorted(found)
+
+
+# -- vocabulary -------------------------------------------------------------------
+@dataclass(frozen=True)
+class CharVocab:
+    """Symbols <-> ids. ``symbols`` are code points (``"utf-8"``) or byte values (``"bytes"``),
+    sorted, so ids follow code-point order as in char-rnn."""
+
+    symbols: tuple[int, ...]
+    encoding: str = "utf-8"
+
+    @classmethod
+    def from_text(cls, text: Text) -> CharVocab:
+        if isinstance(text, bytes):
+            return cls(tuple(sorted(set(text))), "bytes")
+        return cls(tuple(sorted({ord(c) for c in text})), "utf-8")
+
+    def __post_init__(self) -> None:
+        check_encoding(self.encoding)
+        object.__setattr__(self, "_index", {s: i for i, s in enumerate(self.symbols)})
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def unknown(self, text: Text) -> list[str]:
+        """The distinct symbols of ``text`` outside the vocabulary, shown readably."""
+        seen = set(text) if isinstance(text, bytes) else {ord(c) for c in text}
+        return [self.show(s) for s in sorted(seen - self._index.keys())]
+
+    def encode(self, text: Text) -> np.ndarray:
+        """``text`` -> int32 ids; unknown symbols raise :class:`CorpusError` naming them."""
+        if (self.encoding == "bytes") != isinstance(text, bytes):
+            kind = "bytes" if self.encoding == "bytes" else "str"
+            raise CorpusError(f"this vocabulary encodes {kind}, received {type(text).__name__}")
+        unknown = self.unknown(text)
+        if unknown:
+            shown = ", ".join(unknown[:20]) + (" ..." if len(unknown) > 20 else "")
+            raise CorpusError(f"{len(unknown)} character(s) not in the vocabulary: {shown}")
+        codes = (
+            np.frombuffer(text, dtype=np.uint8)
+            if isinstance(text, bytes)
+            else np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        )
+        lookup = np.full(max(self.symbols) + 1, -1, dtype=np.int32)
+        lookup[list(self.symbols)] = np.arange(len(self.symbols), dtype=np.int32)
+        return lookup[codes]
+
+    def decode(self, ids: Iterable[int]) -> Text:
+        """ids -> ``str`` (or ``bytes`` for a bytes vocabulary)."""
+        symbols = [self.symbols[int(i)] for i in ids]
+        if self.encoding == "bytes":
+            return bytes(symbols)
+        return "".join(map(chr, symbols))
+
+    def show(self, symbol: int) -> str:
+        """A readable name for one symbol: ``'a'``, ``'\\n'``, ``U+00E9 'é'``, ``0xe9``."""
+        if symbol < 128:
+            return repr(chr(symbol))
+        if self.encoding == "bytes":
+            return f"0x{symbol:02x}"
+        return f"U+{symbol:04X} {chr(symbol)!r}"
+
+    def to_json(self) -> dict:
+        return {"encoding": self.encoding, "symbols": list(self.symbols)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> CharVocab:
+        symbols = tuple(int(s) for s in data["symbols"])
+        if list(symbols) != sorted(set(symbols)) or not symbols:
+            raise ValueError("vocabulary symbols must be sorted, distinct and non-empty")
+        return cls(symbols, str(data["encoding"]))
+
+
+# -- splitting and batching ------------------------------------------------------------
+def split_tail(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Training head and validation tail: the last ``val_fraction`` of the symbols."""
+    if not 0 <= val_fraction < 1:
+        raise CorpusError(f"val_fraction must be in [0, 1), received {val_fraction}")
+    n_val = int(round(len(ids) * val_fraction))
+    return ids[: len(ids) - n_val], ids[len(ids) - n_val :]
+
+
+class StreamBatches:
+    """char-rnn batching: ``B`` contiguous streams read ``T`` symbols at a time.
+
+    The data is trimmed to ``B * L + 1`` symbols (``L`` a multiple of ``T``)
+    and laid out as ``inputs (B, L)`` and ``targets (B, L)`` = inputs shifted
+    by one; stream ``b`` is the ``b``-th contiguous slice of the text. Chunk
+    ``i`` is columns ``[i*T, (i+1)*T)``, returned time-major for the engine.
+    Chunk ``i + 1`` of stream ``b`` continues chunk ``i`` exactly, so the
+    final hidden state of one chunk is the initial state of the next.
+    """
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_length: int, *, what: str = "text"):
+        if batch_size < 1 or seq_length < 1:
+            raise CorpusError(
+                f"batch_size and seq_length must be >= 1, received {batch_size} and {seq_length}"
+            )
+        self.batch_size, self.seq_length = int(batch_size), int(seq_length)
+        stream_length = (len(ids) - 1) // batch_size // seq_length * seq_length
+        if stream_length < seq_length:
+            need = batch_size * seq_length + 1
+            raise CorpusError(
+                f"the {what} has {len(ids)} characters, too short for batches of "
+                f"{batch_size} x {seq_length} (needs at least {need}); use a longer "
+                "corpus or a smaller --batch-size / --seq-length"
+            )
+        n = batch_size * stream_length
+        self.inputs = np.ascontiguousarray(ids[:n].reshape(batch_size, stream_length))
+        self.targets = np.ascontiguousarray(ids[1 : n + 1].reshape(batch_size, stream_length))
+        self.num_chunks = stream_length // seq_length
+
+    def __len__(self) -> int:
+        return self.num_chunks
+
+    def chunk(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk ``index`` as ``(inputs (T, B), targets (T, B))`` int arrays."""
+        if not 0 <= index < self.num_chunks:
+            raise IndexError(f"chunk index must be in [0, {self.num_chunks}), received {index}")
+        cols = slice(index * self.seq_length, (index + 1) * self.seq_length)
+        return (
+            np.ascontiguousarray(self.inputs[:, cols].T),
+            np.ascontiguousarray(self.targets[:, cols].T),
+        )
+
+
+def eval_streams(ids: Sequence[int] | np.ndarray, num_streams: int) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluation layout: ``num_streams`` contiguous streams covering all but < ``num_streams``
+    symbols, as ``inputs (L, B)`` and ``targets (L, B)`` (time-major).
+
+    Unlike :class:`StreamBatches`, nothing is trimmed to a multiple of a chunk
+    length, so (almost) every symbol of a short validation text is scored.
+    """
+    ids = np.asarray(ids)
+    if len(ids) < 2:
+        raise CorpusError(f"evaluation text needs at least 2 characters, has {len(ids)}")
+    num_streams = max(1, min(int(num_streams), (len(ids) - 1)))
+    length = (len(ids) - 1) // num_streams
+    n = num_streams * length
+    inputs = ids[:n].reshape(num_streams, length).T
+    targets = ids[1 : n + 1].reshape(num_streams, length).T
+    return np.ascontiguousarray(inputs), np.ascontiguousarray(targets)

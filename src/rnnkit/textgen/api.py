@@ -1,0 +1,392 @@
+"""``CharLM``: the text generator as one object for notebooks and the command line.
+
+    lm = CharLM(cell="lstm", hidden_size=256, num_layers=2)
+    lm.fit("input.txt", minutes=5, out="runs/shakespeare")   # or a str of text
+    print(lm.generate(300, prime="ROMEO:", temperature=0.8, seed=1))
+    print(lm.evaluate())                                     # the validation split
+    lm = CharLM.load("runs/shakespeare")                     # best.npz of a run
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..nn import random as nnrandom
+from ..text.corpus import (
+    DEFAULT_CORPUS_CHARS,
+    CharVocab,
+    CorpusError,
+    StreamBatches,
+    Text,
+    check_encoding,
+    default_corpus,
+    read_corpus,
+    split_tail,
+)
+from ..training import (
+    CheckpointError,
+    RunDir,
+    Trainer,
+    TrainerConfig,
+    TrainResult,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .evaluate import evaluate_ids
+from .model import CharRNN, CharRNNConfig
+from .sampling import SamplingOptions, generate_ids
+from .train import CharLMTask, TrainSettings, make_optimizer
+
+APP = "textgen"
+
+#: the stop rule when none is given
+DEFAULT_MINUTES = 15.0
+
+
+class CharLM:
+    """A character-level language model: train on any text, sample, evaluate, save.
+
+    The architecture is fixed at construction; the vocabulary comes from the
+    text given to :meth:`fit` (or from a checkpoint, see :meth:`load`).
+    """
+
+    def __init__(
+        self,
+        cell: str = "lstm",
+        hidden_size: int = 512,
+        num_layers: int = 2,
+        embedding_size: int = 64,
+        dropout: float = 0.2,
+    ):
+        self.arch = {
+            "cell": cell,
+            "embedding_size": embedding_size,
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "dropout": dropout,
+        }
+        CharRNNConfig(vocab_size=1, **self.arch).validate()
+        self.vocab: CharVocab | None = None
+        self.network: CharRNN | None = None
+        self.settings = TrainSettings()
+        self.data: dict[str, Any] = {}  # where the training text came from (see _source)
+        self._corpus: Text | None = None  # the training text of this session, if any
+
+    # -- training --------------------------------------------------------------
+    def fit(
+        self,
+        text: Text | os.PathLike | None = None,
+        *,
+        encoding: str = "utf-8",
+        out: str | os.PathLike | None = None,
+        force: bool = False,
+        epochs: float | None = None,
+        steps: int | None = None,
+        minutes: float | None = None,
+        progress: bool = True,
+        **settings: Any,
+    ) -> TrainResult:
+        """Train from scratch on ``text``.
+
+        ``text``: a path (``Path``, or a ``str`` naming an existing file), a
+        ``str`` of text, ``bytes`` (byte vocabulary), or None for the default
+        corpus (Python's standard library source). ``out``: a run directory
+        for checkpoints, ``metrics.jsonl`` and ``loss.png`` (refused if it
+        already holds a run, unless ``force``). Stop rule: ``epochs``,
+        ``steps`` or ``minutes`` (default 15 minutes). Other keywords are
+        :class:`~rnnkit.textgen.train.TrainSettings` fields (``seq_length``,
+        ``batch_size``, ``lr``, ...).
+        """
+        unknown = sorted(set(settings) - set(TrainSettings.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}")
+        train_settings = TrainSettings(**settings)
+        train_settings.validate()
+        corpus, data = _source(text, encoding)
+        vocab = CharVocab.from_text(corpus)
+        # every input is checked before `out` is touched and before self changes
+        batches, val_ids = _split(corpus, vocab, train_settings)
+        run = RunDir.create(out, force=force) if out is not None else None
+        self.settings, self.data, self.vocab, self._corpus = train_settings, data, vocab, corpus
+        nnrandom.manual_seed(train_settings.seed)
+        self.network = CharRNN(CharRNNConfig(vocab_size=len(vocab), **self.arch))
+        task = CharLMTask(self.network, batches, val_ids)
+        trainer = self._trainer(task, run, epochs, steps, minutes, progress)
+        return trainer.fit()
+
+    @classmethod
+    def resume(
+        cls,
+        run_dir: str | os.PathLike,
+        *,
+        epochs: float | None = None,
+        steps: int | None = None,
+        minutes: float | None = None,
+        text: Text | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> tuple[CharLM, TrainResult]:
+        """Continue the run in ``run_dir`` from ``latest.npz``, exactly where it stopped.
+
+        The corpus is read again from where the run found it (checked by
+        sha256); pass ``text`` for a run that was trained on in-memory text.
+        ``steps`` and ``epochs`` count from the run's start; ``minutes`` is the
+        total training time including the time already spent. Without any of
+        them the run's own stop rule applies.
+        """
+        run = RunDir.create(run_dir, resume=True)
+        tree = load_checkpoint(run.latest, app=APP)
+        lm = cls._from_tree(tree, run.latest)
+        if epochs is None and steps is None and minutes is None:  # the run's own stop rule
+            saved = tree.get("trainer", {}).get("config", {})
+            epochs, steps, minutes = saved.get("epochs"), saved.get("steps"), saved.get("minutes")
+        lm._corpus = lm._training_text(text)
+        batches, val_ids = _split(lm._corpus, lm.vocab, lm.settings)
+        task = CharLMTask(lm.network, batches, val_ids)
+        trainer = lm._trainer(task, run, epochs, steps, minutes, progress)
+        trainer.restore(tree)
+        return lm, trainer.fit()
+
+    def _trainer(self, task, run, epochs, steps, minutes, progress) -> Trainer:
+        s = self.settings
+        if epochs is None and steps is None and minutes is None:
+            minutes = DEFAULT_MINUTES
+        config = TrainerConfig(
+            epochs=epochs,
+            steps=steps,
+            minutes=minutes,
+            eval_every=s.eval_every,
+            log_every=s.log_every,
+            grad_clip=s.grad_clip,
+            monitor="val_loss",
+            mode="min",
+            progress=progress,
+        )
+        return Trainer(
+            task,
+            self.network,
+            make_optimizer(self.network, s),
+            run,
+            config,
+            app=APP,
+            app_config=self._app_config(),
+            lr_schedule=s.lr_at,
+            on_eval=self._print_sample if s.sample_length > 0 else None,
+        )
+
+    def _print_sample(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        """At each evaluation: a short sample, from its own seeded generator."""
+        text = self.generate(
+            self.settings.sample_length,
+            temperature=0.8,
+            seed=(self.settings.seed, trainer.step),
+        )
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        val = metrics.get("val_loss")
+        head = f"step {trainer.step}" + (f", val loss {val:.3f} nats/char" if val is not None else "")
+        trainer.write(f"--- sample at {head} ---\n{text}\n---")
+
+    # -- sampling --------------------------------------------------------------
+    def stream(
+        self,
+        length: int = 200,
+        *,
+        prime: Text | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        greedy: bool = False,
+        seed: int | tuple | None = None,
+    ) -> Iterator[Text]:
+        """Yield ``length`` generated characters one at a time (``bytes`` for a bytes model).
+
+        ``prime`` (default: a newline) is fed first and not repeated in the
+        output; characters outside the vocabulary raise ``CorpusError`` naming
+        them. The same ``seed`` gives the same text; None draws a fresh one.
+        """
+        vocab, network = self._require_model()
+        options = SamplingOptions(temperature, top_k, top_p, greedy)
+        options.validate()
+        if length < 0:
+            raise ValueError(f"length must be >= 0, received {length}")
+        prime_ids = self._encode_prime(prime)
+        rng = np.random.default_rng(seed)
+        for next_id in generate_ids(network, prime_ids, length, options, rng):
+            yield vocab.decode([next_id])
+
+    def generate(self, length: int = 200, **kwargs: Any) -> Text:
+        """The :meth:`stream` joined into one ``str`` (or ``bytes``)."""
+        pieces = list(self.stream(length, **kwargs))
+        vocab, _ = self._require_model()
+        return b"".join(pieces) if vocab.encoding == "bytes" else "".join(pieces)  # type: ignore[arg-type]
+
+    def default_prime(self) -> Text:
+        vocab, _ = self._require_model()
+        newline = ord("\n")
+        symbol = newline if newline in vocab.symbols else vocab.symbols[0]
+        return vocab.decode([vocab.symbols.index(symbol)])
+
+    def _encode_prime(self, prime: Text | None) -> np.ndarray:
+        vocab, _ = self._require_model()
+        if prime is None or len(prime) == 0:
+            prime = self.default_prime()
+        if vocab.encoding == "bytes" and isinstance(prime, str):
+            prime = prime.encode("utf-8")
+        if vocab.encoding != "bytes" and isinstance(prime, bytes):
+            raise ValueError("this model was trained on text: give the prime as str")
+        unknown = vocab.unknown(prime)
+        if unknown:
+            raise CorpusError(
+                f"the prime text has {len(unknown)} character(s) that are not in the model's "
+                f"vocabulary: {', '.join(unknown)}"
+            )
+        return vocab.encode(prime)
+
+    # -- evaluation ------------------------------------------------------------
+    def evaluate(
+        self, text: Text | os.PathLike | None = None, *, encoding: str | None = None
+    ) -> dict[str, float]:
+        """Nats/char (``loss``), bits/char (``bpc``), ``perplexity`` and ``chars`` scored.
+
+        On ``text`` (a path, a str or bytes) or, without it, on the validation
+        split of the training corpus.
+        """
+        vocab, network = self._require_model()
+        if text is None:
+            ids = vocab.encode(self._training_text(None))
+            _, ids = split_tail(ids, self.settings.val_fraction)
+            if len(ids) < 2:
+                raise CorpusError("this run has no validation split (val_fraction 0): give a file")
+        else:
+            corpus, _ = _source(text, encoding or vocab.encoding)
+            unknown = vocab.unknown(corpus)
+            if unknown:
+                raise CorpusError(
+                    f"the text has {len(unknown)} character(s) that are not in the model's "
+                    f"vocabulary: {', '.join(unknown[:20])}"
+                )
+            ids = vocab.encode(corpus)
+        return evaluate_ids(network, ids)
+
+    # -- files -----------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a model-only checkpoint (same format as a run's, without optimizer state)."""
+        _, network = self._require_model()
+        tree = {"app": APP, "config": self._app_config(), "model": dict(network.state_dict())}
+        save_checkpoint(path, tree)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CharLM:
+        """Load a checkpoint file, or a run directory (its ``best.npz``, else ``latest.npz``)."""
+        path = Path(path)
+        if path.is_dir():
+            path = RunDir(path).checkpoint_for_inference()
+            if not path.exists():
+                raise CheckpointError(f"no checkpoint in run directory {path.parent}")
+        return cls._from_tree(load_checkpoint(path, app=APP), path)
+
+    @classmethod
+    def _from_tree(cls, tree: dict, path: Path) -> CharLM:
+        config = tree["config"]
+        try:
+            model_config = CharRNNConfig.from_json(config["model"])
+            model_config.validate()
+            vocab = CharVocab.from_json(config["vocab"])
+            settings = TrainSettings.from_json(config.get("train", {}))
+            if model_config.vocab_size != len(vocab):
+                raise ValueError(
+                    f"vocab_size {model_config.vocab_size} but {len(vocab)} vocabulary symbols"
+                )
+            lm = cls(**{k: getattr(model_config, k) for k in
+                        ("cell", "hidden_size", "num_layers", "embedding_size", "dropout")})
+            lm.vocab, lm.settings, lm.data = vocab, settings, dict(config.get("data", {}))
+            lm.network = CharRNN(model_config)
+            lm.network.load_state_dict(tree["model"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a valid text-generator checkpoint ({exc})") from None
+        return lm
+
+    def _app_config(self) -> dict:
+        vocab, network = self._require_model(building=True)
+        return {
+            "model": CharRNNConfig(vocab_size=len(vocab), **self.arch).to_json(),
+            "vocab": vocab.to_json(),
+            "train": self.settings.to_json(),
+            "data": self.data,
+        }
+
+    def _training_text(self, text: Text | os.PathLike | None) -> Text:
+        """The training corpus again, from where the run found it (checked by sha256)."""
+        source = self.data.get("source")
+        if text is None and self._corpus is not None:
+            return self._corpus
+        if text is not None:
+            corpus, _ = _source(text, self.data.get("encoding", "utf-8"))
+        elif source == "default":
+            corpus = default_corpus(int(self.data.get("max_chars", DEFAULT_CORPUS_CHARS)))
+        elif source == "file":
+            corpus = read_corpus(self.data["path"], self.data.get("encoding", "utf-8"))
+        else:
+            raise CorpusError("this model was trained on in-memory text: give the text (or FILE)")
+        if "sha256" in self.data and _sha256(corpus) != self.data["sha256"]:
+            where = self.data.get("path", "the default corpus")
+            raise CorpusError(f"the training corpus ({where}) has changed since this run started")
+        return corpus
+
+    def _require_model(self, building: bool = False) -> tuple[CharVocab, CharRNN]:
+        if self.vocab is None or (self.network is None and not building):
+            raise RuntimeError("the model is not trained yet: call fit() or CharLM.load()")
+        return self.vocab, self.network  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        arch = ", ".join(f"{k}={v!r}" for k, v in self.arch.items())
+        state = f"vocab={len(self.vocab)}" if self.vocab is not None else "untrained"
+        return f"CharLM({arch}; {state})"
+
+
+def _source(text: Text | os.PathLike | None, encoding: str) -> tuple[Text, dict[str, Any]]:
+    """The corpus and a JSON record of where it came from (for resume and ``eval``)."""
+    check_encoding(encoding)
+    if text is None:
+        corpus: Text = default_corpus()
+        info: dict[str, Any] = {"source": "default", "max_chars": DEFAULT_CORPUS_CHARS}
+        if encoding == "bytes":
+            corpus = corpus.encode("utf-8")
+    elif isinstance(text, os.PathLike) or (isinstance(text, str) and _is_file(text)):
+        path = Path(text).resolve()
+        corpus = read_corpus(path, encoding)
+        info = {"source": "file", "path": str(path)}
+    elif isinstance(text, bytes):
+        corpus, info, encoding = text, {"source": "inline"}, "bytes"
+    elif isinstance(text, str):
+        corpus, info = (text.encode("utf-8") if encoding == "bytes" else text), {"source": "inline"}
+    else:
+        raise TypeError(f"expected a path, str or bytes, received {type(text).__name__}")
+    if len(corpus) == 0:
+        raise CorpusError("the corpus is empty")
+    info.update(encoding=encoding, sha256=_sha256(corpus), chars=len(corpus))
+    return corpus, info
+
+
+def _split(
+    corpus: Text, vocab: CharVocab, settings: TrainSettings
+) -> tuple[StreamBatches, np.ndarray]:
+    """Training batches (the head of the corpus) and validation ids (its tail)."""
+    train_ids, val_ids = split_tail(vocab.encode(corpus), settings.val_fraction)
+    batches = StreamBatches(train_ids, settings.batch_size, settings.seq_length, what="training text")
+    return batches, val_ids
+
+
+def _is_file(text: str) -> bool:
+    return "\n" not in text and len(text) < 4096 and os.path.isfile(text)
+
+
+def _sha256(corpus: Text) -> str:
+    data = corpus if isinstance(corpus, bytes) else corpus.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()

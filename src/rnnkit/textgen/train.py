@@ -1,0 +1,126 @@
+"""The training recipe of the text generator: settings, the task the shared trainer runs.
+
+One training step (char-rnn's truncated BPTT)::
+
+    x, y = chunk `index` of the B parallel streams     (T, B) ids each, y = x shifted by one
+    logits, state = model(x, state)                    state carried from the previous chunk
+    loss = cross_entropy(logits, y)                    mean nats per character
+    model.backward(dloss/dlogits)                      stops at the chunk's initial state
+
+The state is reset to zeros at the start of every epoch and saved in every
+checkpoint, so a resumed run continues mid-epoch exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from ..nn import optim
+from ..nn.losses import CrossEntropyLoss
+from ..text.corpus import StreamBatches
+from .evaluate import evaluate_ids
+from .model import CharRNN
+
+OPTIMIZERS = {
+    "adam": optim.Adam,
+    "adamw": optim.AdamW,
+    "rmsprop": optim.RMSprop,
+    "sgd": optim.SGD,
+    "adagrad": optim.Adagrad,
+}
+
+
+@dataclass
+class TrainSettings:
+    """Everything about training except the architecture and the stop rule.
+
+    Stored in the checkpoint; a resumed run uses the stored values.
+    """
+
+    seq_length: int = 100  # T: characters per chunk (BPTT length)
+    batch_size: int = 64  # B: parallel streams
+    optimizer: str = "adam"
+    lr: float = 2e-3
+    lr_decay: float = 1.0  # multiply the lr by this once per epoch ...
+    lr_decay_after: int = 0  # ... after this many epochs (char-rnn: 0.97 after 10)
+    grad_clip: float | None = 5.0  # global gradient norm (None: no clipping)
+    val_fraction: float = 0.1  # the tail of the corpus held out for validation
+    eval_every: int = 200  # steps between evaluations and checkpoints
+    log_every: int = 10  # steps per train-loss record
+    seed: int = 0  # initialisation and dropout
+    sample_length: int = 200  # characters printed at each evaluation (0: none)
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, received {self.optimizer!r}"
+            )
+        for name in ("seq_length", "batch_size", "eval_every", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, received {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, received {self.lr}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must be in (0, 1], received {self.lr_decay}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0, received {self.grad_clip}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), received {self.val_fraction}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def lr_at(self, step: int, epoch: int) -> float:
+        """The learning rate of a step: a pure function of the epoch (exact resume)."""
+        return self.lr * self.lr_decay ** max(0, epoch - self.lr_decay_after)
+
+
+def make_optimizer(model: CharRNN, settings: TrainSettings):
+    return OPTIMIZERS[settings.optimizer](model.parameters(), lr=settings.lr)
+
+
+class CharLMTask:
+    """The text generator as a :class:`rnnkit.training.TrainTask`."""
+
+    unit = "chars"
+
+    def __init__(
+        self, model: CharRNN, batches: StreamBatches, val_ids: np.ndarray, eval_streams: int = 64
+    ):
+        self.model = model
+        self.batches = batches
+        self.val_ids = val_ids
+        self.eval_streams = eval_streams
+        self.loss_fn = CrossEntropyLoss()
+        self.state = None  # the recurrent state carried between chunks
+
+    def batches_per_epoch(self) -> int:
+        return len(self.batches)
+
+    def train_step(self, epoch: int, index: int) -> tuple[float, int]:
+        if index == 0:
+            self.state = None  # each epoch starts from zeros
+        x, y = self.batches.chunk(index)  # (T, B) each
+        logits, self.state = self.model(x, self.state)  # (T, B, V)
+        loss = self.loss_fn(logits, y)
+        self.model.backward(self.loss_fn.backward())
+        return loss, x.size
+
+    def evaluate(self) -> dict[str, float]:
+        if len(self.val_ids) < 2:
+            return {}
+        result = evaluate_ids(self.model, self.val_ids, num_streams=self.eval_streams)
+        return {"val_loss": result["loss"], "val_bpc": result["bpc"]}
+
+    def state_dict(self) -> dict:
+        return {"carry": self.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state = state["carry"]

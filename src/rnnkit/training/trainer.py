@@ -1,0 +1,394 @@
+"""The training loop both applications share (see :mod:`rnnkit.training` for the API)."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from ..nn import random as nnrandom
+from ..nn.module import Module
+from ..nn.optim import clip_grad_norm
+from .checkpoint import CheckpointError, atomic_copy, save_checkpoint
+from .metrics import MetricsLog, plot_metrics
+from .progress import Progress, format_duration
+from .rundir import RunDir
+
+
+class TrainTask(Protocol):
+    """What an application tells the trainer (see :mod:`rnnkit.training`)."""
+
+    unit: str
+
+    def batches_per_epoch(self) -> int: ...
+
+    def train_step(self, epoch: int, index: int) -> tuple[float, int]: ...
+
+    def evaluate(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+@dataclass
+class TrainerConfig:
+    """Stop rules, cadence and guards of a run. At least one stop rule is required."""
+
+    epochs: float | None = None  # stop after this many passes over the training data
+    steps: int | None = None  # stop at this optimizer step (counted from the run's start)
+    minutes: float | None = None  # stop after this much wall-clock time (carried across resume)
+    eval_every: int = 500  # evaluate, log, checkpoint every this many steps
+    log_every: int = 10  # one train-loss record (mean over the interval) per this many steps
+    grad_clip: float | None = 5.0  # clip the global gradient norm to this (None: no clipping)
+    monitor: str = "val_loss"  # the metric that picks best.npz and drives early stopping
+    mode: str = "min"  # "min" or "max": which direction of `monitor` is better
+    patience: int | None = None  # stop after this many evaluations without improvement
+    progress: bool = True  # progress bar on stderr
+    plot: bool = True  # redraw loss.png at each evaluation
+
+    def validate(self) -> None:
+        if self.epochs is None and self.steps is None and self.minutes is None:
+            raise ValueError("no stop rule: give epochs, steps or minutes")
+        for name in ("epochs", "steps", "minutes"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0, received {value}")
+        for name in ("eval_every", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, received {getattr(self, name)}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 or None, received {self.grad_clip}")
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', received {self.mode!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, received {self.patience}")
+
+
+@dataclass
+class TrainResult:
+    """How a run ended: ``reason`` is one of ``steps``, ``epochs``, ``minutes``,
+    ``early_stopped``, ``interrupted``, ``diverged``; ``message`` explains the last
+    two (the caller decides where to print it)."""
+
+    reason: str
+    step: int
+    epoch: int
+    metrics: dict[str, float] = field(default_factory=dict)  # the last evaluation
+    best: float | None = None
+    best_step: int | None = None
+    message: str = ""
+
+
+class Trainer:
+    """Runs a :class:`TrainTask`: optimizer steps, evaluation, logs, checkpoints, resume.
+
+    ``app`` and ``app_config`` are written into every checkpoint (the JSON an
+    application needs to rebuild its model and vocabulary). ``lr_schedule(step,
+    epoch) -> lr`` (optional) sets ``optimizer.lr`` before every step; it must
+    be a pure function so that resume is exact. ``on_eval(trainer, metrics)``
+    runs after each evaluation and checkpoint (e.g. to print a sample with
+    :meth:`write`); it must not draw from the engine's random generator.
+    """
+
+    def __init__(
+        self,
+        task: TrainTask,
+        model: Module,
+        optimizer: Any,
+        run_dir: RunDir | None,
+        config: TrainerConfig,
+        *,
+        app: str,
+        app_config: dict,
+        lr_schedule: Callable[[int, int], float] | None = None,
+        on_eval: Callable[[Trainer, dict[str, float]], None] | None = None,
+    ):
+        config.validate()
+        self.task = task
+        self.model = model
+        self.optimizer = optimizer
+        self.run_dir = run_dir
+        self.config = config
+        self.app = app
+        self.app_config = app_config
+        self.lr_schedule = lr_schedule
+        self.on_eval = on_eval
+        self.log = MetricsLog(run_dir.metrics) if run_dir is not None else None
+        # the resumable state
+        self.step = 0
+        self.epoch = 0
+        self.index = 0  # batch index inside the epoch
+        self.elapsed = 0.0  # seconds of training before this session
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.bad_evals = 0
+        self.last_eval_step: int | None = None
+        self.interval_loss = 0.0  # sum of step losses since the last train record
+        self.interval_steps = 0
+        self.last_metrics: dict[str, float] = {}
+        # this session only
+        self._progress: Progress | None = None
+        self._stop_requested = False
+
+    # -- resume --------------------------------------------------------------
+    def restore(self, ckpt: dict) -> None:
+        """Load a training checkpoint (model, optimizer, task, trainer state, engine RNG).
+
+        The metrics log is cut back to the checkpoint's step, so the steps that
+        are replayed after a crash are logged once.
+        """
+        for key in ("optimizer", "trainer", "task"):
+            if key not in ckpt:
+                raise CheckpointError(f"checkpoint has no '{key}' state: it cannot be resumed")
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.task.load_state_dict(ckpt["task"])
+            t = ckpt["trainer"]
+            self.step = int(t["step"])
+            self.epoch = int(t["epoch"])
+            self.index = int(t["index"])
+            self.elapsed = float(t["elapsed"])
+            self.best = t["best"]
+            self.best_step = t["best_step"]
+            self.bad_evals = int(t["bad_evals"])
+            self.last_eval_step = t["last_eval_step"]
+            self.interval_loss = float(t["interval_loss"])
+            self.interval_steps = int(t["interval_steps"])
+            self.last_metrics = dict(ckpt.get("metrics", {}))
+            nnrandom.set_rng_state(t["rng"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint does not fit this run: {exc}") from None
+        if self.log is not None:
+            self.log.truncate(self.step)
+
+    def checkpoint_tree(self) -> dict:
+        """Everything a checkpoint holds at the current step (the format of :mod:`.checkpoint`)."""
+        return {
+            "app": self.app,
+            "config": self.app_config,
+            "model": dict(self.model.state_dict()),
+            "optimizer": self.optimizer.state_dict(),
+            "trainer": {
+                "step": self.step,
+                "epoch": self.epoch,
+                "index": self.index,
+                "elapsed": self.elapsed,
+                "best": self.best,
+                "best_step": self.best_step,
+                "bad_evals": self.bad_evals,
+                "last_eval_step": self.last_eval_step,
+                "interval_loss": self.interval_loss,
+                "interval_steps": self.interval_steps,
+                "rng": nnrandom.get_rng_state(),
+                "config": asdict(self.config),
+            },
+            "task": self.task.state_dict(),
+            "metrics": dict(self.last_metrics),
+        }
+
+    # -- the loop ------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Train until a stop rule fires; returns how it ended.
+
+        Ctrl-C (SIGINT) finishes the current step, saves ``latest`` and returns
+        ``interrupted``; a second Ctrl-C aborts at once.
+        """
+        cfg = self.config
+        batches = int(self.task.batches_per_epoch())
+        if batches < 1:
+            raise ValueError(f"the task has no training batches (batches_per_epoch={batches})")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        session_start = time.monotonic()
+        base_elapsed = self.elapsed
+        total_steps = self._step_budget(batches)
+        if cfg.progress:
+            where = f" in {self.run_dir.path}" if self.run_dir is not None else ""
+            verb = f"resuming at step {self.step}" if self.step else "training"
+            print(f"{self.app}: {verb}{where}, {self.model.num_parameters():,} parameters, "
+                  f"{batches:,} batches per epoch", file=sys.stderr, flush=True)  # fmt: skip
+        self._progress = Progress(enabled=cfg.progress, total=total_steps, initial=self.step)
+        rate_clock, rate_items = time.monotonic(), 0
+        restore_sigint = self._install_sigint()
+        reason, message = "", ""
+        try:
+            self.model.train()
+            while True:
+                self.elapsed = base_elapsed + (time.monotonic() - session_start)
+                reason = self._stop_rule(batches)
+                if reason:
+                    break
+                if self._stop_requested:
+                    reason = "interrupted"
+                    break
+                if self.lr_schedule is not None:
+                    self.optimizer.lr = float(self.lr_schedule(self.step, self.epoch))
+                self.optimizer.zero_grad()
+                loss, items = self.task.train_step(self.epoch, self.index)
+                loss = float(loss)
+                grad_norm = self._grad_norm(params)
+                if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                    reason = "diverged"
+                    what = "loss" if not math.isfinite(loss) else "gradient norm"
+                    value = loss if not math.isfinite(loss) else grad_norm
+                    kept = (
+                        f"the last good checkpoint (step {self.last_eval_step}) is kept"
+                        if self.last_eval_step is not None and self.run_dir is not None
+                        else "nothing was saved"
+                    )
+                    message = (
+                        f"training stopped at step {self.step + 1}: the {what} is {value}; "
+                        f"{kept} (try a lower learning rate or gradient clipping)"
+                    )
+                    break
+                self.optimizer.step()
+                self.step += 1
+                self.index += 1
+                if self.index == batches:
+                    self.index, self.epoch = 0, self.epoch + 1
+                self.interval_loss += loss
+                self.interval_steps += 1
+                rate_items += int(items)
+                postfix = None
+                if self.step % cfg.log_every == 0:
+                    now = time.monotonic()
+                    rate = rate_items / max(now - rate_clock, 1e-9)
+                    rate_clock, rate_items = now, 0
+                    postfix = self._log_train(rate, base_elapsed + now - session_start)
+                if self.step % cfg.eval_every == 0:
+                    self.elapsed = base_elapsed + (time.monotonic() - session_start)
+                    if self._evaluate_and_save():
+                        reason = "early_stopped"
+                        break
+                    rate_clock = time.monotonic()  # evaluation time is not throughput
+                self._progress.update(self.step, postfix)
+            if reason == "interrupted":
+                self.elapsed = base_elapsed + (time.monotonic() - session_start)
+                self._save()
+                message = f"interrupted at step {self.step}; resume with --resume"
+            elif reason not in ("diverged", "early_stopped") and self.last_eval_step != self.step:
+                self._evaluate_and_save()
+        finally:
+            restore_sigint()
+            self._progress.close()
+        return TrainResult(
+            reason, self.step, self.epoch, dict(self.last_metrics), self.best, self.best_step, message
+        )
+
+    def write(self, message: str) -> None:
+        """Print a line without tearing the progress bar."""
+        if self._progress is not None:
+            self._progress.write(message)
+        else:
+            print(message, flush=True)
+
+    # -- pieces of the loop --------------------------------------------------
+    def _step_budget(self, batches: int) -> int | None:
+        budgets = []
+        if self.config.steps is not None:
+            budgets.append(int(self.config.steps))
+        if self.config.epochs is not None:
+            budgets.append(int(math.ceil(self.config.epochs * batches)))
+        return min(budgets) if budgets else None
+
+    def _stop_rule(self, batches: int) -> str:
+        cfg = self.config
+        if cfg.steps is not None and self.step >= cfg.steps:
+            return "steps"
+        if cfg.epochs is not None and self.step >= math.ceil(cfg.epochs * batches):
+            return "epochs"
+        if cfg.minutes is not None and self.elapsed >= cfg.minutes * 60:
+            return "minutes"
+        return ""
+
+    def _grad_norm(self, params: list) -> float:
+        if self.config.grad_clip is not None:
+            return clip_grad_norm(params, self.config.grad_clip)
+        return math.sqrt(sum(float((p.grad * p.grad).sum()) for p in params))
+
+    def _log_train(self, rate: float, elapsed: float) -> dict[str, str]:
+        """Write one train record (mean loss over the interval); returns the bar's postfix."""
+        train_loss = self.interval_loss / max(self.interval_steps, 1)
+        self.interval_loss, self.interval_steps = 0.0, 0
+        unit = getattr(self.task, "unit", "items")
+        record = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "train_loss": train_loss,
+            "lr": float(self.optimizer.lr),
+            f"{unit}_per_s": round(rate, 1),
+            "elapsed": round(elapsed, 2),
+        }
+        if self.log is not None:
+            self.log.append(record)
+        postfix = {"loss": f"{train_loss:.3f}"}
+        if self.config.monitor in self.last_metrics:
+            postfix[self.config.monitor] = f"{self.last_metrics[self.config.monitor]:.3f}"
+        postfix[f"{unit}/s"] = f"{rate:,.0f}"
+        if self.config.minutes is not None:
+            postfix["left"] = format_duration(self.config.minutes * 60 - elapsed)
+        return postfix
+
+    def _evaluate_and_save(self) -> bool:
+        """Evaluate, log, save ``latest`` (and ``best``), redraw the plot, call ``on_eval``.
+
+        Returns True when early stopping says stop.
+        """
+        cfg = self.config
+        self.model.eval()
+        try:
+            metrics = {k: float(v) for k, v in (self.task.evaluate() or {}).items()}
+        finally:
+            self.model.train()
+        self.last_metrics = metrics
+        self.last_eval_step = self.step
+        improved = False
+        if metrics:
+            if cfg.monitor not in metrics:
+                raise ValueError(
+                    f"monitor '{cfg.monitor}' is not among the evaluation metrics {sorted(metrics)}"
+                )
+            value = metrics[cfg.monitor]
+            if math.isfinite(value) and (
+                self.best is None
+                or (value < self.best if cfg.mode == "min" else value > self.best)
+            ):
+                self.best, self.best_step, self.bad_evals, improved = value, self.step, 0, True
+            else:
+                self.bad_evals += 1
+            if self.log is not None:
+                self.log.append({"step": self.step, "epoch": self.epoch, **metrics,
+                                 "elapsed": round(self.elapsed, 2)})  # fmt: skip
+        self._save()
+        if improved and self.run_dir is not None:
+            atomic_copy(self.run_dir.latest, self.run_dir.best)
+        if cfg.plot and self.run_dir is not None:
+            plot_metrics(self.run_dir.metrics, self.run_dir.plot)
+        if self.on_eval is not None:
+            self.on_eval(self, metrics)
+        return cfg.patience is not None and self.bad_evals >= cfg.patience
+
+    def _save(self) -> None:
+        if self.run_dir is not None:
+            save_checkpoint(self.run_dir.latest, self.checkpoint_tree())
+
+    def _install_sigint(self) -> Callable[[], None]:
+        """First Ctrl-C: stop after the current step. Second: abort (KeyboardInterrupt)."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            self.write("stopping after this step (Ctrl-C again to abort without saving)...")
+
+        signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,244 @@
+"""The ``rnnkit`` command line for the text generator: happy paths, bad input, kill + resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnkit.cli import main
+from rnnkit.text import download
+from rnnkit.training import MetricsLog, save_checkpoint
+
+HAMLET = (
+    "To be, or not to be, that is the question:\n"
+    "Whether 'tis nobler in the mind to suffer\n"
+    "The slings and arrows of outrageous fortune,\n"
+    "Or to take arms against a sea of troubles\n"
+) * 6
+TINY = ["--hidden-size", "16", "--num-layers", "1", "--embedding-size", "8", "--dropout", "0",
+        "--seq-length", "16", "--batch-size", "4", "--quiet"]  # fmt: skip
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A trained tiny run shared by the sample/eval tests."""
+    tmp = tmp_path_factory.mktemp("cli")
+    corpus = tmp / "hamlet.txt"
+    corpus.write_text(HAMLET)
+    out = tmp / "run"
+    code = main(["textgen", "train", str(corpus), "--out", str(out), "--steps", "40",
+                 "--eval-every", "20", "--lr", "0.01", "--sample-length", "30", *TINY])  # fmt: skip
+    assert code == 0
+    return out
+
+
+# -- working commands --------------------------------------------------------------
+def test_train_writes_a_run_and_prints_samples(run_dir, capsys):
+    assert {p.name for p in run_dir.iterdir()} >= {"latest.npz", "best.npz", "metrics.jsonl"}
+    records = MetricsLog(run_dir / "metrics.jsonl").read()
+    assert records[-1]["step"] == 40 and "val_loss" in records[-1]
+
+
+def test_sample_streams_deterministic_text(run_dir, capsys):
+    code, out, _ = run_cli(capsys, "textgen", "sample", str(run_dir), "--length", "50",
+                           "--seed", "4", "--prime", "To be", "--top-k", "5")  # fmt: skip
+    assert code == 0 and out.startswith("To be") and len(out) == len("To be") + 50 + 1
+    assert run_cli(capsys, "textgen", "sample", str(run_dir), "--length", "50", "--seed", "4",
+                   "--prime", "To be", "--top-k", "5")[1] == out  # fmt: skip
+    code, greedy, _ = run_cli(capsys, "textgen", "sample", str(run_dir / "latest.npz"),
+                              "--length", "20", "--greedy")  # fmt: skip
+    assert code == 0 and len(greedy) == 1 + 20 + 1  # default prime "\n"
+
+
+def test_eval_plain_and_json(run_dir, capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "textgen", "eval", str(run_dir))
+    assert code == 0 and "nats/char" in out and "bits/char" in out and "perplexity" in out
+    (tmp_path / "other.txt").write_text(HAMLET[:500])
+    code, out, _ = run_cli(capsys, "textgen", "eval", str(run_dir), str(tmp_path / "other.txt"), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["chars"] > 400
+    assert result["bpc"] == pytest.approx(result["loss"] / np.log(2))
+
+
+# -- bad input: one line on stderr, non-zero status, nothing destroyed ---------------------
+def test_missing_and_empty_corpus(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "corpus file not found")
+    (tmp_path / "empty.txt").write_text("")
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "empty")
+    assert not (tmp_path / "r").exists()
+
+
+def test_non_utf8_corpus_needs_encoding_bytes(tmp_path, capsysbinary):
+    corpus = tmp_path / "latin1.txt"
+    corpus.write_bytes(("Un café très noir, s'il vous plaît. " * 40).encode("latin-1"))
+    code = main(["textgen", "train", str(corpus), "--out", str(tmp_path / "r")])
+    assert_one_line_error(code, capsysbinary.readouterr().err.decode(), "not valid UTF-8", "--encoding bytes")
+    code = main(["textgen", "train", str(corpus), "--out", str(tmp_path / "r"), "--encoding", "bytes",
+                 "--steps", "3", "--sample-length", "0", *TINY])  # fmt: skip
+    assert code == 0
+    capsysbinary.readouterr()
+    code = main(["textgen", "sample", str(tmp_path / "r"), "--length", "10", "--prime", "caf"])
+    out = capsysbinary.readouterr().out
+    assert code == 0 and out.startswith(b"caf") and len(out) == 3 + 10 + 1  # raw bytes out
+
+
+def test_corpus_shorter_than_a_batch(tmp_path, capsys):
+    (tmp_path / "short.txt").write_text("too short\n")
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "short.txt"), "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "too short for batches")
+
+
+def test_existing_run_is_not_overwritten(run_dir, capsys, tmp_path):
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "x.txt"), "--out", str(run_dir))
+    assert_one_line_error(code, err)  # the corpus is checked first ...
+    (tmp_path / "x.txt").write_text(HAMLET)
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "x.txt"), "--out", str(run_dir), *TINY)
+    assert_one_line_error(code, err, "already holds a run", "--resume", "--force")
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "newer_version", "other_app"])
+def test_damaged_checkpoint(run_dir, capsys, tmp_path, damage):
+    path = tmp_path / "model.npz"
+    good = (run_dir / "latest.npz").read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"this is not a checkpoint at all")
+    elif damage == "truncated":
+        path.write_bytes(good[: len(good) * 2 // 3])
+    elif damage == "newer_version":
+        blob = json.dumps({"format": "rnnkit-checkpoint", "version": 7, "tree": {}}).encode()
+        np.savez(path, __meta__=np.frombuffer(blob, dtype=np.uint8))
+    else:
+        save_checkpoint(path, {"app": "sentiment", "config": {}, "model": {}})
+    for command in ("sample", "eval"):
+        code, out, err = run_cli(capsys, "textgen", command, str(path))
+        assert_one_line_error(code, err, str(path))
+        assert out == ""
+
+
+def test_resume_errors(tmp_path, run_dir, capsys):
+    code, _, err = run_cli(capsys, "textgen", "train", "--resume", str(tmp_path / "empty_dir"))
+    assert_one_line_error(code, err, "nothing to resume")
+    code, _, err = run_cli(capsys, "textgen", "train", "--resume", str(run_dir), "--hidden-size", "8")
+    assert_one_line_error(code, err, "--hidden-size")
+    code, _, err = run_cli(capsys, "textgen", "sample", str(tmp_path))
+    assert_one_line_error(code, err, "no checkpoint")
+
+
+def test_bad_option_values(run_dir, capsys):
+    for args, fragment in [
+        (("--temperature", "-1"), "temperature"),
+        (("--top-p", "1.5"), "top-p"),
+        (("--top-k", "0"), "top-k"),
+        (("--prime", "XYZ"), "'X', 'Y', 'Z'"),
+    ]:
+        code, out, err = run_cli(capsys, "textgen", "sample", str(run_dir), *args)
+        assert_one_line_error(code, err, fragment)
+        assert out == ""
+    with pytest.raises(SystemExit) as info:
+        main(["textgen", "sample", str(run_dir), "--length", "many"])
+    assert info.value.code == 2
+    assert_one_line_error(2, capsys.readouterr().err, "invalid int value")
+
+
+def test_data_download_offline(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path))
+
+    def offline(url):
+        raise urllib.error.URLError("Network is unreachable")
+
+    monkeypatch.setattr(download, "fetch_url", offline)
+    code, _, err = run_cli(capsys, "data", "download", "tinyshakespeare")
+    assert_one_line_error(code, err, "could not download tinyshakespeare", "offline")
+    code, _, err = run_cli(capsys, "textgen", "train", "tinyshakespeare")
+    assert_one_line_error(code, err, "rnnkit data download tinyshakespeare")
+
+
+# -- kill between checkpoints, then resume ---------------------------------------------------
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from rnnkit.textgen import train
+    original = train.CharLMTask.train_step
+    calls = [0]
+    def train_step(self, epoch, index):
+        calls[0] += 1
+        if calls[0] == int(os.environ["KILL_AT_STEP"]):
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no final checkpoint
+        return original(self, epoch, index)
+    train.CharLMTask.train_step = train_step
+    from rnnkit.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def _losses(path: Path) -> list[dict]:
+    keep = ("step", "epoch", "train_loss", "val_loss", "val_bpc", "lr")
+    return [{k: r[k] for k in keep if k in r} for r in MetricsLog(path / "metrics.jsonl").read()]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_killed_run_resumes_to_the_same_losses(tmp_path, capsys):
+    corpus = tmp_path / "hamlet.txt"
+    corpus.write_text(HAMLET)
+    args = ["textgen", "train", str(corpus), "--steps", "36", "--eval-every", "10", "--log-every", "1",
+            "--dropout", "0.25", "--num-layers", "2", "--sample-length", "0", "--lr", "0.005",
+            "--hidden-size", "16", "--embedding-size", "8", "--seq-length", "16", "--batch-size", "4",
+            "--quiet"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "full")]) == 0
+    (tmp_path / "killer.py").write_text(KILLER)
+    env = dict(os.environ, KILL_AT_STEP="26")
+    proc = subprocess.run([sys.executable, str(tmp_path / "killer.py"), *args, "--out", str(tmp_path / "killed")],
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    killed = tmp_path / "killed"
+    assert max(r["step"] for r in MetricsLog(killed / "metrics.jsonl").read()) == 25  # past the ckpt at 20
+    assert main(["textgen", "train", "--resume", str(killed), "--quiet"]) == 0
+    assert _losses(killed) == _losses(tmp_path / "full")
+    capsys.readouterr()
+
+
+def test_entry_point_reports_errors_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", "textgen", "eval", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1
+    assert_one_line_error(proc.returncode, proc.stderr, "checkpoint not found")
+
+
+def test_demo_trains_and_prints_generated_text(capsys, monkeypatch):
+    from rnnkit.textgen import demo
+
+    monkeypatch.setitem(demo.DEMO_ARCH, "hidden_size", 16)  # the flow, not the quality
+    monkeypatch.setitem(demo.DEMO_SETTINGS, "val_fraction", 0.002)
+    code, out, _ = run_cli(capsys, "demo", "--minutes", "0.02", "--length", "40")
+    assert code == 0
+    assert "validation loss" in out and "nats/char" in out
+    assert len(out.split("prime 'def '):\n\n", 1)[1]) == len("def ") + 40 + 1

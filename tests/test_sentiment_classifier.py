@@ -1,0 +1,157 @@
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit.sentiment import SentimentClassifier
+from rnnkit.training import CheckpointError, RunDirError, load_checkpoint
+
+POS = ["i love this film", "what a great movie", "this movie was wonderful", "i really enjoyed it"]
+NEG = ["worst movie ever", "i hate this film", "this movie was terrible", "what a boring waste of time"]
+TEXTS = POS + NEG
+LABELS = ["pos"] * 4 + ["neg"] * 4
+
+
+def small(**kw):
+    settings = dict(cell="lstm", embedding_dim=8, hidden_size=16, bidirectional=False, pooling="last",
+                    dropout=0.0)
+    settings.update(kw)
+    return SentimentClassifier(**settings)
+
+
+def fit_toy(clf, **kw):
+    settings = dict(valid_fraction=0.0, epochs=200, batch_size=8, lr=0.02, weight_decay=1e-3, seed=0,
+                    progress=False)
+    settings.update(kw)
+    return clf.fit(TEXTS, LABELS, **settings)
+
+
+def test_seed_tutorial_toy_set_reaches_full_training_accuracy():
+    clf = small()
+    fit_toy(clf)
+    assert clf.evaluate(TEXTS, LABELS).accuracy == 1.0
+    preds = clf.predict(["i love this movie", "a boring film", "a waste of time"])
+    assert [p.label for p in preds] == ["pos", "neg", "neg"]
+    assert all(0.5 < p.probability <= 1.0 for p in preds)
+
+
+@pytest.mark.parametrize("cell, pooling", [("lstm", "max"), ("gru", "mean"), ("gru", "last")])
+def test_three_string_labels_use_softmax_and_learn(cell, pooling):
+    texts = TEXTS + ["it was a film", "a movie about time", "this was a movie"]
+    labels = LABELS + ["neutral"] * 3
+    clf = small(cell=cell, pooling=pooling, bidirectional=True)
+    clf.fit(texts, labels, valid_fraction=0.0, epochs=150, batch_size=11, lr=0.02, seed=1, progress=False)
+    assert clf.labels == ["neg", "neutral", "pos"]
+    assert clf.evaluate(texts, labels).accuracy == 1.0
+    probs = clf.predict_proba(texts)
+    assert probs.shape == (11, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path):
+    clf = small(pooling="max", bidirectional=True, max_length=3, truncate="both")
+    fit_toy(clf, epochs=20)
+    clf.save(tmp_path / "model.npz")
+    again = SentimentClassifier.load(tmp_path / "model.npz")
+    phrases = TEXTS + ["never seen words at all here", ""]
+    np.testing.assert_array_equal(again.predict_proba(phrases), clf.predict_proba(phrases))
+    assert again.labels == clf.labels and again.vocab.tokens == clf.vocab.tokens
+    assert (again.max_length, again.truncate) == (3, "both")
+    tree = load_checkpoint(tmp_path / "model.npz", app="sentiment")
+    json.dumps(tree["config"])  # the configuration is plain JSON
+
+
+def test_run_dir_keeps_best_checkpoint_log_and_plot(tmp_path):
+    clf = small()
+    result = clf.fit(TEXTS, LABELS, TEXTS[::2], LABELS[::2], run_dir=tmp_path / "run", epochs=4,
+                     batch_size=4, lr=0.05, patience=None, progress=False)
+    run = tmp_path / "run"
+    for name in ("best.npz", "latest.npz", "metrics.jsonl"):
+        assert (run / name).is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    accs = [r["val_accuracy"] for r in records if "val_accuracy" in r]
+    assert len(accs) == 8 and result.best == max(accs)  # 2 evaluations per epoch
+    assert (run / "loss.png").is_file()
+    loaded = SentimentClassifier.load(run)  # a run directory loads its best checkpoint
+    assert loaded.evaluate(TEXTS[::2], LABELS[::2]).accuracy == pytest.approx(result.best)
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), clf.predict_proba(TEXTS))
+    with pytest.raises(RunDirError, match="already holds a run"):
+        small().fit(TEXTS, LABELS, run_dir=run, epochs=1, progress=False)
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = small(dropout=0.3, pooling="max")
+    straight.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=tmp_path / "a", epochs=4, batch_size=3,
+                 evals_per_epoch=1, patience=None, progress=False, plot=False)
+    first = small(dropout=0.3, pooling="max")
+    first.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=tmp_path / "b", epochs=2, batch_size=3,
+              evals_per_epoch=1, patience=None, progress=False, plot=False)
+    resumed = small()  # settings come from the checkpoint
+    resumed.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=tmp_path / "b", resume=True, epochs=4,
+                batch_size=3, evals_per_epoch=1, patience=None, progress=False, plot=False)
+    a = load_checkpoint(tmp_path / "a" / "latest.npz")["model"]
+    b = load_checkpoint(tmp_path / "b" / "latest.npz")["model"]
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_empty_text_gets_the_documented_result():
+    clf = small()
+    fit_toy(clf, epochs=5)
+    empty, blank, unknown = clf.predict(["", "   ", "zzz qqq"])
+    assert (empty.label, empty.probability, empty.probabilities) == (None, None, {})
+    assert blank.label is None
+    assert unknown.label in ("pos", "neg")  # unknown words still get a prediction
+    assert np.isnan(clf.predict_proba([""])).all()
+
+
+def test_pretrained_vectors_frozen_or_fine_tuned(tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    rng = np.random.default_rng(0)
+    words = ["love", "great", "wonderful", "enjoyed", "worst", "hate", "terrible", "boring", "film"]
+    vectors.write_text("".join(f"{w} " + " ".join(f"{x:.4f}" for x in rng.normal(size=5)) + "\n"
+                               for w in words))
+    frozen = small(vectors=vectors, freeze_vectors=True)
+    fit_toy(frozen, epochs=30)
+    file_rows = {w: np.array(line.split()[1:], dtype=np.float32)
+                 for w, line in zip(words, vectors.read_text().splitlines(), strict=True)}
+    table = frozen.model.embedding.weight.data
+    assert table.shape[1] == 5 and frozen.vectors_found == len(words)
+    for w in words:
+        np.testing.assert_array_equal(table[frozen.vocab.index[w]], file_rows[w])
+    tuned = small(vectors=vectors, freeze_vectors=False)
+    fit_toy(tuned, epochs=30)
+    moved = tuned.model.embedding.weight.data[tuned.vocab.index["love"]]
+    assert not np.allclose(moved, file_rows["love"])
+    assert tuned.evaluate(TEXTS, LABELS).accuracy == 1.0
+
+
+@pytest.mark.parametrize(
+    "texts, labels, message",
+    [
+        ([], [], "training set is empty"),
+        (["good", "fine"], ["pos", "pos"], "single class"),
+        (["good"], ["pos", "neg"], "1 texts but 2 labels"),
+    ],
+)
+def test_bad_training_data(texts, labels, message):
+    with pytest.raises(ValueError, match=message):
+        small().fit(texts, labels, valid_fraction=0.0, epochs=1, progress=False)
+
+
+def test_validation_label_unknown_to_training():
+    with pytest.raises(ValueError, match="label 'meh'"):
+        small().fit(TEXTS, LABELS, ["so so"], ["meh"], epochs=1, progress=False)
+
+
+def test_corrupt_or_foreign_checkpoints(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 definitely not a zip")
+    with pytest.raises(CheckpointError):
+        SentimentClassifier.load(bad)
+    with pytest.raises(CheckpointError, match="not found"):
+        SentimentClassifier.load(tmp_path / "missing.npz")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        SentimentClassifier.load(tmp_path)
+    with pytest.raises(RuntimeError, match="not trained"):
+        small().predict(["hello"])

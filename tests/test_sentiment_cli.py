@@ -1,0 +1,141 @@
+"""The ``rnnkit sentiment`` commands, in process (``main(argv)``), on a toy data set."""
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnkit.cli import main
+
+ROWS = [
+    ("i love this film", "pos"), ("what a great movie", "pos"), ("this movie was wonderful", "pos"),
+    ("i really enjoyed it", "pos"), ("worst movie ever", "neg"), ("i hate this film", "neg"),
+    ("this movie was terrible", "neg"), ("what a boring waste of time", "neg"),
+]  # fmt: skip
+FAST = ["--epochs", "12", "--batch-size", "2", "--lr", "0.02", "--hidden-size", "16",
+        "--embedding-dim", "8", "--evals-per-epoch", "1", "--patience", "0", "--quiet"]  # fmt: skip
+
+
+def write_tsv(path: Path, rows=ROWS) -> Path:
+    path.write_text("sentence\tlabel\n" + "".join(f"{t} \t{y}\n" for t, y in rows))
+    return path
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One run directory trained once, shared by the eval/predict tests."""
+    root = tmp_path_factory.mktemp("sentiment")
+    data = write_tsv(root / "toy.tsv")
+    assert main(["sentiment", "train", "--train", str(data), "--valid", str(data),
+                 "--out", str(root / "run"), *FAST]) == 0  # fmt: skip
+    return root
+
+
+def test_train_writes_the_run(trained):
+    run_dir = trained / "run"
+    for name in ("best.npz", "latest.npz", "metrics.jsonl", "loss.png"):
+        assert (run_dir / name).is_file(), name
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert max(r.get("val_accuracy", 0) for r in records) == 1.0
+
+
+def test_eval_text_and_json(trained, capsys):
+    code, out, _ = run(capsys, "sentiment", "eval", trained / "run", "--data", trained / "toy.tsv")
+    assert code == 0 and "accuracy  1.0000" in out and "confusion matrix" in out
+    code, out, _ = run(capsys, "sentiment", "eval", trained / "run", "--data", trained / "toy.tsv", "--json")
+    report = json.loads(out)
+    assert report["accuracy"] == 1.0 and report["confusion_matrix"] == [[4, 0], [0, 4]]
+    assert set(report["per_class"]) == {"neg", "pos"} and report["macro_f1"] == 1.0
+
+
+def test_predict_arguments_file_stdin_and_empty(trained, capsys, monkeypatch):
+    code, out, _ = run(capsys, "sentiment", "predict", trained / "run", "i love this film", "")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2
+    label, prob, text = lines[0].split("\t")
+    assert label == "pos" and 0.5 < float(prob) <= 1 and text == "i love this film"
+    assert lines[1] == "-\t-\t"  # the documented result for an empty input
+
+    texts = trained / "texts.txt.gz"
+    texts.write_bytes(gzip.compress("worst movie ever\nplain \u0085 text\n".encode()))
+    code, out, _ = run(capsys, "sentiment", "predict", trained / "run", "--file", texts, "--json")
+    objs = [json.loads(x) for x in out.splitlines()]
+    assert [o["text"] for o in objs] == ["worst movie ever", "plain \u0085 text"]
+    assert objs[0]["label"] == "neg" and set(objs[0]["probabilities"]) == {"neg", "pos"}
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"i hate this film\n\nwhat a great movie\n")))
+    code, out, _ = run(capsys, "sentiment", "predict", trained / "run", "--json")
+    objs = [json.loads(x) for x in out.splitlines()]
+    assert [o["label"] for o in objs] == ["neg", None, "pos"]
+    assert objs[1] == {"text": "", "label": None, "probability": None, "probabilities": {}}
+
+
+def one_line_error(code, out, err):
+    assert code == 1, (code, out, err)
+    assert err.startswith("rnnkit: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ("sentence\tlabel\n", "training set is empty"),
+        ("sentence\tlabel\ngood\tpos\nfine\tpos\n", "single class"),
+        ("sentence\tlabel\ngood\tpos\nbad\tneg\nno label here\n", "line 4"),
+        ("text\tstars\ngood\t5\nbad\t1\n", "no label column found"),
+    ],
+)
+def test_train_bad_inputs_keep_an_existing_run(trained, tmp_path, capsys, content, message):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained / "run", run_dir)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    data = tmp_path / "train.tsv"
+    if content is not None:
+        data.write_text(content)
+    err = one_line_error(*run(capsys, "sentiment", "train", "--train", data, "--out", run_dir, "--force", "--quiet"))
+    assert message in err
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before  # nothing destroyed
+
+
+def test_train_refuses_to_overwrite_a_run(trained, capsys):
+    err = one_line_error(*run(capsys, "sentiment", "train", "--train", trained / "toy.tsv",
+                              "--out", trained / "run", "--quiet"))  # fmt: skip
+    assert "already holds a run" in err
+
+
+def test_eval_and_predict_bad_inputs(trained, tmp_path, capsys):
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes((trained / "run" / "best.npz").read_bytes()[:300])
+    err = one_line_error(*run(capsys, "sentiment", "predict", corrupt, "hello"))
+    assert "corrupt" in err
+    err = one_line_error(*run(capsys, "sentiment", "eval", tmp_path / "nowhere", "--data", trained / "toy.tsv"))
+    assert "not found" in err or "no checkpoint" in err
+    err = one_line_error(*run(capsys, "sentiment", "eval", trained / "run", "--data", tmp_path / "missing.tsv"))
+    assert "no such file" in err
+    other = write_tsv(tmp_path / "other.tsv", [("so so", "meh")])
+    err = one_line_error(*run(capsys, "sentiment", "eval", trained / "run", "--data", other))
+    assert "label 'meh'" in err
+
+
+def test_installed_command_reads_stdin(trained):
+    exe = Path(sys.executable).with_name("rnnkit")
+    if not exe.exists():
+        pytest.skip("the rnnkit console script is not installed in this environment")
+    proc = subprocess.run([str(exe), "sentiment", "predict", str(trained / "run")],
+                          input=b"i love this film\n", capture_output=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().startswith("pos\t")

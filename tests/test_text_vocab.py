@@ -1,0 +1,46 @@
+import pytest
+
+from rnnkit.text.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab
+
+DOCS = [["a", "b", "a", "c"], ["a", "b", "d"], ["e"]]  # a:3 b:2 c,d,e:1
+
+
+def test_specials_first_then_by_frequency_then_alphabetically():
+    v = Vocab.build(DOCS)
+    assert v.tokens == [PAD, UNK, "a", "b", "c", "d", "e"]
+    assert (PAD_ID, UNK_ID) == (0, 1)
+
+
+def test_min_freq_drops_rare_words():
+    assert Vocab.build(DOCS, min_freq=2).tokens == [PAD, UNK, "a", "b"]
+
+
+def test_max_size_counts_the_specials():
+    v = Vocab.build(DOCS, max_size=3)
+    assert v.tokens == [PAD, UNK, "a"]
+    assert len(v) == 3
+
+
+def test_encode_maps_unknown_words_to_unk():
+    v = Vocab.build(DOCS, min_freq=2)
+    assert v.encode(["a", "zzz", "b"]) == [2, UNK_ID, 3]
+    assert v.decode([2, 1, 3]) == ["a", UNK, "b"]
+
+
+def test_json_round_trip():
+    import json
+
+    v = Vocab.build(DOCS)
+    again = Vocab.from_dict(json.loads(json.dumps(v.to_dict())))
+    assert again.tokens == v.tokens and again.encode(["c"]) == v.encode(["c"])
+
+
+def test_bad_limits_and_bad_data_are_refused():
+    with pytest.raises(ValueError, match="min_freq"):
+        Vocab.build(DOCS, min_freq=0)
+    with pytest.raises(ValueError, match="max_size"):
+        Vocab.build(DOCS, max_size=1)
+    with pytest.raises(ValueError, match="must start with"):
+        Vocab(["a", "b"])
+    with pytest.raises(ValueError):
+        Vocab.from_dict({"tokens": "nope"})
