@@ -288,8 +288,12 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
             W_hh = W_hh * scale[:, None]
         else:
             step_scale = scale if mode == "LSTM" else scale[: 2 * Hd]
+    # The step matmul h W_hh^T runs ~25% faster (OpenBLAS, small B) on a
+    # contiguous W_hh^T than on the transposed view; copy it when T*B rows
+    # amortise the copy.
         if b_ih is not None:
             b_ih, b_hh = b_ih * scale, b_hh * scale
+    W_hhT = np.ascontiguousarray(W_hh.T) if T * B >= Hd else W_hh.T  # (H, G*H)
     Gx = np.matmul(X.reshape(T * B, -1), W_ih.T).reshape(T, B, GH)  # (T, B, G*H)
     if scale is not None and T * B < X.shape[2]:
         Gx *= scale
@@ -314,7 +318,7 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
         tanh_c = np.empty((T, B, Hd), dtype=dt)
         for t in range(T):
             a = acts[t]
-            np.matmul(Hs[t], W_hh.T, out=a)
+            np.matmul(Hs[t], W_hhT, out=a)
             if step_scale is not None:
                 a *= step_scale
             a += Gx[t]
@@ -328,7 +332,7 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
         hn = np.empty((T, B, Hd), dtype=dt)
         for t in range(T):
             a = acts[t]
-            np.matmul(Hs[t], W_hh.T, out=gh)
+            np.matmul(Hs[t], W_hhT, out=gh)
             if step_scale is not None:
                 gh[:, : 2 * Hd] *= step_scale
             np.add(gh[:, : 2 * Hd], Gx[t, :, : 2 * Hd], out=a[:, : 2 * Hd])
@@ -338,19 +342,21 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
             gru_state_step(a, m[t], Hs[t], Hs[t + 1])
         run.aux = hn
     elif mode == "GRU":
-        W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
+        W_rzT, W_nT = W_hhT[:, : 2 * Hd], W_hhT[:, 2 * Hd :]
+        if T * B >= Hd:
+            W_rzT, W_nT = np.ascontiguousarray(W_rzT), np.ascontiguousarray(W_nT)
         t_rz = np.empty((B, 2 * Hd), dtype=dt)
         gh_n = np.empty((B, Hd), dtype=dt)
         rh = np.empty((T, B, Hd), dtype=dt)
         for t in range(T):
             a = acts[t]
-            np.matmul(Hs[t], W_rz.T, out=t_rz)
+            np.matmul(Hs[t], W_rzT, out=t_rz)
             if step_scale is not None:
                 t_rz *= step_scale
             t_rz += Gx[t, :, : 2 * Hd]
             np.tanh(t_rz, out=t_rz)
             gru_before_gates_step(t_rz, Hs[t], a, rh[t])
-            np.matmul(rh[t], W_n.T, out=gh_n)
+            np.matmul(rh[t], W_nT, out=gh_n)
             gh_n += Gx[t, :, 2 * Hd :]
             np.tanh(gh_n, out=a[:, 2 * Hd :])
             gru_state_step(a, m[t], Hs[t], Hs[t + 1])
@@ -358,7 +364,7 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
     else:
         for t in range(T):
             a = acts[t]
-            np.matmul(Hs[t], W_hh.T, out=a)
+            np.matmul(Hs[t], W_hhT, out=a)
             a += Gx[t]
             if mode == "RNN_RELU":
                 np.maximum(a, 0, out=a)
