@@ -147,7 +147,10 @@ def gru_state_step(acts, m, h_prev, h):
             h[b, j] = hp + mb * (hnew - hp)
 
 @_jit
-def gru_after_backward_step(dy, m, dh_skip, dh_rec, acts, hn, h_prev, dgx, dgh):
+def gru_after_backward_step(dy, m, dh_skip, dh_rec, acts, hn, h_prev, dgx, dgh, dgh_n):
+    """Gate gradients of one step (reset after). ``dgh`` (B, 3H) is the recurrent side's
+    gradient for this step's matmul; only its n block differs from ``dgx``, and that
+    block is also kept in ``dgh_n`` for the weight gradient."""
     B, H = dh_skip.shape
     for b in range(B):
         mb = m[b]
@@ -166,6 +169,7 @@ def gru_after_backward_step(dy, m, dh_skip, dh_rec, acts, hn, h_prev, dgx, dgh):
             dgh[b, j] = dr
             dgh[b, H + j] = dz
             dgh[b, 2 * H + j] = dn * r
+            dgh_n[b, j] = dn * r
             dh_skip[b, j] = dhv * (1.0 - mb) + dcell * z
 
 
@@ -308,7 +312,7 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
     m = np.ones((T, B), dtype=dt) if mask is None else np.ascontiguousarray(mask[:, :, 0])
     Hs = np.empty((T + 1, B, Hd), dtype=dt)
     Hs[0] = h0
-    acts = np.empty((T, B, GH), dtype=dt)
+    acts = np.empty((T, B, GH), dtype=dt) if mode in ("LSTM", "GRU") or mask is not None else None
     run = FastRun()
     run.C = None
     run.aux = None
@@ -362,6 +366,8 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
             gru_state_step(a, m[t], Hs[t], Hs[t + 1])
         run.aux = rh
     else:
+        if mask is None:  # the activations are the states: keep them once
+            acts = Hs[1:]
         for t in range(T):
             a = acts[t]
             np.matmul(Hs[t], W_hhT, out=a)
@@ -370,16 +376,19 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
                 np.maximum(a, 0, out=a)
             else:
                 np.tanh(a, out=a)
-            if mask is None:
-                Hs[t + 1] = a
-            else:
+            if mask is not None:
                 masked_update(a, m[t], Hs[t], Hs[t + 1])
     run.X, run.H, run.acts, run.mask, run.m = X, Hs, acts, mask, m
     return run
 
 
 def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
-    """BPTT of one direction. Returns (dGx, dGh, hh_inputs, dh0, dc0); dGh is dGx unless GRU."""
+    """BPTT of one direction.
+
+    Returns ``(dGx, dGh_n, dh0, dc0)``: dGx (T, B, G*H) the gate pre-activation
+    gradients (input side, = recurrent side except in the GRU), and for the GRU
+    dGh_n (T, B, H), the recurrent side's gradient of the candidate block.
+    """
     T, B, _ = run.X.shape
     Hd = W_hh.shape[1]
     GH = W_hh.shape[0]
@@ -389,7 +398,7 @@ def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
     dh_skip = np.array(dh, dtype=dt, copy=True)
     dh_rec = np.zeros((B, Hd), dtype=dt)
     dGx = np.empty((T, B, GH), dtype=dt)
-    dGh = dGx
+    dGh_n = None
     if mode == "LSTM":
         dc = np.array(dc, dtype=dt, copy=True)
         Cs, tanh_c = run.C, run.aux
@@ -397,10 +406,11 @@ def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
             lstm_backward_step(dY[t], m[t], dh_skip, dh_rec, dc, acts[t], Cs[t], tanh_c[t], dGx[t])
             np.matmul(dGx[t], W_hh, out=dh_rec)
     elif mode == "GRU" and reset_after:
-        dGh = np.empty_like(dGx)
+        dgh = np.empty((B, GH), dtype=dt)  # one step's recurrent-side gradient, reused
+        dGh_n = np.empty((T, B, Hd), dtype=dt)
         for t in reversed(range(T)):
-            gru_after_backward_step(dY[t], m[t], dh_skip, dh_rec, acts[t], run.aux[t], Hs[t], dGx[t], dGh[t])
-            np.matmul(dGh[t], W_hh, out=dh_rec)
+            gru_after_backward_step(dY[t], m[t], dh_skip, dh_rec, acts[t], run.aux[t], Hs[t], dGx[t], dgh, dGh_n[t])
+            np.matmul(dgh, W_hh, out=dh_rec)
     elif mode == "GRU":
         W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
         drh = np.empty((B, Hd), dtype=dt)
@@ -409,10 +419,11 @@ def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
             np.matmul(dGx[t, :, 2 * Hd :], W_n, out=drh)
             gru_before_backward_reset(drh, acts[t], Hs[t], dh_skip, dGx[t])
             np.matmul(dGx[t, :, : 2 * Hd], W_rz, out=dh_rec)
+        dGh_n = dGx[:, :, 2 * Hd :]
     else:
         relu = mode == "RNN_RELU"
         for t in reversed(range(T)):
             rnn_backward_step(dY[t], m[t], relu, dh_skip, dh_rec, acts[t], dGx[t])
             np.matmul(dGx[t], W_hh, out=dh_rec)
     dh_skip += dh_rec
-    return dGx, dGh, dh_skip, dc
+    return dGx, dGh_n, dh_skip, dc

@@ -10,8 +10,9 @@ How one (layer, direction) runs, for input ``X`` of shape (T, B, I)::
 
     Gx = X W_ih^T + b_ih                    one matmul for all T steps (T, B, G*H)
     for t in 0..T-1: h_t = cell(Gx[t], h_{t-1})   the recurrent part only
-    backward: walk t = T-1..0 collecting dGx, dGh (T, B, G*H), then
-    dX = dGx W_ih,  dW_ih = dGx^T X,  dW_hh = dGh^T H_prev   (large matmuls)
+    backward: walk t = T-1..0 collecting the gate gradients dGx (T, B, G*H), then
+    dX = dGx W_ih,  dW_ih = dGx^T X,  dW_hh = dGx^T H_prev   (large matmuls;
+    the GRU's candidate block has its own recurrent-side gradient)
 
 Variable lengths (``lengths``, right-padded batches) follow PyTorch's packed
 sequences: a sequence's state stops changing after its last valid step, its
@@ -346,20 +347,24 @@ class RNNBase(Module):
 
     def _backward_direction(self, run, dY, dh, dc, weights):
         """BPTT through one (layer, direction); returns (dX, dh0, dc0)."""
-        p_ih, p_hh, p_bih, p_bhh = weights
-        W_hh = p_hh.data
+        W_hh = weights[1].data
         if isinstance(run, fast.FastRun):
-            dGx, dGh, dh, dc = fast.backward_direction(self.mode, self.reset_after, run, dY, dh, dc, W_hh)
+            dGx, dGh_n, dh, dc = fast.backward_direction(self.mode, self.reset_after, run, dY, dh, dc, W_hh)
             rh = run.aux if self.mode == "GRU" and not self.reset_after else None
         else:
-            dGx, dGh, dh, dc = self._reference_backward_loop(run, dY, dh, dc, W_hh)
+            dGx, dGh_n, dh, dc = self._reference_backward_loop(run, dY, dh, dc, W_hh)
             rh = None
             if self.mode == "GRU" and not self.reset_after:
                 rh = np.stack([cache[2] for cache in run.caches])
-        return self._weight_gradients(run, dGx, dGh, rh, weights), dh, dc
+        return self._weight_gradients(run, dGx, dGh_n, rh, weights), dh, dc
 
     def _reference_backward_loop(self, run: _Direction, dY, dh, dc, W_hh):
-        """The BPTT time loop with the cells' backward functions; returns (dGx, dGh, dh0, dc0)."""
+        """The BPTT time loop with the cells' backward functions.
+
+        Returns ``(dGx, dGh_n, dh0, dc0)``; ``dGh_n`` (GRU only, else None) is the
+        recurrent side's gradient of the candidate block, the one place where
+        the recurrent and input sides differ.
+        """
         X, caches, mask = run.X, run.caches, run.mask
         T, B, _ = X.shape
         mode = self.mode
@@ -391,36 +396,42 @@ class RNNBase(Module):
                 if mode == "LSTM":
                     dc = dc + dc_skip
 
-        return dGx, dGh, dh, dc
+        dGh_n = dGh[:, :, 2 * self.hidden_size :] if mode == "GRU" else None
+        return dGx, dGh_n, dh, dc
 
-    def _weight_gradients(self, run, dGx, dGh, rh, weights) -> np.ndarray:
+    def _weight_gradients(self, run, dGx, dGh_n, rh, weights) -> np.ndarray:
         """Parameter gradients as a few large matmuls over all T*B rows; returns dX (T, B, I).
 
-        ``rh`` (T, B, H) is r * h_prev, the candidate's matmul input of a GRU with
-        ``reset_after=False``; None otherwise.
+        ``dGh_n`` (T, B, H): the GRU candidate block's recurrent-side gradient
+        (None for RNN/LSTM, where both sides share ``dGx``). ``rh`` (T, B, H) is
+        r * h_prev, the candidate matmul's input when ``reset_after=False``.
         """
         p_ih, p_hh, p_bih, p_bhh = weights
         X, Hs = run.X, run.H
         T, B, _ = X.shape
         H = self.hidden_size
-        GH = dGx.shape[2]
-        dGx2 = dGx.reshape(T * B, GH)
-        dGh2 = dGh.reshape(T * B, GH)
+        dGx2 = dGx.reshape(T * B, -1)  # (T*B, G*H)
+        Hprev = Hs[:-1].reshape(T * B, H)
         if p_ih.requires_grad:
             p_ih.grad += dGx2.T @ X.reshape(T * B, -1)
-        if p_hh.requires_grad:
-            Hprev = Hs[:-1].reshape(T * B, H)
-            if rh is not None:  # the candidate's matmul saw r * h_prev, not h_prev
-                p_hh.grad[: 2 * H] += dGh2[:, : 2 * H].T @ Hprev
-                p_hh.grad[2 * H :] += dGh2[:, 2 * H :].T @ rh.reshape(T * B, H)
-            else:
-                p_hh.grad += dGh2.T @ Hprev
+        db = dGx2.sum(axis=0) if p_bih is not None else None
         if p_bih is not None and p_bih.requires_grad:
-            p_bih.grad += dGx2.sum(axis=0)
-        if p_bhh is not None and p_bhh.requires_grad:
-            p_bhh.grad += dGh2.sum(axis=0)
+            p_bih.grad += db
+        if dGh_n is None:  # RNN, LSTM: the recurrent side has the same gate gradients
+            if p_hh.requires_grad:
+                p_hh.grad += dGx2.T @ Hprev
+            if p_bhh is not None and p_bhh.requires_grad:
+                p_bhh.grad += db
+        else:  # GRU: r and z blocks as above; the candidate block has its own
+            dGh_n2 = dGh_n.reshape(T * B, H)
+            if p_hh.requires_grad:
+                n_input = Hprev if rh is None else rh.reshape(T * B, H)
+                p_hh.grad[: 2 * H] += dGx2[:, : 2 * H].T @ Hprev
+                p_hh.grad[2 * H :] += dGh_n2.T @ n_input
+            if p_bhh is not None and p_bhh.requires_grad:
+                p_bhh.grad[: 2 * H] += db[: 2 * H]
+                p_bhh.grad[2 * H :] += dGh_n2.sum(axis=0)
         return (dGx2 @ p_ih.data).reshape(T, B, -1)  # dX
-
 
 _NONLIN = {"RNN_TANH": "tanh", "RNN_RELU": "relu"}
 
