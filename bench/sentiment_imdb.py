@@ -15,7 +15,8 @@ What it runs (the exact commands are printed and recorded)::
 2,500 of the 25,000 training reviews are held out for early stopping (the
 test reviews are only used once, at the end). ``--minutes`` is the wall-clock
 budget of the training command, evaluations included. Writes
-``bench/results/sentiment_imdb.json``. The data are read from
+``bench/results/sentiment_imdb.json`` and the learning curves
+``docs/figures/sentiment_imdb.png``. The data are read from
 ``../shared/data`` and never copied into the repository.
 """
 
@@ -101,6 +102,10 @@ def main() -> int:
     dest = ROOT / "bench" / "results" / "sentiment_imdb.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(result, indent=2) + "\n")
+    figure = ROOT / "docs" / "figures" / "sentiment_imdb.png"
+    if (out / "loss.png").is_file():  # the run's learning curves
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        figure.write_bytes((out / "loss.png").read_bytes())
     print(f"IMDB test accuracy {report['accuracy']:.4f} (target {TARGET:.2f}), macro-F1 "
           f"{report['macro_f1']:.4f}, training {train_s / 60:.1f} min -> {dest.relative_to(ROOT)}")  # fmt: skip
     return 0

@@ -16,7 +16,8 @@ What it runs (the exact commands are printed and recorded)::
 sentences, like the "best epoch" figures usually quoted for SST-2;
 ``--protocol holdout`` picks it on a random 5% of the training phrases
 instead, so the dev figure is untouched by model selection. Writes
-``bench/results/sentiment_sst2_<protocol>.json``. The data are read from
+``bench/results/sentiment_sst2_<protocol>.json`` and the learning curves
+``docs/figures/sentiment_sst2_<protocol>.png``. The data are read from
 ``../shared/data`` and never copied into the repository.
 """
 
@@ -102,6 +103,10 @@ def main() -> int:
     dest = ROOT / "bench" / "results" / f"sentiment_sst2_{args.protocol}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(result, indent=2) + "\n")
+    figure = ROOT / "docs" / "figures" / f"sentiment_sst2_{args.protocol}.png"
+    if (out / "loss.png").is_file():  # the run's learning curves
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        figure.write_bytes((out / "loss.png").read_bytes())
     print(f"SST-2 dev accuracy {report['accuracy']:.4f} (target {TARGET:.2f}), macro-F1 "
           f"{report['macro_f1']:.4f}, training {train_s / 60:.1f} min -> {dest.relative_to(ROOT)}")  # fmt: skip
     return 0

@@ -95,6 +95,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -120,6 +121,7 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0",
 TARGETS = {"speed_ratio": 1.0, "speed_ratio_small": 1.3, "matmul_fraction_largest": 0.8,
            "generation_ratio": 2.0, "memory_ratio": 1.0}
 MiB = 2 ** 20
+NOISY = 1.5  # a figure whose repetitions vary by more than this factor is marked "~"
 
 
 # ---------------------------------------------------------------------------
@@ -405,7 +407,8 @@ def time_interleaved(steps: dict, reps: int, warmup: int = 2, case_budget: float
                 step()
                 total += time.perf_counter() - t1
             samples[name].append(total / inner[name])
-    return {name: {"seconds": statistics.median(s), "min_seconds": min(s), "samples": s, "inner": inner[name],
+    return {name: {"seconds": statistics.median(s), "min_seconds": min(s),
+                   "spread": max(s) / min(s), "samples": s, "inner": inner[name],
                    "reps": reps_used, "warmup_steps_seconds": per_step[name]}
             for name, s in samples.items()}
 
@@ -530,11 +533,19 @@ def measure_memory(cases: list[dict], threads: int, libs=("rnnkit", "torch")) ->
     env = {**os.environ, **MALLOC_ENV}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker",
            json.dumps({"cases": cases, "libs": list(libs)}), "--threads", str(threads)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise RuntimeError(f"memory subprocess failed with exit code {proc.returncode}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = None
+    with tempfile.TemporaryFile("w+") as err:  # the profiler chatters on stderr
+        with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True) as proc:
+            for line in proc.stdout:
+                if line.startswith("result: "):
+                    result = json.loads(line[len("result: "):])
+                else:
+                    print("  " + line.rstrip(), flush=True)
+        if proc.returncode != 0 or result is None:
+            err.seek(0)
+            sys.stderr.write(err.read())
+            raise RuntimeError(f"memory subprocess failed with exit code {proc.returncode}")
+    return result
 
 
 def _memory_worker(spec: str, threads: int) -> None:
@@ -542,8 +553,9 @@ def _memory_worker(spec: str, threads: int) -> None:
     spec = json.loads(spec)
     out = []
     for case in spec["cases"]:
+        print(f"memory {_label(case)}", flush=True)
         out.append({lib: step_memory(lib, case) for lib in spec["libs"]})
-    print(json.dumps(out))
+    print("result: " + json.dumps(out), flush=True)
 
 
 # ---------------------------------------------------------------------------
@@ -614,16 +626,24 @@ def generate_torch(chars: int, vocab: int = 65, hidden: int = 512, embed: int = 
     return {"chars": chars, "seconds": seconds, "chars_per_s": chars / seconds, "sample": text[:20]}
 
 
-def bench_generation(chars: int, reps: int, libs=("rnnkit", "torch"), **model) -> dict:
-    """Median chars/s per library over ``reps`` alternating runs, and rnnkit / torch."""
+def bench_generation(chars: int, reps: int, libs=("rnnkit", "torch"), budget: float = 60.0,
+                     **model) -> dict:
+    """Median chars/s per library over ``reps`` alternating runs, and rnnkit / torch.
+
+    Stops after the round that passes ``budget`` seconds once 3 rounds are done.
+    """
     fns = {"rnnkit": generate_rnnkit, "torch": generate_torch}
     runs = {lib: [] for lib in libs}
-    for _ in range(max(1, reps)):
+    t0 = time.perf_counter()
+    for i in range(max(1, reps)):
         for lib in libs:
             runs[lib].append(fns[lib](chars, **model)["chars_per_s"])
+        if i + 1 >= 3 and time.perf_counter() - t0 > budget:
+            break
     result = {"chars": chars, **{k: v for k, v in GEN.items() if k != "chars"}, **model}
     for lib in libs:
-        result[lib] = {"chars_per_s": statistics.median(runs[lib]), "samples": runs[lib]}
+        result[lib] = {"chars_per_s": statistics.median(runs[lib]), "samples": runs[lib],
+                       "spread": max(runs[lib]) / min(runs[lib])}
     if set(libs) == {"rnnkit", "torch"}:
         result["ratio"] = result["rnnkit"]["chars_per_s"] / result["torch"]["chars_per_s"]
         result["target"] = TARGETS["generation_ratio"]
@@ -702,6 +722,14 @@ def _mib(b) -> str:
     return "-" if b is None else f"{b / MiB:.1f}"
 
 
+def _noisy(*entries) -> bool:
+    return any(e.get("spread", 1.0) > NOISY for e in entries)
+
+
+def _load(avg) -> str:
+    return "-" if not avg else f"{avg[0]:.1f}"
+
+
 def format_table(result: dict) -> str:
     """The printed report: machine, matmul rate, training rows, generation, target summary."""
     m, mm = result["machine"], result["matmul"]
@@ -712,7 +740,7 @@ def format_table(result: dict) -> str:
         f"matmul {mm['size']}^3: NumPy {mm['numpy_gflops']:.1f} GFLOP/s, "
         f"torch {mm['torch_gflops'] or float('nan'):.1f} GFLOP/s (fractions below use NumPy's)",
         "",
-        f"{'case (B, T, I, H)':<34}{'GFLOP':>7}{'rnnkit ms':>11}{'torch ms':>10}{'ratio':>7}"
+        f"{'case (B, T, I, H)':<34}{'GFLOP':>7}{'rnnkit ms':>11}{'torch ms':>10}{'ratio':>8}"
         f"{'rk %mm':>8}{'pt %mm':>8}{'rk MiB':>8}{'pt MiB':>8}  targets",
     ]
     for row in result["train"]:
@@ -722,7 +750,7 @@ def format_table(result: dict) -> str:
         lines.append(
             f"{_label(row['case']):<34}{row['flop'] / 1e9:>7.2f}"
             f"{rk.get('seconds', float('nan')) * 1e3:>11.2f}{pt.get('seconds', float('nan')) * 1e3:>10.2f}"
-            f"{row.get('ratio', float('nan')):>7.2f}"
+            f"{row.get('ratio', float('nan')):>7.2f}{'~' if _noisy(rk, pt) else ' '}"
             f"{rk.get('matmul_fraction', float('nan')) * 100:>7.0f}%{pt.get('matmul_fraction', float('nan')) * 100:>7.0f}%"
             f"{_mib(rk.get('peak_bytes')):>8}{_mib(pt.get('peak_bytes')):>8}  {flags}"
         )
@@ -735,14 +763,16 @@ def format_table(result: dict) -> str:
             f"generation ({gen['chars']} chars, {gen['layers']}-layer LSTM {gen['hidden']}): "
             f"rnnkit {rk.get('chars_per_s', float('nan')):.0f} chars/s, "
             f"torch {pt.get('chars_per_s', float('nan')):.0f} chars/s"
-            + (f", ratio {ratio:.2f} (target >= {gen['target']}: {'PASS' if gen['pass'] else 'MISS'})"
+            + (f", ratio {ratio:.2f}{'~' if _noisy(rk, pt) else ''} (target >= {gen['target']}: {'PASS' if gen['pass'] else 'MISS'})"
                if ratio is not None else "")
         )
     s = result["summary"]
     lines += ["", f"targets: {s['passed']} PASS, {s['missed']} MISS"]
     lines += [f"  MISS {x}" for x in s["misses"]]
-    lines.append("(ratio = torch time / rnnkit time; %mm = share of the measured matmul rate; "
-                 "MiB = steady-state peak step memory)")
+    lines.append("(ratio = torch time / rnnkit time, ~ where a library's repetitions vary by more "
+                 f"than {NOISY}x; %mm = share of the\n measured matmul rate; MiB = steady-state "
+                 "peak step memory; load average at start / end: "
+                 f"{_load(m.get('load_average'))} / {_load(m.get('load_average_end'))})")
     return "\n".join(lines)
 
 
@@ -827,7 +857,7 @@ def main(argv=None) -> dict:
     if "generate" in args.only:
         chars = 200 if args.quick else GEN["chars"]
         print(f"generation ({chars} chars)...", flush=True)
-        result["generation"] = bench_generation(chars, reps)
+        result["generation"] = bench_generation(chars, reps, budget=args.case_budget)
     result["summary"] = summarize(result)
     result["seconds"] = time.time() - t_start
     try:

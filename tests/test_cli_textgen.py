@@ -242,3 +242,23 @@ def test_demo_trains_and_prints_generated_text(capsys, monkeypatch):
     assert code == 0
     assert "validation loss" in out and "nats/char" in out
     assert len(out.split("prime 'def '):\n\n", 1)[1]) == len("def ") + 40 + 1
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch):
+    from rnnkit.textgen import train
+
+    original = train.CharLMTask.train_step
+
+    def blows_up_at_step_13(self, epoch, index):
+        loss, items = original(self, epoch, index)
+        return (float("inf") if epoch * len(self.batches) + index == 12 else loss), items
+
+    monkeypatch.setattr(train.CharLMTask, "train_step", blows_up_at_step_13)
+    corpus = tmp_path / "hamlet.txt"
+    corpus.write_text(HAMLET)
+    code, _, err = run_cli(capsys, "textgen", "train", str(corpus), "--out", str(tmp_path / "r"),
+                           "--steps", "30", "--eval-every", "10", "--sample-length", "0", *TINY)  # fmt: skip
+    assert_one_line_error(code, err, "step 13", "loss is inf", "step 10")
+    monkeypatch.undo()
+    code, out, _ = run_cli(capsys, "textgen", "sample", str(tmp_path / "r"), "--length", "5", "--seed", "0")
+    assert code == 0 and len(out) == 1 + 5 + 1

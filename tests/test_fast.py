@@ -71,3 +71,20 @@ def test_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectiona
 
 def test_fast_path_is_default_when_available():
     assert fast.ENABLED == fast.AVAILABLE
+
+
+def test_small_work_runs_on_one_blas_thread_and_restores_the_setting():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+
+    class Probe(LSTM):
+        def _forward(self, *args):
+            seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+            return super()._forward(*args)
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        Probe(3, 4)(np.zeros((2, 1, 3), np.float32))
+        after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert seen and all(n == 1 for n in seen)
+    assert after == before

@@ -7,21 +7,39 @@ from rnnkit.sentiment import SentimentClassifier
 from rnnkit.training import CheckpointError, RunDirError, load_checkpoint
 
 POS = ["i love this film", "what a great movie", "this movie was wonderful", "i really enjoyed it"]
-NEG = ["worst movie ever", "i hate this film", "this movie was terrible", "what a boring waste of time"]
+NEG = [
+    "worst movie ever",
+    "i hate this film",
+    "this movie was terrible",
+    "what a boring waste of time",
+]
 TEXTS = POS + NEG
 LABELS = ["pos"] * 4 + ["neg"] * 4
 
 
 def small(**kw):
-    settings = dict(cell="lstm", embedding_dim=8, hidden_size=16, bidirectional=False, pooling="last",
-                    dropout=0.0)
+    settings = dict(
+        cell="lstm",
+        embedding_dim=8,
+        hidden_size=16,
+        bidirectional=False,
+        pooling="last",
+        dropout=0.0,
+    )
     settings.update(kw)
     return SentimentClassifier(**settings)
 
 
 def fit_toy(clf, **kw):
-    settings = dict(valid_fraction=0.0, epochs=200, batch_size=8, lr=0.02, weight_decay=1e-3, seed=0,
-                    progress=False)
+    settings = dict(
+        valid_fraction=0.0,
+        epochs=200,
+        batch_size=8,
+        lr=0.02,
+        weight_decay=1e-3,
+        seed=0,
+        progress=False,
+    )
     settings.update(kw)
     return clf.fit(TEXTS, LABELS, **settings)
 
@@ -40,7 +58,16 @@ def test_three_string_labels_use_softmax_and_learn(cell, pooling):
     texts = TEXTS + ["it was a film", "a movie about time", "this was a movie"]
     labels = LABELS + ["neutral"] * 3
     clf = small(cell=cell, pooling=pooling, bidirectional=True)
-    clf.fit(texts, labels, valid_fraction=0.0, epochs=150, batch_size=11, lr=0.02, seed=1, progress=False)
+    clf.fit(
+        texts,
+        labels,
+        valid_fraction=0.0,
+        epochs=150,
+        batch_size=11,
+        lr=0.02,
+        seed=1,
+        progress=False,
+    )
     assert clf.labels == ["neg", "neutral", "pos"]
     assert clf.evaluate(texts, labels).accuracy == 1.0
     probs = clf.predict_proba(texts)
@@ -63,8 +90,18 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path):
 
 def test_run_dir_keeps_best_checkpoint_log_and_plot(tmp_path):
     clf = small()
-    result = clf.fit(TEXTS, LABELS, TEXTS[::2], LABELS[::2], run_dir=tmp_path / "run", epochs=4,
-                     batch_size=4, lr=0.05, patience=None, progress=False)
+    result = clf.fit(
+        TEXTS,
+        LABELS,
+        TEXTS[::2],
+        LABELS[::2],
+        run_dir=tmp_path / "run",
+        epochs=4,
+        batch_size=4,
+        lr=0.05,
+        patience=None,
+        progress=False,
+    )
     run = tmp_path / "run"
     for name in ("best.npz", "latest.npz", "metrics.jsonl"):
         assert (run / name).is_file()
@@ -80,19 +117,23 @@ def test_run_dir_keeps_best_checkpoint_log_and_plot(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    straight = small(dropout=0.3, pooling="max")
-    straight.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=tmp_path / "a", epochs=4, batch_size=3,
-                 evals_per_epoch=1, patience=None, progress=False, plot=False)
-    first = small(dropout=0.3, pooling="max")
-    first.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=tmp_path / "b", epochs=2, batch_size=3,
-              evals_per_epoch=1, patience=None, progress=False, plot=False)
-    resumed = small()  # settings come from the checkpoint
-    resumed.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=tmp_path / "b", resume=True, epochs=4,
-                batch_size=3, evals_per_epoch=1, patience=None, progress=False, plot=False)
-    a = load_checkpoint(tmp_path / "a" / "latest.npz")["model"]
-    b = load_checkpoint(tmp_path / "b" / "latest.npz")["model"]
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    def run(clf, run_dir, **kw):
+        settings = dict(epochs=4, batch_size=3, lr_decay=0.8, evals_per_epoch=1, patience=None)
+        settings.update(kw)
+        clf.fit(
+            TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, progress=False, plot=False, **settings
+        )
+
+    model = dict(dropout=0.3, word_dropout=0.2, pooling="max")
+    run(small(**model), tmp_path / "straight")
+    run(small(**model), tmp_path / "split", epochs=2)
+    # The model and training settings come from the checkpoint, whatever this call says.
+    run(small(), tmp_path / "split", resume=True, batch_size=8, lr=0.5, lr_decay=1.0)
+    a = load_checkpoint(tmp_path / "straight" / "latest.npz")
+    b = load_checkpoint(tmp_path / "split" / "latest.npz")
+    assert a["trainer"]["step"] == b["trainer"]["step"] == 12
+    for name in a["model"]:
+        np.testing.assert_array_equal(a["model"][name], b["model"][name], err_msg=name)
 
 
 def test_empty_text_gets_the_documented_result():
@@ -109,12 +150,15 @@ def test_pretrained_vectors_frozen_or_fine_tuned(tmp_path):
     vectors = tmp_path / "vectors.txt"
     rng = np.random.default_rng(0)
     words = ["love", "great", "wonderful", "enjoyed", "worst", "hate", "terrible", "boring", "film"]
-    vectors.write_text("".join(f"{w} " + " ".join(f"{x:.4f}" for x in rng.normal(size=5)) + "\n"
-                               for w in words))
+    vectors.write_text(
+        "".join(f"{w} " + " ".join(f"{x:.4f}" for x in rng.normal(size=5)) + "\n" for w in words)
+    )
     frozen = small(vectors=vectors, freeze_vectors=True)
     fit_toy(frozen, epochs=30)
-    file_rows = {w: np.array(line.split()[1:], dtype=np.float32)
-                 for w, line in zip(words, vectors.read_text().splitlines(), strict=True)}
+    file_rows = {
+        w: np.array(line.split()[1:], dtype=np.float32)
+        for w, line in zip(words, vectors.read_text().splitlines(), strict=True)
+    }
     table = frozen.model.embedding.weight.data
     assert table.shape[1] == 5 and frozen.vectors_found == len(words)
     for w in words:
@@ -155,3 +199,29 @@ def test_corrupt_or_foreign_checkpoints(tmp_path):
         SentimentClassifier.load(tmp_path)
     with pytest.raises(RuntimeError, match="not trained"):
         small().predict(["hello"])
+
+
+def test_seed_example_script(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "07_sentiment_seed.py"
+    spec = importlib.util.spec_from_file_location("example_07", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+    out = capsys.readouterr().out
+    assert "training accuracy: 100% (8 sentences)" in out
+    lines = [line.split() for line in out.splitlines()[1:]]
+    expected = ["positive"] * 3 + ["negative"] * 4
+    assert [words[0] for words in lines] == expected
+
+
+def test_unknown_inflected_words_back_off_to_their_stem():
+    clf = small()
+    fit_toy(clf, epochs=30)
+    assert "hates" not in clf.vocab and "hate" in clf.vocab
+    backed, stem = clf.predict_proba(["i hates this film", "i hate this film"])
+    np.testing.assert_array_equal(backed, stem)
+    clf.unknown_backoff = False
+    assert not np.array_equal(clf.predict_proba(["i hates this film"])[0], stem)

@@ -52,7 +52,9 @@ def test_train_writes_the_run(trained):
 def test_eval_text_and_json(trained, capsys):
     code, out, _ = run(capsys, "sentiment", "eval", trained / "run", "--data", trained / "toy.tsv")
     assert code == 0 and "accuracy  1.0000" in out and "confusion matrix" in out
-    code, out, _ = run(capsys, "sentiment", "eval", trained / "run", "--data", trained / "toy.tsv", "--json")
+    code, out, _ = run(
+        capsys, "sentiment", "eval", trained / "run", "--data", trained / "toy.tsv", "--json"
+    )
     report = json.loads(out)
     assert report["accuracy"] == 1.0 and report["confusion_matrix"] == [[4, 0], [0, 4]]
     assert set(report["per_class"]) == {"neg", "pos"} and report["macro_f1"] == 1.0
@@ -73,11 +75,32 @@ def test_predict_arguments_file_stdin_and_empty(trained, capsys, monkeypatch):
     assert [o["text"] for o in objs] == ["worst movie ever", "plain \u0085 text"]
     assert objs[0]["label"] == "neg" and set(objs[0]["probabilities"]) == {"neg", "pos"}
 
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"i hate this film\n\nwhat a great movie\n")))
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO(b"i hate this film\n\nwhat a great movie\n"))
+    )
     code, out, _ = run(capsys, "sentiment", "predict", trained / "run", "--json")
     objs = [json.loads(x) for x in out.splitlines()]
     assert [o["label"] for o in objs] == ["neg", None, "pos"]
     assert objs[1] == {"text": "", "label": None, "probability": None, "probabilities": {}}
+
+
+def test_eval_reads_latin1_label_first_files_with_the_flag(trained, tmp_path, capsys):
+    data = tmp_path / "old.txt"
+    data.write_bytes("pos i love this film\nneg worst movie ever, clich\xe9\n".encode("latin-1"))
+    err = one_line_error(*run(capsys, "sentiment", "eval", trained / "run", "--data", data))
+    assert "line 2" in err and "latin-1" in err
+    code, out, _ = run(
+        capsys,
+        "sentiment",
+        "eval",
+        trained / "run",
+        "--data",
+        data,
+        "--encoding",
+        "latin-1",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["examples"] == 2
 
 
 def one_line_error(code, out, err):
@@ -106,7 +129,9 @@ def test_train_bad_inputs_keep_an_existing_run(trained, tmp_path, capsys, conten
     data = tmp_path / "train.tsv"
     if content is not None:
         data.write_text(content)
-    err = one_line_error(*run(capsys, "sentiment", "train", "--train", data, "--out", run_dir, "--force", "--quiet"))
+    err = one_line_error(
+        *run(capsys, "sentiment", "train", "--train", data, "--out", run_dir, "--force", "--quiet")
+    )
     assert message in err
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before  # nothing destroyed
 
@@ -122,9 +147,13 @@ def test_eval_and_predict_bad_inputs(trained, tmp_path, capsys):
     corrupt.write_bytes((trained / "run" / "best.npz").read_bytes()[:300])
     err = one_line_error(*run(capsys, "sentiment", "predict", corrupt, "hello"))
     assert "corrupt" in err
-    err = one_line_error(*run(capsys, "sentiment", "eval", tmp_path / "nowhere", "--data", trained / "toy.tsv"))
+    err = one_line_error(
+        *run(capsys, "sentiment", "eval", tmp_path / "nowhere", "--data", trained / "toy.tsv")
+    )
     assert "not found" in err or "no checkpoint" in err
-    err = one_line_error(*run(capsys, "sentiment", "eval", trained / "run", "--data", tmp_path / "missing.tsv"))
+    err = one_line_error(
+        *run(capsys, "sentiment", "eval", trained / "run", "--data", tmp_path / "missing.tsv")
+    )
     assert "no such file" in err
     other = write_tsv(tmp_path / "other.tsv", [("so so", "meh")])
     err = one_line_error(*run(capsys, "sentiment", "eval", trained / "run", "--data", other))

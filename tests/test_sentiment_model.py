@@ -10,11 +10,26 @@ CELLS = ["lstm", "gru"]
 POOLINGS = ["last", "mean", "max"]
 
 
-def make(cell="lstm", pooling="max", bidirectional=True, num_layers=1, num_classes=2, dtype=np.float32, **kw):
+def make(
+    cell="lstm",
+    pooling="max",
+    bidirectional=True,
+    num_layers=1,
+    num_classes=2,
+    dtype=np.float32,
+    **kw,
+):
     manual_seed(0)
     config = ModelConfig(
-        vocab_size=20, num_classes=num_classes, embedding_dim=6, hidden_size=8, cell=cell,
-        pooling=pooling, bidirectional=bidirectional, num_layers=num_layers, **kw,
+        vocab_size=20,
+        num_classes=num_classes,
+        embedding_dim=6,
+        hidden_size=8,
+        cell=cell,
+        pooling=pooling,
+        bidirectional=bidirectional,
+        num_layers=num_layers,
+        **kw,
     )
     return TextClassifier(config, dtype=dtype)
 
@@ -27,8 +42,16 @@ LENGTHS = np.array([5, 2, 3])
 @pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_gradients_match_finite_differences(cell, pooling, bidirectional):
-    model = make(cell, pooling, bidirectional, num_layers=2, num_classes=3, dtype=np.float64, dropout=0.3,
-                 embedding_dropout=0.2)
+    model = make(
+        cell,
+        pooling,
+        bidirectional,
+        num_layers=2,
+        num_classes=3,
+        dtype=np.float64,
+        dropout=0.3,
+        embedding_dropout=0.2,
+    )
     result = gradcheck(model, [IDS, LENGTHS], max_checks=12)
     assert result.max_error < 1e-5, result.errors
 
@@ -77,16 +100,23 @@ def test_matches_the_same_model_in_pytorch(cell, pooling):
     model.eval()
 
     emb = nn.Embedding(20, 6, padding_idx=0).double()
-    rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(6, 8, num_layers=2, batch_first=True,
-                                                 bidirectional=True).double()
+    rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(
+        6, 8, num_layers=2, batch_first=True, bidirectional=True
+    ).double()
     fc = nn.Linear(16, 3).double()
     ours = model.state_dict()
     emb.weight.data = torch.from_numpy(ours["embedding.weight"].copy())
-    rnn.load_state_dict({k[4:]: torch.from_numpy(v.copy()) for k, v in ours.items() if k.startswith("rnn.")})
-    fc.load_state_dict({k[3:]: torch.from_numpy(v.copy()) for k, v in ours.items() if k.startswith("fc.")})
+    rnn.load_state_dict(
+        {k[4:]: torch.from_numpy(v.copy()) for k, v in ours.items() if k.startswith("rnn.")}
+    )
+    fc.load_state_dict(
+        {k[3:]: torch.from_numpy(v.copy()) for k, v in ours.items() if k.startswith("fc.")}
+    )
 
     ids, lengths = torch.from_numpy(IDS), torch.from_numpy(LENGTHS)
-    packed = nn.utils.rnn.pack_padded_sequence(emb(ids), lengths, batch_first=True, enforce_sorted=False)
+    packed = nn.utils.rnn.pack_padded_sequence(
+        emb(ids), lengths, batch_first=True, enforce_sorted=False
+    )
     out, state = rnn(packed)
     out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=IDS.shape[1])
     mask = (torch.arange(IDS.shape[1])[None, :] < lengths[:, None])[:, :, None]
@@ -107,6 +137,7 @@ def test_matches_the_same_model_in_pytorch(cell, pooling):
     model.backward(weights.numpy())
     grads = dict(model.named_parameters())
     np.testing.assert_allclose(grads["embedding.weight"].grad, emb.weight.grad.numpy(), atol=1e-10)
-    np.testing.assert_allclose(grads["rnn.weight_hh_l0_reverse"].grad, rnn.weight_hh_l0_reverse.grad.numpy(),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        grads["rnn.weight_hh_l0_reverse"].grad, rnn.weight_hh_l0_reverse.grad.numpy(), atol=1e-10
+    )
     np.testing.assert_allclose(grads["fc.weight"].grad, fc.weight.grad.numpy(), atol=1e-10)

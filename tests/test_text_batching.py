@@ -16,7 +16,9 @@ def test_pad_batch_right_pads_with_zero():
 def test_bucketing_keeps_every_example_exactly_once(shuffle):
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 80, size=1037)
-    batches = bucket_batches(lengths, 16, shuffle=shuffle, rng=np.random.default_rng(1), pool_batches=5)
+    batches = bucket_batches(
+        lengths, 16, shuffle=shuffle, rng=np.random.default_rng(1), pool_batches=5
+    )
     everything = np.concatenate(batches)
     assert sorted(everything.tolist()) == list(range(1037))
     assert all(1 <= len(b) <= 16 for b in batches)

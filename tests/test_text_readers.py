@@ -39,7 +39,10 @@ def test_gzip_is_detected_by_content_not_name(tmp_path):
 
 
 def test_csv_with_quotes(tmp_path):
-    p = write(tmp_path / "d.csv", 'text,sentiment\n"Good, really good",positive\n"He said ""meh""",negative\n')
+    p = write(
+        tmp_path / "d.csv",
+        'text,sentiment\n"Good, really good",positive\n"He said ""meh""",negative\n',
+    )
     data = read_labeled(p)
     assert data.texts == ["Good, really good", 'He said "meh"']
     assert data.labels == ["positive", "negative"]
@@ -55,7 +58,9 @@ def test_missing_column_names_the_header(tmp_path):
 
 
 def test_label_first_lines(tmp_path):
-    p = write(tmp_path / "stsa.binary.train", "1 a stirring , funny film\n0 apparently reassembled .\n\n")
+    p = write(
+        tmp_path / "stsa.binary.train", "1 a stirring , funny film\n0 apparently reassembled .\n\n"
+    )
     data = read_labeled(p)
     assert detect_format(p) == "label-first"
     assert data.labels == ["1", "0"] and data.texts[0] == "a stirring , funny film"
@@ -98,7 +103,11 @@ def test_latin1_needs_the_flag_and_the_error_names_the_line(tmp_path):
 @pytest.mark.parametrize(
     "name, content, where",
     [
-        ("a.tsv", "sentence\tlabel\nok\t1\nno tab here\n", "line 3: expected 2 TSV fields, found 1"),
+        (
+            "a.tsv",
+            "sentence\tlabel\nok\t1\nno tab here\n",
+            "line 3: expected 2 TSV fields, found 1",
+        ),
         ("b.tsv", "sentence\tlabel\nok\t1\n\t0\n", "line 3: empty text"),
         ("c.txt", "1 good\n\n0\n", "line 3: expected '<label> <text>'"),
         ("d.ft", "__label__a good\nbad line\n", "line 2: expected '__label__<label> <text>'"),

@@ -4,7 +4,16 @@ from rnnkit.text.tokenize import Tokenizer
 
 
 def test_default_lowercases_splits_punctuation_and_clitics():
-    assert Tokenizer()("It's GREAT, isn't it?") == ["it", "'s", "great", ",", "is", "n't", "it", "?"]
+    assert Tokenizer()("It's GREAT, isn't it?") == [
+        "it",
+        "'s",
+        "great",
+        ",",
+        "is",
+        "n't",
+        "it",
+        "?",
+    ]
 
 
 def test_raw_and_pretokenized_text_agree():

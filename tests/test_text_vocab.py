@@ -1,6 +1,6 @@
 import pytest
 
-from rnnkit.text.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab
+from rnnkit.text.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, inflection_stems
 
 DOCS = [["a", "b", "a", "c"], ["a", "b", "d"], ["e"]]  # a:3 b:2 c,d,e:1
 
@@ -44,3 +44,14 @@ def test_bad_limits_and_bad_data_are_refused():
         Vocab(["a", "b"])
     with pytest.raises(ValueError):
         Vocab.from_dict({"tokens": "nope"})
+
+
+def test_unknown_words_can_back_off_to_a_known_stem():
+    v = Vocab([PAD, UNK, "warm", "step", "dazzle", "gentle", "parody", "familiar"])
+    words = ["warmly", "stepping", "dazzles", "gently", "parodies", "unfamiliar", "xyz", "warm"]
+    assert v.decode(v.encode(words, backoff=True)) == [
+        "warm", "step", "dazzle", "gentle", "parody", UNK, UNK, "warm"
+    ]  # fmt: skip
+    assert v.encode(["warmly"]) == [UNK_ID]  # only when asked
+    assert inflection_stems("stepping") == ["stepp", "steppe", "step"]
+    assert inflection_stems("bus") == []  # stems shorter than 3 letters are not tried

@@ -50,10 +50,13 @@ _TEXTGEN_RUN_OPTIONS = (
 
 
 def add_textgen_commands(sub) -> None:
-    from .textgen.api import DEFAULT_MINUTES
+    import inspect
+
+    from .textgen.api import DEFAULT_MINUTES, CharLM
     from .textgen.train import OPTIMIZERS, TrainSettings
 
     d = TrainSettings()
+    a = {k: p.default for k, p in inspect.signature(CharLM).parameters.items()}  # architecture
     textgen = sub.add_parser(
         "textgen",
         help="character-level text generator: train, sample, eval",
@@ -76,12 +79,12 @@ def add_textgen_commands(sub) -> None:
     train.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/textgen-<time>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
     train.add_argument("--force", action="store_true", help="start over in an existing RUN_DIR")
-    arch = train.add_argument_group("model (default: 2-layer LSTM, hidden 512)")
-    arch.add_argument("--model", "--cell", dest="model", choices=("lstm", "gru", "rnn"), help="recurrent cell (lstm)")
-    arch.add_argument("--hidden-size", type=int, help="units per layer (512)")
-    arch.add_argument("--num-layers", type=int, help="stacked layers (2)")
-    arch.add_argument("--dropout", type=float, help="dropout between layers and before the output (0.2)")
-    arch.add_argument("--embedding-size", type=int, help="character embedding size (64)")
+    arch = train.add_argument_group("model")
+    arch.add_argument("--model", "--cell", dest="model", choices=("lstm", "gru", "rnn"), help=f"recurrent cell ({a['cell']})")
+    arch.add_argument("--hidden-size", type=int, help=f"units per layer ({a['hidden_size']})")
+    arch.add_argument("--num-layers", type=int, help=f"stacked layers ({a['num_layers']})")
+    arch.add_argument("--dropout", type=float, help=f"dropout between layers and before the output ({a['dropout']})")
+    arch.add_argument("--embedding-size", type=int, help=f"character embedding size ({a['embedding_size']})")
     opt = train.add_argument_group("training")
     opt.add_argument("--seq-length", type=int, help=f"characters per chunk, BPTT length ({d.seq_length})")
     opt.add_argument("--batch-size", type=int, help=f"parallel streams ({d.batch_size})")
@@ -180,7 +183,8 @@ def _report_training(result, run_dir: str) -> int:
         print(f"rnnkit: error: {result.message}", file=sys.stderr)
         return EXIT_ERROR
     if result.reason == "interrupted":
-        print(f"rnnkit: {result.message} {run_dir}", file=sys.stderr)
+        print(f"rnnkit: {result.message}; continue with: rnnkit textgen train --resume {run_dir}",
+              file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
     summary = f"stopped ({result.reason}) at step {result.step}"
     if result.best is not None:
@@ -228,25 +232,18 @@ def cmd_textgen_sample(args) -> int:
         args.length, prime=prime, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, greedy=args.greedy, seed=args.seed,
     )  # fmt: skip
-    out = sys.stdout
-    if lm.vocab.encoding == "bytes":
-        first = next(pieces, b"")  # validate the options before printing anything
-        buffer = out.buffer
-        buffer.write(prime if isinstance(prime, bytes) else prime.encode("utf-8"))
-        buffer.write(first)
-        for piece in pieces:
-            buffer.write(piece)
-            buffer.flush()
-        buffer.write(b"\n")
-        buffer.flush()
-        return EXIT_OK
-    first = next(pieces, "")
-    out.write(prime + first)
+    if lm.vocab.encoding == "bytes":  # raw bytes out, as they came in
+        stream, newline = sys.stdout.buffer, b"\n"
+        prime = prime.encode("utf-8") if isinstance(prime, str) else prime
+    else:
+        stream, newline = sys.stdout, "\n"
+    first = next(pieces, newline[:0])  # checks the options and the prime before printing
+    stream.write(prime + first)
     for piece in pieces:
-        out.write(piece)
-        out.flush()
-    out.write("\n")
-    out.flush()
+        stream.write(piece)
+        stream.flush()
+    stream.write(newline)
+    stream.flush()
     return EXIT_OK
 
 
@@ -340,6 +337,7 @@ def add_sentiment_commands(sub) -> None:
     text.add_argument("--max-vocab", type=int, default=m["max_vocab"], help=f"vocabulary size cap, PAD and UNK included ({m['max_vocab']})")
     text.add_argument("--max-length", type=int, default=m["max_length"], help=f"tokens kept per text, None = all ({m['max_length']})")
     text.add_argument("--truncate", choices=("head", "tail", "both"), default=m["truncate"], help=f"part of a long text kept ({m['truncate']})")
+    text.add_argument("--no-backoff", action="store_true", help="unknown words map to UNK directly (default: to a known word with the same stem first, warmly -> warm)")
     text.add_argument("--cased", action="store_true", help="do not lower-case")
     text.add_argument("--no-split-punctuation", action="store_true", help="split on whitespace only")
     text.add_argument("--keep-html", action="store_true", help="do not remove HTML tags such as <br />")
@@ -403,7 +401,8 @@ def cmd_sentiment_train(args) -> int:
         tokenizer=Tokenizer(lowercase=not args.cased, split_punctuation=not args.no_split_punctuation,
                             strip_html=not args.keep_html),
         min_freq=args.min_freq, max_vocab=args.max_vocab, max_length=args.max_length,
-        truncate=args.truncate, vectors=args.vectors, freeze_vectors=args.freeze_vectors,
+        truncate=args.truncate, unknown_backoff=not args.no_backoff,
+        vectors=args.vectors, freeze_vectors=args.freeze_vectors,
     )  # fmt: skip
     result = clf.fit(
         train.texts, train.labels, valid.texts if valid else None, valid.labels if valid else None,
@@ -419,7 +418,7 @@ def cmd_sentiment_train(args) -> int:
     if result.reason == "interrupted":
         print(f"rnnkit: {result.message} (rnnkit sentiment train --resume --out {run_dir} ...)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    summary = f"trained on {len(train):,} examples {train.label_counts()}; "
+    summary = f"read {len(train):,} training examples {train.label_counts()}; "
     summary += f"stopped ({result.reason}) at step {result.step}"
     if result.best is not None:
         summary += f"; best validation accuracy {result.best:.4f} at step {result.best_step}"

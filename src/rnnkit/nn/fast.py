@@ -30,6 +30,7 @@ the GRU's ``z * h_prev`` path) and ``dh_rec`` the part coming back through
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -47,13 +48,49 @@ except ImportError:  # pragma: no cover
 #: Whether the layers use the compiled path (when ``AVAILABLE``).
 ENABLED = AVAILABLE
 
+#: Matmuls with at most this many multiply-adds run on one BLAS thread: waking
+#: BLAS threads costs more than they save on small products (and on a busy
+#: machine a thread that has to wait for a core can cost milliseconds a call).
+SMALL_MATMUL_MACS = 1 << 21
+
+_blas = None
+_single = False  # inside a one-thread region already
+
+
+@contextlib.contextmanager
+def small_work_threads(macs: int):
+    """One BLAS thread for a region whose matmuls are small (``macs`` multiply-adds each).
+
+    Only ever lowers the thread count, and only inside the region; larger work
+    keeps the user's setting (``OMP_NUM_THREADS``, threadpoolctl). Needs
+    threadpoolctl (the ``fast`` extra); without it this does nothing.
+    """
+    global _blas, _single
+    if _single or macs > SMALL_MATMUL_MACS:
+        yield
+        return
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas = ThreadpoolController().select(user_api="blas")
+        except ImportError:  # pragma: no cover
+            _blas = False
+    if not _blas:
+        yield
+        return
+    _single = True
+    try:
+        with _blas.limit(limits=1):
+            yield
+    finally:
+        _single = False
+
 
 def _jit(fn):
     if numba is None:
         return fn
     return numba.njit(cache=True, nogil=True, boundscheck=False)(fn)
-
-
 
 
 # ---------------------------------------------------------------------------
@@ -316,68 +353,69 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
     run = FastRun()
     run.C = None
     run.aux = None
-    if mode == "LSTM":
-        Cs = np.empty_like(Hs)
-        Cs[0] = c0
-        tanh_c = np.empty((T, B, Hd), dtype=dt)
-        for t in range(T):
-            a = acts[t]
-            np.matmul(Hs[t], W_hhT, out=a)
-            if step_scale is not None:
-                a *= step_scale
-            a += Gx[t]
-            np.tanh(a, out=a)
-            lstm_state_step(a, m[t], Cs[t], Cs[t + 1], tanh_c[t])
-            np.tanh(tanh_c[t], out=tanh_c[t])
-            lstm_hidden_step(a, m[t], tanh_c[t], Hs[t], Hs[t + 1])
-        run.C, run.aux = Cs, tanh_c
-    elif mode == "GRU" and reset_after:
-        gh = np.empty((B, GH), dtype=dt)
-        hn = np.empty((T, B, Hd), dtype=dt)
-        for t in range(T):
-            a = acts[t]
-            np.matmul(Hs[t], W_hhT, out=gh)
-            if step_scale is not None:
-                gh[:, : 2 * Hd] *= step_scale
-            np.add(gh[:, : 2 * Hd], Gx[t, :, : 2 * Hd], out=a[:, : 2 * Hd])
-            np.tanh(a[:, : 2 * Hd], out=a[:, : 2 * Hd])
-            gru_after_gates_step(gh, Gx[t], b_hn, a, hn[t])
-            np.tanh(a[:, 2 * Hd :], out=a[:, 2 * Hd :])
-            gru_state_step(a, m[t], Hs[t], Hs[t + 1])
-        run.aux = hn
-    elif mode == "GRU":
-        W_rzT, W_nT = W_hhT[:, : 2 * Hd], W_hhT[:, 2 * Hd :]
-        if T * B >= Hd:
-            W_rzT, W_nT = np.ascontiguousarray(W_rzT), np.ascontiguousarray(W_nT)
-        t_rz = np.empty((B, 2 * Hd), dtype=dt)
-        gh_n = np.empty((B, Hd), dtype=dt)
-        rh = np.empty((T, B, Hd), dtype=dt)
-        for t in range(T):
-            a = acts[t]
-            np.matmul(Hs[t], W_rzT, out=t_rz)
-            if step_scale is not None:
-                t_rz *= step_scale
-            t_rz += Gx[t, :, : 2 * Hd]
-            np.tanh(t_rz, out=t_rz)
-            gru_before_gates_step(t_rz, Hs[t], a, rh[t])
-            np.matmul(rh[t], W_nT, out=gh_n)
-            gh_n += Gx[t, :, 2 * Hd :]
-            np.tanh(gh_n, out=a[:, 2 * Hd :])
-            gru_state_step(a, m[t], Hs[t], Hs[t + 1])
-        run.aux = rh
-    else:
-        if mask is None:  # the activations are the states: keep them once
-            acts = Hs[1:]
-        for t in range(T):
-            a = acts[t]
-            np.matmul(Hs[t], W_hhT, out=a)
-            a += Gx[t]
-            if mode == "RNN_RELU":
-                np.maximum(a, 0, out=a)
-            else:
+    with small_work_threads(B * GH * Hd):  # the per-step matmuls
+        if mode == "LSTM":
+            Cs = np.empty_like(Hs)
+            Cs[0] = c0
+            tanh_c = np.empty((T, B, Hd), dtype=dt)
+            for t in range(T):
+                a = acts[t]
+                np.matmul(Hs[t], W_hhT, out=a)
+                if step_scale is not None:
+                    a *= step_scale
+                a += Gx[t]
                 np.tanh(a, out=a)
-            if mask is not None:
-                masked_update(a, m[t], Hs[t], Hs[t + 1])
+                lstm_state_step(a, m[t], Cs[t], Cs[t + 1], tanh_c[t])
+                np.tanh(tanh_c[t], out=tanh_c[t])
+                lstm_hidden_step(a, m[t], tanh_c[t], Hs[t], Hs[t + 1])
+            run.C, run.aux = Cs, tanh_c
+        elif mode == "GRU" and reset_after:
+            gh = np.empty((B, GH), dtype=dt)
+            hn = np.empty((T, B, Hd), dtype=dt)
+            for t in range(T):
+                a = acts[t]
+                np.matmul(Hs[t], W_hhT, out=gh)
+                if step_scale is not None:
+                    gh[:, : 2 * Hd] *= step_scale
+                np.add(gh[:, : 2 * Hd], Gx[t, :, : 2 * Hd], out=a[:, : 2 * Hd])
+                np.tanh(a[:, : 2 * Hd], out=a[:, : 2 * Hd])
+                gru_after_gates_step(gh, Gx[t], b_hn, a, hn[t])
+                np.tanh(a[:, 2 * Hd :], out=a[:, 2 * Hd :])
+                gru_state_step(a, m[t], Hs[t], Hs[t + 1])
+            run.aux = hn
+        elif mode == "GRU":
+            W_rzT, W_nT = W_hhT[:, : 2 * Hd], W_hhT[:, 2 * Hd :]
+            if T * B >= Hd:
+                W_rzT, W_nT = np.ascontiguousarray(W_rzT), np.ascontiguousarray(W_nT)
+            t_rz = np.empty((B, 2 * Hd), dtype=dt)
+            gh_n = np.empty((B, Hd), dtype=dt)
+            rh = np.empty((T, B, Hd), dtype=dt)
+            for t in range(T):
+                a = acts[t]
+                np.matmul(Hs[t], W_rzT, out=t_rz)
+                if step_scale is not None:
+                    t_rz *= step_scale
+                t_rz += Gx[t, :, : 2 * Hd]
+                np.tanh(t_rz, out=t_rz)
+                gru_before_gates_step(t_rz, Hs[t], a, rh[t])
+                np.matmul(rh[t], W_nT, out=gh_n)
+                gh_n += Gx[t, :, 2 * Hd :]
+                np.tanh(gh_n, out=a[:, 2 * Hd :])
+                gru_state_step(a, m[t], Hs[t], Hs[t + 1])
+            run.aux = rh
+        else:
+            if mask is None:  # the activations are the states: keep them once
+                acts = Hs[1:]
+            for t in range(T):
+                a = acts[t]
+                np.matmul(Hs[t], W_hhT, out=a)
+                a += Gx[t]
+                if mode == "RNN_RELU":
+                    np.maximum(a, 0, out=a)
+                else:
+                    np.tanh(a, out=a)
+                if mask is not None:
+                    masked_update(a, m[t], Hs[t], Hs[t + 1])
     run.X, run.H, run.acts, run.mask, run.m = X, Hs, acts, mask, m
     return run
 
@@ -399,31 +437,32 @@ def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
     dh_rec = np.zeros((B, Hd), dtype=dt)
     dGx = np.empty((T, B, GH), dtype=dt)
     dGh_n = None
-    if mode == "LSTM":
-        dc = np.array(dc, dtype=dt, copy=True)
-        Cs, tanh_c = run.C, run.aux
-        for t in reversed(range(T)):
-            lstm_backward_step(dY[t], m[t], dh_skip, dh_rec, dc, acts[t], Cs[t], tanh_c[t], dGx[t])
-            np.matmul(dGx[t], W_hh, out=dh_rec)
-    elif mode == "GRU" and reset_after:
-        dgh = np.empty((B, GH), dtype=dt)  # one step's recurrent-side gradient, reused
-        dGh_n = np.empty((T, B, Hd), dtype=dt)
-        for t in reversed(range(T)):
-            gru_after_backward_step(dY[t], m[t], dh_skip, dh_rec, acts[t], run.aux[t], Hs[t], dGx[t], dgh, dGh_n[t])
-            np.matmul(dgh, W_hh, out=dh_rec)
-    elif mode == "GRU":
-        W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
-        drh = np.empty((B, Hd), dtype=dt)
-        for t in reversed(range(T)):
-            gru_before_backward_state(dY[t], m[t], dh_skip, dh_rec, acts[t], Hs[t], dGx[t])
-            np.matmul(dGx[t, :, 2 * Hd :], W_n, out=drh)
-            gru_before_backward_reset(drh, acts[t], Hs[t], dh_skip, dGx[t])
-            np.matmul(dGx[t, :, : 2 * Hd], W_rz, out=dh_rec)
-        dGh_n = dGx[:, :, 2 * Hd :]
-    else:
-        relu = mode == "RNN_RELU"
-        for t in reversed(range(T)):
-            rnn_backward_step(dY[t], m[t], relu, dh_skip, dh_rec, acts[t], dGx[t])
-            np.matmul(dGx[t], W_hh, out=dh_rec)
+    with small_work_threads(B * GH * Hd):  # the per-step matmuls
+        if mode == "LSTM":
+            dc = np.array(dc, dtype=dt, copy=True)
+            Cs, tanh_c = run.C, run.aux
+            for t in reversed(range(T)):
+                lstm_backward_step(dY[t], m[t], dh_skip, dh_rec, dc, acts[t], Cs[t], tanh_c[t], dGx[t])
+                np.matmul(dGx[t], W_hh, out=dh_rec)
+        elif mode == "GRU" and reset_after:
+            dgh = np.empty((B, GH), dtype=dt)  # one step's recurrent-side gradient, reused
+            dGh_n = np.empty((T, B, Hd), dtype=dt)
+            for t in reversed(range(T)):
+                gru_after_backward_step(dY[t], m[t], dh_skip, dh_rec, acts[t], run.aux[t], Hs[t], dGx[t], dgh, dGh_n[t])
+                np.matmul(dgh, W_hh, out=dh_rec)
+        elif mode == "GRU":
+            W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
+            drh = np.empty((B, Hd), dtype=dt)
+            for t in reversed(range(T)):
+                gru_before_backward_state(dY[t], m[t], dh_skip, dh_rec, acts[t], Hs[t], dGx[t])
+                np.matmul(dGx[t, :, 2 * Hd :], W_n, out=drh)
+                gru_before_backward_reset(drh, acts[t], Hs[t], dh_skip, dGx[t])
+                np.matmul(dGx[t, :, : 2 * Hd], W_rz, out=dh_rec)
+            dGh_n = dGx[:, :, 2 * Hd :]
+        else:
+            relu = mode == "RNN_RELU"
+            for t in reversed(range(T)):
+                rnn_backward_step(dY[t], m[t], relu, dh_skip, dh_rec, acts[t], dGx[t])
+                np.matmul(dGx[t], W_hh, out=dh_rec)
     dh_skip += dh_rec
     return dGx, dGh_n, dh_skip, dc

@@ -187,6 +187,17 @@ class RNNBase(Module):
         T, B, _ = X.shape
         lengths = self._check_lengths(lengths, T, B)
         h0, c0 = self._split_state(state, B)
+        with fast.small_work_threads(self._largest_matmul(T * B)):
+            return self._forward(X, h0, c0, lengths)
+
+    def _largest_matmul(self, rows: int) -> int:
+        """Multiply-adds of the largest single matmul of a call over ``rows`` = T*B rows."""
+        G = _GATES[self.mode]
+        width = max(self.input_size, self.hidden_size * self.num_directions)
+        return rows * G * self.hidden_size * width
+
+    def _forward(self, X, h0, c0, lengths):
+        T, B, _ = X.shape
         H, D, dt = self.hidden_size, self.num_directions, self.dtype
         zeros = np.zeros((B, H), dtype=dt)
         mask = None
@@ -299,8 +310,8 @@ class RNNBase(Module):
         """
         if self._cache is None:
             raise RuntimeError("backward called before forward")
-        layers, dropout_masks, mask, B, T, _ = self._cache
-        H, D, dt = self.hidden_size, self.num_directions, self.dtype
+        _, _, _, B, T, _ = self._cache
+        H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
         dY_all = self._check_array("grad_output", grad_output, out_shape)
         if self.batch_first:
@@ -316,6 +327,13 @@ class RNNBase(Module):
                     self._check_array("grad_c_n", dc_n, state_shape)
             else:
                 dh_n = self._check_array("grad_h_n", grad_final_state, state_shape)
+        with fast.small_work_threads(self._largest_matmul(T * B)):
+            return self._backward(dY_all, dh_n, dc_n)
+
+    def _backward(self, dY_all, dh_n, dc_n):
+        layers, dropout_masks, mask, B, T, _ = self._cache
+        H, D, dt = self.hidden_size, self.num_directions, self.dtype
+        state_shape = (self.num_layers * D, B, H)
         dh0 = np.zeros(state_shape, dtype=dt)
         dc0 = np.zeros(state_shape, dtype=dt) if self.mode == "LSTM" else None
 

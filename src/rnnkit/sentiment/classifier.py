@@ -83,8 +83,10 @@ class SentimentClassifier:
     ``embedding_dropout``, ``word_dropout`` (training words replaced by UNK),
     ``embedding_init`` (std of the initial word vectors). Text settings: ``tokenizer``, vocabulary limits
     ``min_freq`` and ``max_vocab`` (total size with PAD and UNK), ``max_length``
-    (tokens kept per text, None for all) and ``truncate`` (which part of a
-    long text to keep: "head", "tail" or "both" ends). ``vectors``: a GloVe /
+    (tokens kept per text, None for all), ``truncate`` (which part of a
+    long text to keep: "head", "tail" or "both" ends) and ``unknown_backoff``
+    (an unknown word maps to a known word with the same stem, ``warmly ->
+    warm``, before falling back to UNK; see :mod:`rnnkit.text.vocab`). ``vectors``: a GloVe /
     word2vec text file to initialise the embedding (its dimension replaces
     ``embedding_dim``), frozen if ``freeze_vectors``.
     """
@@ -107,6 +109,7 @@ class SentimentClassifier:
         max_vocab: int | None = None,
         max_length: int | None = None,
         truncate: str = "head",
+        unknown_backoff: bool = True,
         vectors: str | os.PathLike | None = None,
         freeze_vectors: bool = False,
         vectors_encoding: str = "utf-8",
@@ -134,6 +137,7 @@ class SentimentClassifier:
         self.max_vocab = max_vocab
         self.max_length = max_length
         self.truncate = truncate
+        self.unknown_backoff = unknown_backoff
         self.vectors = None if vectors is None else os.fspath(vectors)
         self.freeze_vectors = freeze_vectors
         self.vectors_encoding = vectors_encoding
@@ -154,6 +158,7 @@ class SentimentClassifier:
             "labels": list(self.labels),
             "max_length": self.max_length,
             "truncate": self.truncate,
+            "unknown_backoff": self.unknown_backoff,
             "min_freq": self.min_freq,
             "max_vocab": self.max_vocab,
             "vectors": {
@@ -177,6 +182,7 @@ class SentimentClassifier:
                 max_vocab=config.get("max_vocab"),
                 max_length=config.get("max_length"),
                 truncate=config.get("truncate", "head"),
+                unknown_backoff=bool(config.get("unknown_backoff", False)),
                 vectors=vectors.get("path"),
                 freeze_vectors=bool(vectors.get("freeze", False)),
             )
@@ -244,12 +250,32 @@ class SentimentClassifier:
         is held out for early stopping. With ``run_dir`` the run's checkpoints
         (``best.npz``, ``latest.npz``), ``metrics.jsonl`` and ``loss.png`` are
         written there; ``resume=True`` continues the run saved there exactly.
-        ``patience`` counts evaluations (``evals_per_epoch`` per epoch) without
-        a better validation accuracy; ``lr_decay`` multiplies the learning rate
-        after every epoch. ``progress`` shows a progress bar on stderr, ``plot``
+        On resume the run's saved training settings (batch size, learning rate
+        and its decay, weight decay, clipping, patience, evaluation cadence,
+        hold-out fraction, seed) replace the arguments; the stop rules
+        (``epochs``, ``minutes``) are taken from this call.
+
+        ``patience`` counts evaluations (``evals_per_epoch`` per epoch) without a
+        better validation accuracy; ``lr_decay`` multiplies the learning rate
+        after every epoch; ``progress`` shows a progress bar on stderr; ``plot``
         redraws ``loss.png`` at each evaluation. Returns how the run ended
         (:class:`TrainResult`).
         """
+        run, checkpoint = None, None
+        if resume:  # the run's own training settings, not this call's, keep resume exact
+            if run_dir is None:
+                raise ValueError("resume needs the run_dir of the run to continue")
+            run = RunDir.create(run_dir, resume=True)
+            checkpoint = load_checkpoint(run.latest, app=APP)
+            saved = dict(checkpoint["config"].get("train") or {})
+            batch_size = int(saved.get("batch_size", batch_size))
+            lr, lr_decay = float(saved.get("lr", lr)), float(saved.get("lr_decay", lr_decay))
+            weight_decay = float(saved.get("weight_decay", weight_decay))
+            grad_clip = saved.get("grad_clip", grad_clip)
+            patience = saved.get("patience", patience)
+            evals_per_epoch = int(saved.get("evals_per_epoch", evals_per_epoch))
+            valid_fraction = float(saved.get("valid_fraction", valid_fraction))
+            seed = int(saved.get("seed", seed))
         texts, labels = list(texts), [str(label) for label in labels]
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
@@ -270,13 +296,7 @@ class SentimentClassifier:
 
         # Everything that can fail on bad input happens before the run directory is
         # touched, so a failed start never clears (--force) or half-writes a run.
-        run = None
-        checkpoint = None
         if resume:
-            if run_dir is None:
-                raise ValueError("resume needs the run_dir of the run to continue")
-            run = RunDir.create(run_dir, resume=True)
-            checkpoint = load_checkpoint(run.latest, app=APP)
             restored = SentimentClassifier.from_config(checkpoint["config"])
             self.__dict__.update(restored.__dict__)
         else:
@@ -285,10 +305,8 @@ class SentimentClassifier:
             self.vocab = Vocab.build(tokens, min_freq=self.min_freq, max_size=self.max_vocab)
             nnrandom.manual_seed(seed)
             self.model = self._build_model()
-        train_ids = encode_texts(texts, self.tokenizer, self.vocab, self.max_length, self.truncate)
-        valid_ids = encode_texts(
-            valid_texts, self.tokenizer, self.vocab, self.max_length, self.truncate
-        )
+        train_ids = self._encode(texts)
+        valid_ids = self._encode(valid_texts)
         train_y = label_indices(labels, self.labels, "training data")
         valid_y = label_indices(valid_labels, self.labels, "validation data")
         if run_dir is not None and not resume:
@@ -307,6 +325,10 @@ class SentimentClassifier:
             "lr": lr,
             "lr_decay": lr_decay,
             "weight_decay": weight_decay,
+            "grad_clip": grad_clip,
+            "patience": patience,
+            "evals_per_epoch": evals_per_epoch,
+            "valid_fraction": valid_fraction,
             "seed": seed,
         }
         monitored = len(valid_texts) > 0
@@ -374,6 +396,11 @@ class SentimentClassifier:
             model.embedding.weight.requires_grad = not self.freeze_vectors
         return model
 
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return encode_texts(
+            texts, self.tokenizer, self.vocab, self.max_length, self.truncate, self.unknown_backoff
+        )
+
     # -- inference ---------------------------------------------------------------------
     def _require_model(self) -> None:
         if self.model is None or self.vocab is None or self.labels is None:
@@ -389,9 +416,7 @@ class SentimentClassifier:
         probs = np.full((len(texts), len(self.labels)), np.nan)
         keep = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
         if keep:
-            ids = encode_texts(
-                [texts[i] for i in keep], self.tokenizer, self.vocab, self.max_length, self.truncate
-            )
+            ids = self._encode([texts[i] for i in keep])
             logits = predict_logits(self.model, ids, batch_size)
             probs[keep] = probabilities(logits, len(self.labels))
         return probs
@@ -431,7 +456,7 @@ class SentimentClassifier:
         if not texts:
             raise ValueError("the evaluation set is empty")
         true = label_indices(labels, self.labels, "evaluation data")
-        ids = encode_texts(texts, self.tokenizer, self.vocab, self.max_length, self.truncate)
+        ids = self._encode(texts)
         logits = predict_logits(self.model, ids, batch_size)
         predicted = probabilities(logits, len(self.labels)).argmax(axis=1)
         return classification_report(true, predicted, self.labels)

@@ -55,11 +55,13 @@ def encode_texts(
     vocab: Vocab,
     max_length: int | None = None,
     keep: str = "head",
+    backoff: bool = False,
 ) -> list[list[int]]:
-    """Tokenise, map to ids and truncate; a text without tokens becomes ``[UNK_ID]``."""
+    """Tokenise, map to ids (unknown words backing off to known stems if asked) and
+    truncate; a text without tokens becomes ``[UNK_ID]``."""
     out = []
     for text in texts:
-        ids = truncate(vocab.encode(tokenizer(text)), max_length, keep)
+        ids = truncate(vocab.encode(tokenizer(text), backoff), max_length, keep)
         out.append(ids if ids else [UNK_ID])
     return out
 

@@ -1,1 +1,1 @@
-"""Text handling: tokenizers, vocabularies, readers for labelled-text formats, word vectors, batching."""
+"""Text handling: tokenizers, vocabularies, file readers, word vectors, batching, corpora and downloads."""

@@ -262,16 +262,17 @@ class Trainer:
                     rate_clock, rate_items = now, 0
                     postfix = self._log_train(rate, base_elapsed + now - session_start)
                 if self.step % cfg.eval_every == 0:
-                    self.elapsed = base_elapsed + (time.monotonic() - session_start)
+                    eval_start = time.monotonic()
+                    self.elapsed = base_elapsed + (eval_start - session_start)
                     if self._evaluate_and_save():
                         reason = "early_stopped"
                         break
-                    rate_clock = time.monotonic()  # evaluation time is not throughput
+                    rate_clock += time.monotonic() - eval_start  # not training throughput
                 self._progress.update(self.step, postfix)
             if reason == "interrupted":
                 self.elapsed = base_elapsed + (time.monotonic() - session_start)
                 self._save()
-                message = f"interrupted at step {self.step}; resume with --resume"
+                message = f"interrupted at step {self.step} (checkpoint saved)"
             elif reason not in ("diverged", "early_stopped") and self.last_eval_step != self.step:
                 self._evaluate_and_save()
         finally:
