@@ -183,6 +183,7 @@ class RNNBase(Module):
             zero at padded steps; final_state (D*L, B, H) (LSTM: ``(h_n, c_n)``),
             taken at each sequence's last valid step.
         """
+        self._cache = None  # let the previous call's activations go before making new ones
         X = self._check_input(x)
         T, B, _ = X.shape
         lengths = self._check_lengths(lengths, T, B)
@@ -309,7 +310,7 @@ class RNNBase(Module):
             ``param.grad``.
         """
         if self._cache is None:
-            raise RuntimeError("backward called before forward")
+            raise RuntimeError("backward needs a forward first (and runs once per forward)")
         _, _, _, B, T, _ = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
@@ -328,7 +329,9 @@ class RNNBase(Module):
             else:
                 dh_n = self._check_array("grad_h_n", grad_final_state, state_shape)
         with fast.small_work_threads(self._largest_matmul(T * B)):
-            return self._backward(dY_all, dh_n, dc_n)
+            grads = self._backward(dY_all, dh_n, dc_n)
+        self._cache = None  # one backward per forward: free the activations now
+        return grads
 
     def _backward(self, dY_all, dh_n, dc_n):
         layers, dropout_masks, mask, B, T, _ = self._cache
