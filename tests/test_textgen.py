@@ -253,7 +253,7 @@ def test_exact_resume_with_dropout_and_carried_state(tmp_path):
     corpus = tmp_path / "hamlet.txt"
     corpus.write_text(HAMLET * 6)
     arch = dict(TINY, num_layers=2, dropout=0.3)  # dropout draws from the engine RNG
-    settings = dict(FAST, lr=5e-3, lr_decay=0.9, lr_decay_after=1, eval_every=10)
+    settings = dict(FAST, lr=5e-3, lr_decay=0.9, lr_decay_after=12, lr_decay_every=7, eval_every=10)
     full = CharLM(**arch)
     full.fit(corpus, out=tmp_path / "full", steps=50, progress=False, **settings)
     part = CharLM(**arch)
@@ -265,6 +265,8 @@ def test_exact_resume_with_dropout_and_carried_state(tmp_path):
     assert _loss_records(tmp_path / "part") == _loss_records(tmp_path / "full")
     for name, value in full.network.state_dict().items():
         np.testing.assert_array_equal(resumed.network.state_dict()[name], value)
+    lrs = [r["lr"] for r in MetricsLog(tmp_path / "part" / "metrics.jsonl").read() if "lr" in r]
+    assert len(set(lrs)) > 3  # the schedule moved across the resume point
 
 
 def test_resume_refuses_a_changed_corpus(tmp_path):
@@ -297,3 +299,14 @@ def test_tinyshakespeare_reads_as_65_ascii_characters():
     assert len(text) == 1_115_394 and len(vocab) == 65
     _, val = split_tail(vocab.encode(text), 0.1)
     assert len(val) == 111_539
+
+
+def test_default_lr_schedule_is_a_step_function_with_a_floor():
+    from rnnkit.textgen import TrainSettings
+
+    s = TrainSettings()
+    assert s.lr_at(0) == s.lr_at(s.lr_decay_after - 1) == s.lr
+    assert s.lr_at(s.lr_decay_after) == pytest.approx(s.lr * s.lr_decay)
+    assert s.lr_at(s.lr_decay_after + s.lr_decay_every) == pytest.approx(s.lr * s.lr_decay**2)
+    assert s.lr_at(10**6) == s.lr_min
+    assert TrainSettings(lr_decay=1.0).lr_at(10**6) == s.lr

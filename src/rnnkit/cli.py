@@ -44,7 +44,8 @@ class _Parser(argparse.ArgumentParser):
 # Options that shape a new run; with --resume they come from the checkpoint.
 _TEXTGEN_RUN_OPTIONS = (
     "model", "hidden_size", "num_layers", "dropout", "embedding_size", "seq_length",
-    "batch_size", "optimizer", "lr", "lr_decay", "lr_decay_after", "grad_clip",
+    "batch_size", "optimizer", "lr", "lr_decay", "lr_decay_every", "lr_decay_after", "lr_min",
+    "grad_clip",
     "eval_every", "log_every", "seed", "val_fraction", "encoding", "sample_length",
 )  # fmt: skip
 
@@ -90,8 +91,10 @@ def add_textgen_commands(sub) -> None:
     opt.add_argument("--batch-size", type=int, help=f"parallel streams ({d.batch_size})")
     opt.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"({d.optimizer})")
     opt.add_argument("--lr", type=float, help=f"learning rate ({d.lr})")
-    opt.add_argument("--lr-decay", type=float, help=f"lr factor per epoch ({d.lr_decay})")
-    opt.add_argument("--lr-decay-after", type=int, metavar="EPOCHS", help=f"epochs before the decay starts ({d.lr_decay_after})")
+    opt.add_argument("--lr-decay", type=float, help=f"multiply the lr by this ... ({d.lr_decay}; 1 = constant lr)")
+    opt.add_argument("--lr-decay-every", type=int, metavar="STEPS", help=f"... every this many steps ... ({d.lr_decay_every})")
+    opt.add_argument("--lr-decay-after", type=int, metavar="STEP", help=f"... from this step on ({d.lr_decay_after})")
+    opt.add_argument("--lr-min", type=float, help=f"the decay stops at this lr ({d.lr_min})")
     opt.add_argument("--grad-clip", type=float, help=f"max global gradient norm, 0 = off ({d.grad_clip})")
     opt.add_argument("--eval-every", type=int, metavar="STEPS", help=f"steps between evaluations/checkpoints ({d.eval_every})")
     opt.add_argument("--log-every", type=int, metavar="STEPS", help=f"steps per train-loss record in metrics.jsonl ({d.log_every})")
@@ -334,8 +337,8 @@ def add_sentiment_commands(sub) -> None:
     arch.add_argument("--freeze-vectors", action="store_true", help="keep the pretrained vectors fixed")
     text = train.add_argument_group("text")
     text.add_argument("--min-freq", type=int, default=m["min_freq"], help=f"drop words seen fewer times ({m['min_freq']})")
-    text.add_argument("--max-vocab", type=int, default=m["max_vocab"], help=f"vocabulary size cap, PAD and UNK included ({m['max_vocab']})")
-    text.add_argument("--max-length", type=int, default=m["max_length"], help=f"tokens kept per text, None = all ({m['max_length']})")
+    text.add_argument("--max-vocab", type=int, default=m["max_vocab"], help=f"vocabulary size cap, PAD and UNK included, 0 = none ({m['max_vocab']})")
+    text.add_argument("--max-length", type=int, default=m["max_length"], help=f"tokens kept per text, 0 = all ({m['max_length']})")
     text.add_argument("--truncate", choices=("head", "tail", "both"), default=m["truncate"], help=f"part of a long text kept ({m['truncate']})")
     text.add_argument("--no-backoff", action="store_true", help="unknown words map to UNK directly (default: to a known word with the same stem first, warmly -> warm)")
     text.add_argument("--cased", action="store_true", help="do not lower-case")
@@ -400,7 +403,7 @@ def cmd_sentiment_train(args) -> int:
         word_dropout=args.word_dropout, embedding_init=args.embedding_init,
         tokenizer=Tokenizer(lowercase=not args.cased, split_punctuation=not args.no_split_punctuation,
                             strip_html=not args.keep_html),
-        min_freq=args.min_freq, max_vocab=args.max_vocab, max_length=args.max_length,
+        min_freq=args.min_freq, max_vocab=args.max_vocab or None, max_length=args.max_length or None,
         truncate=args.truncate, unknown_backoff=not args.no_backoff,
         vectors=args.vectors, freeze_vectors=args.freeze_vectors,
     )  # fmt: skip
