@@ -57,6 +57,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget (30)")
+    parser.add_argument(
+        "--name", help="results file name: bench/results/NAME.json, docs/figures/NAME.png"
+    )
     parser.add_argument("--out", default=None, help="run directory (runs/bench-imdb)")
     parser.add_argument(
         "extra", nargs="*", help="extra options for 'rnnkit sentiment train' (after --)"
@@ -101,10 +104,11 @@ def main() -> int:
             "load_after": os.getloadavg(),
         },  # fmt: skip
     }
-    dest = ROOT / "bench" / "results" / "sentiment_imdb.json"
+    name = args.name or "sentiment_imdb"
+    dest = ROOT / "bench" / "results" / f"{name}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(result, indent=2) + "\n")
-    figure = ROOT / "docs" / "figures" / "sentiment_imdb.png"
+    figure = ROOT / "docs" / "figures" / f"{name}.png"
     if (out / "loss.png").is_file():  # the run's learning curves
         figure.parent.mkdir(parents=True, exist_ok=True)
         figure.write_bytes((out / "loss.png").read_bytes())

@@ -56,6 +56,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--protocol", choices=("dev", "holdout"), default="dev")
+    parser.add_argument(
+        "--name", help="results file name: bench/results/NAME.json, docs/figures/NAME.png"
+    )
     parser.add_argument("--out", default=None, help="run directory (runs/bench-sst2-<protocol>)")
     parser.add_argument(
         "extra", nargs="*", help="extra options for 'rnnkit sentiment train' (after --)"
@@ -100,10 +103,11 @@ def main() -> int:
             "load_after": os.getloadavg(),
         },  # fmt: skip
     }
-    dest = ROOT / "bench" / "results" / f"sentiment_sst2_{args.protocol}.json"
+    name = args.name or f"sentiment_sst2_{args.protocol}"
+    dest = ROOT / "bench" / "results" / f"{name}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(result, indent=2) + "\n")
-    figure = ROOT / "docs" / "figures" / f"sentiment_sst2_{args.protocol}.png"
+    figure = ROOT / "docs" / "figures" / f"{name}.png"
     if (out / "loss.png").is_file():  # the run's learning curves
         figure.parent.mkdir(parents=True, exist_ok=True)
         figure.write_bytes((out / "loss.png").read_bytes())

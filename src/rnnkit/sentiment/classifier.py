@@ -352,9 +352,9 @@ class SentimentClassifier:
             if on_eval is not None:
                 on_eval(trainer, metrics)
 
-        schedule = None
-        if lr_decay != 1.0:
-            schedule = lambda step, epoch: lr * lr_decay**epoch  # noqa: E731
+        def decayed(step: int, epoch: int) -> float:
+            return lr * lr_decay**epoch
+
         trainer = Trainer(
             task,
             self.model,
@@ -363,7 +363,7 @@ class SentimentClassifier:
             config,
             app=APP,
             app_config=self.config(),
-            lr_schedule=schedule,
+            lr_schedule=decayed if lr_decay != 1.0 else None,
             on_eval=keep_best,
         )
         if checkpoint is not None:
