@@ -20,7 +20,8 @@ What it does:
 3. A 600-character sample from the rnnkit run's best checkpoint.
 
 Writes ``bench/results/textgen_shakespeare.json`` (every figure, the machine,
-its load average before and after) and ``docs/figures/textgen_shakespeare.png``
+its load average before and after; running one side keeps the other's
+figures) and ``docs/figures/textgen_shakespeare.png``
 (validation loss against wall-clock minutes for both). The corpus is read
 from ``../shared/data``; it is never copied into the repository.
 """
@@ -67,7 +68,10 @@ def run_rnnkit(corpus: Path, minutes: float, out: Path, extra: list[str]) -> dic
 
 
 # -- the PyTorch reference -------------------------------------------------------------
-def run_torch(corpus: Path, minutes: float, out: Path, eval_every: int = 200, log_every: int = 10) -> dict:
+def run_torch(
+    corpus: Path, minutes: float, out: Path, eval_every: int = 200, log_every: int = 10,
+    max_steps: int | None = None,
+) -> dict:  # fmt: skip
     import torch
 
     from rnnkit.text.corpus import CharVocab, StreamBatches, eval_streams, read_corpus, split_tail
@@ -112,7 +116,7 @@ def run_torch(corpus: Path, minutes: float, out: Path, eval_every: int = 200, lo
     records, state, step, interval, clock = [], None, 0, [], time.monotonic()
     start = time.monotonic()
     print(f"PyTorch reference: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
-    while time.monotonic() - start < minutes * 60:
+    while time.monotonic() - start < minutes * 60 and (max_steps is None or step < max_steps):
         index = step % len(batches)
         if index == 0:
             state = None
@@ -205,6 +209,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-shakespeare")
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--skip-rnnkit", action="store_true")
+    parser.add_argument("--torch-steps", type=int, help="stop the reference after this many steps too "
+                        "(a loss-per-step comparison on a busy machine)")  # fmt: skip
+    parser.add_argument("--torch-eval-every", type=int, default=200)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "textgen_shakespeare.json")
     parser.add_argument("--figure", type=Path, default=ROOT / "docs" / "figures" / "textgen_shakespeare.png")
     parser.add_argument("extra", nargs="*", help="extra options for 'rnnkit textgen train' (after --)")
@@ -225,12 +232,16 @@ def main() -> int:
         results["rnnkit"] = run_rnnkit(args.corpus, args.minutes, args.out, args.extra)
         print(json.dumps({k: v for k, v in results["rnnkit"].items() if k != "curve"}, indent=1))
     if not args.skip_torch:
-        results["pytorch"] = run_torch(args.corpus, args.minutes, args.out.with_name(args.out.name + "-torch"))
+        results["pytorch"] = run_torch(args.corpus, args.minutes, args.out.with_name(args.out.name + "-torch"),
+                                       eval_every=args.torch_eval_every, max_steps=args.torch_steps)
         print(json.dumps({k: v for k, v in results["pytorch"].items() if k != "curve"}, indent=1))
     machine["load_average_after"] = os.getloadavg()
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "minutes": args.minutes, **results}, indent=1) + "\n")
-    plot(results, args.figure)
+    saved = json.loads(args.json.read_text()) if args.json.exists() else {}
+    for name, summary in results.items():  # a run of one side keeps the other's figures
+        saved[name] = {**summary, "machine": machine, "minutes": args.minutes}
+    args.json.write_text(json.dumps(saved, indent=1) + "\n")
+    plot({k: v for k, v in saved.items() if k in ("rnnkit", "pytorch")}, args.figure)
     print(f"wrote {args.json} and {args.figure}")
     return 0
 

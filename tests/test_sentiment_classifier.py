@@ -107,7 +107,7 @@ def test_run_dir_keeps_best_checkpoint_log_and_plot(tmp_path):
         assert (run / name).is_file()
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     accs = [r["val_accuracy"] for r in records if "val_accuracy" in r]
-    assert len(accs) == 8 and result.best == max(accs)  # 2 evaluations per epoch
+    assert len(accs) == 8 and result.best == max(accs)  # 2 steps per epoch, one evaluation each
     assert (run / "loss.png").is_file()
     loaded = SentimentClassifier.load(run)  # a run directory loads its best checkpoint
     assert loaded.evaluate(TEXTS[::2], LABELS[::2]).accuracy == pytest.approx(result.best)
