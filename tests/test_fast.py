@@ -88,3 +88,45 @@ def test_small_work_runs_on_one_blas_thread_and_restores_the_setting():
         after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     assert seen and all(n == 1 for n in seen)
     assert after == before
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_workspace_reuse_keeps_results_and_outputs(kind, bidirectional):
+    """Scratch arrays are reused from call to call: results must not depend on what the
+    previous call left in them, and arrays handed out earlier must not change."""
+    rng = np.random.default_rng(1)
+    cls, kw = KINDS[kind]
+    T, B, I, H = 5, 3, 4, 6
+
+    def make():
+        m = cls(I, H, num_layers=2, bidirectional=bidirectional, dtype=np.float64, **kw)
+        for i, (_, p) in enumerate(m.named_parameters()):
+            p.data[...] = np.random.default_rng(i).uniform(-0.5, 0.5, p.shape)
+        return m
+
+    xa, xb = rng.standard_normal((2, T, B, I))
+    ga, gb = rng.standard_normal((2, T, B, (2 if bidirectional else 1) * H))
+    lengths = np.array([5, 2, 4])
+    fresh = make()
+    out_b, _ = fresh(xb, lengths=lengths)
+    gx_b, _ = fresh.backward(gb)
+    grads_b = {n: p.grad.copy() for n, p in fresh.named_parameters()}
+
+    used = make()
+    out_a, _ = used(xa)  # a different batch, no lengths: different values in every buffer
+    out_a_copy = out_a.copy()
+    gx_a, _ = used.backward(ga)
+    gx_a_copy = gx_a.copy()
+    for between in (None, xa[:, :2]):  # then with a forward of another shape in between
+        if between is not None:
+            used(between)  # never backpropagated
+        used.zero_grad()
+        out, _ = used(xb, lengths=lengths)
+        gx, _ = used.backward(gb)
+        np.testing.assert_allclose(out, out_b, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(gx, gx_b, rtol=0, atol=1e-13)
+        for n, p in used.named_parameters():
+            np.testing.assert_allclose(p.grad, grads_b[n], rtol=0, atol=1e-13)
+        np.testing.assert_array_equal(out_a, out_a_copy)  # earlier results untouched
+        np.testing.assert_array_equal(gx_a, gx_a_copy)

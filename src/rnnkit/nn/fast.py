@@ -87,6 +87,15 @@ def small_work_threads(macs: int):
         _single = False
 
 
+# Constants of the kernels. Typed float32 so that float32 arrays are computed in
+# float32 (a Python float literal would promote every expression to float64 and
+# halve the SIMD width); 0, 0.5 and 1 are exact, so float64 arrays give the
+# same results either way.
+_ZERO = np.float32(0.0)
+_HALF = np.float32(0.5)
+_ONE = np.float32(1.0)
+
+
 def _jit(fn):
     if numba is None:
         return fn
@@ -106,11 +115,11 @@ def lstm_state_step(acts, m, c_prev, c, tanh_c):
     for b in range(B):
         mb = m[b]
         for j in range(H):
-            i = 0.5 + 0.5 * acts[b, j]
-            f = 0.5 + 0.5 * acts[b, H + j]
+            i = _HALF + _HALF * acts[b, j]
+            f = _HALF + _HALF * acts[b, H + j]
             acts[b, j] = i
             acts[b, H + j] = f
-            acts[b, 3 * H + j] = 0.5 + 0.5 * acts[b, 3 * H + j]
+            acts[b, 3 * H + j] = _HALF + _HALF * acts[b, 3 * H + j]
             cp = c_prev[b, j]
             cn = f * cp + i * acts[b, 2 * H + j]
             tanh_c[b, j] = cn
@@ -142,13 +151,13 @@ def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates)
             g = acts[b, 2 * H + j]
             o = acts[b, 3 * H + j]
             tc = tanh_c[b, j]
-            dct = dcv * mb + dh_cell * o * (1.0 - tc * tc)
-            dgates[b, j] = dct * g * i * (1.0 - i)
-            dgates[b, H + j] = dct * c_prev[b, j] * f * (1.0 - f)
-            dgates[b, 2 * H + j] = dct * i * (1.0 - g * g)
-            dgates[b, 3 * H + j] = dh_cell * tc * o * (1.0 - o)
-            dc[b, j] = dct * f + dcv * (1.0 - mb)
-            dh_skip[b, j] = dhv * (1.0 - mb)
+            dct = dcv * mb + dh_cell * o * (_ONE - tc * tc)
+            dgates[b, j] = dct * g * i * (_ONE - i)
+            dgates[b, H + j] = dct * c_prev[b, j] * f * (_ONE - f)
+            dgates[b, 2 * H + j] = dct * i * (_ONE - g * g)
+            dgates[b, 3 * H + j] = dh_cell * tc * o * (_ONE - o)
+            dc[b, j] = dct * f + dcv * (_ONE - mb)
+            dh_skip[b, j] = dhv * (_ONE - mb)
 
 
 # ---------------------------------------------------------------------------
@@ -163,9 +172,9 @@ def gru_after_gates_step(gh, gx, b_hn, acts, hn):
     B, H = hn.shape
     for b in range(B):
         for j in range(H):
-            r = 0.5 + 0.5 * acts[b, j]
+            r = _HALF + _HALF * acts[b, j]
             acts[b, j] = r
-            acts[b, H + j] = 0.5 + 0.5 * acts[b, H + j]
+            acts[b, H + j] = _HALF + _HALF * acts[b, H + j]
             hnv = gh[b, 2 * H + j] + b_hn[j]
             hn[b, j] = hnv
             acts[b, 2 * H + j] = gx[b, 2 * H + j] + r * hnv
@@ -197,9 +206,9 @@ def gru_after_backward_step(dy, m, dh_skip, dh_rec, acts, hn, h_prev, dgx, dgh, 
             r = acts[b, j]
             z = acts[b, H + j]
             n = acts[b, 2 * H + j]
-            dn = dcell * (1.0 - z) * (1.0 - n * n)
-            dz = dcell * (h_prev[b, j] - n) * z * (1.0 - z)
-            dr = dn * hn[b, j] * r * (1.0 - r)
+            dn = dcell * (_ONE - z) * (_ONE - n * n)
+            dz = dcell * (h_prev[b, j] - n) * z * (_ONE - z)
+            dr = dn * hn[b, j] * r * (_ONE - r)
             dgx[b, j] = dr
             dgx[b, H + j] = dz
             dgx[b, 2 * H + j] = dn
@@ -207,7 +216,7 @@ def gru_after_backward_step(dy, m, dh_skip, dh_rec, acts, hn, h_prev, dgx, dgh, 
             dgh[b, H + j] = dz
             dgh[b, 2 * H + j] = dn * r
             dgh_n[b, j] = dn * r
-            dh_skip[b, j] = dhv * (1.0 - mb) + dcell * z
+            dh_skip[b, j] = dhv * (_ONE - mb) + dcell * z
 
 
 @_jit
@@ -217,9 +226,9 @@ def gru_before_gates_step(t_rz, h_prev, acts, rh):
     B, H = rh.shape
     for b in range(B):
         for j in range(H):
-            r = 0.5 + 0.5 * t_rz[b, j]
+            r = _HALF + _HALF * t_rz[b, j]
             acts[b, j] = r
-            acts[b, H + j] = 0.5 + 0.5 * t_rz[b, H + j]
+            acts[b, H + j] = _HALF + _HALF * t_rz[b, H + j]
             rh[b, j] = r * h_prev[b, j]
 
 
@@ -235,9 +244,9 @@ def gru_before_backward_state(dy, m, dh_skip, dh_rec, acts, h_prev, dg):
             dcell = dhv * mb
             z = acts[b, H + j]
             n = acts[b, 2 * H + j]
-            dg[b, 2 * H + j] = dcell * (1.0 - z) * (1.0 - n * n)
-            dg[b, H + j] = dcell * (h_prev[b, j] - n) * z * (1.0 - z)
-            dh_skip[b, j] = dhv * (1.0 - mb) + dcell * z
+            dg[b, 2 * H + j] = dcell * (_ONE - z) * (_ONE - n * n)
+            dg[b, H + j] = dcell * (h_prev[b, j] - n) * z * (_ONE - z)
+            dh_skip[b, j] = dhv * (_ONE - mb) + dcell * z
 
 
 @_jit
@@ -248,7 +257,7 @@ def gru_before_backward_reset(drh, acts, h_prev, dh_skip, dg):
         for j in range(H):
             r = acts[b, j]
             d = drh[b, j]
-            dg[b, j] = d * h_prev[b, j] * r * (1.0 - r)
+            dg[b, j] = d * h_prev[b, j] * r * (_ONE - r)
             dh_skip[b, j] += d * r
 
 
@@ -276,10 +285,10 @@ def rnn_backward_step(dy, m, relu, dh_skip, dh_rec, acts, dgates):
             dhv = dh_skip[b, j] + dh_rec[b, j] + dy[b, j] * mb
             v = acts[b, j]
             if relu:
-                dgates[b, j] = dhv * mb if v > 0 else 0.0
+                dgates[b, j] = dhv * mb if v > 0 else _ZERO
             else:
-                dgates[b, j] = dhv * mb * (1.0 - v * v)
-            dh_skip[b, j] = dhv * (1.0 - mb)
+                dgates[b, j] = dhv * mb * (_ONE - v * v)
+            dh_skip[b, j] = dhv * (_ONE - mb)
 
 
 # ---------------------------------------------------------------------------
@@ -287,32 +296,65 @@ def rnn_backward_step(dy, m, relu, dh_skip, dh_rec, acts, dgates):
 # ---------------------------------------------------------------------------
 
 
+class Workspace:
+    """Scratch arrays of one (layer, direction), reused from call to call.
+
+    A training loop calls forward and backward with the same shapes step after
+    step; fresh (T, B, G*H) arrays each time would cost a page fault per 4 KiB
+    (the allocator hands large blocks back to the system when they are freed),
+    10-15% of a step at mid-sized shapes. ``get`` returns the array kept under
+    ``name`` when its shape and dtype match, else a new one (kept from then on).
+    Only arrays that never leave the layer live here: outputs and gradients
+    handed to the caller are always fresh, so a later call never overwrites
+    what the caller holds.
+    """
+
+    __slots__ = ("_arrays",)
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._arrays[name] = np.empty(shape, dtype=dtype)
+        return a
+
+    def clear(self) -> None:
+        self._arrays.clear()
+
+
 class FastRun:
     """What the fast path keeps between forward and backward of one (layer, direction)."""
 
-    __slots__ = ("X", "H", "C", "acts", "aux", "mask", "rev", "m")
+    __slots__ = ("X", "H", "C", "acts", "aux", "mask", "rev", "m", "ws")
 
 
 def _half_scale(mode: str, H: int):
-    """Per-row scale of the fused gate weights: 0.5 for sigmoid gates, 1 for tanh ones.
+    """Per-row scale of the fused gate weights: _HALF for sigmoid gates, 1 for tanh ones.
 
     With σ(x) = (1 + tanh(x / 2)) / 2, halving the sigmoid gates' rows of W_ih,
     W_hh and the biases lets one vectorised ``np.tanh`` evaluate every gate of
-    a step (and scaling by 0.5 is exact in floating point).
+    a step (and scaling by _HALF is exact in floating point).
     """
     if mode == "LSTM":  # i, f, g, o
-        scale = np.full(4 * H, 0.5)
-        scale[2 * H : 3 * H] = 1.0
+        scale = np.full(4 * H, _HALF)
+        scale[2 * H : 3 * H] = _ONE
         return scale
     if mode == "GRU":  # r, z, n
-        scale = np.full(3 * H, 0.5)
-        scale[2 * H :] = 1.0
+        scale = np.full(3 * H, _HALF)
+        scale[2 * H :] = _ONE
         return scale
     return None
 
 
-def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) -> FastRun:
-    """Forward over X (T, B, I); ``mask`` (T, B, 1) or None. Returns the run with H (T+1, B, H)."""
+def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask, ws=None) -> FastRun:
+    """Forward over X (T, B, I); ``mask`` (T, B, 1) or None. Returns the run with H (T+1, B, H).
+
+    ``ws``: the :class:`Workspace` of this (layer, direction), or None for fresh arrays.
+    The arrays the run keeps for backward live in ``ws`` until the next call.
+    """
+    ws = Workspace() if ws is None else ws
     T, B, _ = X.shape
     Hd = W_hh.shape[1]
     GH = W_hh.shape[0]
@@ -335,43 +377,46 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
         if b_ih is not None:
             b_ih, b_hh = b_ih * scale, b_hh * scale
     W_hhT = np.ascontiguousarray(W_hh.T) if T * B >= Hd else W_hh.T  # (H, G*H)
-    Gx = np.matmul(X.reshape(T * B, -1), W_ih.T).reshape(T, B, GH)  # (T, B, G*H)
+    # The LSTM adds each step's recurrent matmul to its row of Gx in place, so Gx
+    # is computed straight into the activation buffer (one (T, B, 4H) array less).
+    acts = ws.get("acts", (T, B, GH), dt) if mode in ("LSTM", "GRU") or mask is not None else None
+    Gx = acts if mode == "LSTM" else ws.get("Gx", (T, B, GH), dt)  # (T, B, G*H)
+    np.matmul(X.reshape(T * B, -1), W_ih.T, out=Gx.reshape(T * B, GH))
     if scale is not None and T * B < X.shape[2]:
         Gx *= scale
     b_hn = np.zeros(Hd, dtype=dt)
-    if b_ih is not None:
-        Gx += b_ih
+    if b_ih is not None:  # both biases in one pass over Gx
+        bias = b_ih + b_hh
         if mode == "GRU" and reset_after:  # b_hn sits inside r * (...): keep it apart
-            Gx[:, :, : 2 * Hd] += b_hh[: 2 * Hd]
+            bias[2 * Hd :] = b_ih[2 * Hd :]
             b_hn = b_hh[2 * Hd :]
-        else:
-            Gx += b_hh
+        Gx += bias
     m = np.ones((T, B), dtype=dt) if mask is None else np.ascontiguousarray(mask[:, :, 0])
-    Hs = np.empty((T + 1, B, Hd), dtype=dt)
+    Hs = np.empty((T + 1, B, Hd), dtype=dt)  # fresh: the layer's output is a view of it
     Hs[0] = h0
-    acts = np.empty((T, B, GH), dtype=dt) if mode in ("LSTM", "GRU") or mask is not None else None
     run = FastRun()
     run.C = None
     run.aux = None
     with small_work_threads(B * GH * Hd):  # the per-step matmuls
         if mode == "LSTM":
-            Cs = np.empty_like(Hs)
+            Cs = ws.get("C", (T + 1, B, Hd), dt)
             Cs[0] = c0
-            tanh_c = np.empty((T, B, Hd), dtype=dt)
+            tanh_c = ws.get("tanh_c", (T, B, Hd), dt)
+            gh = ws.get("gh", (B, GH), dt)
             for t in range(T):
-                a = acts[t]
-                np.matmul(Hs[t], W_hhT, out=a)
+                a = acts[t]  # holds Gx[t]
+                np.matmul(Hs[t], W_hhT, out=gh)
                 if step_scale is not None:
-                    a *= step_scale
-                a += Gx[t]
+                    gh *= step_scale
+                a += gh
                 np.tanh(a, out=a)
                 lstm_state_step(a, m[t], Cs[t], Cs[t + 1], tanh_c[t])
                 np.tanh(tanh_c[t], out=tanh_c[t])
                 lstm_hidden_step(a, m[t], tanh_c[t], Hs[t], Hs[t + 1])
             run.C, run.aux = Cs, tanh_c
         elif mode == "GRU" and reset_after:
-            gh = np.empty((B, GH), dtype=dt)
-            hn = np.empty((T, B, Hd), dtype=dt)
+            gh = ws.get("gh", (B, GH), dt)
+            hn = ws.get("hn", (T, B, Hd), dt)
             for t in range(T):
                 a = acts[t]
                 np.matmul(Hs[t], W_hhT, out=gh)
@@ -387,9 +432,9 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
             W_rzT, W_nT = W_hhT[:, : 2 * Hd], W_hhT[:, 2 * Hd :]
             if T * B >= Hd:
                 W_rzT, W_nT = np.ascontiguousarray(W_rzT), np.ascontiguousarray(W_nT)
-            t_rz = np.empty((B, 2 * Hd), dtype=dt)
-            gh_n = np.empty((B, Hd), dtype=dt)
-            rh = np.empty((T, B, Hd), dtype=dt)
+            t_rz = ws.get("t_rz", (B, 2 * Hd), dt)
+            gh_n = ws.get("gh_n", (B, Hd), dt)
+            rh = ws.get("rh", (T, B, Hd), dt)
             for t in range(T):
                 a = acts[t]
                 np.matmul(Hs[t], W_rzT, out=t_rz)
@@ -416,7 +461,7 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask) ->
                     np.tanh(a, out=a)
                 if mask is not None:
                     masked_update(a, m[t], Hs[t], Hs[t + 1])
-    run.X, run.H, run.acts, run.mask, run.m = X, Hs, acts, mask, m
+    run.X, run.H, run.acts, run.mask, run.m, run.ws = X, Hs, acts, mask, m, ws
     return run
 
 
@@ -435,7 +480,7 @@ def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
     m, acts, Hs = run.m, run.acts, run.H
     dh_skip = np.array(dh, dtype=dt, copy=True)
     dh_rec = np.zeros((B, Hd), dtype=dt)
-    dGx = np.empty((T, B, GH), dtype=dt)
+    dGx = run.ws.get("dGx", (T, B, GH), dt)  # consumed by the weight gradients, then dead
     dGh_n = None
     with small_work_threads(B * GH * Hd):  # the per-step matmuls
         if mode == "LSTM":
@@ -445,8 +490,8 @@ def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
                 lstm_backward_step(dY[t], m[t], dh_skip, dh_rec, dc, acts[t], Cs[t], tanh_c[t], dGx[t])
                 np.matmul(dGx[t], W_hh, out=dh_rec)
         elif mode == "GRU" and reset_after:
-            dgh = np.empty((B, GH), dtype=dt)  # one step's recurrent-side gradient, reused
-            dGh_n = np.empty((T, B, Hd), dtype=dt)
+            dgh = run.ws.get("dgh", (B, GH), dt)  # one step's recurrent-side gradient
+            dGh_n = run.ws.get("dGh_n", (T, B, Hd), dt)
             for t in reversed(range(T)):
                 gru_after_backward_step(dY[t], m[t], dh_skip, dh_rec, acts[t], run.aux[t], Hs[t], dGx[t], dgh, dGh_n[t])
                 np.matmul(dgh, W_hh, out=dh_rec)

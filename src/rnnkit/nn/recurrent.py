@@ -90,6 +90,7 @@ class RNNBase(Module):
                     setattr(self, f"bias_ih{suffix}", Parameter(uniform_array((G * H,), bound, self.dtype)))
                     setattr(self, f"bias_hh{suffix}", Parameter(uniform_array((G * H,), bound, self.dtype)))
         self._cache = None
+        self._workspaces: dict[int, fast.Workspace] = {}  # scratch arrays per (layer, direction)
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
@@ -217,7 +218,7 @@ class RNNBase(Module):
                 h_init = zeros if h0 is None else h0[k]
                 c_init = zeros if c0 is None else c0[k]
                 Xd = layer_input if d == 0 else self._apply_reverse(layer_input, rev)
-                cache = self._run_direction(Xd, h_init, c_init, self._weights(suffix), mask)
+                cache = self._run_direction(Xd, h_init, c_init, self._weights(suffix), mask, k)
                 cache.rev = rev if d == 1 else None
                 Y = cache.H[1:] if mask is None else cache.H[1:] * mask  # (T, B, H)
                 outputs.append(Y if d == 0 else self._apply_reverse(Y, rev))
@@ -256,12 +257,15 @@ class RNNBase(Module):
             return a[::-1]
         return a[rev[0], rev[1]]
 
-    def _run_direction(self, X, h, c, weights, mask):
-        """The time loop of one (layer, direction) over X (T, B, I)."""
+    def _run_direction(self, X, h, c, weights, mask, k: int = 0):
+        """The time loop of one (layer, direction) ``k`` over X (T, B, I)."""
         X = np.ascontiguousarray(X)
         W_ih, W_hh, b_ih, b_hh = (None if p is None else p.data for p in weights)
         if fast.ENABLED:
-            return fast.run_direction(self.mode, self.reset_after, X, h, c, W_ih, W_hh, b_ih, b_hh, mask)
+            ws = self._workspaces.setdefault(k, fast.Workspace())
+            return fast.run_direction(
+                self.mode, self.reset_after, X, h, c, W_ih, W_hh, b_ih, b_hh, mask, ws
+            )
         T, B, _ = X.shape
         Gx = (X.reshape(T * B, -1) @ W_ih.T).reshape(T, B, -1)  # (T, B, G*H): all steps at once
         if b_ih is not None:
