@@ -484,7 +484,10 @@ def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
     m, acts, Hs = run.m, run.acts, run.H
     dh_skip = np.array(dh, dtype=dt, copy=True)
     dh_rec = np.zeros((B, Hd), dtype=dt)
-    dGx = run.ws.get("dGx", (T, B, GH), dt)  # consumed by the weight gradients, then dead
+    # Consumed by the weight gradients, then dead. Except in the LSTM (whose Gx
+    # became its activations), forward's Gx is dead now: its buffer takes dGx,
+    # so the workspace holds no more memory than fresh arrays would at peak.
+    dGx = run.ws.get("dGx" if mode == "LSTM" else "Gx", (T, B, GH), dt)
     dGh_n = None
     with small_work_threads(B * GH * Hd):  # the per-step matmuls
         if mode == "LSTM":
