@@ -18,7 +18,7 @@ together with every training phrase that occurs inside them, so the dev
 figure is untouched by model selection and the selection set is as unlike the
 training data as dev is. ``--protocol dev`` picks it on the 872 dev sentences
 themselves, like the "best epoch" figures usually quoted for SST-2 (an
-optimistic figure). ``--protocol holdout`` picks it on a random 5% of the
+optimistic figure). ``--protocol phrases`` picks it on a random 5% of the
 training phrases: those overlap the rest (a phrase and its sub-phrases are all
 in the file), so the held-out accuracy says little about dev. Writes
 ``bench/results/sentiment_sst2_<protocol>.json`` and the learning curves
@@ -102,7 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--protocol", choices=("sentences", "dev", "holdout"), default="sentences")
+    parser.add_argument("--protocol", choices=("sentences", "dev", "phrases"), default="sentences")
     parser.add_argument(
         "--name", help="results file name: bench/results/NAME.json, docs/figures/NAME.png"
     )
