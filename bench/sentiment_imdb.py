@@ -22,22 +22,12 @@ budget of the training command, evaluations included. Writes
 
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+from pathlib import Path
 
-# Single-threaded BLAS: the matrices are small ((64, 128) @ (128, 512)) and two BLAS threads
-# competing with anything else on a 2-core machine run several times slower, not faster.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from sentiment_run import ROOT, rel, save, train_and_evaluate
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "imdb"
 TARGET = 0.88
 # The recipe (see docs/sentiment.md); everything else is the command's default.
@@ -46,17 +36,6 @@ TARGET = 0.88
 # words dropped to UNK now and then keep it from memorising names of the training movies.
 RECIPE = ["--cell", "gru", "--hidden-size", "64", "--lr", "2e-3", "--lr-decay", "0.7",
           "--word-dropout", "0.1"]  # fmt: skip
-
-
-def rel(path: Path) -> str:
-    """``path`` relative to the repository root (where the commands run)."""
-    return os.path.relpath(path, ROOT)
-
-
-def rnnkit(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "rnnkit.cli", *args]
-    print("$ rnnkit", " ".join(args), flush=True)
-    return subprocess.run(cmd, check=True, cwd=ROOT, text=True, capture_output=capture)
 
 
 def main() -> int:
@@ -80,45 +59,19 @@ def main() -> int:
     train_args = ["sentiment", "train", "--train", rel(train), "--valid-fraction", "0.1",
                   "--minutes", f"{args.minutes:g}", "--out", rel(out), "--force",
                   *RECIPE, *args.extra]  # fmt: skip
-    load_before = os.getloadavg()
-    start = time.monotonic()
-    rnnkit(*train_args)
-    train_s = time.monotonic() - start
-    report = json.loads(
-        rnnkit("sentiment", "eval", rel(out), "--data", rel(test), "--json", capture=True).stdout
-    )
-    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    evals = [r for r in records if "val_accuracy" in r]
-    best = max(evals, key=lambda r: r["val_accuracy"])
+    report, run = train_and_evaluate(train_args, out, test)
     result = {
         "benchmark": "IMDB test accuracy, no pretrained vectors, training budget in minutes",
         "minutes": args.minutes,
-        "command": "rnnkit " + " ".join(train_args),
         "test_accuracy": report["accuracy"],
         "test_macro_f1": report["macro_f1"],
         "confusion_matrix": report["confusion_matrix"],
         "target": TARGET,
         "met": report["accuracy"] >= TARGET and args.minutes <= 30,
-        "train_wall_s": round(train_s, 1),
-        "best_step": best["step"],
-        "best_epoch": best["epoch"],
-        "best_elapsed_s": best.get("elapsed"),
-        "evaluations": [(r["step"], round(r["val_accuracy"], 4)) for r in evals],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_before": load_before,
-            "load_after": os.getloadavg(),
-        },  # fmt: skip
+        **run,
     }
-    name = args.name or "sentiment_imdb"
-    dest = ROOT / "bench" / "results" / f"{name}.json"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(result, indent=2) + "\n")
-    figure = ROOT / "docs" / "figures" / f"{name}.png"
-    if (out / "loss.png").is_file():  # the run's learning curves
-        figure.parent.mkdir(parents=True, exist_ok=True)
-        figure.write_bytes((out / "loss.png").read_bytes())
+    dest = save(result, args.name or "sentiment_imdb", out)
+    train_s = run["train_wall_s"]
     print(f"IMDB test accuracy {report['accuracy']:.4f} (target {TARGET:.2f}), macro-F1 "
           f"{report['macro_f1']:.4f}, training {train_s / 60:.1f} min -> {dest.relative_to(ROOT)}")  # fmt: skip
     return 0

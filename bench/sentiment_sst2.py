@@ -28,38 +28,17 @@ in the file), so the held-out accuracy says little about dev. Writes
 
 from __future__ import annotations
 
-import os
+import argparse
+import random
+import sys
+from pathlib import Path
 
-# Single-threaded BLAS: the matrices are small ((64, 128) @ (128, 512)) and two BLAS threads
-# competing with anything else on a 2-core machine run several times slower, not faster.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from sentiment_run import ROOT, rel, save, train_and_evaluate
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import random  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sst2"
 TARGET = 0.85
 # The recipe (see docs/sentiment.md); everything else is the command's default.
 RECIPE = ["--lr-decay", "0.8"]
-
-
-def rel(path: Path) -> str:
-    """``path`` relative to the repository root (where the commands run)."""
-    return os.path.relpath(path, ROOT)
-
-
-def rnnkit(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "rnnkit.cli", *args]
-    print("$ rnnkit", " ".join(args), flush=True)
-    return subprocess.run(cmd, check=True, cwd=ROOT, text=True, capture_output=capture)
 
 
 def sentence_holdout(dest: Path, fraction: float = 0.1, seed: int = 0) -> tuple[Path, Path, dict]:
@@ -126,46 +105,20 @@ def main() -> int:
         valid = ["--valid-fraction", "0.05"]
     train_args = ["sentiment", "train", "--train", rel(train), *valid, "--out", rel(out), "--force",
                   *RECIPE, *args.extra]  # fmt: skip
-    load_before = os.getloadavg()
-    start = time.monotonic()
-    rnnkit(*train_args)
-    train_s = time.monotonic() - start
-    report = json.loads(
-        rnnkit("sentiment", "eval", rel(out), "--data", rel(dev), "--json", capture=True).stdout
-    )
-    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    evals = [r for r in records if "val_accuracy" in r]
-    best = max(evals, key=lambda r: r["val_accuracy"])
+    report, run = train_and_evaluate(train_args, out, dev)
     result = {
         "benchmark": "SST-2 (GLUE) dev accuracy, no pretrained vectors",
         "protocol": args.protocol,
         **({"split": split} if split else {}),
-        "command": "rnnkit " + " ".join(train_args),
         "dev_accuracy": report["accuracy"],
         "dev_macro_f1": report["macro_f1"],
         "confusion_matrix": report["confusion_matrix"],
         "target": TARGET,
         "met": report["accuracy"] >= TARGET,
-        "train_wall_s": round(train_s, 1),
-        "best_step": best["step"],
-        "best_epoch": best["epoch"],
-        "best_elapsed_s": best.get("elapsed"),
-        "evaluations": [(r["step"], round(r["val_accuracy"], 4)) for r in evals],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_before": load_before,
-            "load_after": os.getloadavg(),
-        },  # fmt: skip
+        **run,
     }
-    name = args.name or f"sentiment_sst2_{args.protocol}"
-    dest = ROOT / "bench" / "results" / f"{name}.json"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(result, indent=2) + "\n")
-    figure = ROOT / "docs" / "figures" / f"{name}.png"
-    if (out / "loss.png").is_file():  # the run's learning curves
-        figure.parent.mkdir(parents=True, exist_ok=True)
-        figure.write_bytes((out / "loss.png").read_bytes())
+    dest = save(result, args.name or f"sentiment_sst2_{args.protocol}", out)
+    train_s = run["train_wall_s"]
     print(f"SST-2 dev accuracy {report['accuracy']:.4f} (target {TARGET:.2f}), macro-F1 "
           f"{report['macro_f1']:.4f}, training {train_s / 60:.1f} min -> {dest.relative_to(ROOT)}")  # fmt: skip
     return 0
