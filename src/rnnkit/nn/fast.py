@@ -375,11 +375,11 @@ def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask, ws
             W_hh = W_hh * scale[:, None]
         else:
             step_scale = scale if mode == "LSTM" else scale[: 2 * Hd]
+        if b_ih is not None:
+            b_ih, b_hh = b_ih * scale, b_hh * scale
     # The step matmul h W_hh^T runs ~25% faster (OpenBLAS, small B) on a
     # contiguous W_hh^T than on the transposed view; copy it when T*B rows
     # amortise the copy.
-        if b_ih is not None:
-            b_ih, b_hh = b_ih * scale, b_hh * scale
     W_hhT = np.ascontiguousarray(W_hh.T) if T * B >= Hd else W_hh.T  # (H, G*H)
     # The LSTM adds each step's recurrent matmul to its row of Gx in place, so Gx
     # is computed straight into the activation buffer (one (T, B, 4H) array less).
