@@ -334,7 +334,7 @@ class RNNBase(Module):
                 dh_n = self._check_array("grad_h_n", grad_final_state, state_shape)
         with fast.small_work_threads(self._largest_matmul(T * B)):
             grads = self._backward(dY_all, dh_n, dc_n)
-        self._cache = None  # one backward per forward: free the activations now
+        self._cache = None  # one backward per forward (the scratch arrays stay for the next step)
         return grads
 
     def _backward(self, dY_all, dh_n, dc_n):
