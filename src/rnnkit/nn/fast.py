@@ -324,9 +324,6 @@ class Workspace:
             a = self._arrays[name] = np.empty(shape, dtype=dtype)
         return a
 
-    def clear(self) -> None:
-        self._arrays.clear()
-
 
 class FastRun:
     """What the fast path keeps between forward and backward of one (layer, direction)."""
@@ -335,11 +332,11 @@ class FastRun:
 
 
 def _half_scale(mode: str, H: int):
-    """Per-row scale of the fused gate weights: _HALF for sigmoid gates, 1 for tanh ones.
+    """Per-row scale of the fused gate weights: 0.5 for sigmoid gates, 1 for tanh ones.
 
     With σ(x) = (1 + tanh(x / 2)) / 2, halving the sigmoid gates' rows of W_ih,
     W_hh and the biases lets one vectorised ``np.tanh`` evaluate every gate of
-    a step (and scaling by _HALF is exact in floating point).
+    a step (and scaling by 0.5 is exact in floating point).
     """
     if mode == "LSTM":  # i, f, g, o
         scale = np.full(4 * H, _HALF)
@@ -504,7 +501,7 @@ def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
                 np.matmul(dgh, W_hh, out=dh_rec)
         elif mode == "GRU":
             W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
-            drh = np.empty((B, Hd), dtype=dt)
+            drh = run.ws.get("drh", (B, Hd), dt)
             for t in reversed(range(T)):
                 gru_before_backward_state(dY[t], m[t], dh_skip, dh_rec, acts[t], Hs[t], dGx[t])
                 np.matmul(dGx[t, :, 2 * Hd :], W_n, out=drh)
