@@ -1,10 +1,10 @@
-"""Linear, Embedding, Dropout: numerical gradients, PyTorch parity, bad inputs."""
+"""Linear, Embedding, EmbeddingBag, Dropout: numerical gradients, PyTorch parity, bad inputs."""
 
 import numpy as np
 import pytest
 
 from rnnkit.gradcheck import gradcheck
-from rnnkit.nn.layers import Dropout, Embedding, Linear
+from rnnkit.nn.layers import Dropout, Embedding, EmbeddingBag, Linear
 from rnnkit.nn.random import manual_seed
 
 F64 = np.float64
@@ -198,6 +198,82 @@ def test_embedding_bad_ids():
     with pytest.raises(ValueError, match="padding_idx"):
         Embedding(5, 2, padding_idx=5)
     assert emb(np.zeros((0, 3), np.int64)).shape == (0, 3, 2)
+
+
+# -- EmbeddingBag ------------------------------------------------------------------
+
+BAGS_2D = np.array([[1, 6, 1, 0], [5, 0, 0, 0], [0, 0, 0, 0], [3, 3, 3, 2]])  # 0 = padding
+FLAT = np.array([4, 1, 1, 6, 0, 2, 2, 5])
+OFFSETS = np.array([0, 3, 3, 5])  # bags [4 1 1] [] [6 0] [2 2 5]
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean"])
+@pytest.mark.parametrize("padding_idx", [None, 0])
+def test_embedding_bag_gradcheck(mode, padding_idx):
+    manual_seed(0)
+    bag = EmbeddingBag(7, 3, mode=mode, padding_idx=padding_idx, dtype=F64)
+    if padding_idx is not None:  # gradcheck perturbs every row; the padding row gets none
+        bag.weight.data[0] = 0.0
+    result = gradcheck(bag, [BAGS_2D], max_checks=None)
+    assert "param:weight" in result.errors
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean"])
+@pytest.mark.parametrize("padding_idx", [None, 0, -1])
+@pytest.mark.parametrize("form", ["2d", "offsets"])
+def test_embedding_bag_matches_torch(mode, padding_idx, form):
+    torch = pytest.importorskip("torch")
+    ref = torch.nn.EmbeddingBag(7, 4, mode=mode, padding_idx=padding_idx, dtype=torch.float64)
+    bag = EmbeddingBag(7, 4, mode=mode, padding_idx=padding_idx, dtype=F64)
+    bag.load_state_dict(ref.state_dict())
+    args = (BAGS_2D,) if form == "2d" else (FLAT, OFFSETS)
+    out_t = ref(*(torch.from_numpy(a) for a in args))
+    g = randn(*out_t.shape)
+    out_t.backward(torch.tensor(g))
+    np.testing.assert_allclose(bag(*args), out_t.detach().numpy(), rtol=0, atol=1e-12)
+    bag.backward(g)
+    np.testing.assert_allclose(bag.weight.grad, ref.weight.grad.numpy(), rtol=0, atol=1e-12)
+
+
+def test_embedding_bag_mean_leaves_padding_out_of_the_count():
+    bag = EmbeddingBag(4, 2, mode="mean", padding_idx=0, dtype=F64)
+    bag.weight.data[:] = [[0, 0], [1, 2], [3, 4], [5, 6]]
+    out = bag(np.array([[1, 2, 0, 0], [0, 0, 0, 0], [3, 0, 3, 0]]))
+    np.testing.assert_array_equal(out, [[2, 3], [0, 0], [5, 6]])
+    bag.backward(np.ones((3, 2)))
+    np.testing.assert_array_equal(bag.weight.grad[:, 0], [0, 0.5, 0.5, 1.0])
+
+
+def test_embedding_bag_equals_embedding_then_sum():
+    manual_seed(0)
+    bag = EmbeddingBag(30, 5, mode="sum", dtype=F64)
+    emb = Embedding(30, 5, dtype=F64)
+    emb.weight.data[:] = bag.weight.data
+    ids = np.random.default_rng(1).integers(0, 30, size=(12, 6))
+    g = randn(12, 5)
+    np.testing.assert_allclose(bag(ids), emb(ids).sum(axis=1), rtol=1e-13)
+    bag.backward(g)
+    emb.backward(np.repeat(g[:, None, :], 6, axis=1))
+    np.testing.assert_allclose(bag.weight.grad, emb.weight.grad, rtol=1e-13)
+
+
+def test_embedding_bag_bad_input():
+    bag = EmbeddingBag(5, 2)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        EmbeddingBag(5, 2, mode="max")
+    with pytest.raises(ValueError, match=r"ids must be in \[0, 5\)"):
+        bag(np.array([[1, 5]]))
+    with pytest.raises(ValueError, match="expected input"):
+        bag(np.array([1, 2]))
+    with pytest.raises(ValueError, match="offsets must start at 0"):
+        bag(np.array([1, 2, 3]), np.array([1, 2]))
+    with pytest.raises(ValueError, match="offsets must start at 0"):
+        bag(np.array([1, 2, 3]), np.array([0, 4]))
+    with pytest.raises(RuntimeError, match="before forward"):
+        EmbeddingBag(5, 2).backward(np.zeros((1, 2), np.float32))
+    bag(np.array([[1, 2]]))
+    with pytest.raises(ValueError, match="grad_output of shape"):
+        bag.backward(np.zeros((2, 2), np.float32))
 
 
 # -- Dropout -----------------------------------------------------------------------

@@ -225,3 +225,52 @@ def test_unknown_inflected_words_back_off_to_their_stem():
     np.testing.assert_array_equal(backed, stem)
     clf.unknown_backoff = False
     assert not np.array_equal(clf.predict_proba(["i hates this film"])[0], stem)
+
+
+def test_char_ngrams_round_trip_resume_and_reach_unseen_words(tmp_path):
+    settings = dict(char_ngrams=(3, 4), ngram_min_words=1, pooling="max", word_dropout=0.2)
+    clf = small(**settings)
+    fit_toy(clf, epochs=20)
+    assert clf.model.config.num_subwords == len(clf.subwords) > 0
+    # "wonderfully" is unknown and has no stem in the vocabulary, but shares n-grams
+    # with "wonderful": its input is not the plain UNK vector.
+    assert "wonderfully" not in clf.vocab
+    unk, grams = clf._encode(["zzzz", "wonderfully"])
+    assert unk.shape == (1, 1) and grams.shape[0] == 1 and (grams[0, 1:] > 0).sum() >= 5
+    assert not np.array_equal(*clf.predict_proba(["zzzz", "wonderfully"]))
+    clf.save(tmp_path / "model.npz")
+    again = SentimentClassifier.load(tmp_path / "model.npz")
+    phrases = TEXTS + ["a wonderfully boring film", ""]
+    np.testing.assert_array_equal(again.predict_proba(phrases), clf.predict_proba(phrases))
+    assert again.subwords.ngrams == clf.subwords.ngrams and again.char_ngrams == (3, 4)
+
+    def run(run_dir, **kw):
+        fit = dict(epochs=4, batch_size=3, evals_per_epoch=1, patience=None, progress=False)
+        fit.update(kw)
+        small(**settings).fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, plot=False, **fit)
+
+    run(tmp_path / "straight")
+    run(tmp_path / "split", epochs=2)
+    run(tmp_path / "split", resume=True)
+    a = load_checkpoint(tmp_path / "straight" / "latest.npz")
+    b = load_checkpoint(tmp_path / "split" / "latest.npz")
+    assert "subword_embedding.weight" in a["model"]
+    for name in a["model"]:
+        np.testing.assert_array_equal(a["model"][name], b["model"][name], err_msg=name)
+
+
+def test_char_ngram_settings_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="char_ngrams"):
+        small(char_ngrams=(4, 3))
+    with pytest.raises(ValueError, match="ngram_min_words"):
+        small(char_ngrams=(3, 5), ngram_min_words=0)
+    clf = small(char_ngrams=(3, 4), ngram_min_words=1)
+    fit_toy(clf, epochs=1)
+    clf.save(tmp_path / "model.npz")
+    tree = load_checkpoint(tmp_path / "model.npz")
+    tree["config"]["subwords"]["ngrams"].pop()  # one n-gram fewer than the table has rows
+    from rnnkit.training import save_checkpoint
+
+    save_checkpoint(tmp_path / "bad.npz", tree)
+    with pytest.raises(CheckpointError, match="n-grams, the model expects"):
+        SentimentClassifier.load(tmp_path / "bad.npz")

@@ -168,3 +168,18 @@ def test_installed_command_reads_stdin(trained):
                           input=b"i love this film\n", capture_output=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.decode().startswith("pos\t")
+
+
+def test_train_with_char_ngrams_and_a_bad_range(trained, tmp_path, capsys):
+    code, _, _ = run(capsys, "sentiment", "train", "--train", trained / "toy.tsv",
+                     "--out", tmp_path / "grams", "--char-ngrams", "3-4", *FAST)  # fmt: skip
+    assert code == 0
+    code, out, _ = run(
+        capsys, "sentiment", "predict", tmp_path / "grams", "a wonderfully great film", "--json"
+    )
+    assert code == 0 and json.loads(out)["label"] in ("pos", "neg")
+    with pytest.raises(SystemExit) as info:
+        main(["sentiment", "train", "--train", str(trained / "toy.tsv"), "--char-ngrams", "5-3"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "need 1 <= MIN <= MAX" in err and "Traceback" not in err

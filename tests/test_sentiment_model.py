@@ -141,3 +141,74 @@ def test_matches_the_same_model_in_pytorch(cell, pooling):
         grads["rnn.weight_hh_l0_reverse"].grad, rnn.weight_hh_l0_reverse.grad.numpy(), atol=1e-10
     )
     np.testing.assert_allclose(grads["fc.weight"].grad, fc.weight.grad.numpy(), atol=1e-10)
+
+
+# -- character n-grams: x = E_word[id] + mean of E_ngram over the word's n-grams ------
+
+GRAMS = np.array(  # (B, T, G): n-gram ids per token, 0 = none
+    [
+        [[1, 2, 0], [3, 0, 0], [0, 0, 0], [4, 5, 6], [2, 2, 0]],
+        [[6, 0, 0], [1, 3, 5], [0, 0, 0], [0, 0, 0], [0, 0, 0]],
+        [[0, 0, 0], [5, 4, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0]],
+    ]
+)
+IDS_GRAMS = np.concatenate([IDS[:, :, None], GRAMS], axis=2)  # (B, T, 1 + G)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_ngram_gradients_match_finite_differences(cell):
+    model = make(cell, "max", num_classes=3, dtype=np.float64, num_subwords=6, embedding_dropout=0.2)
+    result = gradcheck(model, [IDS_GRAMS, LENGTHS], max_checks=12)
+    assert "param:subword_embedding.weight" in result.errors
+    assert result.max_error < 1e-5, result.errors
+
+
+def test_ngrams_match_embedding_plus_embedding_bag_in_pytorch():
+    torch = pytest.importorskip("torch")
+    model = make("gru", "mean", num_classes=2, dtype=np.float64, num_subwords=6).eval()
+    ours = model.state_dict()
+    emb = torch.nn.Embedding(20, 6, padding_idx=0).double()
+    bag = torch.nn.EmbeddingBag(7, 6, mode="mean", padding_idx=0).double()
+    emb.weight.data = torch.from_numpy(ours["embedding.weight"].copy())
+    bag.weight.data = torch.from_numpy(ours["subword_embedding.weight"].copy())
+    x = emb(torch.from_numpy(IDS)) + bag(torch.from_numpy(GRAMS.reshape(15, 3))).reshape(3, 5, 6)
+    x.retain_grad()
+    # Our model's input vectors, checked through its embedding's output grads: run both
+    # models' recurrent part on x and compare the gradients reaching both tables.
+    model.embedding_dropout.p = 0.0
+    logits = model(IDS_GRAMS, LENGTHS)
+    grad = np.linspace(-1, 1, logits.size).reshape(logits.shape)
+    model.zero_grad()
+    model.backward(grad)
+    # Same x through our own layers from the word-only model gives the same logits.
+    plain = make("gru", "mean", num_classes=2, dtype=np.float64).eval()
+    plain.load_state_dict({k: v for k, v in ours.items() if not k.startswith("subword")})
+    out, _ = plain.rnn(x.detach().numpy(), lengths=LENGTHS)
+    valid = (np.arange(5)[None, :] < LENGTHS[:, None])[:, :, None]
+    pooled = (out * valid).sum(1) / LENGTHS[:, None]
+    np.testing.assert_allclose(logits, plain.fc(pooled), rtol=1e-10, atol=1e-12)
+    grad_x, _ = plain.rnn.backward(
+        np.repeat(plain.fc.backward(grad)[:, None, :] / LENGTHS[:, None, None], 5, axis=1) * valid
+    )
+    x.backward(torch.from_numpy(grad_x))
+    grads = dict(model.named_parameters())
+    np.testing.assert_allclose(grads["embedding.weight"].grad, emb.weight.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        grads["subword_embedding.weight"].grad, bag.weight.grad.numpy(), atol=1e-12
+    )
+
+
+def test_ngram_model_without_ngram_columns_is_the_word_model():
+    with_grams = make(num_subwords=6).eval()
+    words_only = make().eval()
+    ours = with_grams.state_dict()
+    words_only.load_state_dict({k: v for k, v in ours.items() if not k.startswith("subword")})
+    np.testing.assert_array_equal(with_grams(IDS, LENGTHS), words_only(IDS, LENGTHS))
+    no_grams = np.zeros((3, 5, 3), dtype=IDS.dtype)
+    np.testing.assert_allclose(
+        with_grams(np.concatenate([IDS[:, :, None], no_grams], 2), LENGTHS),
+        words_only(IDS, LENGTHS),
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match=r"expected ids \(B, T\) and"):
+        words_only(IDS_GRAMS, LENGTHS)

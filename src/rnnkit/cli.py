@@ -341,6 +341,9 @@ def add_sentiment_commands(sub) -> None:
     text.add_argument("--max-length", type=int, default=m["max_length"], help=f"tokens kept per text, 0 = all ({m['max_length']})")
     text.add_argument("--truncate", choices=("head", "tail", "both"), default=m["truncate"], help=f"part of a long text kept ({m['truncate']})")
     text.add_argument("--no-backoff", action="store_true", help="unknown words map to UNK directly (default: to a known word with the same stem first, warmly -> warm)")
+    text.add_argument("--char-ngrams", type=_ngram_range, metavar="MIN-MAX", help="also learn a vector per character n-gram of MIN..MAX letters (e.g. 3-5): unseen words get their pieces' vectors (default: off)")
+    text.add_argument("--ngram-min-words", type=int, default=m["ngram_min_words"], help=f"keep n-grams found in at least this many words ({m['ngram_min_words']})")
+    text.add_argument("--max-ngrams", type=int, default=m["max_ngrams"], help=f"n-gram count cap, 0 = none ({m['max_ngrams']})")
     text.add_argument("--cased", action="store_true", help="do not lower-case")
     text.add_argument("--no-split-punctuation", action="store_true", help="split on whitespace only")
     text.add_argument("--keep-html", action="store_true", help="do not remove HTML tags such as <br />")
@@ -387,6 +390,17 @@ def add_sentiment_commands(sub) -> None:
     sentiment.set_defaults(run=_help_of(sentiment))
 
 
+def _ngram_range(text: str) -> tuple[int, int]:
+    """``"3-5"`` -> ``(3, 5)`` for ``--char-ngrams``."""
+    try:
+        low, high = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX such as 3-5, received {text!r}") from None
+    if not 1 <= low <= high:
+        raise argparse.ArgumentTypeError(f"need 1 <= MIN <= MAX, received {text!r}")
+    return low, high
+
+
 def cmd_sentiment_train(args) -> int:
     from .sentiment import SentimentClassifier
     from .text.tokenize import Tokenizer
@@ -405,7 +419,8 @@ def cmd_sentiment_train(args) -> int:
                             strip_html=not args.keep_html),
         min_freq=args.min_freq, max_vocab=args.max_vocab or None, max_length=args.max_length or None,
         truncate=args.truncate, unknown_backoff=not args.no_backoff,
-        vectors=args.vectors, freeze_vectors=args.freeze_vectors,
+        vectors=args.vectors, freeze_vectors=args.freeze_vectors, char_ngrams=args.char_ngrams,
+        ngram_min_words=args.ngram_min_words, max_ngrams=args.max_ngrams or None,
     )  # fmt: skip
     result = clf.fit(
         train.texts, train.labels, valid.texts if valid else None, valid.labels if valid else None,

@@ -4,7 +4,7 @@ See ``docs/engine-contract.md`` for the forward/backward contract every module f
 """
 
 from . import fast, init, optim
-from .layers import Dropout, Embedding, Linear
+from .layers import Dropout, Embedding, EmbeddingBag, Linear
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss
 from .module import Module, Parameter
 from .optim import clip_grad_norm, clip_grad_value
@@ -12,7 +12,7 @@ from .random import get_rng_state, manual_seed, set_rng_state
 from .recurrent import GRU, LSTM, RNN
 
 __all__ = [
-    "Module", "Parameter", "RNN", "LSTM", "GRU", "Linear", "Embedding", "Dropout",
+    "Module", "Parameter", "RNN", "LSTM", "GRU", "Linear", "Embedding", "EmbeddingBag", "Dropout",
     "CrossEntropyLoss", "BCEWithLogitsLoss", "clip_grad_norm", "clip_grad_value",
     "fast", "init", "optim", "manual_seed", "get_rng_state", "set_rng_state",
 ]

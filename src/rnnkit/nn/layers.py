@@ -1,9 +1,9 @@
-"""Feed-forward layers around the recurrent core: Linear, Embedding, Dropout.
+"""Feed-forward layers around the recurrent core: Linear, Embedding, EmbeddingBag, Dropout.
 
 Each layer keeps what its ``backward`` needs from the most recent ``forward``
 (see ``docs/engine-contract.md``); parameter names, shapes and initialisation
-follow PyTorch, so ``state_dict()`` round-trips with ``torch.nn.Linear`` and
-``torch.nn.Embedding``.
+follow PyTorch, so ``state_dict()`` round-trips with ``torch.nn.Linear``,
+``torch.nn.Embedding`` and ``torch.nn.EmbeddingBag``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,44 @@ def _saved(module: Module, name: str):
     if value is None:
         raise RuntimeError(f"{type(module).__name__}.backward called before forward")
     return value
+
+
+def _check_padding_idx(padding_idx: int | None, num_embeddings: int) -> int | None:
+    """``padding_idx`` in ``[0, V)`` (a negative one counts from the end), or None."""
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(
+            f"padding_idx must be in [-{num_embeddings}, {num_embeddings}), received {padding_idx}"
+        )
+    return int(padding_idx) % num_embeddings
+
+
+def _check_ids(ids, num_embeddings: int, layer: str) -> np.ndarray:
+    """``ids`` as an integer array with every id in ``[0, V)``; else a ValueError."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise ValueError(f"{layer} expected integer ids, received dtype {ids.dtype}")
+    if ids.size:
+        lo, hi = ids.min(), ids.max()
+        if lo < 0 or hi >= num_embeddings:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{layer} ids must be in [0, {num_embeddings}), received {bad}")
+    return ids
+
+
+def _scatter_add_rows(target: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    """``target[ids[n]] += rows[n]`` for every ``n``, repeated ids accumulating.
+
+    Sorts the ids, sums each run of equal ids and adds once per row: the same
+    result as ``np.add.at(target, ids, rows)``, about twice as fast.
+    """
+    if ids.size == 0:
+        return
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    target[sorted_ids[starts]] += np.add.reduceat(rows[order], starts, axis=0)
 
 
 class Linear(Module):
@@ -133,13 +171,7 @@ class Embedding(Module):
         self.num_embeddings = int(num_embeddings)
         self.embedding_dim = int(embedding_dim)
         self.dtype = resolve_dtype(dtype)
-        if padding_idx is not None:
-            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(
-                    f"padding_idx must be in [-{self.num_embeddings}, {self.num_embeddings}), "
-                    f"received {padding_idx}"
-                )
-            padding_idx = int(padding_idx) % self.num_embeddings
+        padding_idx = _check_padding_idx(padding_idx, self.num_embeddings)
         self.padding_idx = padding_idx
         shape = (self.num_embeddings, self.embedding_dim)
         if _weight is None:
@@ -184,16 +216,7 @@ class Embedding(Module):
         )
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids)
-        if ids.dtype.kind not in "iu":
-            raise ValueError(f"Embedding expected integer ids, received dtype {ids.dtype}")
-        if ids.size:
-            lo, hi = ids.min(), ids.max()
-            if lo < 0 or hi >= self.num_embeddings:
-                bad = lo if lo < 0 else hi
-                raise ValueError(
-                    f"Embedding ids must be in [0, {self.num_embeddings}), received {bad}"
-                )
+        ids = _check_ids(ids, self.num_embeddings, "Embedding")
         self._ids = ids
         return self.weight.data[ids]  # (..., D)
 
@@ -215,17 +238,126 @@ class Embedding(Module):
             flat, grads = flat[keep], grads[keep]
         if flat.size == 0:
             return None
-        # Scatter-add with repeated ids: sort, sum each run of equal ids, add once per row.
-        # (Same result as np.add.at(weight.grad, flat, grads), about twice as fast.)
-        order = np.argsort(flat, kind="stable")
-        sorted_ids = flat[order]
-        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-        self.weight.grad[sorted_ids[starts]] += np.add.reduceat(grads[order], starts, axis=0)
+        _scatter_add_rows(self.weight.grad, flat, grads)
         return None
 
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}, dtype={self.dtype}"
+
+
+class EmbeddingBag(Module):
+    """Sum or mean of the vectors of each *bag* of ids (PyTorch's ``nn.EmbeddingBag``).
+
+    ``out[b] = reduce_{n in bag b} weight[ids[n]]`` with ``reduce`` = sum or
+    mean. Ids equal to ``padding_idx`` are left out of the bag (and of the
+    count a mean divides by); an empty bag gives a zero vector. It is what a
+    word made of its character n-grams needs (fastText: a word's vector is the
+    mean of its own vector and those of its n-grams), without materialising
+    the ``(bags, ids, D)`` array of an :class:`Embedding` followed by a sum.
+
+    Args:
+        num_embeddings: table size ``V``; valid ids are ``0..V-1``.
+        embedding_dim: vector size ``D``.
+        mode: ``"sum"`` or ``"mean"`` (PyTorch's ``"max"`` is not provided).
+        padding_idx: this row starts at zero, is skipped in every bag and never
+            receives a gradient (a negative value counts from the end).
+        dtype: float32 (default) or float64.
+
+    Parameters: ``weight (V, D)``, initialised ``N(0, 1)`` (as PyTorch).
+
+    Shapes, as in PyTorch: ``forward(input (B, L) int)`` -- each row is a bag
+    of ``L`` ids -- or ``forward(input (N,) int, offsets (B,) int)`` -- bag
+    ``b`` is ``input[offsets[b]:offsets[b+1]]``, the last one running to the
+    end -- returns ``(B, D)``; ``backward(grad (B, D)) -> None``.
+
+    Backward: each id of bag ``b`` receives ``dOut[b]`` (divided by the bag's
+    size for the mean), scatter-added into ``dW`` so repeated ids accumulate.
+    """
+
+    MODES = ("sum", "mean")
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        mode: str = "mean",
+        padding_idx: int | None = None,
+        dtype=np.float32,
+    ):
+        super().__init__()
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, received {mode!r}")
+        self.num_embeddings = int(num_embeddings)
+        self.embedding_dim = int(embedding_dim)
+        self.mode = mode
+        self.dtype = resolve_dtype(dtype)
+        self.padding_idx = _check_padding_idx(padding_idx, self.num_embeddings)
+        weight = nnrandom.get_rng().standard_normal((self.num_embeddings, self.embedding_dim))
+        weight = weight.astype(self.dtype)
+        if self.padding_idx is not None:
+            weight[self.padding_idx] = 0
+        self.weight = Parameter(weight)
+        self._saved = None
+
+    def forward(self, input: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+        ids = _check_ids(input, self.num_embeddings, "EmbeddingBag")
+        if offsets is None:
+            if ids.ndim != 2:
+                raise ValueError(
+                    f"EmbeddingBag expected input (B, L), or (N,) with offsets, received shape {ids.shape}"
+                )
+            bags, size = ids.shape
+            bag_of = np.repeat(np.arange(bags), size)  # (B*L,)
+            ids = ids.reshape(-1)
+        else:
+            offsets = np.asarray(offsets)
+            if ids.ndim != 1 or offsets.ndim != 1 or offsets.dtype.kind not in "iu":
+                raise ValueError(
+                    f"EmbeddingBag with offsets expected input (N,) and integer offsets (B,), "
+                    f"received {ids.shape} and {offsets.dtype} {offsets.shape}"
+                )
+            bags = len(offsets)
+            if bags and (offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] > ids.size):
+                raise ValueError(
+                    f"offsets must start at 0 and not decrease nor pass the input's length {ids.size}"
+                )
+            sizes = np.diff(np.r_[offsets, ids.size])  # (B,)
+            bag_of = np.repeat(np.arange(bags), sizes)  # (N,)
+        if self.padding_idx is not None:
+            keep = ids != self.padding_idx
+            ids, bag_of = ids[keep], bag_of[keep]
+        counts = np.bincount(bag_of, minlength=bags)  # (B,) ids per bag
+        out = np.zeros((bags, self.embedding_dim), dtype=self.dtype)  # (B, D)
+        starts = np.flatnonzero(counts)
+        if ids.size:  # bag_of is sorted, so reduceat sums each bag's run of rows
+            first = np.r_[0, np.cumsum(counts)[:-1]][starts]
+            out[starts] = np.add.reduceat(self.weight.data[ids], first, axis=0)
+        scale = None
+        if self.mode == "mean":
+            scale = (1.0 / np.maximum(counts, 1)).astype(self.dtype)  # (B,)
+            out *= scale[:, None]
+        self._saved = (ids, bag_of, scale, bags)
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> None:
+        ids, bag_of, scale, bags = _saved(self, "_saved")
+        grad_output = np.asarray(grad_output, dtype=self.dtype)
+        if grad_output.shape != (bags, self.embedding_dim):
+            raise ValueError(
+                f"EmbeddingBag.backward expected grad_output of shape {(bags, self.embedding_dim)}, "
+                f"received {grad_output.shape}"
+            )
+        if not self.weight.requires_grad:
+            return None
+        if scale is not None:
+            grad_output = grad_output * scale[:, None]
+        _scatter_add_rows(self.weight.grad, ids, grad_output[bag_of])  # (N, D) per id
+        return None
+
+    def extra_repr(self) -> str:
+        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}{pad}, dtype={self.dtype}"
 
 
 class Dropout(Module):

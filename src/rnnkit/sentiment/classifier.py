@@ -33,6 +33,7 @@ import numpy as np
 
 from ..nn import random as nnrandom
 from ..nn.optim import Adam
+from ..text.subwords import CharNgrams
 from ..text.tokenize import Tokenizer
 from ..text.vectors import load_vectors
 from ..text.vocab import PAD_ID, Vocab
@@ -88,7 +89,11 @@ class SentimentClassifier:
     (an unknown word maps to a known word with the same stem, ``warmly ->
     warm``, before falling back to UNK; see :mod:`rnnkit.text.vocab`). ``vectors``: a GloVe /
     word2vec text file to initialise the embedding (its dimension replaces
-    ``embedding_dim``), frozen if ``freeze_vectors``.
+    ``embedding_dim``), frozen if ``freeze_vectors``. ``char_ngrams=(n_min,
+    n_max)`` adds a vector per character n-gram of the training words (those
+    found in at least ``ngram_min_words`` words, at most ``max_ngrams``): a
+    word's input is its own vector plus the mean of its n-grams', so an unseen
+    word is not just UNK (see :mod:`rnnkit.text.subwords`).
     """
 
     def __init__(
@@ -113,6 +118,9 @@ class SentimentClassifier:
         vectors: str | os.PathLike | None = None,
         freeze_vectors: bool = False,
         vectors_encoding: str = "utf-8",
+        char_ngrams: tuple[int, int] | None = None,
+        ngram_min_words: int = 2,
+        max_ngrams: int | None = 100_000,
     ):
         if truncate not in TRUNCATE_KEEP:
             raise ValueError(f"truncate must be one of {TRUNCATE_KEEP}, received {truncate!r}")
@@ -132,6 +140,16 @@ class SentimentClassifier:
         )
         # Fail early on bad model settings (vocabulary and classes are placeholders here).
         ModelConfig(vocab_size=2, num_classes=2, **self.model_settings).validate()
+        if char_ngrams is not None:
+            char_ngrams = (int(char_ngrams[0]), int(char_ngrams[1]))
+            if not 1 <= char_ngrams[0] <= char_ngrams[1]:
+                raise ValueError(f"char_ngrams must be (n_min, n_max) with 1 <= n_min <= n_max, received {char_ngrams}")
+        if ngram_min_words < 1:
+            raise ValueError(f"ngram_min_words must be >= 1, received {ngram_min_words}")
+        self.char_ngrams = char_ngrams
+        self.ngram_min_words = int(ngram_min_words)
+        self.max_ngrams = max_ngrams
+        self.subwords: CharNgrams | None = None
         self.tokenizer = tokenizer or Tokenizer()
         self.min_freq = min_freq
         self.max_vocab = max_vocab
@@ -161,6 +179,11 @@ class SentimentClassifier:
             "unknown_backoff": self.unknown_backoff,
             "min_freq": self.min_freq,
             "max_vocab": self.max_vocab,
+            "subwords": None if self.subwords is None else {
+                **self.subwords.to_dict(),
+                "min_words": self.ngram_min_words,
+                "max_size": self.max_ngrams,
+            },
             "vectors": {
                 "path": self.vectors,
                 "freeze": self.freeze_vectors,
@@ -175,6 +198,7 @@ class SentimentClassifier:
         try:
             model_config = ModelConfig.from_dict(dict(config["model"]))
             vectors = config.get("vectors") or {}
+            subwords = config.get("subwords")
             clf = cls(
                 **{k: getattr(model_config, k) for k in cls._model_keys()},
                 tokenizer=Tokenizer.from_dict(dict(config["tokenizer"])),
@@ -185,7 +209,16 @@ class SentimentClassifier:
                 unknown_backoff=bool(config.get("unknown_backoff", False)),
                 vectors=vectors.get("path"),
                 freeze_vectors=bool(vectors.get("freeze", False)),
+                char_ngrams=None if subwords is None else (subwords["n_min"], subwords["n_max"]),
+                ngram_min_words=int((subwords or {}).get("min_words", 2)),
+                max_ngrams=(subwords or {}).get("max_size"),
             )
+            if subwords is not None:
+                clf.subwords = CharNgrams.from_dict(subwords)
+                if len(clf.subwords) != model_config.num_subwords:
+                    raise ValueError(
+                        f"{len(clf.subwords)} n-grams, the model expects {model_config.num_subwords}"
+                    )
             clf.vectors_found = vectors.get("found")
             clf.vocab = Vocab.from_dict(config["vocab"])
             clf.labels = [str(label) for label in config["labels"]]
@@ -303,6 +336,13 @@ class SentimentClassifier:
             self.labels = check_training_labels(labels)
             tokens = [self.tokenizer(t) for t in texts]
             self.vocab = Vocab.build(tokens, min_freq=self.min_freq, max_size=self.max_vocab)
+            if self.char_ngrams is not None:
+                self.subwords = CharNgrams.build(
+                    self.vocab.tokens[2:],  # the words (not PAD, UNK)
+                    *self.char_ngrams,
+                    min_words=self.ngram_min_words,
+                    max_size=self.max_ngrams,
+                )
             nnrandom.manual_seed(seed)
             self.model = self._build_model()
         train_ids = self._encode(texts)
@@ -388,7 +428,12 @@ class SentimentClassifier:
                 rng=np.random.default_rng(0),
             )
             settings["embedding_dim"] = weights.shape[1]
-        config = ModelConfig(vocab_size=len(self.vocab), num_classes=len(self.labels), **settings)
+        config = ModelConfig(
+            vocab_size=len(self.vocab),
+            num_classes=len(self.labels),
+            num_subwords=0 if self.subwords is None else len(self.subwords),
+            **settings,
+        )
         model = TextClassifier(config)
         if weights is not None:
             model.embedding.weight.data[...] = weights
@@ -398,7 +443,13 @@ class SentimentClassifier:
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         return encode_texts(
-            texts, self.tokenizer, self.vocab, self.max_length, self.truncate, self.unknown_backoff
+            texts,
+            self.tokenizer,
+            self.vocab,
+            self.max_length,
+            self.truncate,
+            self.unknown_backoff,
+            self.subwords,
         )
 
     # -- inference ---------------------------------------------------------------------

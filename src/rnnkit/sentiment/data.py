@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..text.batching import pad_batch, truncate
+from ..text.subwords import CharNgrams
 from ..text.tokenize import Tokenizer
 from ..text.vocab import UNK_ID, Vocab
 
@@ -56,18 +57,44 @@ def encode_texts(
     max_length: int | None = None,
     keep: str = "head",
     backoff: bool = False,
-) -> list[list[int]]:
+    subwords: CharNgrams | None = None,
+) -> list[list[int]] | list[np.ndarray]:
     """Tokenise, map to ids (unknown words backing off to known stems if asked) and
-    truncate; a text without tokens becomes ``[UNK_ID]``."""
+    truncate; a text without tokens becomes ``[UNK_ID]``.
+
+    With ``subwords`` each text becomes an int32 array ``(L, 1 + G)``: per token its
+    word id, then the ids of its known character n-grams, padded with 0 (the
+    model's ``ids (B, T, 1 + G)`` input, see :mod:`rnnkit.sentiment.model`).
+    """
     out = []
     for text in texts:
-        ids = truncate(vocab.encode(tokenizer(text), backoff), max_length, keep)
-        out.append(ids if ids else [UNK_ID])
+        tokens = truncate(tokenizer(text), max_length, keep)
+        ids = vocab.encode(tokens, backoff)
+        if not ids:
+            tokens, ids = [""], [UNK_ID]
+        if subwords is None:
+            out.append(ids)
+            continue
+        grams = [subwords.encode(t) for t in tokens]
+        rows = np.zeros((len(ids), 1 + max(map(len, grams))), dtype=np.int32)  # (L, 1 + G)
+        rows[:, 0] = ids
+        for row, g in zip(rows, grams, strict=True):
+            row[1 : 1 + len(g)] = g
+        out.append(rows)
     return out
 
 
 def batch_arrays(
-    sequences: Sequence[Sequence[int]], index: np.ndarray
+    sequences: Sequence[Sequence[int]] | Sequence[np.ndarray], index: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``ids (B, T)`` and ``lengths (B,)`` for the examples ``index`` of ``sequences``."""
-    return pad_batch([sequences[i] for i in index])
+    """``ids (B, T)`` (or ``(B, T, 1 + G)`` for n-gram rows) and ``lengths (B,)`` for the
+    examples ``index`` of ``sequences``."""
+    chosen = [sequences[i] for i in index]
+    if not chosen or not isinstance(chosen[0], np.ndarray) or chosen[0].ndim != 2:
+        return pad_batch(chosen)
+    lengths = np.array([len(s) for s in chosen], dtype=np.int64)
+    width = max(s.shape[1] for s in chosen)
+    ids = np.zeros((len(chosen), int(lengths.max()), width), dtype=np.int64)  # (B, T, 1 + G)
+    for row, seq in enumerate(chosen):
+        ids[row, : len(seq), : seq.shape[1]] = seq
+    return ids, lengths

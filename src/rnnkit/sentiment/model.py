@@ -2,7 +2,7 @@
 
 ::
 
-    ids (B, T) --word dropout (UNK)--> --Embedding--> (B, T, E) --Dropout-->
+    ids (B, T) --word dropout (UNK)--> --Embedding--> (B, T, E) [+ n-gram vectors] --Dropout-->
           --LSTM/GRU(lengths)--> output (B, T, D*H), h_n
           --pool over valid steps (last | mean | max)--> (B, D*H) --Dropout--> --Linear--> logits (B, K)
 
@@ -11,6 +11,16 @@ the second label) and ``K = C`` for ``C > 2`` classes (softmax). Padding
 (id 0, right of each sequence) never reaches the summary: the recurrent layer
 gets ``lengths`` and the pooling looks at valid steps only, so adding padding
 to a batch does not change any prediction.
+
+With character n-grams (``num_subwords > 0``, :mod:`rnnkit.text.subwords`)
+the input is ``ids (B, T, 1 + K)``: column 0 the word's id, columns 1.. the
+ids of its n-grams (0 = none), and a word's vector is its own vector plus the
+mean of its n-grams' vectors (an :class:`~rnnkit.nn.EmbeddingBag`)::
+
+    x[b, t] = E_word[ids[b, t, 0]] + mean_{k: ids[b, t, k] > 0} E_ngram[ids[b, t, k]]
+
+so an unknown word (UNK, or its backed-off stem) still carries the vectors of
+the pieces it shares with training words.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..nn import random as nnrandom
-from ..nn.layers import Dropout, Embedding, Linear
+from ..nn.layers import Dropout, Embedding, EmbeddingBag, Linear
 from ..nn.module import Module
 from ..nn.recurrent import GRU, LSTM
 from ..text.vocab import PAD_ID, UNK_ID
@@ -44,7 +54,8 @@ class ModelConfig:
     dropout: float = 0.5  # on the pooled summary (and between stacked layers)
     embedding_dropout: float = 0.0  # on the word vectors
     word_dropout: float = 0.0  # training only: a word becomes UNK with this probability
-    embedding_init: float = 0.1  # std of the N(0, s) initial word vectors
+    embedding_init: float = 0.1  # std of the N(0, s) initial word (and n-gram) vectors
+    num_subwords: int = 0  # character n-grams with a vector (0 = words only)
 
     def validate(self) -> None:
         if self.cell not in CELLS:
@@ -56,6 +67,8 @@ class ModelConfig:
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, received {getattr(self, name)}")
+        if self.num_subwords < 0:
+            raise ValueError(f"num_subwords must be >= 0, received {self.num_subwords}")
         if not self.embedding_init > 0:
             raise ValueError(f"embedding_init must be > 0, received {self.embedding_init}")
         for name in ("dropout", "embedding_dropout", "word_dropout"):
@@ -81,7 +94,8 @@ class ModelConfig:
 class TextClassifier(Module):
     """Embedding -> LSTM/GRU -> pooling -> Linear (see the module docstring).
 
-    ``forward(ids (B, T) int, lengths (B,) int) -> logits (B, K)``;
+    ``forward(ids (B, T) int, lengths (B,) int) -> logits (B, K)``, or ids
+    ``(B, T, 1 + G)`` with n-gram ids when ``num_subwords > 0``;
     ``backward(grad_logits (B, K)) -> None`` (accumulates every parameter's grad).
     """
 
@@ -93,6 +107,12 @@ class TextClassifier(Module):
             config.vocab_size, config.embedding_dim, padding_idx=PAD_ID, dtype=dtype
         )
         self.embedding.weight.data *= config.embedding_init  # N(0, 1) -> N(0, s^2)
+        self.subword_embedding = None
+        if config.num_subwords > 0:  # row 0 = no n-gram
+            self.subword_embedding = EmbeddingBag(
+                config.num_subwords + 1, config.embedding_dim, "mean", padding_idx=0, dtype=dtype
+            )
+            self.subword_embedding.weight.data *= config.embedding_init
         self.embedding_dropout = Dropout(config.embedding_dropout)
         rnn_cls = LSTM if config.cell == "lstm" else GRU
         self.rnn = rnn_cls(
@@ -112,29 +132,39 @@ class TextClassifier(Module):
     def forward(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids)
         lengths = np.asarray(lengths)
+        grams = None
+        if ids.ndim == 3 and self.subword_embedding is not None:
+            ids, grams = ids[:, :, 0], ids[:, :, 1:]  # (B, T), (B, T, G)
         if ids.ndim != 2 or lengths.shape != (ids.shape[0],):
+            expected = "(B, T) or (B, T, 1 + G)" if self.subword_embedding is not None else "(B, T)"
             raise ValueError(
-                f"expected ids (B, T) and lengths (B,), received {ids.shape} and {lengths.shape}"
+                f"expected ids {expected} and lengths (B,), received {ids.shape} and {lengths.shape}"
             )
         if self.training and self.config.word_dropout > 0:
             # Words of the training set replaced by UNK now and then, so that UNK (all
             # the words a new text has and training never saw) gets a trained vector.
             hit = nnrandom.get_rng().random(ids.shape) < self.config.word_dropout
             ids = np.where(hit & (ids != PAD_ID), UNK_ID, ids)
-        x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        x = self.embedding(ids)  # (B, T, E)
+        if grams is not None and grams.shape[2] > 0:
+            B, T, G = grams.shape
+            x = x + self.subword_embedding(grams.reshape(B * T, G)).reshape(B, T, -1)
+        else:
+            grams = None
+        x = self.embedding_dropout(x)
         output, final = self.rnn(x, lengths=lengths)  # (B, T, D*H)
         h_n = final[0] if self.config.cell == "lstm" else final  # (D*L, B, H)
         D = 2 if self.config.bidirectional else 1
         last = np.concatenate(list(h_n[-D:]), axis=1)  # (B, D*H): [forward | backward]
         pooled, pool_cache = pool_forward(output, lengths, last, self.config.pooling)
         logits = self.fc(self.dropout(pooled))  # (B, K)
-        self._cache = (pool_cache, h_n.shape, D)
+        self._cache = (pool_cache, h_n.shape, D, grams is not None)
         return logits
 
     def backward(self, grad_logits: np.ndarray) -> None:
         if self._cache is None:
             raise RuntimeError("backward called before forward")
-        pool_cache, h_n_shape, D = self._cache
+        pool_cache, h_n_shape, D, with_grams = self._cache
         grad_pooled = self.dropout.backward(self.fc.backward(grad_logits))  # (B, D*H)
         grad_output, grad_last = pool_backward(grad_pooled, pool_cache)
         grad_final = None
@@ -145,5 +175,8 @@ class TextClassifier(Module):
                 grad_h_n[h_n_shape[0] - D + d] = grad_last[:, d * H : (d + 1) * H]
             grad_final = (grad_h_n, None) if self.config.cell == "lstm" else grad_h_n
         grad_x, _ = self.rnn.backward(grad_output, grad_final)
-        self.embedding.backward(self.embedding_dropout.backward(grad_x))
+        grad_x = self.embedding_dropout.backward(grad_x)  # (B, T, E)
+        self.embedding.backward(grad_x)
+        if with_grams:
+            self.subword_embedding.backward(grad_x.reshape(-1, grad_x.shape[2]))
         return None
