@@ -274,3 +274,32 @@ def test_char_ngram_settings_are_checked(tmp_path):
     save_checkpoint(tmp_path / "bad.npz", tree)
     with pytest.raises(CheckpointError, match="n-grams, the model expects"):
         SentimentClassifier.load(tmp_path / "bad.npz")
+
+
+def test_weight_averaging_is_what_is_evaluated_saved_and_resumed(tmp_path):
+    def run(run_dir, **kw):
+        fit = dict(epochs=4, batch_size=3, evals_per_epoch=1, patience=None, progress=False)
+        fit.update(kw)
+        clf = small(dropout=0.3)
+        clf.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, plot=False, **fit)
+        return clf
+
+    clf = run(tmp_path / "straight", ema_decay=0.9)
+    latest = load_checkpoint(tmp_path / "straight" / "latest.npz")
+    best = load_checkpoint(tmp_path / "straight" / "best.npz")
+    assert latest["config"]["train"]["ema_decay"] == 0.9
+    name = "fc.weight"
+    assert not np.array_equal(latest["model"][name], latest["train_model"][name])
+    # the classifier ends with the best averaged weights, and predicts as the saved file does
+    np.testing.assert_array_equal(clf.model.state_dict()[name], best["model"][name])
+    loaded = SentimentClassifier.load(tmp_path / "straight")
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), clf.predict_proba(TEXTS))
+    run(tmp_path / "split", ema_decay=0.9, epochs=2)
+    run(tmp_path / "split", resume=True)  # ema_decay comes from the run, not this call
+    again = load_checkpoint(tmp_path / "split" / "latest.npz")
+    for key in ("model", "train_model"):
+        for k in latest[key]:
+            np.testing.assert_array_equal(again[key][k], latest[key][k], err_msg=f"{key} {k}")
+    with pytest.raises(ValueError, match="ema_decay"):
+        run(tmp_path / "bad", ema_decay=1.0)
+    assert not (tmp_path / "bad").exists()

@@ -405,3 +405,45 @@ def test_restore_refuses_a_model_only_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="cannot be resumed"):
         trainer.restore(load_checkpoint(tmp_path / "m.npz"))
     assert math.isfinite(trainer.fit().metrics["val_loss"])
+
+
+# -- weight averaging (ema_decay) ----------------------------------------------
+def test_ema_evaluates_and_saves_the_average_and_resumes_exactly(tmp_path):
+    trainer, _, model = make_trainer(tmp_path / "full", steps=40, ema_decay=0.9)
+    seen = []
+    trainer.on_eval = lambda t, m: seen.append(model.w.data.copy())
+    trainer.fit()
+    # The average, recomputed by hand from the raw weights after each step of a replay.
+    replay, _, replay_model = make_trainer(tmp_path / "replay", steps=40)
+    avg, raw_after = replay_model.w.data.copy(), []
+    step_once = replay.optimizer.step
+
+    def step_and_average():
+        step_once()
+        nonlocal avg
+        d = min(0.9, (1 + replay.step) / (10 + replay.step))
+        avg = avg + (1 - d) * (replay_model.w.data - avg)
+        raw_after.append(avg.copy())
+
+    replay.optimizer.step = step_and_average
+    replay.fit()
+    np.testing.assert_allclose(seen[-1], raw_after[-1], rtol=1e-12)  # on_eval saw the average
+    np.testing.assert_array_equal(model.w.data, replay_model.w.data)  # training used raw weights
+    ckpt = load_checkpoint(RunDir(tmp_path / "full").latest)
+    np.testing.assert_allclose(ckpt["model"]["w"], raw_after[-1], rtol=1e-12)
+    np.testing.assert_array_equal(ckpt["train_model"]["w"], model.w.data)
+    assert not np.allclose(ckpt["model"]["w"], ckpt["train_model"]["w"])
+    # Resume continues both the raw weights and the average exactly.
+    part, _, _ = make_trainer(tmp_path / "part", steps=20, ema_decay=0.9)
+    part.fit()
+    resumed, _, resumed_model = make_trainer(tmp_path / "part", steps=40, resume=True, ema_decay=0.9)
+    resumed.fit()
+    again = load_checkpoint(RunDir(tmp_path / "part").latest)
+    for key in ("model", "train_model"):
+        np.testing.assert_array_equal(again[key]["w"], ckpt[key]["w"])
+    assert losses(RunDir(tmp_path / "part")) == losses(RunDir(tmp_path / "full"))
+
+
+def test_ema_decay_is_checked():
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainerConfig(steps=1, ema_decay=1.0).validate()

@@ -355,6 +355,7 @@ def add_sentiment_commands(sub) -> None:
     opt.add_argument("--lr-decay", type=float, default=f["lr_decay"], help=f"learning-rate factor per epoch ({f['lr_decay']})")
     opt.add_argument("--weight-decay", type=float, default=f["weight_decay"], help=f"L2 penalty ({f['weight_decay']})")
     opt.add_argument("--grad-clip", type=float, default=f["grad_clip"], help=f"max global gradient norm, 0 = off ({f['grad_clip']})")
+    opt.add_argument("--ema-decay", type=float, default=f["ema_decay"], help="evaluate and keep a moving average of the weights with this decay per step, e.g. 0.998 (default: off)")
     opt.add_argument("--patience", type=int, default=f["patience"], help=f"evaluations without a better accuracy before stopping, 0 = never ({f['patience']})")
     opt.add_argument("--evals-per-epoch", type=int, default=f["evals_per_epoch"], help=f"validation passes per epoch ({f['evals_per_epoch']})")
     opt.add_argument("--seed", type=int, default=f["seed"], help=f"initialisation, dropout and batch order ({f['seed']})")
@@ -426,7 +427,7 @@ def cmd_sentiment_train(args) -> int:
         train.texts, train.labels, valid.texts if valid else None, valid.labels if valid else None,
         run_dir=run_dir, force=args.force, resume=args.resume, epochs=args.epochs,
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
-        weight_decay=args.weight_decay, grad_clip=args.grad_clip or None,
+        weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, ema_decay=args.ema_decay,
         patience=args.patience or None, evals_per_epoch=args.evals_per_epoch,
         valid_fraction=args.valid_fraction, seed=args.seed, progress=not args.quiet,
     )  # fmt: skip

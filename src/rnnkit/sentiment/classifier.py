@@ -269,6 +269,7 @@ class SentimentClassifier:
         lr_decay: float = 1.0,
         weight_decay: float = 0.0,
         grad_clip: float | None = 5.0,
+        ema_decay: float | None = None,
         patience: int | None = 8,
         evals_per_epoch: int = 4,
         valid_fraction: float = 0.1,
@@ -290,7 +291,10 @@ class SentimentClassifier:
 
         ``patience`` counts evaluations (``evals_per_epoch`` per epoch) without a
         better validation accuracy; ``lr_decay`` multiplies the learning rate
-        after every epoch; ``progress`` shows a progress bar on stderr; ``plot``
+        after every epoch; ``ema_decay`` (e.g. 0.998) evaluates and keeps a moving
+        average of the weights instead of the last ones (see
+        :class:`rnnkit.training.Trainer`), which evens out the step-to-step noise
+        that makes picking the best checkpoint a lottery; ``progress`` shows a progress bar on stderr; ``plot``
         redraws ``loss.png`` at each evaluation. Returns how the run ended
         (:class:`TrainResult`).
         """
@@ -305,6 +309,7 @@ class SentimentClassifier:
             lr, lr_decay = float(saved.get("lr", lr)), float(saved.get("lr_decay", lr_decay))
             weight_decay = float(saved.get("weight_decay", weight_decay))
             grad_clip = saved.get("grad_clip", grad_clip)
+            ema_decay = saved.get("ema_decay", None)
             patience = saved.get("patience", patience)
             evals_per_epoch = int(saved.get("evals_per_epoch", evals_per_epoch))
             valid_fraction = float(saved.get("valid_fraction", valid_fraction))
@@ -316,6 +321,8 @@ class SentimentClassifier:
             raise ValueError(f"batch_size must be >= 1, received {batch_size}")
         if evals_per_epoch < 1:
             raise ValueError(f"evals_per_epoch must be >= 1, received {evals_per_epoch}")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), received {ema_decay}")
         if valid_texts is None:
             texts, labels, valid_texts, valid_labels = _hold_out(
                 texts, labels, valid_fraction, seed
@@ -366,6 +373,7 @@ class SentimentClassifier:
             "lr_decay": lr_decay,
             "weight_decay": weight_decay,
             "grad_clip": grad_clip,
+            "ema_decay": ema_decay,
             "patience": patience,
             "evals_per_epoch": evals_per_epoch,
             "valid_fraction": valid_fraction,
@@ -378,6 +386,7 @@ class SentimentClassifier:
             eval_every=max(1, math.ceil(per_epoch / evals_per_epoch)),
             log_every=max(1, min(50, per_epoch // 10)),
             grad_clip=grad_clip,
+            ema_decay=ema_decay,
             monitor="val_accuracy" if monitored else "train_loss",
             mode="max",
             patience=patience if monitored else None,

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from ..nn import random as nnrandom
 from ..nn.module import Module
 from ..nn.optim import clip_grad_norm
@@ -51,6 +53,7 @@ class TrainerConfig:
     patience: int | None = None  # stop after this many evaluations without improvement
     progress: bool = True  # progress bar on stderr
     plot: bool = True  # redraw loss.png at each evaluation
+    ema_decay: float | None = None  # evaluate and save a moving average of the weights (None: off)
 
     def validate(self) -> None:
         if self.epochs is None and self.steps is None and self.minutes is None:
@@ -68,6 +71,8 @@ class TrainerConfig:
             raise ValueError(f"mode must be 'min' or 'max', received {self.mode!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, received {self.patience}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, received {self.ema_decay}")
 
 
 @dataclass
@@ -94,6 +99,15 @@ class Trainer:
     be a pure function so that resume is exact. ``on_eval(trainer, metrics)``
     runs after each evaluation and checkpoint (e.g. to print a sample with
     :meth:`write`); it must not draw from the engine's random generator.
+
+    With ``config.ema_decay = d`` the trainer keeps an exponential moving
+    average of the trainable weights (Polyak averaging), updated after every
+    optimizer step with ``avg <- avg + (1 - d_t)(w - avg)``, ``d_t = min(d,
+    (1 + t) / (10 + t))`` at step ``t`` (the warm-up keeps the first steps'
+    random weights from dominating). Evaluation and ``on_eval`` see the
+    averaged weights; checkpoints hold them as ``model`` (what inference
+    loads, and what ``best`` is chosen on) and the raw weights as
+    ``train_model`` (what resume continues from).
     """
 
     def __init__(
@@ -132,6 +146,9 @@ class Trainer:
         self.interval_loss = 0.0  # sum of step losses since the last train record
         self.interval_steps = 0
         self.last_metrics: dict[str, float] = {}
+        self.average: dict[str, np.ndarray] | None = None  # EMA of the trainable weights
+        if config.ema_decay is not None:
+            self.average = {n: p.data.copy() for n, p in self._averaged()}
         # this session only
         self._progress: Progress | None = None
         self._stop_requested = False
@@ -147,7 +164,10 @@ class Trainer:
             if key not in ckpt:
                 raise CheckpointError(f"checkpoint has no '{key}' state: it cannot be resumed")
         try:
-            self.model.load_state_dict(ckpt["model"])
+            self.model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
+            if self.average is not None:  # averaged weights saved as "model" (else start now)
+                saved = ckpt["model"] if "train_model" in ckpt else self.model.state_dict()
+                self.average = {n: np.array(saved[n], dtype=p.dtype) for n, p in self._averaged()}
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.task.load_state_dict(ckpt["task"])
             t = ckpt["trainer"]
@@ -170,10 +190,15 @@ class Trainer:
 
     def checkpoint_tree(self) -> dict:
         """Everything a checkpoint holds at the current step (the format of :mod:`.checkpoint`)."""
+        model = dict(self.model.state_dict())
+        averaged = {}
+        if self.average is not None:
+            averaged = {"model": {**model, **self.average}, "train_model": model}
         return {
             "app": self.app,
             "config": self.app_config,
-            "model": dict(self.model.state_dict()),
+            "model": model,
+            **averaged,
             "optimizer": self.optimizer.state_dict(),
             "trainer": {
                 "step": self.step,
@@ -248,6 +273,7 @@ class Trainer:
                     )
                     break
                 self.optimizer.step()
+                self._update_average()
                 self.step += 1
                 self.index += 1
                 if self.index == batches:
@@ -342,11 +368,13 @@ class Trainer:
         Returns True when early stopping says stop.
         """
         cfg = self.config
+        raw = self._swap_in_average()
         self.model.eval()
         try:
             metrics = {k: float(v) for k, v in (self.task.evaluate() or {}).items()}
         finally:
             self.model.train()
+            self._restore(raw)  # the raw weights go on training (and into train_model)
         self.last_metrics = metrics
         self.last_eval_step = self.step
         improved = False
@@ -372,8 +400,35 @@ class Trainer:
         if cfg.plot and self.run_dir is not None:
             plot_metrics(self.run_dir.metrics, self.run_dir.plot)
         if self.on_eval is not None:
-            self.on_eval(self, metrics)
+            raw = self._swap_in_average()  # on_eval sees the evaluated weights
+            try:
+                self.on_eval(self, metrics)
+            finally:
+                self._restore(raw)
         return cfg.patience is not None and self.bad_evals >= cfg.patience
+
+    def _averaged(self) -> list[tuple[str, Any]]:
+        return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+
+    def _update_average(self) -> None:
+        if self.average is None:
+            return
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        for name, p in self._averaged():
+            avg = self.average[name]
+            avg += (1.0 - decay) * (p.data - avg)
+
+    def _swap_in_average(self) -> dict[str, np.ndarray] | None:
+        """Put the averaged weights into the model; returns the raw ones (None without EMA)."""
+        if self.average is None:
+            return None
+        raw = {n: p.data.copy() for n, p in self._averaged()}
+        self.model.load_state_dict(self.average, strict=False)
+        return raw
+
+    def _restore(self, raw: dict[str, np.ndarray] | None) -> None:
+        if raw is not None:
+            self.model.load_state_dict(raw, strict=False)
 
     def _save(self) -> None:
         if self.run_dir is not None:
