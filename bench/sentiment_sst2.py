@@ -29,6 +29,7 @@ in the file), so the held-out accuracy says little about dev. Writes
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 from pathlib import Path
@@ -41,7 +42,9 @@ TARGET = 0.85
 RECIPE = ["--lr-decay", "0.8", "--embedding-dim", "300", "--hidden-size", "256"]
 
 
-def sentence_holdout(dest: Path, fraction: float = 0.1, seed: int = 0) -> tuple[Path, Path, dict]:
+def sentence_holdout(
+    dest: Path, fraction: float = 0.1, seed: int = 0, sentence_copies: int = 1
+) -> tuple[Path, Path, dict]:
     """Hold out whole training sentences and every phrase inside them (see the docstring).
 
     Writes ``dest/train.tsv`` (the GLUE phrases left) and ``dest/valid.tsv``
@@ -66,14 +69,22 @@ def sentence_holdout(dest: Path, fraction: float = 0.1, seed: int = 0) -> tuple[
             for j in range(i + 1, len(tokens) + 1):
                 inside.add(" ".join(tokens[i:j]))
     kept = [(t, y) for t, y in glue if t.replace("\\/", "/") not in inside]
-    dest.mkdir(parents=True, exist_ok=True)
-    train, valid = dest / "train.tsv", dest / "valid.tsv"
-    for path, data in ((train, kept), (valid, held)):
-        path.write_text(
-            "sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in data), encoding="utf-8"
-        )
     info = {"held_out_sentences": len(held), "train_phrases_kept": len(kept),
             "train_phrases_dropped": len(glue) - len(kept)}  # fmt: skip
+    if sentence_copies > 1:  # whole training sentences repeated: dev is whole sentences
+        whole = {text for text, _ in sentences}
+        extra = [(t, y) for t, y in kept if t.replace("\\/", "/") in whole] * (sentence_copies - 1)
+        kept += extra
+        info["sentence_copies_added"] = len(extra)
+    dest.mkdir(parents=True, exist_ok=True)
+    suffix = f"_x{sentence_copies}" if sentence_copies > 1 else ""
+    train, valid = dest / f"train{suffix}.tsv", dest / "valid.tsv"
+    for path, data in ((train, kept), (valid, held)):  # atomic: parallel runs may share dest
+        part = path.with_name(f"{path.name}.{os.getpid()}.part")
+        part.write_text(
+            "sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in data), encoding="utf-8"
+        )
+        os.replace(part, path)
     return train, valid, info
 
 
@@ -84,6 +95,9 @@ def main() -> int:
     parser.add_argument("--protocol", choices=("sentences", "dev", "phrases"), default="sentences")
     parser.add_argument(
         "--name", help="results file name: bench/results/NAME.json, docs/figures/NAME.png"
+    )
+    parser.add_argument(
+        "--sentence-copies", type=int, default=1, help="repeat whole training sentences (1)"
     )
     parser.add_argument("--out", default=None, help="run directory (runs/bench-sst2-<protocol>)")
     parser.add_argument(
@@ -97,7 +111,9 @@ def main() -> int:
     out = Path(args.out or ROOT / "runs" / f"bench-sst2-{args.protocol}")
     split = {}
     if args.protocol == "sentences":
-        train, held, split = sentence_holdout(ROOT / "runs" / "bench-sst2-data")
+        train, held, split = sentence_holdout(
+            ROOT / "runs" / "bench-sst2-data", sentence_copies=args.sentence_copies
+        )
         valid = ["--valid", rel(held)]
     elif args.protocol == "dev":
         valid = ["--valid", rel(dev)]

@@ -52,3 +52,17 @@ def test_sentence_holdout_drops_the_phrases_of_held_out_sentences(sst2, tmp_path
     assert "an awful mess" in kept  # phrases of no held-out sentence stay
     assert info["train_phrases_kept"] == len(kept)
     assert info["train_phrases_kept"] + info["train_phrases_dropped"] == 7
+
+
+def test_sentence_copies_repeat_only_the_whole_training_sentences(sst2, tmp_path):
+    plain, _, _ = sst2.sentence_holdout(tmp_path / "split", fraction=0.5, seed=0)
+    copied, valid, info = sst2.sentence_holdout(
+        tmp_path / "split", fraction=0.5, seed=0, sentence_copies=3
+    )
+    assert copied != plain and valid.is_file()
+    base = plain.read_text(encoding="utf-8").split("\n")[1:-1]
+    rows = copied.read_text(encoding="utf-8").split("\n")[1:-1]
+    whole = {"a gorgeous , witty film ( really )", "dull and lifeless"}
+    kept_whole = [r for r in base if r.split("\t")[0] in whole]
+    assert len(kept_whole) == 1  # the other sentence is held out
+    assert rows == base + kept_whole * 2 and info["sentence_copies_added"] == 2
