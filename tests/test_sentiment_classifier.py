@@ -303,3 +303,34 @@ def test_weight_averaging_is_what_is_evaluated_saved_and_resumed(tmp_path):
     with pytest.raises(ValueError, match="ema_decay"):
         run(tmp_path / "bad", ema_decay=1.0)
     assert not (tmp_path / "bad").exists()
+
+
+def test_ensemble_averages_the_members_probabilities(tmp_path):
+    from rnnkit.sentiment import Ensemble
+
+    members = []
+    for seed in (0, 1):
+        clf = small(pooling="max", dropout=0.3)
+        fit_toy(clf, epochs=5, seed=seed)
+        members.append(clf)
+    phrases = TEXTS + ["never seen", ""]
+    ensemble = Ensemble(members)
+    expected = (members[0].predict_proba(phrases) + members[1].predict_proba(phrases)) / 2
+    np.testing.assert_allclose(ensemble.predict_proba(phrases), expected, rtol=1e-12)
+    assert not np.allclose(expected[:8], members[0].predict_proba(phrases)[:8])
+    assert ensemble.predict("")[0].label is None
+    best = [int(np.argmax(row)) for row in expected[:8]]
+    assert [p.label for p in ensemble.predict(TEXTS)] == [members[0].labels[i] for i in best]
+    report = ensemble.evaluate(TEXTS, LABELS)
+    truth = np.array([members[0].labels.index(y) for y in LABELS])
+    assert report.accuracy == pytest.approx(float((np.array(best) == truth).mean()))
+    for i, clf in enumerate(members):
+        clf.save(tmp_path / f"m{i}.npz")
+    loaded = Ensemble.load([tmp_path / "m0.npz", tmp_path / "m1.npz"])
+    np.testing.assert_array_equal(loaded.predict_proba(phrases), ensemble.predict_proba(phrases))
+    other = small()
+    other.fit(TEXTS, ["a", "b", "c", "a", "b", "c", "a", "b"], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="disagree on the labels"):
+        Ensemble([members[0], other])
+    with pytest.raises(ValueError, match="at least one"):
+        Ensemble([])

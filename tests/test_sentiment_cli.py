@@ -183,3 +183,22 @@ def test_train_with_char_ngrams_and_a_bad_range(trained, tmp_path, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "need 1 <= MIN <= MAX" in err and "Traceback" not in err
+
+
+def test_eval_and_predict_an_ensemble(trained, tmp_path, capsys):
+    second = tmp_path / "second"
+    assert main(["sentiment", "train", "--train", str(trained / "toy.tsv"), "--out", str(second),
+                 "--seed", "1", *FAST]) == 0  # fmt: skip
+    capsys.readouterr()
+    code, out, _ = run(capsys, "sentiment", "predict", trained / "run", "a great film", "--json",
+                       "--ensemble-with", second)  # fmt: skip
+    from rnnkit.sentiment import Ensemble
+
+    expected = Ensemble.load([trained / "run", second]).predict("a great film")[0]
+    assert code == 0 and json.loads(out)["probability"] == pytest.approx(expected.probability)
+    code, out, _ = run(capsys, "sentiment", "eval", trained / "run", "--data", trained / "toy.tsv",
+                       "--json", "--ensemble-with", second)  # fmt: skip
+    assert code == 0 and json.loads(out)["accuracy"] == 1.0
+    err = one_line_error(*run(capsys, "sentiment", "eval", trained / "run", "--data",
+                              trained / "toy.tsv", "--ensemble-with", tmp_path / "nothing"))  # fmt: skip
+    assert "nothing" in err

@@ -133,6 +133,7 @@ def add_textgen_commands(sub) -> None:
     ev.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
     ev.add_argument("file", nargs="?", metavar="FILE", help="text to evaluate on")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR", help="average the class probabilities with this model too (repeatable)")
     ev.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="which checkpoint of RUN_DIR (best)")
     ev.set_defaults(run=cmd_textgen_eval)
     textgen.set_defaults(run=_help_of(textgen))
@@ -370,6 +371,7 @@ def add_sentiment_commands(sub) -> None:
     ev.add_argument("run_dir", metavar="RUN_DIR", help="run directory or model file")
     ev.add_argument("--data", required=True, metavar="FILE", help="labelled data to evaluate on")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR", help="average the class probabilities with this model too (repeatable)")
     _add_data_options(ev, "data")
     ev.set_defaults(run=cmd_sentiment_eval)
 
@@ -387,6 +389,7 @@ def add_sentiment_commands(sub) -> None:
     pr.add_argument("--file", metavar="FILE", help="one text per line (gzip read transparently)")
     pr.add_argument("--encoding", default="utf-8", help="encoding of --file / stdin (utf-8)")
     pr.add_argument("--json", action="store_true", help="one JSON object per line")
+    pr.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR", help="average the class probabilities with this model too (repeatable)")
     pr.set_defaults(run=cmd_sentiment_predict)
     sentiment.set_defaults(run=_help_of(sentiment))
 
@@ -446,10 +449,20 @@ def cmd_sentiment_train(args) -> int:
     return EXIT_OK
 
 
-def cmd_sentiment_eval(args) -> int:
-    from .sentiment import SentimentClassifier
+def _load_classifier(args):
+    """RUN_DIR's model, or the ensemble of it and every --ensemble-with model."""
+    from .sentiment import Ensemble, SentimentClassifier
 
-    clf = SentimentClassifier.load(args.run_dir)
+    if not args.ensemble_with:
+        return SentimentClassifier.load(args.run_dir)
+    try:
+        return Ensemble.load([args.run_dir, *args.ensemble_with])
+    except ValueError as exc:  # members with different labels
+        raise UsageError(str(exc)) from None
+
+
+def cmd_sentiment_eval(args) -> int:
+    clf = _load_classifier(args)
     data = _read_labeled(args.data, args)
     report = clf.evaluate(data.texts, data.labels)
     print(json.dumps({**report.to_dict(), "data": args.data}) if args.json else report.format())
@@ -457,12 +470,11 @@ def cmd_sentiment_eval(args) -> int:
 
 
 def cmd_sentiment_predict(args) -> int:
-    from .sentiment import SentimentClassifier
     from .text.readers import read_unlabeled
 
     if args.texts and args.file:
         raise UsageError("give texts as arguments or --file, not both")
-    clf = SentimentClassifier.load(args.run_dir)
+    clf = _load_classifier(args)
     if args.texts:
         texts = list(args.texts)
     elif args.file:

@@ -75,7 +75,71 @@ class Prediction:
         }
 
 
-class SentimentClassifier:
+class _Predictor:
+    """``predict_proba``, ``predict`` and ``evaluate`` on top of ``_probabilities``
+    and ``labels`` (shared by :class:`SentimentClassifier` and :class:`Ensemble`)."""
+
+    labels: list[str] | None
+
+    def _require_model(self) -> None:
+        raise NotImplementedError
+
+    def _probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, C), columns in the order of ``self.labels``.
+
+        Rows of inputs without text (empty or whitespace) are NaN.
+        """
+        self._require_model()
+        texts = list(texts)
+        probs = np.full((len(texts), len(self.labels)), np.nan)
+        keep = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+        if keep:
+            probs[keep] = self._probabilities([texts[i] for i in keep], batch_size)
+        return probs
+
+    def predict(self, texts: Sequence[str] | str, batch_size: int = 256) -> list[Prediction]:
+        """The most probable label of each text (see :class:`Prediction`)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        probs = self.predict_proba(texts, batch_size)
+        out = []
+        for row in probs:
+            if np.isnan(row).any():
+                out.append(Prediction(None, None, {}))
+                continue
+            best = int(row.argmax())
+            out.append(
+                Prediction(
+                    self.labels[best],
+                    float(row[best]),
+                    {label: float(p) for label, p in zip(self.labels, row, strict=True)},
+                )
+            )
+        return out
+
+    def evaluate(
+        self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 256
+    ) -> ClassificationReport:
+        """Accuracy, per-class precision/recall/F1, macro-F1 and confusion matrix.
+
+        Every label must be one the model knows. A text without tokens is
+        classified as a text of one unknown word.
+        """
+        self._require_model()
+        texts, labels = list(texts), [str(label) for label in labels]
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        if not texts:
+            raise ValueError("the evaluation set is empty")
+        true = label_indices(labels, self.labels, "evaluation data")
+        predicted = self._probabilities(texts, batch_size).argmax(axis=1)
+        return classification_report(true, predicted, self.labels)
+
+
+class SentimentClassifier(_Predictor):
     """A recurrent text classifier for any set of string labels.
 
     Model settings (see :class:`rnnkit.sentiment.model.ModelConfig`): ``cell``
@@ -466,60 +530,11 @@ class SentimentClassifier:
         if self.model is None or self.vocab is None or self.labels is None:
             raise RuntimeError("the classifier is not trained: call fit() or load() first")
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N, C), columns in the order of ``self.labels``.
-
-        Rows of inputs without text (empty or whitespace) are NaN.
-        """
-        self._require_model()
-        texts = list(texts)
-        probs = np.full((len(texts), len(self.labels)), np.nan)
-        keep = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
-        if keep:
-            ids = self._encode([texts[i] for i in keep])
-            logits = predict_logits(self.model, ids, batch_size)
-            probs[keep] = probabilities(logits, len(self.labels))
-        return probs
-
-    def predict(self, texts: Sequence[str] | str, batch_size: int = 256) -> list[Prediction]:
-        """The most probable label of each text (see :class:`Prediction`)."""
-        if isinstance(texts, str):
-            texts = [texts]
-        probs = self.predict_proba(texts, batch_size)
-        out = []
-        for row in probs:
-            if np.isnan(row).any():
-                out.append(Prediction(None, None, {}))
-                continue
-            best = int(row.argmax())
-            out.append(
-                Prediction(
-                    self.labels[best],
-                    float(row[best]),
-                    {label: float(p) for label, p in zip(self.labels, row, strict=True)},
-                )
-            )
-        return out
-
-    def evaluate(
-        self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 256
-    ) -> ClassificationReport:
-        """Accuracy, per-class precision/recall/F1, macro-F1 and confusion matrix.
-
-        Every label must be one the model knows. A text without tokens is
-        classified as a text of one unknown word.
-        """
-        self._require_model()
-        texts, labels = list(texts), [str(label) for label in labels]
-        if len(texts) != len(labels):
-            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-        if not texts:
-            raise ValueError("the evaluation set is empty")
-        true = label_indices(labels, self.labels, "evaluation data")
-        ids = self._encode(texts)
-        logits = predict_logits(self.model, ids, batch_size)
-        predicted = probabilities(logits, len(self.labels)).argmax(axis=1)
-        return classification_report(true, predicted, self.labels)
+    def _probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, C) of every text; one without tokens reads as one UNK."""
+        return probabilities(
+            predict_logits(self.model, self._encode(texts), batch_size), len(self.labels)
+        )
 
     # -- files -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -554,6 +569,41 @@ class SentimentClassifier:
             ) from None
         clf.model.eval()
         return clf
+
+
+class Ensemble(_Predictor):
+    """Several trained classifiers voting with their probabilities: ``p = mean_m p_m``.
+
+    Models trained with different seeds make partly different mistakes, so
+    the mean of their probabilities is right more often than a typical member
+    (on SST-2, three models: +0.5 points; see docs/sentiment.md). Every member
+    must have the same labels in the same order. ``Ensemble.load(paths)``
+    takes model files or run directories (their best checkpoints).
+    """
+
+    def __init__(self, members: Sequence[SentimentClassifier]):
+        members = list(members)
+        if not members:
+            raise ValueError("an ensemble needs at least one model")
+        for m in members:
+            m._require_model()
+        self.labels = list(members[0].labels)
+        for m in members[1:]:
+            if list(m.labels) != self.labels:
+                raise ValueError(
+                    f"ensemble members disagree on the labels: {self.labels} and {list(m.labels)}"
+                )
+        self.members = members
+
+    @classmethod
+    def load(cls, paths: Sequence[str | os.PathLike]) -> Ensemble:
+        return cls([SentimentClassifier.load(p) for p in paths])
+
+    def _require_model(self) -> None:
+        return None
+
+    def _probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        return np.mean([m._probabilities(texts, batch_size) for m in self.members], axis=0)
 
 
 def _hold_out(texts: list[str], labels: list[str], fraction: float, seed: int):
