@@ -13,7 +13,7 @@ gets ``lengths`` and the pooling looks at valid steps only, so adding padding
 to a batch does not change any prediction.
 
 With character n-grams (``num_subwords > 0``, :mod:`rnnkit.text.subwords`)
-the input is ``ids (B, T, 1 + K)``: column 0 the word's id, columns 1.. the
+the input is ``ids (B, T, 1 + G)``: column 0 the word's id, columns 1.. the
 ids of its n-grams (0 = none), and a word's vector is its own vector plus the
 mean of its n-grams' vectors (an :class:`~rnnkit.nn.EmbeddingBag`)::
 
