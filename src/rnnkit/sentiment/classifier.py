@@ -576,7 +576,7 @@ class Ensemble(_Predictor):
 
     Models trained with different seeds make partly different mistakes, so
     the mean of their probabilities is right more often than a typical member
-    (on SST-2, three models: +0.5 points; see docs/sentiment.md). Every member
+    (on SST-2, three models: +0.8 points on average; see docs/sentiment.md). Every member
     must have the same labels in the same order. ``Ensemble.load(paths)``
     takes model files or run directories (their best checkpoints).
     """
