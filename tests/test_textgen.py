@@ -310,3 +310,31 @@ def test_default_lr_schedule_is_a_step_function_with_a_floor():
     assert s.lr_at(s.lr_decay_after + s.lr_decay_every) == pytest.approx(s.lr * s.lr_decay**2)
     assert s.lr_at(10**6) == s.lr_min
     assert TrainSettings(lr_decay=1.0).lr_at(10**6) == s.lr
+
+
+def test_weight_averaging_is_saved_kept_and_resumed_exactly(tmp_path):
+    corpus = tmp_path / "hamlet.txt"
+    corpus.write_text(HAMLET * 6)
+    settings = dict(FAST, lr=5e-3, eval_every=10, ema_decay=0.9)
+    full = CharLM(**TINY)
+    full.fit(corpus, out=tmp_path / "full", steps=40, progress=False, **settings)
+    ckpt = load_checkpoint(tmp_path / "full" / "latest.npz")
+    assert ckpt["config"]["train"]["ema_decay"] == 0.9
+    name = "decoder.weight"
+    assert not np.array_equal(ckpt["model"][name], ckpt["train_model"][name])
+    # after fit the network holds the averaged weights: what was evaluated and saved
+    np.testing.assert_array_equal(full.network.state_dict()[name], ckpt["model"][name])
+    loaded = CharLM.load(tmp_path / "full" / "latest.npz")
+    assert loaded.generate(30, prime="To", seed=1) == full.generate(30, prime="To", seed=1)
+    part = CharLM(**TINY)
+    part.fit(corpus, out=tmp_path / "part", steps=20, progress=False, **settings)
+    resumed, result = CharLM.resume(tmp_path / "part", steps=40, progress=False)
+    assert result.step == 40
+    again = load_checkpoint(tmp_path / "part" / "latest.npz")
+    for key in ("model", "train_model"):
+        for k in ckpt[key]:
+            np.testing.assert_array_equal(again[key][k], ckpt[key][k], err_msg=f"{key} {k}")
+    assert _loss_records(tmp_path / "part") == _loss_records(tmp_path / "full")
+    with pytest.raises(ValueError, match="ema_decay"):
+        CharLM(**TINY).fit(corpus, out=tmp_path / "bad", steps=2, progress=False, **dict(FAST, ema_decay=1.5))
+    assert not (tmp_path / "bad").exists()

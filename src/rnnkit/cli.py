@@ -45,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 _TEXTGEN_RUN_OPTIONS = (
     "model", "hidden_size", "num_layers", "dropout", "embedding_size", "seq_length",
     "batch_size", "optimizer", "lr", "lr_decay", "lr_decay_every", "lr_decay_after", "lr_min",
-    "grad_clip",
+    "grad_clip", "ema_decay",
     "eval_every", "log_every", "seed", "val_fraction", "encoding", "sample_length",
 )  # fmt: skip
 
@@ -96,6 +96,7 @@ def add_textgen_commands(sub) -> None:
     opt.add_argument("--lr-decay-after", type=int, metavar="STEP", help=f"... from this step on ({d.lr_decay_after})")
     opt.add_argument("--lr-min", type=float, help=f"the decay stops at this lr ({d.lr_min})")
     opt.add_argument("--grad-clip", type=float, help=f"max global gradient norm, 0 = off ({d.grad_clip})")
+    opt.add_argument("--ema-decay", type=float, help="evaluate, save and keep a moving average of the weights with this decay per step, e.g. 0.999 (default: off)")
     opt.add_argument("--eval-every", type=int, metavar="STEPS", help=f"steps between evaluations/checkpoints ({d.eval_every})")
     opt.add_argument("--log-every", type=int, metavar="STEPS", help=f"steps per train-loss record in metrics.jsonl ({d.log_every})")
     opt.add_argument("--val-fraction", type=float, help=f"tail of the corpus held out ({d.val_fraction})")

@@ -118,7 +118,9 @@ class CharLM:
         self.network = CharRNN(CharRNNConfig(vocab_size=len(vocab), **self.arch))
         task = CharLMTask(self.network, batches, val_ids)
         trainer = self._trainer(task, run, epochs, steps, minutes, progress)
-        return trainer.fit()
+        result = trainer.fit()
+        trainer.use_average()  # with ema_decay: the network ends with the averaged weights
+        return result
 
     @classmethod
     def resume(
@@ -150,7 +152,9 @@ class CharLM:
         task = CharLMTask(lm.network, batches, val_ids)
         trainer = lm._trainer(task, run, epochs, steps, minutes, progress)
         trainer.restore(tree)
-        return lm, trainer.fit()
+        result = trainer.fit()
+        trainer.use_average()
+        return lm, result
 
     def _trainer(self, task, run, epochs, steps, minutes, progress) -> Trainer:
         s = self.settings
@@ -163,6 +167,7 @@ class CharLM:
             eval_every=s.eval_every,
             log_every=s.log_every,
             grad_clip=s.grad_clip,
+            ema_decay=s.ema_decay,
             monitor="val_loss",
             mode="min",
             progress=progress,

@@ -48,6 +48,7 @@ class TrainSettings:
     lr_decay_after: int = 450  # ... from this step on ...
     lr_min: float = 1e-4  # ... but never below this
     grad_clip: float | None = 5.0  # global gradient norm (None: no clipping)
+    ema_decay: float | None = None  # evaluate, save and keep a moving average of the weights
     val_fraction: float = 0.1  # the tail of the corpus held out for validation
     eval_every: int = 200  # steps between evaluations and checkpoints
     log_every: int = 10  # steps per train-loss record
@@ -72,6 +73,8 @@ class TrainSettings:
             raise ValueError(f"lr_decay_after must be >= 0, received {self.lr_decay_after}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0, received {self.grad_clip}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), received {self.ema_decay}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), received {self.val_fraction}")
 

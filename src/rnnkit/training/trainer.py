@@ -308,6 +308,14 @@ class Trainer:
             reason, self.step, self.epoch, dict(self.last_metrics), self.best, self.best_step, message
         )
 
+    def use_average(self) -> None:
+        """Put the averaged weights into the model for good (nothing without ``ema_decay``).
+
+        For after :meth:`fit`: the model then holds what was evaluated and saved.
+        """
+        if self.average is not None:
+            self.model.load_state_dict(self.average, strict=False)
+
     def write(self, message: str) -> None:
         """Print a line without tearing the progress bar."""
         if self._progress is not None:
