@@ -134,7 +134,6 @@ def add_textgen_commands(sub) -> None:
     ev.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
     ev.add_argument("file", nargs="?", metavar="FILE", help="text to evaluate on")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR", help="average the class probabilities with this model too (repeatable)")
     ev.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="which checkpoint of RUN_DIR (best)")
     ev.set_defaults(run=cmd_textgen_eval)
     textgen.set_defaults(run=_help_of(textgen))
@@ -372,7 +371,7 @@ def add_sentiment_commands(sub) -> None:
     ev.add_argument("run_dir", metavar="RUN_DIR", help="run directory or model file")
     ev.add_argument("--data", required=True, metavar="FILE", help="labelled data to evaluate on")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR", help="average the class probabilities with this model too (repeatable)")
+    _add_ensemble_option(ev)
     _add_data_options(ev, "data")
     ev.set_defaults(run=cmd_sentiment_eval)
 
@@ -390,9 +389,14 @@ def add_sentiment_commands(sub) -> None:
     pr.add_argument("--file", metavar="FILE", help="one text per line (gzip read transparently)")
     pr.add_argument("--encoding", default="utf-8", help="encoding of --file / stdin (utf-8)")
     pr.add_argument("--json", action="store_true", help="one JSON object per line")
-    pr.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR", help="average the class probabilities with this model too (repeatable)")
+    _add_ensemble_option(pr)
     pr.set_defaults(run=cmd_sentiment_predict)
     sentiment.set_defaults(run=_help_of(sentiment))
+
+
+def _add_ensemble_option(parser) -> None:
+    parser.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR",
+                        help="average the class probabilities with this model too (repeatable)")  # fmt: skip
 
 
 def _ngram_range(text: str) -> tuple[int, int]:

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..nn import random as nnrandom
 from ..nn.optim import Adam
-from ..text.subwords import CharNgrams
+from ..text.subwords import CharNgrams, check_ngram_range
 from ..text.tokenize import Tokenizer
 from ..text.vectors import load_vectors
 from ..text.vocab import PAD_ID, Vocab
@@ -43,6 +43,7 @@ from ..training import (
     Trainer,
     TrainerConfig,
     TrainResult,
+    check_ema_decay,
     load_checkpoint,
     save_checkpoint,
 )
@@ -205,9 +206,7 @@ class SentimentClassifier(_Predictor):
         # Fail early on bad model settings (vocabulary and classes are placeholders here).
         ModelConfig(vocab_size=2, num_classes=2, **self.model_settings).validate()
         if char_ngrams is not None:
-            char_ngrams = (int(char_ngrams[0]), int(char_ngrams[1]))
-            if not 1 <= char_ngrams[0] <= char_ngrams[1]:
-                raise ValueError(f"char_ngrams must be (n_min, n_max) with 1 <= n_min <= n_max, received {char_ngrams}")
+            char_ngrams = check_ngram_range(*char_ngrams, name="char_ngrams")
         if ngram_min_words < 1:
             raise ValueError(f"ngram_min_words must be >= 1, received {ngram_min_words}")
         self.char_ngrams = char_ngrams
@@ -358,8 +357,8 @@ class SentimentClassifier(_Predictor):
         after every epoch; ``ema_decay`` (e.g. 0.998) evaluates and keeps a moving
         average of the weights instead of the last ones (see
         :class:`rnnkit.training.Trainer`), which evens out the step-to-step noise
-        that makes picking the best checkpoint a lottery; ``progress`` shows a progress bar on stderr; ``plot``
-        redraws ``loss.png`` at each evaluation. Returns how the run ended
+        that makes picking the best checkpoint a lottery; ``progress`` shows a
+        progress bar on stderr; ``plot`` redraws ``loss.png`` at each evaluation. Returns how the run ended
         (:class:`TrainResult`).
         """
         run, checkpoint = None, None
@@ -385,8 +384,7 @@ class SentimentClassifier(_Predictor):
             raise ValueError(f"batch_size must be >= 1, received {batch_size}")
         if evals_per_epoch < 1:
             raise ValueError(f"evals_per_epoch must be >= 1, received {evals_per_epoch}")
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1), received {ema_decay}")
+        check_ema_decay(ema_decay)  # before the run directory is touched
         if valid_texts is None:
             texts, labels, valid_texts, valid_labels = _hold_out(
                 texts, labels, valid_fraction, seed

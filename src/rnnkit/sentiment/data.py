@@ -89,12 +89,4 @@ def batch_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``ids (B, T)`` (or ``(B, T, 1 + G)`` for n-gram rows) and ``lengths (B,)`` for the
     examples ``index`` of ``sequences``."""
-    chosen = [sequences[i] for i in index]
-    if not chosen or not isinstance(chosen[0], np.ndarray) or chosen[0].ndim != 2:
-        return pad_batch(chosen)
-    lengths = np.array([len(s) for s in chosen], dtype=np.int64)
-    width = max(s.shape[1] for s in chosen)
-    ids = np.zeros((len(chosen), int(lengths.max()), width), dtype=np.int64)  # (B, T, 1 + G)
-    for row, seq in enumerate(chosen):
-        ids[row, : len(seq), : seq.shape[1]] = seq
-    return ids, lengths
+    return pad_batch([sequences[i] for i in index])

@@ -37,11 +37,13 @@ def truncate(ids: Sequence[int], max_length: int | None, keep: str = "head") -> 
 
 
 def pad_batch(
-    sequences: Sequence[Sequence[int]], pad_id: int = PAD_ID
+    sequences: Sequence[Sequence[int]] | Sequence[np.ndarray], pad_id: int = PAD_ID
 ) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad id lists into ``ids (B, T)`` int64 and ``lengths (B,)`` int64.
 
-    Every sequence must hold at least one id (recurrent layers need lengths >= 1).
+    Sequences may also be arrays ``(L_b, W_b)`` of ids per step (a word and its
+    n-grams): they are padded to ``(B, T, max W_b)``. Every sequence must hold
+    at least one step (recurrent layers need lengths >= 1).
     """
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     if lengths.size == 0:
@@ -50,9 +52,15 @@ def pad_batch(
         raise ValueError(
             "every sequence in a batch needs at least one token, received an empty one"
         )
-    ids = np.full((len(sequences), int(lengths.max())), pad_id, dtype=np.int64)  # (B, T)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = seq
+    width = ()  # the size of a step: () for plain ids
+    if isinstance(sequences[0], np.ndarray) and sequences[0].ndim == 2:
+        width = (max(s.shape[1] for s in sequences),)
+    ids = np.full((len(sequences), int(lengths.max()), *width), pad_id, dtype=np.int64)
+    for row, seq in enumerate(sequences):  # ids (B, T) or (B, T, W)
+        if width:
+            ids[row, : len(seq), : seq.shape[1]] = seq
+        else:
+            ids[row, : len(seq)] = seq
     return ids, lengths
 
 

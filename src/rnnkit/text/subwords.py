@@ -27,6 +27,14 @@ PAD_ID = 0
 BOW, EOW = "<", ">"
 
 
+def check_ngram_range(n_min: int, n_max: int, name: str = "n-gram range") -> tuple[int, int]:
+    """``(n_min, n_max)`` as ints if ``1 <= n_min <= n_max``, else a ValueError naming ``name``."""
+    n_min, n_max = int(n_min), int(n_max)
+    if not 1 <= n_min <= n_max:
+        raise ValueError(f"{name} needs 1 <= n_min <= n_max, received {n_min} and {n_max}")
+    return n_min, n_max
+
+
 def char_ngrams(word: str, n_min: int, n_max: int) -> list[str]:
     """The distinct character n-grams (``n_min <= n <= n_max``) of ``<word>``, in order.
 
@@ -53,12 +61,10 @@ class CharNgrams:
     """
 
     def __init__(self, ngrams: Sequence[str], n_min: int = 3, n_max: int = 5):
-        if not 1 <= n_min <= n_max:
-            raise ValueError(f"need 1 <= n_min <= n_max, received {n_min} and {n_max}")
+        self.n_min, self.n_max = check_ngram_range(n_min, n_max)
         self.ngrams = list(ngrams)
         if len(set(self.ngrams)) != len(self.ngrams):
             raise ValueError("the n-gram list has duplicates")
-        self.n_min, self.n_max = int(n_min), int(n_max)
         self._ids = {gram: i + 1 for i, gram in enumerate(self.ngrams)}
         self._cache: dict[str, list[int]] = {}
 
@@ -80,8 +86,7 @@ class CharNgrams:
             raise ValueError(f"min_words must be >= 1, received {min_words}")
         if max_size is not None and max_size < 0:
             raise ValueError(f"max_size must be >= 0 or None, received {max_size}")
-        if not 1 <= n_min <= n_max:
-            raise ValueError(f"need 1 <= n_min <= n_max, received {n_min} and {n_max}")
+        n_min, n_max = check_ngram_range(n_min, n_max)
         counts = Counter(gram for word in set(words) for gram in char_ngrams(word, n_min, n_max))
         kept = sorted((g for g, c in counts.items() if c >= min_words), key=lambda g: (-counts[g], g))
         return cls(kept[:max_size] if max_size is not None else kept, n_min, n_max)

@@ -20,6 +20,7 @@ import numpy as np
 from ..nn import optim
 from ..nn.losses import CrossEntropyLoss
 from ..text.corpus import StreamBatches
+from ..training import check_ema_decay
 from .evaluate import evaluate_ids
 from .model import CharRNN
 
@@ -73,8 +74,7 @@ class TrainSettings:
             raise ValueError(f"lr_decay_after must be >= 0, received {self.lr_decay_after}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0, received {self.grad_clip}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in (0, 1), received {self.ema_decay}")
+        check_ema_decay(self.ema_decay)
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), received {self.val_fraction}")
 

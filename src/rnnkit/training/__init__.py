@@ -114,7 +114,7 @@ from .checkpoint import (
 )
 from .metrics import MetricsLog, plot_metrics
 from .rundir import RunDir, RunDirError
-from .trainer import Trainer, TrainerConfig, TrainResult, TrainTask
+from .trainer import Trainer, TrainerConfig, TrainResult, TrainTask, check_ema_decay
 
 __all__ = [
     "FORMAT_NAME",
@@ -127,6 +127,7 @@ __all__ = [
     "TrainTask",
     "Trainer",
     "TrainerConfig",
+    "check_ema_decay",
     "flatten_tree",
     "load_checkpoint",
     "plot_metrics",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -71,8 +72,13 @@ class TrainerConfig:
             raise ValueError(f"mode must be 'min' or 'max', received {self.mode!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, received {self.patience}")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1) or None, received {self.ema_decay}")
+        check_ema_decay(self.ema_decay)
+
+
+def check_ema_decay(ema_decay: float | None) -> None:
+    """Weight averaging's decay must be None (off) or in (0, 1); else a ValueError."""
+    if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in (0, 1) or None, received {ema_decay}")
 
 
 @dataclass
@@ -146,9 +152,11 @@ class Trainer:
         self.interval_loss = 0.0  # sum of step losses since the last train record
         self.interval_steps = 0
         self.last_metrics: dict[str, float] = {}
-        self.average: dict[str, np.ndarray] | None = None  # EMA of the trainable weights
+        # weight averaging: the trainable parameters and their moving average
+        self._tracked = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.average: dict[str, np.ndarray] | None = None
         if config.ema_decay is not None:
-            self.average = {n: p.data.copy() for n, p in self._averaged()}
+            self.average = {n: p.data.copy() for n, p in self._tracked}
         # this session only
         self._progress: Progress | None = None
         self._stop_requested = False
@@ -167,7 +175,7 @@ class Trainer:
             self.model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
             if self.average is not None:  # averaged weights saved as "model" (else start now)
                 saved = ckpt["model"] if "train_model" in ckpt else self.model.state_dict()
-                self.average = {n: np.array(saved[n], dtype=p.dtype) for n, p in self._averaged()}
+                self.average = {n: np.array(saved[n], dtype=p.dtype) for n, p in self._tracked}
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.task.load_state_dict(ckpt["task"])
             t = ckpt["trainer"]
@@ -191,14 +199,14 @@ class Trainer:
     def checkpoint_tree(self) -> dict:
         """Everything a checkpoint holds at the current step (the format of :mod:`.checkpoint`)."""
         model = dict(self.model.state_dict())
-        averaged = {}
-        if self.average is not None:
-            averaged = {"model": {**model, **self.average}, "train_model": model}
+        if self.average is None:
+            weights = {"model": model}
+        else:  # "model" is what is evaluated and loaded; resume continues "train_model"
+            weights = {"model": {**model, **self.average}, "train_model": model}
         return {
             "app": self.app,
             "config": self.app_config,
-            "model": model,
-            **averaged,
+            **weights,
             "optimizer": self.optimizer.state_dict(),
             "trainer": {
                 "step": self.step,
@@ -313,8 +321,7 @@ class Trainer:
 
         For after :meth:`fit`: the model then holds what was evaluated and saved.
         """
-        if self.average is not None:
-            self.model.load_state_dict(self.average, strict=False)
+        self._load(self.average)
 
     def write(self, message: str) -> None:
         """Print a line without tearing the progress bar."""
@@ -376,13 +383,12 @@ class Trainer:
         Returns True when early stopping says stop.
         """
         cfg = self.config
-        raw = self._swap_in_average()
-        self.model.eval()
-        try:
-            metrics = {k: float(v) for k, v in (self.task.evaluate() or {}).items()}
-        finally:
-            self.model.train()
-            self._restore(raw)  # the raw weights go on training (and into train_model)
+        with self._evaluated_weights():
+            self.model.eval()
+            try:
+                metrics = {k: float(v) for k, v in (self.task.evaluate() or {}).items()}
+            finally:
+                self.model.train()
         self.last_metrics = metrics
         self.last_eval_step = self.step
         improved = False
@@ -408,35 +414,31 @@ class Trainer:
         if cfg.plot and self.run_dir is not None:
             plot_metrics(self.run_dir.metrics, self.run_dir.plot)
         if self.on_eval is not None:
-            raw = self._swap_in_average()  # on_eval sees the evaluated weights
-            try:
+            with self._evaluated_weights():
                 self.on_eval(self, metrics)
-            finally:
-                self._restore(raw)
         return cfg.patience is not None and self.bad_evals >= cfg.patience
-
-    def _averaged(self) -> list[tuple[str, Any]]:
-        return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
 
     def _update_average(self) -> None:
         if self.average is None:
             return
         decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
-        for name, p in self._averaged():
+        for name, p in self._tracked:
             avg = self.average[name]
             avg += (1.0 - decay) * (p.data - avg)
 
-    def _swap_in_average(self) -> dict[str, np.ndarray] | None:
-        """Put the averaged weights into the model; returns the raw ones (None without EMA)."""
-        if self.average is None:
-            return None
-        raw = {n: p.data.copy() for n, p in self._averaged()}
-        self.model.load_state_dict(self.average, strict=False)
-        return raw
+    @contextlib.contextmanager
+    def _evaluated_weights(self):
+        """Inside: the model holds the averaged weights (as it is, without ``ema_decay``)."""
+        raw = None if self.average is None else {n: p.data.copy() for n, p in self._tracked}
+        self._load(self.average)
+        try:
+            yield
+        finally:
+            self._load(raw)  # the raw weights go on training (and into train_model)
 
-    def _restore(self, raw: dict[str, np.ndarray] | None) -> None:
-        if raw is not None:
-            self.model.load_state_dict(raw, strict=False)
+    def _load(self, weights: dict[str, np.ndarray] | None) -> None:
+        if weights is not None:
+            self.model.load_state_dict(weights, strict=False)
 
     def _save(self) -> None:
         if self.run_dir is not None:
