@@ -104,8 +104,12 @@ def test_cross_entropy_bad_inputs():
         loss(LOGITS, np.where(TARGET == 3, 5, TARGET))
     with pytest.raises(ValueError, match="received -1"):
         loss(LOGITS, np.where(TARGET == -100, -1, TARGET))
-    with pytest.raises(ValueError, match="integer class ids.*float64"):
+    with pytest.raises(ValueError, match=r"integer class ids or float probabilities.*bool"):
+        loss(LOGITS, TARGET > 0)
+    with pytest.raises(ValueError, match=r"probability targets must have the logits' shape"):
         loss(LOGITS, TARGET.astype(np.float64))
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        loss(LOGITS, -SOFT_TARGET)
     with pytest.raises(ValueError, match="mask shape"):
         loss(LOGITS, TARGET, mask=np.ones(4, bool))
     with pytest.raises(ValueError, match="0 and 1"):
@@ -116,6 +120,47 @@ def test_cross_entropy_bad_inputs():
         CrossEntropyLoss().backward()
     # Out-of-range targets are fine where masked out.
     loss(LOGITS, np.where(MASK, TARGET, 99), mask=MASK)
+
+
+# Probability targets: a distribution over the 5 classes at every position.
+SOFT_TARGET = np.exp(randn(3, 4, 5, seed=6))
+SOFT_TARGET /= SOFT_TARGET.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("mask", [None, MASK])
+def test_cross_entropy_soft_targets_gradcheck(reduction, mask):
+    loss = CrossEntropyLoss(reduction=reduction)
+    gradcheck(LossAsModule(loss, SOFT_TARGET, mask=mask), [LOGITS.copy()], max_checks=None)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_soft_targets_match_torch(reduction):
+    torch = pytest.importorskip("torch")
+    C = LOGITS.shape[-1]
+    logits_t = torch.tensor(LOGITS.reshape(-1, C), requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(
+        logits_t, torch.from_numpy(SOFT_TARGET.reshape(-1, C)), reduction=reduction
+    )
+    upstream = randn(3, 4, seed=2) if reduction == "none" else 0.7
+    ref.backward(torch.tensor(upstream).reshape(-1) if reduction == "none" else torch.tensor(0.7))
+    loss = CrossEntropyLoss(reduction=reduction)
+    value = loss(LOGITS, SOFT_TARGET)
+    grad = loss.backward(upstream)
+    np.testing.assert_allclose(value, ref.detach().numpy().reshape(np.shape(value)), atol=1e-12)
+    np.testing.assert_allclose(grad, logits_t.grad.numpy().reshape(LOGITS.shape), atol=1e-12)
+
+
+def test_cross_entropy_one_hot_probabilities_equal_class_ids():
+    target = np.array([[0, 4, 1, 2], [1, 1, 3, 0], [4, 0, 2, 2]])
+    hard, soft = CrossEntropyLoss(), CrossEntropyLoss()
+    assert soft(LOGITS, np.eye(5)[target], mask=MASK) == pytest.approx(
+        hard(LOGITS, target, mask=MASK), abs=1e-12
+    )
+    np.testing.assert_allclose(soft.backward(), hard.backward(), atol=1e-15)
+    # The cross-entropy against q is never below q's own entropy, with equality at p = q.
+    at_q = CrossEntropyLoss(reduction="none")(np.log(SOFT_TARGET), SOFT_TARGET)
+    np.testing.assert_allclose(at_q, -(SOFT_TARGET * np.log(SOFT_TARGET)).sum(-1), atol=1e-12)
 
 
 # -- BCEWithLogitsLoss -------------------------------------------------------------

@@ -334,3 +334,75 @@ def test_ensemble_averages_the_members_probabilities(tmp_path):
         Ensemble([members[0], other])
     with pytest.raises(ValueError, match="at least one"):
         Ensemble([])
+
+
+def test_distillation_learns_the_teachers_answers_not_the_labels(tmp_path):
+    teacher = small(pooling="max")
+    fit_toy(teacher)
+    assert teacher.evaluate(TEXTS, LABELS).accuracy == 1.0
+    # Every training label is wrong; with distill_weight=1 only the teacher counts.
+    flipped = ["neg" if y == "pos" else "pos" for y in LABELS]
+    student = small(pooling="max", embedding_dim=6)
+    student.fit(TEXTS, flipped, TEXTS, LABELS, teacher=teacher, distill_weight=1.0, epochs=200,
+                batch_size=8, lr=0.02, patience=None, progress=False)  # fmt: skip
+    assert student.evaluate(TEXTS, LABELS).accuracy == 1.0
+    # ... and with a small weight the (wrong) labels win.
+    swayed = small(pooling="max", embedding_dim=6)
+    swayed.fit(TEXTS, flipped, TEXTS, flipped, teacher=teacher, distill_weight=0.2, epochs=200,
+               batch_size=8, lr=0.02, patience=None, progress=False)  # fmt: skip
+    assert swayed.evaluate(TEXTS, LABELS).accuracy == 0.0
+
+
+def test_distillation_targets_are_saved_and_resume_needs_no_teacher(tmp_path):
+    from rnnkit.sentiment import Ensemble
+
+    members = [small(pooling="max"), small(pooling="mean")]
+    for seed, clf in enumerate(members):
+        fit_toy(clf, epochs=3, seed=seed)
+    teacher = Ensemble(members)
+
+    def run(run_dir, **kw):
+        fit = dict(epochs=4, batch_size=3, evals_per_epoch=1, patience=None, progress=False)
+        fit.update(kw)
+        clf = small(dropout=0.3)
+        clf.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, plot=False, **fit)
+        return clf
+
+    run(tmp_path / "straight", teacher=teacher, distill_weight=0.3)
+    latest = load_checkpoint(tmp_path / "straight" / "latest.npz")
+    assert latest["config"]["train"]["distill_weight"] == 0.3
+    truth = np.eye(2)[[members[0].labels.index(y) for y in LABELS]]
+    expected = 0.7 * truth + 0.3 * teacher.predict_proba(TEXTS)
+    np.testing.assert_allclose(latest["task"]["train_targets"], expected, rtol=1e-12)
+    run(tmp_path / "split", teacher=teacher, distill_weight=0.3, epochs=2)
+    run(tmp_path / "split", resume=True, teacher=small(), distill_weight=0.9)  # both ignored
+    again = load_checkpoint(tmp_path / "split" / "latest.npz")
+    assert again["trainer"]["step"] == latest["trainer"]["step"]
+    for k in latest["model"]:
+        np.testing.assert_array_equal(again["model"][k], latest["model"][k], err_msg=k)
+    # Without a teacher the targets are class ids and the checkpoint holds none.
+    run(tmp_path / "plain", epochs=1)
+    assert "train_targets" not in load_checkpoint(tmp_path / "plain" / "latest.npz")["task"]
+
+
+def test_distillation_with_three_classes_and_bad_teachers(tmp_path):
+    three = ["a", "b", "c", "a", "b", "c", "a", "b"]
+    teacher = small()
+    teacher.fit(TEXTS, three, epochs=3, progress=False)
+    student = small()
+    student.fit(TEXTS, three, TEXTS, three, teacher=teacher, distill_weight=0.5, epochs=2,
+                run_dir=tmp_path / "three", plot=False, progress=False)  # fmt: skip
+    targets = load_checkpoint(tmp_path / "three" / "latest.npz")["task"]["train_targets"]
+    assert targets.shape == (8, 3)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(targets, 0.5 * np.eye(3)[[0, 1, 2, 0, 1, 2, 0, 1]]
+                               + 0.5 * teacher.predict_proba(TEXTS), rtol=1e-12)  # fmt: skip
+    with pytest.raises(ValueError, match=r"teacher's labels \['a', 'b', 'c'\] differ"):
+        small().fit(TEXTS, LABELS, teacher=teacher, run_dir=tmp_path / "bad", progress=False)
+    for weight in (0.0, 1.5):
+        with pytest.raises(ValueError, match="distill_weight must be in"):
+            small().fit(TEXTS, three, teacher=teacher, distill_weight=weight,
+                        run_dir=tmp_path / "bad", progress=False)  # fmt: skip
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(RuntimeError, match="not trained"):
+        small().fit(TEXTS, three, teacher=small(), progress=False)

@@ -202,3 +202,28 @@ def test_eval_and_predict_an_ensemble(trained, tmp_path, capsys):
     err = one_line_error(*run(capsys, "sentiment", "eval", trained / "run", "--data",
                               trained / "toy.tsv", "--ensemble-with", tmp_path / "nothing"))  # fmt: skip
     assert "nothing" in err
+
+
+def test_train_distils_teachers_and_refuses_bad_ones(trained, tmp_path, capsys):
+    from rnnkit.training import load_checkpoint
+
+    student = tmp_path / "student"
+    argv = ["sentiment", "train", "--train", trained / "toy.tsv", "--valid", trained / "toy.tsv",
+            "--out", student, *FAST]  # fmt: skip
+    code, out, _ = run(capsys, *argv, "--teacher", trained / "run", "--teacher", trained / "run",
+                       "--distill-weight", "0.25")  # fmt: skip
+    assert code == 0 and "best validation accuracy" in out
+    ckpt = load_checkpoint(student / "latest.npz")
+    assert ckpt["config"]["train"]["distill_weight"] == 0.25
+    assert ckpt["task"]["train_targets"].shape == (8, 2)
+    before = (student / "best.npz").read_bytes()
+    three = write_tsv(tmp_path / "three.tsv", [(t, y) for (t, _), y in zip(ROWS, "abcabcab", strict=True)])
+    bad = [(["--teacher", tmp_path / "nothing"], "nothing"),
+           (["--teacher", trained / "run", "--distill-weight", "2"], "distill_weight")]  # fmt: skip
+    for extra, message in bad:
+        err = one_line_error(*run(capsys, *argv, "--force", *extra))
+        assert message in err
+    err = one_line_error(*run(capsys, "sentiment", "train", "--train", three, "--out", student,
+                              "--force", "--teacher", trained / "run", *FAST))  # fmt: skip
+    assert "teacher's labels" in err
+    assert (student / "best.npz").read_bytes() == before  # nothing saved was lost

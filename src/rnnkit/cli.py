@@ -359,6 +359,8 @@ def add_sentiment_commands(sub) -> None:
     opt.add_argument("--ema-decay", type=float, default=f["ema_decay"], help="evaluate and keep a moving average of the weights with this decay per step, e.g. 0.998 (default: off)")
     opt.add_argument("--patience", type=int, default=f["patience"], help=f"evaluations without a better accuracy before stopping, 0 = never ({f['patience']})")
     opt.add_argument("--evals-per-epoch", type=int, default=f["evals_per_epoch"], help=f"validation passes per epoch ({f['evals_per_epoch']})")
+    opt.add_argument("--teacher", action="append", default=[], metavar="RUN_DIR", help="distil this trained model into the new one: train on its probabilities mixed with the labels (repeatable: the ensemble's mean; default: off)")
+    opt.add_argument("--distill-weight", type=float, default=f["distill_weight"], help=f"share of the teacher's probabilities in each target, the rest is the label ({f['distill_weight']})")
     opt.add_argument("--seed", type=int, default=f["seed"], help=f"initialisation, dropout and batch order ({f['seed']})")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=cmd_sentiment_train)
@@ -418,6 +420,7 @@ def cmd_sentiment_train(args) -> int:
         raise UsageError("--resume needs --out RUN_DIR, the run to continue")
     train = _read_labeled(args.train, args)
     valid = _read_labeled(args.valid, args) if args.valid else None
+    teacher = _load_models(args.teacher) if args.teacher and not args.resume else None
     run_dir = args.out or os.path.join("runs", dt.datetime.now().strftime("sentiment-%Y%m%d-%H%M%S"))
     clf = SentimentClassifier(
         cell=args.cell, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
@@ -436,7 +439,7 @@ def cmd_sentiment_train(args) -> int:
         run_dir=run_dir, force=args.force, resume=args.resume, epochs=args.epochs,
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
         weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, ema_decay=args.ema_decay,
-        patience=args.patience or None, evals_per_epoch=args.evals_per_epoch,
+        teacher=teacher, distill_weight=args.distill_weight, patience=args.patience or None, evals_per_epoch=args.evals_per_epoch,
         valid_fraction=args.valid_fraction, seed=args.seed, progress=not args.quiet,
     )  # fmt: skip
     if result.reason == "diverged":
@@ -456,12 +459,17 @@ def cmd_sentiment_train(args) -> int:
 
 def _load_classifier(args):
     """RUN_DIR's model, or the ensemble of it and every --ensemble-with model."""
+    return _load_models([args.run_dir, *args.ensemble_with])
+
+
+def _load_models(paths):
+    """One saved classifier, or the ensemble of several."""
     from .sentiment import Ensemble, SentimentClassifier
 
-    if not args.ensemble_with:
-        return SentimentClassifier.load(args.run_dir)
+    if len(paths) == 1:
+        return SentimentClassifier.load(paths[0])
     try:
-        return Ensemble.load([args.run_dir, *args.ensemble_with])
+        return Ensemble.load(paths)
     except ValueError as exc:  # members with different labels
         raise UsageError(str(exc)) from None
 

@@ -67,9 +67,18 @@ class CrossEntropyLoss(Module):
     Unlike PyTorch (which returns nan), a mean over no counted position is 0.0
     with a zero gradient, so a fully padded batch does not poison training.
 
+    Soft targets, as PyTorch's class-probability form: a float ``target (..., C)``
+    of the logits' shape holds a distribution ``q_n`` per position (teacher
+    probabilities in distillation, smoothed labels), and::
+
+        l_n = -sum_c q_nc log p_nc,        dL/dz_n = s_n * (softmax(z_n) - q_n)
+
+    ``ignore_index`` does not apply to them; ``mask`` does.
+
     Shapes: ``logits (..., C)`` (class axis last, whereas PyTorch puts it at axis
-    1), ``target (...)`` integer class ids, ``mask (...)`` bool or 0/1.
-    Targets outside ``[0, C)`` are an error only where counted.
+    1), ``target (...)`` integer class ids or ``(..., C)`` probabilities,
+    ``mask (...)`` bool or 0/1. Targets outside ``[0, C)`` are an error only
+    where counted.
     """
 
     def __init__(self, ignore_index: int = -100, reduction: str = "mean"):
@@ -83,22 +92,37 @@ class CrossEntropyLoss(Module):
         target = np.asarray(target)
         if logits.ndim == 0 or logits.shape[-1] == 0:
             raise ValueError(f"logits must have shape (..., C) with C > 0, received {logits.shape}")
-        if target.dtype.kind not in "iu":
-            raise ValueError(f"target must hold integer class ids, received dtype {target.dtype}")
-        if target.shape != logits.shape[:-1]:
+        soft = target.dtype.kind == "f"
+        if soft:
+            if target.shape != logits.shape:
+                raise ValueError(
+                    f"probability targets must have the logits' shape {logits.shape}, "
+                    f"received {target.shape}"
+                )
+            if not np.all(np.isfinite(target)) or (target < 0).any():
+                raise ValueError("probability targets must be finite and >= 0")
+        elif target.dtype.kind not in "iu":
+            raise ValueError(
+                f"target must hold integer class ids or float probabilities, "
+                f"received dtype {target.dtype}"
+            )
+        elif target.shape != logits.shape[:-1]:
             raise ValueError(
                 f"target shape must be logits.shape[:-1] = {logits.shape[:-1]}, "
                 f"received {target.shape}"
             )
         num_classes = logits.shape[-1]
-        counted = target != self.ignore_index  # (...)
+        shape = logits.shape[:-1]
+        counted = np.ones(shape, dtype=bool) if soft else target != self.ignore_index  # (...)
         if mask is not None:
             mask = np.asarray(mask)
-            if mask.shape != target.shape:
-                raise ValueError(f"mask shape must be {target.shape}, received {mask.shape}")
+            if mask.shape != shape:
+                raise ValueError(f"mask shape must be {shape}, received {mask.shape}")
             if mask.dtype != bool and not np.all((mask == 0) | (mask == 1)):
                 raise ValueError("mask must be bool or hold only 0 and 1")
             counted &= mask.astype(bool)
+        if soft:
+            return self._soft_forward(logits, target.astype(logits.dtype, copy=False), counted)
         bad = counted & ((target < 0) | (target >= num_classes))
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -115,7 +139,19 @@ class CrossEntropyLoss(Module):
         z /= sum_exp[..., None]  # z is now softmax(logits)
         losses = np.where(counted, np.log(sum_exp) - z_t, 0).astype(logits.dtype)  # (...)
 
-        self._probs, self._t, self._counted = z, t, counted
+        self._probs, self._t, self._q, self._counted = z, t, None, counted
+        return self._reduce(losses, counted)
+
+    def _soft_forward(self, logits: np.ndarray, q: np.ndarray, counted: np.ndarray):
+        """``l_n = -sum_c q_nc log p_nc`` for probability targets ``q (..., C)``."""
+        z = logits - logits.max(axis=-1, keepdims=True)  # (..., C), max is 0
+        log_sum = np.log(np.exp(z).sum(axis=-1, keepdims=True))  # (..., 1)
+        log_p = z - log_sum  # (..., C) log-softmax
+        losses = np.where(counted, -(q * log_p).sum(axis=-1), 0).astype(logits.dtype)
+        self._probs, self._t, self._q, self._counted = np.exp(log_p), None, q, counted
+        return self._reduce(losses, counted)
+
+    def _reduce(self, losses: np.ndarray, counted: np.ndarray):
         self._count = int(counted.sum())
         if self.reduction == "none":
             return losses
@@ -133,7 +169,10 @@ class CrossEntropyLoss(Module):
         scale = (counted * grad).astype(probs.dtype)  # (...), 0 where not counted
         num_classes = probs.shape[-1]
         grad_logits = probs.reshape(-1, num_classes).copy()  # (N, C)
-        grad_logits[np.arange(grad_logits.shape[0]), self._t.reshape(-1)] -= 1
+        if self._q is None:
+            grad_logits[np.arange(grad_logits.shape[0]), self._t.reshape(-1)] -= 1
+        else:
+            grad_logits -= self._q.reshape(-1, num_classes)
         grad_logits *= scale.reshape(-1, 1)
         return grad_logits.reshape(probs.shape)
 

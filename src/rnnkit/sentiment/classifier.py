@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,6 +334,8 @@ class SentimentClassifier(_Predictor):
         weight_decay: float = 0.0,
         grad_clip: float | None = 5.0,
         ema_decay: float | None = None,
+        teacher: _Predictor | None = None,
+        distill_weight: float = 0.5,
         patience: int | None = 8,
         evals_per_epoch: int = 4,
         valid_fraction: float = 0.1,
@@ -360,6 +363,15 @@ class SentimentClassifier(_Predictor):
         that makes picking the best checkpoint a lottery; ``progress`` shows a
         progress bar on stderr; ``plot`` redraws ``loss.png`` at each evaluation. Returns how the run ended
         (:class:`TrainResult`).
+
+        ``teacher`` (a trained classifier or :class:`Ensemble` with the same
+        labels) turns on knowledge distillation (Hinton et al. 2015): each
+        training example's target becomes ``(1 - a) * onehot(label) + a *
+        p_teacher(text)`` with ``a = distill_weight``, so one model learns what
+        an ensemble knows. The teacher labels the training texts once, before
+        the first step; the targets are kept in the checkpoints, so
+        ``resume=True`` needs no teacher (one passed is ignored). Validation
+        and early stopping use the true labels.
         """
         run, checkpoint = None, None
         if resume:  # the run's own training settings, not this call's, keep resume exact
@@ -373,6 +385,8 @@ class SentimentClassifier(_Predictor):
             weight_decay = float(saved.get("weight_decay", weight_decay))
             grad_clip = saved.get("grad_clip", grad_clip)
             ema_decay = saved.get("ema_decay", None)
+            distill_weight = float(saved.get("distill_weight") or 0.0)
+            teacher = None
             patience = saved.get("patience", patience)
             evals_per_epoch = int(saved.get("evals_per_epoch", evals_per_epoch))
             valid_fraction = float(saved.get("valid_fraction", valid_fraction))
@@ -385,6 +399,8 @@ class SentimentClassifier(_Predictor):
         if evals_per_epoch < 1:
             raise ValueError(f"evals_per_epoch must be >= 1, received {evals_per_epoch}")
         check_ema_decay(ema_decay)  # before the run directory is touched
+        if teacher is not None and not 0.0 < distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in (0, 1], received {distill_weight}")
         if valid_texts is None:
             texts, labels, valid_texts, valid_labels = _hold_out(
                 texts, labels, valid_fraction, seed
@@ -418,6 +434,10 @@ class SentimentClassifier(_Predictor):
         valid_ids = self._encode(valid_texts)
         train_y = label_indices(labels, self.labels, "training data")
         valid_y = label_indices(valid_labels, self.labels, "validation data")
+        if teacher is not None:
+            train_y = self._distilled_targets(teacher, texts, train_y, distill_weight, progress)
+        elif resume and "train_targets" in checkpoint["task"]:  # Trainer.restore checks the shape
+            train_y = np.zeros((len(texts), len(self.labels)))
         if run_dir is not None and not resume:
             run = RunDir.create(run_dir, force=force)
 
@@ -436,6 +456,7 @@ class SentimentClassifier(_Predictor):
             "weight_decay": weight_decay,
             "grad_clip": grad_clip,
             "ema_decay": ema_decay,
+            "distill_weight": distill_weight if train_y.ndim == 2 else None,
             "patience": patience,
             "evals_per_epoch": evals_per_epoch,
             "valid_fraction": valid_fraction,
@@ -486,6 +507,27 @@ class SentimentClassifier(_Predictor):
             self.model.load_state_dict(best_state)
         self.model.eval()
         return result
+
+    def _distilled_targets(
+        self,
+        teacher: _Predictor,
+        texts: list[str],
+        targets: np.ndarray,
+        weight: float,
+        progress: bool,
+    ) -> np.ndarray:
+        """``(1 - weight) * onehot(targets) + weight * p_teacher(texts)``, (N, C) in our label order."""
+        teacher._require_model()
+        if sorted(teacher.labels) != sorted(self.labels):
+            raise ValueError(
+                f"the teacher's labels {list(teacher.labels)} differ from the "
+                f"training data's {list(self.labels)}"
+            )
+        if progress:
+            print(f"teacher: labelling {len(texts):,} training texts", file=sys.stderr, flush=True)
+        columns = [list(teacher.labels).index(label) for label in self.labels]
+        p = teacher._probabilities(texts)[:, columns]  # (N, C); a text without words reads as UNK
+        return (1.0 - weight) * np.eye(len(self.labels))[targets] + weight * p
 
     def _build_model(self) -> TextClassifier:
         settings = dict(self.model_settings)

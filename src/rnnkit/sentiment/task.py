@@ -6,7 +6,9 @@ mean for text classification:
 
 * step: one length-bucketed batch (:func:`rnnkit.text.batching.bucket_batches`),
   loss = binary cross-entropy on the single logit (two classes) or softmax
-  cross-entropy (more), backward through the model;
+  cross-entropy (more), backward through the model. The targets are class ids
+  ``(N,)`` or, for distillation, class probabilities ``(N, C)`` (then the task
+  keeps them in its state, so a resumed run needs no teacher);
 * evaluation: ``val_loss`` and ``val_accuracy`` on the validation set.
 
 The batch order of epoch ``e`` comes from a generator seeded with
@@ -27,7 +29,11 @@ from .model import TextClassifier
 
 
 class ClassificationLoss:
-    """Mean loss over a batch and its gradient with respect to the logits (B, K)."""
+    """Mean loss over a batch and its gradient with respect to the logits (B, K).
+
+    ``targets`` are class ids (B,) or class probabilities (B, C); with two
+    classes the single logit's target is then ``P(class 1)``.
+    """
 
     def __init__(self, num_classes: int):
         self.binary = num_classes == 2
@@ -35,7 +41,8 @@ class ClassificationLoss:
 
     def __call__(self, logits: np.ndarray, targets: np.ndarray) -> float:
         if self.binary:
-            return self.loss(logits[:, 0], targets.astype(logits.dtype))
+            positive = targets[:, 1] if targets.ndim == 2 else targets
+            return self.loss(logits[:, 0], positive.astype(logits.dtype))
         return self.loss(logits, targets)
 
     def backward(self) -> np.ndarray:
@@ -128,11 +135,26 @@ class ClassificationTask:
         accuracy = float((probs.argmax(axis=1) == targets).mean())
         return {"val_loss": float(nll.mean()), "val_accuracy": accuracy}
 
+    @property
+    def soft_targets(self) -> bool:
+        return self.train_targets.ndim == 2
+
     def state_dict(self) -> dict:
-        return {"seed": self.seed}
+        state = {"seed": self.seed}
+        if self.soft_targets:  # a teacher's probabilities: kept so resume needs no teacher
+            state["train_targets"] = self.train_targets
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         if int(state.get("seed", self.seed)) != self.seed:
             raise ValueError(
                 f"the checkpoint was trained with seed {state['seed']}, not {self.seed}"
             )
+        if self.soft_targets:
+            saved = np.asarray(state.get("train_targets"))
+            if saved.shape != self.train_targets.shape:
+                raise ValueError(
+                    f"the checkpoint's distillation targets have shape {saved.shape}, "
+                    f"the training data needs {self.train_targets.shape}"
+                )
+            self.train_targets = saved
