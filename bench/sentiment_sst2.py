@@ -6,6 +6,8 @@ Usage::
     .venv/bin/python bench/sentiment_sst2.py --seeds 0 1 2 3   # four runs, the mean is the figure
     .venv/bin/python bench/sentiment_sst2.py --protocol dev    # dev selects (optimistic)
     .venv/bin/python bench/sentiment_sst2.py -- --cell gru --epochs 3  # extra train options
+    # one model distilled from the eight of `--seeds 0 1 2 3 4 5 6 7 --out runs/sst2-teachers`
+    .venv/bin/python bench/sentiment_sst2.py --seeds 10 --teachers runs/sst2-teachers/seed*
 
 What it runs (the exact commands are printed and recorded)::
 
@@ -46,6 +48,7 @@ TARGET = 0.85
 RECIPE = ["--lr-decay", "0.8", "--embedding-dim", "300", "--hidden-size", "256",
           "--char-ngrams", "3-5", "--ema-decay", "0.998"]  # fmt: skip
 SENTENCE_COPIES = 3  # the sentences protocol repeats whole training sentences this often
+DISTILL_WEIGHT = 0.5  # with --teachers: the teachers' share of each training target
 
 
 def sentence_holdout(
@@ -113,6 +116,13 @@ def main() -> int:
     )
     parser.add_argument("--out", default=None, help="run directory (runs/bench-sst2-<protocol>)")
     parser.add_argument(
+        "--teachers",
+        nargs="+",
+        default=[],
+        metavar="RUN_DIR",
+        help=f"distil these trained runs into each new model (--distill-weight {DISTILL_WEIGHT})",
+    )
+    parser.add_argument(
         "extra", nargs="*", help="extra options for 'rnnkit sentiment train' (after --)"
     )
     args = parser.parse_args()
@@ -131,11 +141,14 @@ def main() -> int:
         valid = ["--valid", rel(dev)]
     else:
         valid = ["--valid-fraction", "0.05"]
+    distil = [arg for t in args.teachers for arg in ("--teacher", t)]
+    if distil:
+        distil += ["--distill-weight", str(DISTILL_WEIGHT)]
     runs = []
     for seed in args.seeds:
         seed_out = out / f"seed{seed}" if len(args.seeds) > 1 else out
         train_args = ["sentiment", "train", "--train", rel(train), *valid, "--out", rel(seed_out),
-                      "--force", *RECIPE, "--seed", str(seed), *args.extra]  # fmt: skip
+                      "--force", *RECIPE, "--seed", str(seed), *distil, *args.extra]  # fmt: skip
         report, run = train_and_evaluate(train_args, seed_out, dev)
         runs.append({"seed": seed, "dev_accuracy": report["accuracy"],
                      "dev_macro_f1": report["macro_f1"],
@@ -158,6 +171,7 @@ def main() -> int:
         "protocol": args.protocol,
         **({"split": split} if split else {}),
         "recipe": RECIPE,
+        **({"teachers": args.teachers, "distill_weight": DISTILL_WEIGHT} if distil else {}),
         "seeds": args.seeds,
         "dev_accuracies": accuracies,
         "dev_accuracy_mean": mean,
