@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from rnnkit.text import subwords
 from rnnkit.text.subwords import CharNgrams, char_ngrams
 
 
@@ -49,3 +50,14 @@ def test_bad_settings():
         CharNgrams(["abc", "abc"])
     with pytest.raises(ValueError, match="invalid n-gram list"):
         CharNgrams.from_dict({"ngrams": ["abc"]})
+
+
+def test_the_word_cache_stays_bounded(monkeypatch):
+    monkeypatch.setattr(subwords, "CACHE_SIZE", 5)
+    grams = CharNgrams.build(["funny", "sunny", "bunny"], 3, 3)
+    expected = {w: [grams._ids[g] for g in char_ngrams(w, 3, 3) if g in grams._ids]
+                for w in (f"unny{i}" for i in range(12))}  # fmt: skip
+    for word, ids in expected.items():
+        assert grams.encode(word) == ids
+        assert len(grams._cache) <= 5
+    assert grams.encode("unny0") == expected["unny0"]  # recomputed after the cache was emptied

@@ -1,5 +1,6 @@
 import pytest
 
+from rnnkit.text import vocab as vocab_module
 from rnnkit.text.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, inflection_stems
 
 DOCS = [["a", "b", "a", "c"], ["a", "b", "d"], ["e"]]  # a:3 b:2 c,d,e:1
@@ -55,3 +56,12 @@ def test_unknown_words_can_back_off_to_a_known_stem():
     assert v.encode(["warmly"]) == [UNK_ID]  # only when asked
     assert inflection_stems("stepping") == ["stepp", "steppe", "step"]
     assert inflection_stems("bus") == []  # stems shorter than 3 letters are not tried
+
+
+def test_the_backoff_cache_stays_bounded(monkeypatch):
+    monkeypatch.setattr(vocab_module, "BACKOFF_CACHE_SIZE", 4)
+    v = Vocab([PAD, UNK, "warm", "dazzle"])
+    words = ["warmly", "dazzles", "warmer", "dazzled", "warms", "zzz", "qqq", "warmly"]
+    ids = v.encode(words, backoff=True)
+    assert ids == [2, 3, 2, 3, 2, UNK_ID, UNK_ID, 2]
+    assert len(v._backoff) <= 4

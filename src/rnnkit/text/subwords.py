@@ -24,6 +24,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 PAD_ID = 0
+#: Words whose n-gram ids are remembered; emptied when full (bounded memory in
+#: a long-running predictor).
+CACHE_SIZE = 100_000
 BOW, EOW = "<", ">"
 
 
@@ -101,6 +104,8 @@ class CharNgrams:
         if ids is None:
             grams = char_ngrams(word, self.n_min, self.n_max)
             ids = [self._ids[g] for g in grams if g in self._ids]
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
             self._cache[word] = ids
         return ids
 

@@ -32,6 +32,9 @@ PAD = "<pad>"
 UNK = "<unk>"
 PAD_ID = 0
 UNK_ID = 1
+#: Unknown words whose back-off result is remembered; the memory is emptied when
+#: full, so a long-running predictor fed endless new words stays bounded.
+BACKOFF_CACHE_SIZE = 100_000
 
 
 def inflection_stems(word: str) -> list[str]:
@@ -118,6 +121,8 @@ class Vocab:
             found = next(
                 (self.index[s] for s in inflection_stems(token) if s in self.index), UNK_ID
             )
+            if len(self._backoff) >= BACKOFF_CACHE_SIZE:
+                self._backoff.clear()
             self._backoff[token] = found
         return found
 
