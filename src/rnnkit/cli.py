@@ -439,8 +439,9 @@ def cmd_sentiment_train(args) -> int:
         run_dir=run_dir, force=args.force, resume=args.resume, epochs=args.epochs,
         minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
         weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, ema_decay=args.ema_decay,
-        teacher=teacher, distill_weight=args.distill_weight, patience=args.patience or None, evals_per_epoch=args.evals_per_epoch,
-        valid_fraction=args.valid_fraction, seed=args.seed, progress=not args.quiet,
+        teacher=teacher, distill_weight=args.distill_weight, patience=args.patience or None,
+        evals_per_epoch=args.evals_per_epoch, valid_fraction=args.valid_fraction, seed=args.seed,
+        progress=not args.quiet,
     )  # fmt: skip
     if result.reason == "diverged":
         print(f"rnnkit: error: {result.message}", file=sys.stderr)
