@@ -116,6 +116,15 @@ def test_run_dir_keeps_best_checkpoint_log_and_plot(tmp_path):
         small().fit(TEXTS, LABELS, run_dir=run, epochs=1, progress=False)
 
 
+def fit_run(run_dir, **kw):
+    """A small dropout model trained 4 short epochs in ``run_dir`` (validated on its training set)."""
+    fit = dict(epochs=4, batch_size=3, evals_per_epoch=1, patience=None, progress=False)
+    fit.update(kw)
+    clf = small(dropout=0.3)
+    clf.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, plot=False, **fit)
+    return clf
+
+
 def test_resume_continues_exactly(tmp_path):
     def run(clf, run_dir, **kw):
         settings = dict(epochs=4, batch_size=3, lr_decay=0.8, evals_per_epoch=1, patience=None)
@@ -277,14 +286,7 @@ def test_char_ngram_settings_are_checked(tmp_path):
 
 
 def test_weight_averaging_is_what_is_evaluated_saved_and_resumed(tmp_path):
-    def run(run_dir, **kw):
-        fit = dict(epochs=4, batch_size=3, evals_per_epoch=1, patience=None, progress=False)
-        fit.update(kw)
-        clf = small(dropout=0.3)
-        clf.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, plot=False, **fit)
-        return clf
-
-    clf = run(tmp_path / "straight", ema_decay=0.9)
+    clf = fit_run(tmp_path / "straight", ema_decay=0.9)
     latest = load_checkpoint(tmp_path / "straight" / "latest.npz")
     best = load_checkpoint(tmp_path / "straight" / "best.npz")
     assert latest["config"]["train"]["ema_decay"] == 0.9
@@ -294,14 +296,14 @@ def test_weight_averaging_is_what_is_evaluated_saved_and_resumed(tmp_path):
     np.testing.assert_array_equal(clf.model.state_dict()[name], best["model"][name])
     loaded = SentimentClassifier.load(tmp_path / "straight")
     np.testing.assert_array_equal(loaded.predict_proba(TEXTS), clf.predict_proba(TEXTS))
-    run(tmp_path / "split", ema_decay=0.9, epochs=2)
-    run(tmp_path / "split", resume=True)  # ema_decay comes from the run, not this call
+    fit_run(tmp_path / "split", ema_decay=0.9, epochs=2)
+    fit_run(tmp_path / "split", resume=True)  # ema_decay comes from the run, not this call
     again = load_checkpoint(tmp_path / "split" / "latest.npz")
     for key in ("model", "train_model"):
         for k in latest[key]:
             np.testing.assert_array_equal(again[key][k], latest[key][k], err_msg=f"{key} {k}")
     with pytest.raises(ValueError, match="ema_decay"):
-        run(tmp_path / "bad", ema_decay=1.0)
+        fit_run(tmp_path / "bad", ema_decay=1.0)
     assert not (tmp_path / "bad").exists()
 
 
@@ -361,27 +363,20 @@ def test_distillation_targets_are_saved_and_resume_needs_no_teacher(tmp_path):
         fit_toy(clf, epochs=3, seed=seed)
     teacher = Ensemble(members)
 
-    def run(run_dir, **kw):
-        fit = dict(epochs=4, batch_size=3, evals_per_epoch=1, patience=None, progress=False)
-        fit.update(kw)
-        clf = small(dropout=0.3)
-        clf.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, plot=False, **fit)
-        return clf
-
-    run(tmp_path / "straight", teacher=teacher, distill_weight=0.3)
+    fit_run(tmp_path / "straight", teacher=teacher, distill_weight=0.3)
     latest = load_checkpoint(tmp_path / "straight" / "latest.npz")
     assert latest["config"]["train"]["distill_weight"] == 0.3
     truth = np.eye(2)[[members[0].labels.index(y) for y in LABELS]]
     expected = 0.7 * truth + 0.3 * teacher.predict_proba(TEXTS)
     np.testing.assert_allclose(latest["task"]["train_targets"], expected, rtol=1e-12)
-    run(tmp_path / "split", teacher=teacher, distill_weight=0.3, epochs=2)
-    run(tmp_path / "split", resume=True, teacher=small(), distill_weight=0.9)  # both ignored
+    fit_run(tmp_path / "split", teacher=teacher, distill_weight=0.3, epochs=2)
+    fit_run(tmp_path / "split", resume=True, teacher=small(), distill_weight=0.9)  # both ignored
     again = load_checkpoint(tmp_path / "split" / "latest.npz")
     assert again["trainer"]["step"] == latest["trainer"]["step"]
     for k in latest["model"]:
         np.testing.assert_array_equal(again["model"][k], latest["model"][k], err_msg=k)
     # Without a teacher the targets are class ids and the checkpoint holds none.
-    run(tmp_path / "plain", epochs=1)
+    fit_run(tmp_path / "plain", epochs=1)
     assert "train_targets" not in load_checkpoint(tmp_path / "plain" / "latest.npz")["task"]
 
 

@@ -145,10 +145,11 @@ class CrossEntropyLoss(Module):
     def _soft_forward(self, logits: np.ndarray, q: np.ndarray, counted: np.ndarray):
         """``l_n = -sum_c q_nc log p_nc`` for probability targets ``q (..., C)``."""
         z = logits - logits.max(axis=-1, keepdims=True)  # (..., C), max is 0
-        log_sum = np.log(np.exp(z).sum(axis=-1, keepdims=True))  # (..., 1)
-        log_p = z - log_sum  # (..., C) log-softmax
+        e = np.exp(z)
+        sum_exp = e.sum(axis=-1, keepdims=True)  # (..., 1), >= 1
+        log_p = z - np.log(sum_exp)  # (..., C) log-softmax
         losses = np.where(counted, -(q * log_p).sum(axis=-1), 0).astype(logits.dtype)
-        self._probs, self._t, self._q, self._counted = np.exp(log_p), None, q, counted
+        self._probs, self._t, self._q, self._counted = e / sum_exp, None, q, counted
         return self._reduce(losses, counted)
 
     def _reduce(self, losses: np.ndarray, counted: np.ndarray):
