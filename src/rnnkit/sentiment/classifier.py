@@ -229,6 +229,11 @@ class SentimentClassifier(_Predictor):
         self.model: TextClassifier | None = None
         self.train_settings: dict = {}
 
+    @property
+    def network(self) -> TextClassifier | None:
+        """The network module (the same object as ``model``; the name both applications share)."""
+        return self.model
+
     # -- configuration that travels with the model --------------------------------
     def config(self) -> dict:
         """The JSON ``config`` of a checkpoint: everything needed to predict again."""

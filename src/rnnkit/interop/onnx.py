@@ -1,0 +1,346 @@
+"""Export to ONNX with the standard ``LSTM`` / ``GRU`` / ``RNN`` operators.
+
+One ONNX recurrent node per layer (ONNX's operators are single-layer, both
+directions at once). The weights change layout on the way:
+
+==========  =====================  ===================
+cell        rnnkit / PyTorch rows  ONNX rows
+==========  =====================  ===================
+LSTM        i, f, g, o             i, o, f, c  (c = g)
+GRU         r, z, n                z, r, h     (h = n)
+RNN         one block              one block
+==========  =====================  ===================
+
+``W (D, G*H, I)`` stacks ``weight_ih`` of the forward and ``_reverse``
+directions, ``R (D, G*H, H)`` the ``weight_hh``, ``B (D, 2*G*H)`` is
+``[bias_ih | bias_hh]``. PyTorch's GRU (``reset_after=True``) is ONNX's
+``linear_before_reset=1``; the original Cho form (``reset_after=False``) is
+``linear_before_reset=0``. Vanilla RNN: ``activations = ["Tanh"]`` or
+``["Relu"]`` per direction.
+
+Graphs (batch and sequence axes dynamic):
+
+* text generator: ``ids (T, B) int64``, ``h0 (L, B, H)`` [, ``c0 (L, B, H)``]
+  -> ``logits (T, B, V)``, ``h_n`` [, ``c_n``], so a caller can step it one
+  character at a time;
+* classifier: ``ids (B, T) int64``, ``lengths (B,) int64`` [, ``ngram_ids (B,
+  T, G) int64`` with character n-grams] -> ``probabilities (B, C)``. The
+  lengths go to the operators' ``sequence_lens`` and mask the pooling, so
+  padding never changes a prediction;
+* a bare layer (:func:`export_layer`): ``input (T, B, I)`` (or ``(B, T, I)``
+  with ``batch_first``), ``h0 (D*L, B, H)`` [, ``c0``], ``lengths (B,) int64``
+  -> ``output``, ``h_n`` [, ``c_n``].
+
+Everything a caller needs to turn text into inputs (vocabulary, tokenizer
+rules, UNK back-off, n-grams, labels) is the JSON of :func:`preprocessing`,
+stored in the model's ``metadata_props`` under ``rnnkit`` and written beside
+it as ``FILE.json`` (documented in docs/beyond-one-machine.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .extras import import_extra
+from .source import app_name, load_app
+
+OPSET = 17
+FORMAT = "rnnkit-onnx"
+VERSION = 1
+# gate blocks of rnnkit (PyTorch) in ONNX's order
+_GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN_TANH": [0], "RNN_RELU": [0]}
+_OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN", "RNN_RELU": "RNN"}
+
+
+def _onnx():
+    return import_extra("onnx", "onnx")
+
+
+class _Graph:
+    """A tiny builder: named initializers and nodes, fresh names for intermediates."""
+
+    def __init__(self, prefix: str = ""):
+        self.onnx = _onnx()
+        self.nodes: list = []
+        self.initializers: list = []
+        self._count = 0
+
+    def fresh(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, hint: str, value, dtype=None) -> str:
+        array = np.asarray(value, dtype=dtype)
+        name = self.fresh(hint)
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], outputs: int | list[str] = 1, **attrs) -> Any:
+        names = [self.fresh(op_type.lower()) for _ in range(outputs)] if isinstance(outputs, int) else outputs
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, names, **attrs))
+        return names[0] if len(names) == 1 else names
+
+    def model(self, name: str, inputs: list, outputs: list, metadata: dict | None = None):
+        onnx = self.onnx
+        graph = onnx.helper.make_graph(self.nodes, name, inputs, outputs, self.initializers)
+        model = onnx.helper.make_model(
+            graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)], producer_name="rnnkit"
+        )
+        model.ir_version = min(model.ir_version, 9)  # readable by onnxruntime releases of 2023 on
+        if metadata is not None:
+            onnx.helper.set_model_props(model, {"rnnkit": json.dumps(metadata)})
+        onnx.checker.check_model(model, full_check=True)
+        return model
+
+
+def _tensor(name: str, elem: str, shape: list) -> Any:
+    onnx = _onnx()
+    kind = {"float": onnx.TensorProto.FLOAT, "int64": onnx.TensorProto.INT64}[elem]
+    return onnx.helper.make_tensor_value_info(name, kind, shape)
+
+
+# -- one recurrent layer stack ----------------------------------------------------
+def _layer_weights(rnn, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``W (D, G*H, I)``, ``R (D, G*H, H)``, ``B (D, 2*G*H)`` (None without bias) of one layer."""
+    order = _GATE_ORDER[rnn.mode]
+    H = rnn.hidden_size
+    params = dict(rnn.named_parameters())
+    suffixes = [f"_l{layer}", f"_l{layer}_reverse"][: 2 if rnn.bidirectional else 1]
+
+    def gates(a: np.ndarray) -> np.ndarray:  # (G*H, ...) rows regrouped into ONNX's gate order
+        return np.concatenate([a[g * H : (g + 1) * H] for g in order], axis=0)
+
+    W = np.stack([gates(params[f"weight_ih{s}"].data) for s in suffixes]).astype(np.float32)
+    R = np.stack([gates(params[f"weight_hh{s}"].data) for s in suffixes]).astype(np.float32)
+    B = None
+    if rnn.bias:
+        B = np.stack([np.concatenate([gates(params[f"bias_ih{s}"].data), gates(params[f"bias_hh{s}"].data)])
+                      for s in suffixes]).astype(np.float32)  # fmt: skip
+    return W, R, B
+
+
+def _recurrent(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None, c0: str | None):
+    """The layers of ``rnn`` over ``x (T, B, I)``: returns ``(y (T, B, D*H), [h_n], [c_n])``,
+    one ``(D, B, H)`` final state per layer."""
+    D = 2 if rnn.bidirectional else 1
+    op = _OP[rnn.mode]
+    h_finals, c_finals = [], []
+    for layer in range(rnn.num_layers):
+        W, R, B = _layer_weights(rnn, layer)
+        inputs = [x, g.const(f"W{layer}", W), g.const(f"R{layer}", R),
+                  "" if B is None else g.const(f"B{layer}", B), seq_lens or ""]  # fmt: skip
+        for state in (h0, c0) if op == "LSTM" else (h0,):
+            if state is None:
+                inputs.append("")
+            else:
+                starts, ends = g.const("start", [layer * D], np.int64), g.const("end", [(layer + 1) * D], np.int64)
+                inputs.append(g.op("Slice", [state, starts, ends, g.const("axis", [0], np.int64)]))
+        attrs: dict[str, Any] = {
+            "hidden_size": rnn.hidden_size,
+            "direction": "bidirectional" if D == 2 else "forward",
+        }
+        if op == "GRU":
+            attrs["linear_before_reset"] = int(rnn.reset_after)
+        if op == "RNN":
+            attrs["activations"] = ["Tanh" if rnn.mode == "RNN_TANH" else "Relu"] * D
+        outs = g.op(op, inputs, 3 if op == "LSTM" else 2, **attrs)
+        y = g.op("Transpose", [outs[0]], perm=[0, 2, 1, 3])  # (T, D, B, H) -> (T, B, D, H)
+        x = g.op("Reshape", [y, g.const("shape", [0, 0, -1], np.int64)])  # (T, B, D*H)
+        h_finals.append(outs[1])
+        if op == "LSTM":
+            c_finals.append(outs[2])
+    return x, h_finals, c_finals
+
+
+def _time_mask(g: _Graph, T: str, lengths: str) -> str:
+    """``mask[t, b] = t < lengths[b]`` as bool ``(T, B, 1)``."""
+    steps = g.op("Range", [g.const("zero", 0, np.int64), T, g.const("one", 1, np.int64)])  # (T,)
+    steps = g.op("Unsqueeze", [steps, g.const("axis", [1], np.int64)])  # (T, 1)
+    lens = g.op("Unsqueeze", [lengths, g.const("axis", [0], np.int64)])  # (1, B)
+    return g.op("Unsqueeze", [g.op("Less", [steps, lens]), g.const("axis", [2], np.int64)])
+
+
+def _linear(g: _Graph, x: str, linear) -> str:
+    """``x W^T + b`` with the weights of an rnnkit ``Linear``."""
+    params = dict(linear.named_parameters())
+    y = g.op("MatMul", [x, g.const("weight_t", params["weight"].data.T.astype(np.float32))])
+    if "bias" in params:
+        y = g.op("Add", [y, g.const("bias", params["bias"].data.astype(np.float32))])
+    return y
+
+
+# -- bare layers ----------------------------------------------------------------------
+def layer_model(rnn):
+    """The ONNX model of a bare ``rnnkit.nn`` ``LSTM`` / ``GRU`` / ``RNN`` (see module docstring)."""
+    g = _Graph()
+    LD = rnn.num_layers * (2 if rnn.bidirectional else 1)
+    lstm = rnn.mode == "LSTM"
+    layout = ["B", "T"] if rnn.batch_first else ["T", "B"]
+    inputs = [_tensor("input", "float", [*layout, rnn.input_size]),
+              _tensor("h0", "float", [LD, "B", rnn.hidden_size])]  # fmt: skip
+    if lstm:
+        inputs.append(_tensor("c0", "float", [LD, "B", rnn.hidden_size]))
+    inputs.append(_tensor("lengths", "int64", ["B"]))
+    x = g.op("Transpose", ["input"], perm=[1, 0, 2]) if rnn.batch_first else "input"
+    seq = g.op("Cast", ["lengths"], to=_onnx().TensorProto.INT32)
+    y, h, c = _recurrent(g, rnn, x, seq, "h0", "c0" if lstm else None)
+    T = g.op("Gather", [g.op("Shape", [x]), g.const("index", 0, np.int64)])
+    y = g.op("Mul", [y, g.op("Cast", [_time_mask(g, T, "lengths")], to=_onnx().TensorProto.FLOAT)])
+    g.op("Transpose" if rnn.batch_first else "Identity", [y], ["output"],
+         **({"perm": [1, 0, 2]} if rnn.batch_first else {}))  # fmt: skip
+    g.op("Concat", h, ["h_n"], axis=0)
+    outputs = [_tensor("output", "float", [*layout, LD // rnn.num_layers * rnn.hidden_size]),
+               _tensor("h_n", "float", [LD, "B", rnn.hidden_size])]  # fmt: skip
+    if lstm:
+        g.op("Concat", c, ["c_n"], axis=0)
+        outputs.append(_tensor("c_n", "float", [LD, "B", rnn.hidden_size]))
+    return g.model(f"rnnkit_{rnn.mode.lower()}", inputs, outputs)
+
+
+def export_layer(rnn, out: str | os.PathLike) -> Path:
+    """Write :func:`layer_model` of ``rnn`` to ``out``."""
+    return _write(layer_model(rnn), out)
+
+
+# -- the applications ------------------------------------------------------------------
+def textgen_model(lm):
+    """The ONNX model of a trained ``CharLM`` (see module docstring)."""
+    network = lm.network
+    rnn = network.rnn
+    if rnn.bidirectional:
+        raise ValueError("a text generator runs forward only; this network is bidirectional")
+    L, H = rnn.num_layers, rnn.hidden_size
+    V = network.decoder.weight.shape[0]
+    lstm = rnn.mode == "LSTM"
+    g = _Graph()
+    inputs = [_tensor("ids", "int64", ["T", "B"]), _tensor("h0", "float", [L, "B", H])]
+    if lstm:
+        inputs.append(_tensor("c0", "float", [L, "B", H]))
+    x = g.op("Gather", [g.const("embedding", network.embedding.weight.data.astype(np.float32)), "ids"])
+    y, h, c = _recurrent(g, rnn, x, None, "h0", "c0" if lstm else None)  # (T, B, H)
+    network_decoder = network.decoder
+    g.op("Identity", [_linear(g, y, network_decoder)], ["logits"])
+    g.op("Concat", h, ["h_n"], axis=0)
+    outputs = [_tensor("logits", "float", ["T", "B", V]), _tensor("h_n", "float", [L, "B", H])]
+    if lstm:
+        g.op("Concat", c, ["c_n"], axis=0)
+        outputs.append(_tensor("c_n", "float", [L, "B", H]))
+    return g.model("rnnkit_textgen", inputs, outputs, preprocessing(lm))
+
+
+def sentiment_model(clf):
+    """The ONNX model of a trained ``SentimentClassifier`` (see module docstring)."""
+    network = clf.network
+    rnn, pooling = network.rnn, network.config.pooling
+    onnx = _onnx()
+    g = _Graph()
+    inputs = [_tensor("ids", "int64", ["B", "T"]), _tensor("lengths", "int64", ["B"])]
+    x = g.op("Gather", [g.const("embedding", network.embedding.weight.data.astype(np.float32)), "ids"])
+    if network.subword_embedding is not None:  # x += mean of the word's known n-gram vectors
+        inputs.append(_tensor("ngram_ids", "int64", ["B", "T", "G"]))
+        table = g.const("ngram_embedding", network.subword_embedding.weight.data.astype(np.float32))
+        vectors = g.op("Gather", [table, "ngram_ids"])  # (B, T, G, E)
+        known = g.op("Cast", [g.op("Greater", ["ngram_ids", g.const("zero", 0, np.int64)])],
+                     to=onnx.TensorProto.FLOAT)  # (B, T, G): id 0 is no n-gram  # fmt: skip
+        known = g.op("Unsqueeze", [known, g.const("axis", [3], np.int64)])  # (B, T, G, 1)
+        axis2 = g.const("axis", [2], np.int64)
+        total = g.op("ReduceSum", [g.op("Mul", [vectors, known]), axis2], keepdims=0)  # (B, T, E)
+        count = g.op("ReduceSum", [known, axis2], keepdims=0)  # (B, T, 1)
+        count = g.op("Max", [count, g.const("one", np.float32(1.0))])
+        x = g.op("Add", [x, g.op("Div", [total, count])])
+    x = g.op("Transpose", [x], perm=[1, 0, 2])  # (T, B, E): ONNX's sequence-first layout
+    seq = g.op("Cast", ["lengths"], to=onnx.TensorProto.INT32)
+    y, h, _ = _recurrent(g, rnn, x, seq, None, None)  # (T, B, D*H)
+    if pooling == "last":  # the last layer's final states, [forward | backward]
+        pooled = g.op("Reshape", [g.op("Transpose", [h[-1]], perm=[1, 0, 2]),
+                                  g.const("shape", [0, -1], np.int64)])  # fmt: skip
+    else:
+        T = g.op("Gather", [g.op("Shape", ["ids"]), g.const("index", 1, np.int64)])
+        mask = _time_mask(g, T, "lengths")  # (T, B, 1)
+        if pooling == "mean":
+            masked = g.op("Mul", [y, g.op("Cast", [mask], to=onnx.TensorProto.FLOAT)])
+            total = g.op("ReduceSum", [masked, g.const("axis", [0], np.int64)], keepdims=0)
+            lens = g.op("Cast", [g.op("Unsqueeze", ["lengths", g.const("axis", [1], np.int64)])],
+                        to=onnx.TensorProto.FLOAT)  # fmt: skip
+            pooled = g.op("Div", [total, lens])
+        else:  # max over the valid steps: padding can never win
+            masked = g.op("Where", [mask, y, g.const("minus_inf", np.float32(-np.inf))])
+            pooled = g.op("ReduceMax", [masked], axes=[0], keepdims=0)
+    logits = _linear(g, pooled, network.fc)  # (B, K)
+    C = len(clf.labels)
+    if C == 2:  # one logit: sigmoid is P(second label)
+        p1 = g.op("Sigmoid", [logits])
+        p0 = g.op("Sub", [g.const("one", np.float32(1.0)), p1])
+        g.op("Concat", [p0, p1], ["probabilities"], axis=1)
+    else:
+        g.op("Softmax", [logits], ["probabilities"], axis=1)
+    outputs = [_tensor("probabilities", "float", ["B", C])]
+    return g.model("rnnkit_sentiment", inputs, outputs, preprocessing(clf))
+
+
+def preprocessing(app) -> dict:
+    """The JSON that travels with an exported model: how to make its inputs from text."""
+    from ..text import tokenize, vocab
+
+    head = {"format": FORMAT, "version": VERSION, "app": app_name(app)}
+    if head["app"] == "textgen":
+        rnn = app.network.rnn
+        state = ["h0", "c0"] if rnn.mode == "LSTM" else ["h0"]
+        return {
+            **head,
+            "inputs": {"ids": "(T, B) int64", **{s: "(L, B, H) float32" for s in state}},
+            "outputs": {"logits": "(T, B, V) float32", **{s.replace("0", "_n"): "(L, B, H) float32" for s in state}},
+            "num_layers": rnn.num_layers,
+            "hidden_size": rnn.hidden_size,
+            "vocab": app.vocab.to_json(),  # id i is symbols[i]: a code point, or a byte value
+        }
+    tok = app.tokenizer
+    subwords = app.subwords
+    return {
+        **head,
+        "inputs": {"ids": "(B, T) int64", "lengths": "(B,) int64",
+                   **({"ngram_ids": "(B, T, G) int64"} if subwords is not None else {})},  # fmt: skip
+        "outputs": {"probabilities": "(B, C) float32, columns in the order of labels"},
+        "labels": list(app.labels),
+        "tokenizer": {
+            **tok.to_dict(),
+            "html_tag_pattern": tokenize._HTML_TAG.pattern,  # replaced by a space
+            "token_pattern": (tokenize._WITH_PUNCT if tok.split_punctuation else tokenize._WORDS_ONLY).pattern,
+            "replace": {"\u2019": "'"},  # after lower-casing, before matching
+        },
+        "vocab": {"tokens": list(app.vocab.tokens), "pad_id": vocab.PAD_ID, "unk_id": vocab.UNK_ID},
+        "max_length": app.max_length,
+        "truncate": app.truncate,
+        "unknown_backoff": {
+            "enabled": bool(app.unknown_backoff),
+            "suffixes": [[s, list(r)] for s, r in vocab._SUFFIXES],
+            "min_stem": 3,
+        },
+        "ngrams": None if subwords is None else {
+            "n_min": subwords.n_min, "n_max": subwords.n_max, "begin": "<", "end": ">",
+            "ngrams": list(subwords.ngrams),  # id i + 1 is ngrams[i]; 0 is padding
+        },  # fmt: skip
+    }
+
+
+def export_app(source, out: str | os.PathLike) -> list[Path]:
+    """Export a run directory / checkpoint / application to ``out`` and ``out.json``."""
+    app = load_app(source)
+    model = textgen_model(app) if app_name(app) == "textgen" else sentiment_model(app)
+    path = _write(model, out)
+    sidecar = path.with_name(path.name + ".json")
+    sidecar.write_text(json.dumps(preprocessing(app), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return [path, sidecar]
+
+
+def _write(model, out: str | os.PathLike) -> Path:
+    path = Path(out)
+    if path.parent and not path.parent.is_dir():
+        raise FileNotFoundError(f"--out: no directory {path.parent}")
+    path.write_bytes(model.SerializeToString())
+    return path
