@@ -618,10 +618,42 @@ def cmd_analyze_gradients(args) -> int:
 # main
 # ---------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------
+# export
+# ---------------------------------------------------------------------------
+
+
+def add_export_command(sub) -> None:
+    ex = sub.add_parser(
+        "export", help="write a trained model as ONNX or safetensors",
+        description="Export a text generator or classifier (RUN_DIR's best.npz, else latest.npz, "
+        "or a checkpoint file) for use without rnnkit; ONNX also writes FILE.json (preprocessing).",
+    )  # fmt: skip
+    ex.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or a checkpoint file")
+    ex.add_argument("--format", required=True, choices=("onnx", "safetensors"), help="onnx or safetensors")
+    ex.add_argument("--out", help="the file to write (default: RUN_DIR/model.FORMAT, or the checkpoint's name with .FORMAT)")
+    ex.set_defaults(run=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from .interop import MissingExtraError, export
+
+    run_dir = Path(args.run_dir)
+    default = run_dir / f"model.{args.format}" if run_dir.is_dir() else run_dir.with_suffix(f".{args.format}")
+    out = args.out or default
+    try:
+        written = export(args.run_dir, args.format, out)
+    except MissingExtraError as exc:
+        print(f"rnnkit: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print("wrote " + ", ".join(map(str, written)))
+    return EXIT_OK
+
+
 #: one registration function per command group, in --help order
 COMMAND_GROUPS: list[Callable] = [
     add_demo_command, add_textgen_commands, add_sentiment_commands, add_data_commands,
-    add_analyze_commands,
+    add_analyze_commands, add_export_command,
 ]  # fmt: skip
 
 
