@@ -1,0 +1,191 @@
+"""The PyTorch bridge: a trained network as the equivalent ``torch.nn.Module``, and back.
+
+    from rnnkit.interop.torch import to_torch, from_torch
+    module = to_torch("runs/shakespeare")      # a torch CharRNN with the run's weights
+    logits, state = module(torch.tensor(ids))  # ids (T, B) -> logits (T, B, V)
+    network = from_torch(module)               # an rnnkit CharRNN with the module's weights
+
+Both sides have the same attribute names, so their ``state_dict`` keys and
+shapes are the same (PyTorch's names and gate layouts, see docs/pytorch.md)
+and the weights move without any reordering; every shape is checked on the
+way. The modules here are the two applications' networks written in PyTorch:
+
+* :class:`CharRNN`: ``ids (T, B) -> (logits (T, B, V), state)``: embedding,
+  stacked LSTM / GRU / RNN, dropout, linear decoder;
+* :class:`TextClassifier`: ``ids (B, T), lengths (B,) [, ngram_ids (B, T, G)]
+  -> logits (B, K)``: embedding [+ mean of the n-gram vectors], a batch-first
+  recurrent layer over packed sequences (padding never read), pooling over
+  the valid steps (last, mean, max), dropout, linear head.
+
+rnnkit's ``GRU(reset_after=False)`` has no PyTorch counterpart and is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .extras import import_extra
+
+torch = import_extra("torch", "torch")
+nn = torch.nn
+
+
+def _recurrent(rnn) -> torch.nn.Module:
+    """The ``torch.nn`` layer with the constructor arguments of an rnnkit recurrent layer."""
+    if rnn.mode == "GRU" and not rnn.reset_after:
+        raise ValueError("GRU(reset_after=False) has no PyTorch counterpart (PyTorch's GRU is reset_after=True)")
+    kwargs = dict(num_layers=rnn.num_layers, bias=rnn.bias, batch_first=rnn.batch_first,
+                  dropout=rnn.dropout, bidirectional=rnn.bidirectional)  # fmt: skip
+    if rnn.mode.startswith("RNN"):
+        return nn.RNN(rnn.input_size, rnn.hidden_size, nonlinearity=rnn.nonlinearity, **kwargs)
+    return (nn.LSTM if rnn.mode == "LSTM" else nn.GRU)(rnn.input_size, rnn.hidden_size, **kwargs)
+
+
+class CharRNN(nn.Module):
+    """The text generator's network (:class:`rnnkit.textgen.CharRNN`) in PyTorch."""
+
+    def __init__(self, cell: str, vocab_size: int, embedding_dim: int, hidden_size: int,
+                 num_layers: int, dropout: float = 0.0):  # fmt: skip
+        super().__init__()
+        self.cell = cell
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
+        self.rnn = rnn(embedding_dim, hidden_size, num_layers=num_layers,
+                       dropout=dropout if num_layers > 1 else 0.0)  # fmt: skip
+        self.dropout = nn.Dropout(dropout)
+        self.decoder = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, ids: torch.Tensor, state=None):
+        """``ids (T, B)`` long -> ``(logits (T, B, V), final state)``."""
+        h, state = self.rnn(self.embedding(ids), state)  # (T, B, H)
+        return self.decoder(self.dropout(h)), state
+
+
+class TextClassifier(nn.Module):
+    """The classifier's network (:class:`rnnkit.sentiment.TextClassifier`) in PyTorch."""
+
+    def __init__(self, cell: str, vocab_size: int, num_outputs: int, embedding_dim: int,
+                 hidden_size: int, num_layers: int, bidirectional: bool, pooling: str,
+                 dropout: float = 0.0, num_subwords: int = 0):  # fmt: skip
+        super().__init__()
+        if pooling not in ("last", "mean", "max"):
+            raise ValueError(f"pooling must be last, mean or max, received {pooling!r}")
+        self.cell, self.pooling = cell, pooling
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.subword_embedding = None
+        if num_subwords > 0:
+            self.subword_embedding = nn.EmbeddingBag(num_subwords + 1, embedding_dim, mode="mean", padding_idx=0)
+        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(
+            embedding_dim, hidden_size, num_layers=num_layers, batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
+        )  # fmt: skip
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear((2 if bidirectional else 1) * hidden_size, num_outputs)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, ngram_ids: torch.Tensor | None = None):
+        """``ids (B, T)``, ``lengths (B,)`` [, ``ngram_ids (B, T, G)``] -> ``logits (B, K)``."""
+        B, T = ids.shape
+        x = self.embedding(ids)  # (B, T, E)
+        if self.subword_embedding is not None and ngram_ids is not None and ngram_ids.shape[2] > 0:
+            x = x + self.subword_embedding(ngram_ids.reshape(B * T, -1)).reshape(B, T, -1)
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        output, final = self.rnn(packed)
+        output, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=T)  # (B, T, D*H)
+        if self.pooling == "last":
+            h_n = final[0] if self.cell == "lstm" else final  # (D*L, B, H)
+            D = 2 if self.rnn.bidirectional else 1
+            pooled = torch.cat(list(h_n[-D:]), dim=1)  # (B, D*H): [forward | backward]
+        else:
+            mask = (torch.arange(T, device=ids.device)[None, :] < lengths.to(ids.device)[:, None])[:, :, None]
+            if self.pooling == "mean":
+                pooled = (output * mask).sum(dim=1) / lengths.to(output)[:, None]
+            else:
+                pooled = output.masked_fill(~mask, float("-inf")).amax(dim=1)
+        return self.fc(self.dropout(pooled))
+
+
+def _network(source: Any):
+    """An rnnkit network (returned as it is), or the network of an application / run directory."""
+    from ..nn.module import Module
+    from .source import load_app
+
+    return source if isinstance(source, Module) else load_app(source).network
+
+
+def to_torch(source: Any) -> torch.nn.Module:
+    """The equivalent torch module of a text generator or classifier, with its weights.
+
+    ``source``: an rnnkit ``CharRNN`` / ``TextClassifier``, a ``CharLM`` /
+    ``SentimentClassifier``, a run directory or a checkpoint file. The module
+    is in eval mode, in the network's dtype.
+    """
+    from ..sentiment.model import TextClassifier as NumpyClassifier
+
+    network = _network(source)
+    rnn = network.rnn
+    _recurrent(rnn)  # refuses what PyTorch cannot compute
+    V, E = network.embedding.weight.shape
+    if isinstance(network, NumpyClassifier):
+        subwords = network.subword_embedding
+        module = TextClassifier(
+            "lstm" if rnn.mode == "LSTM" else "gru", V, network.fc.weight.shape[0], E, rnn.hidden_size,
+            rnn.num_layers, rnn.bidirectional, network.config.pooling, network.dropout.p,
+            0 if subwords is None else subwords.weight.shape[0] - 1,
+        )  # fmt: skip
+    else:
+        cell = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn"}.get(rnn.mode)
+        if cell is None:
+            raise ValueError(f"the text generator has no {rnn.mode} cell")
+        module = CharRNN(cell, V, E, rnn.hidden_size, rnn.num_layers, network.dropout.p)
+    dtype = torch.float64 if network.embedding.weight.data.dtype == np.float64 else torch.float32
+    module = module.to(dtype)
+    load_weights(module, network.state_dict())
+    return module.eval()
+
+
+def load_weights(module: torch.nn.Module, state: dict) -> None:
+    """Copy ``state`` (name -> array) into ``module``: the same names, every shape checked."""
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"weights do not fit the module: missing {missing}, unexpected {unexpected}")
+    for name, tensor in own.items():
+        value = np.asarray(state[name])
+        if tuple(value.shape) != tuple(tensor.shape):
+            raise ValueError(f"{name}: expected shape {tuple(tensor.shape)}, received {value.shape}")
+    with torch.no_grad():
+        for name, tensor in own.items():
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(state[name])))
+
+
+def from_torch(module: torch.nn.Module, dtype=np.float32):
+    """The rnnkit network (``CharRNN`` or ``TextClassifier``) equivalent to ``module``, with its weights."""
+    from ..sentiment.model import ModelConfig
+    from ..sentiment.model import TextClassifier as NumpyClassifier
+    from ..textgen.model import CharRNN as NumpyCharRNN
+    from ..textgen.model import CharRNNConfig
+
+    rnn = module.rnn
+    V, E = module.embedding.weight.shape
+    common = dict(hidden_size=rnn.hidden_size, num_layers=rnn.num_layers, dropout=module.dropout.p)
+    if isinstance(module, CharRNN):
+        embedding = "embedding_dim" if "embedding_dim" in CharRNNConfig.__dataclass_fields__ else "embedding_size"
+        network = NumpyCharRNN(CharRNNConfig(vocab_size=V, cell=module.cell, **{embedding: E}, **common), dtype)
+    elif isinstance(module, TextClassifier):
+        K = module.fc.weight.shape[0]
+        subwords = module.subword_embedding
+        config = ModelConfig(
+            vocab_size=V, num_classes=2 if K == 1 else K, embedding_dim=E, cell=module.cell,
+            bidirectional=rnn.bidirectional, pooling=module.pooling,
+            num_subwords=0 if subwords is None else subwords.weight.shape[0] - 1, **common,
+        )  # fmt: skip
+        network = NumpyClassifier(config, dtype)
+    else:
+        raise TypeError(f"expected an rnnkit.interop.torch CharRNN or TextClassifier, received {type(module).__name__}")
+    network.load_state_dict({k: v.detach().cpu().numpy() for k, v in module.state_dict().items()})
+    return network.eval()
+
+
+__all__ = ["CharRNN", "TextClassifier", "from_torch", "load_weights", "to_torch"]

@@ -1,0 +1,114 @@
+"""safetensors export: PyTorch's names, readable by the safetensors package, loaded back by rnnkit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from interop_models import HELD_OUT, sentiment, textgen
+
+from rnnkit.interop import export
+from rnnkit.interop import safetensors as st
+from rnnkit.training import CheckpointError
+
+
+def test_round_trip_of_both_applications(tmp_path):
+    lm = textgen(cell="gru", num_layers=2)
+    (path,) = export(lm, "safetensors", tmp_path / "lm.safetensors")
+    back = st.load_app(path)
+    assert back.generate(40, prime="To", greedy=True) == lm.generate(40, prime="To", greedy=True)
+    for name, value in lm.network.state_dict().items():
+        np.testing.assert_array_equal(back.network.state_dict()[name], value)
+    clf = sentiment(char_ngrams=(3, 4), pooling="mean")
+    (path,) = export(clf, "safetensors", tmp_path / "clf.safetensors")
+    again = st.load_app(path)
+    np.testing.assert_array_equal(again.predict_proba(HELD_OUT), clf.predict_proba(HELD_OUT))
+    assert again.labels == clf.labels and again.vocab.tokens == clf.vocab.tokens
+
+
+def test_the_safetensors_package_reads_ours_and_we_read_its(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy", reason="needs the safetensors extra")
+    from safetensors import safe_open
+
+    lm = textgen()
+    (path,) = export(lm, "safetensors", tmp_path / "lm.safetensors")
+    theirs = safetensors_numpy.load_file(str(path))
+    assert sorted(theirs) == sorted(lm.network.state_dict())
+    with safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()["rnnkit"])
+    assert meta["app"] == "textgen" and meta["config"]["vocab"] == lm.vocab.to_json()
+    arrays = {"a": np.arange(6, dtype=np.float64).reshape(2, 3), "b": np.array([1, -2], np.int64),
+              "c": np.ones((0, 4), np.float32)}  # fmt: skip
+    safetensors_numpy.save_file(arrays, str(tmp_path / "theirs.safetensors"), metadata={"k": "v"})
+    tensors, metadata = st.load_file(tmp_path / "theirs.safetensors")
+    assert metadata == {"k": "v"} and all(np.array_equal(tensors[k], arrays[k]) for k in arrays)
+
+
+def test_loadable_into_the_equivalent_torch_module(tmp_path):
+    torch = pytest.importorskip("torch", reason="needs the torch extra")
+    safetensors_torch = pytest.importorskip("safetensors.torch", reason="needs the safetensors extra")
+    from rnnkit.interop.torch import to_torch
+
+    clf = sentiment(num_layers=2, pooling="max")
+    (path,) = export(clf, "safetensors", tmp_path / "clf.safetensors")
+    module = to_torch(clf)
+    for p in module.parameters():  # forget the weights, then load the file
+        torch.nn.init.zeros_(p)
+    module.load_state_dict(safetensors_torch.load_file(str(path)))
+    from test_interop_onnx import classifier_inputs
+
+    feeds = {k: torch.from_numpy(v) for k, v in classifier_inputs(clf, HELD_OUT).items()}
+    with torch.no_grad():
+        logits = module(**feeds).numpy()
+    p1 = 1 / (1 + np.exp(-logits[:, 0].astype(np.float64)))
+    np.testing.assert_allclose(p1, clf.predict_proba(HELD_OUT)[:, 1], atol=1e-5)
+
+
+def write_raw(path, header: bytes, data: bytes = b"", size: int | None = None):
+    n = len(header) if size is None else size
+    path.write_bytes(n.to_bytes(8, "little") + header + data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "header,data,size,message",
+    [
+        (b"{}", b"", 2**62, "header of"),  # absurd header size: refused before reading
+        (b"{}", b"", 10**6, "header of"),  # larger than the file
+        (b"[1]", b"", None, "not a JSON object"),
+        (b"{not json", b"", None, "corrupt"),
+        (b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', b"\0" * 4, None, "does not fit"),
+        (b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}', b"\0" * 4, None, "outside"),
+        (b'{"w":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}}', b"\0" * 4, None, "bad header"),
+        (b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', b"\0" * 8, None, "gaps"),
+        (b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', b"\0" * 8, None, "after the last"),
+        (b'{"__metadata__":{"a":1}}', b"", None, "strings"),
+    ],
+)
+def test_bad_files_are_refused_in_one_line(tmp_path, header, data, size, message):
+    path = write_raw(tmp_path / "bad.safetensors", header, data, size)
+    with pytest.raises(CheckpointError, match=message) as info:
+        st.load_file(path)
+    assert "\n" not in str(info.value) and "bad.safetensors" in str(info.value)
+
+
+def test_a_foreign_file_is_not_an_rnnkit_export(tmp_path):
+    path = st.save_file({"w": np.zeros(3, np.float32)}, tmp_path / "x.safetensors", {"format": "pt"})
+    with pytest.raises(CheckpointError, match="not an rnnkit export"):
+        st.load_app(path)
+    lm = textgen()
+    (path,) = export(lm, "safetensors", tmp_path / "lm.safetensors")
+    tensors, metadata = st.load_file(path)
+    tensors["decoder.bias"] = tensors["decoder.bias"][:-1]
+    st.save_file(tensors, path, metadata)
+    with pytest.raises(CheckpointError, match="decoder.bias"):
+        st.load_app(path)
+
+
+def test_export_command_writes_safetensors(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    textgen(tmp_path / "run")
+    assert main(["export", str(tmp_path / "run"), "--format", "safetensors", "--out", str(tmp_path / "m.st")]) == 0
+    assert st.load_app(tmp_path / "m.st").vocab is not None
