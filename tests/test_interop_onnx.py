@@ -11,7 +11,6 @@ pytest.importorskip("onnx", reason="needs the onnx extra: pip install 'rnnkit[on
 ort = pytest.importorskip("onnxruntime", reason="needs the onnx extra: pip install 'rnnkit[onnx]'")
 
 from interop_models import HELD_OUT, scramble, sentiment, textgen  # noqa: E402
-
 from rnnkit.interop import export  # noqa: E402
 from rnnkit.interop import onnx as rx  # noqa: E402
 from rnnkit.nn import GRU, LSTM, RNN  # noqa: E402

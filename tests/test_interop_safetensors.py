@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from interop_models import HELD_OUT, sentiment, textgen
 
+from interop_models import HELD_OUT, sentiment, textgen
 from rnnkit.interop import export
 from rnnkit.interop import safetensors as st
 from rnnkit.training import CheckpointError

@@ -8,7 +8,6 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the torch extra: pip install 'rnnkit[torch]'")
 
 from interop_models import HELD_OUT, scramble, sentiment, textgen  # noqa: E402
-
 from rnnkit.interop.torch import from_torch, to_torch  # noqa: E402
 
 
