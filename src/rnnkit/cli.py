@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -108,6 +109,7 @@ def add_textgen_commands(sub) -> None:
     stop.add_argument("--steps", type=int, help="optimizer steps, counted from the run's start")
     stop.add_argument("--minutes", type=float, help="wall-clock minutes, counted from the run's start")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="who computes forward and backward: numpy, or torch (also under torchrun, see docs/beyond-one-machine.md)")
     train.set_defaults(run=cmd_textgen_train)
 
     sample = tg.add_parser(
@@ -151,7 +153,8 @@ def cmd_textgen_train(args) -> int:
         corpus = None
         if args.corpus:
             corpus = _corpus_path(args.corpus)
-        lm, result = CharLM.resume(
+        resume = CharLM.resume if args.engine == "numpy" else _torch_engine().resume
+        lm, result = resume(
             args.resume, epochs=args.epochs, steps=args.steps, minutes=args.minutes,
             text=corpus, progress=not args.quiet,
         )  # fmt: skip
@@ -174,12 +177,25 @@ def cmd_textgen_train(args) -> int:
         run_dir = args.out or os.path.join("runs", dt.datetime.now().strftime("textgen-%Y%m%d-%H%M%S"))
         lm = CharLM(**{k: v for k, v in arch.items() if v is not None})
         corpus = _corpus_path(args.corpus) if args.corpus else None
-        result = lm.fit(
+        fit = lm.fit if args.engine == "numpy" else functools.partial(_torch_engine().fit, lm)
+        result = fit(
             corpus, encoding=args.encoding or "utf-8", out=run_dir, force=args.force,
             epochs=args.epochs, steps=args.steps, minutes=args.minutes,
             progress=not args.quiet, **settings,
         )  # fmt: skip
+    if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 reports
+        return EXIT_OK if result.reason != "diverged" else EXIT_ERROR
     return _report_training(result, run_dir)
+
+
+def _torch_engine():
+    from .interop.extras import MissingExtraError
+
+    try:
+        from .interop import torch_engine
+    except MissingExtraError as exc:
+        raise UsageError(f"--engine torch: {exc}") from None
+    return torch_engine
 
 
 def _report_training(result, run_dir: str) -> int:
