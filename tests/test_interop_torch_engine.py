@@ -14,7 +14,6 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the torch extra: pip install 'rnnkit[torch]'")
 
 from interop_models import CORPUS  # noqa: E402
-
 from rnnkit.cli import main  # noqa: E402
 from rnnkit.interop import torch_engine  # noqa: E402
 from rnnkit.textgen import CharLM  # noqa: E402
