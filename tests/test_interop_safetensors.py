@@ -112,3 +112,20 @@ def test_export_command_writes_safetensors(tmp_path, capsys):
     textgen(tmp_path / "run")
     assert main(["export", str(tmp_path / "run"), "--format", "safetensors", "--out", str(tmp_path / "m.st")]) == 0
     assert st.load_app(tmp_path / "m.st").vocab is not None
+
+
+def test_a_missing_extra_is_named_in_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from rnnkit.cli import main
+
+    textgen(tmp_path / "run")
+    for name in ("onnx", "torch", "rnnkit.interop.onnx", "rnnkit.interop.torch", "rnnkit.interop.torch_engine"):
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now fails
+    monkeypatch.delitem(sys.modules, "rnnkit.interop.onnx")
+    monkeypatch.delitem(sys.modules, "rnnkit.interop.torch_engine")
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx"]) == 1
+    assert capsys.readouterr().err == "rnnkit: error: onnx is not installed: pip install 'rnnkit[onnx]'\n"
+    assert main(["textgen", "train", "--out", str(tmp_path / "t"), "--engine", "torch", "--steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'rnnkit[torch]'" in err
