@@ -122,6 +122,10 @@ def test_a_missing_extra_is_named_in_one_line(tmp_path, monkeypatch, capsys):
     textgen(tmp_path / "run")
     for name in ("onnx", "torch", "rnnkit.interop.onnx", "rnnkit.interop.torch", "rnnkit.interop.torch_engine"):
         monkeypatch.setitem(sys.modules, name, None)  # importing it now fails
+    import rnnkit.interop
+
+    for name in ("onnx", "torch", "torch_engine"):  # `from .interop import x` looks here first
+        monkeypatch.delattr(rnnkit.interop, name, raising=False)
     monkeypatch.delitem(sys.modules, "rnnkit.interop.onnx")
     monkeypatch.delitem(sys.modules, "rnnkit.interop.torch_engine")
     assert main(["export", str(tmp_path / "run"), "--format", "onnx"]) == 1
