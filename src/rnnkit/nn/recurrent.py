@@ -460,6 +460,76 @@ class RNNBase(Module):
                 p_bhh.grad[2 * H :] += dGh_n2.sum(axis=0)
         return (dGx2 @ p_ih.data).reshape(T, B, -1)  # dX
 
+    # -- trace (inspection) -------------------------------------------------
+    def trace(self, input: np.ndarray, state=None, lengths=None) -> list[dict[str, np.ndarray]]:
+        """Every state and gate of every step, for looking inside a trained layer.
+
+        Same engine math as :meth:`forward` (the step functions of
+        :mod:`rnnkit.nn.cells`), without dropout, and without touching the
+        cache that :meth:`backward` uses.
+
+        Args:
+            input, state, lengths: as for :meth:`forward`.
+
+        Returns:
+            One dict per layer; every value has shape (T, B, D, H):
+            ``"h"`` the hidden state after each step (the reverse direction's
+            entry at t is its state after reading x_t); ``"c"`` the cell state
+            (LSTM only); one entry per gate after its nonlinearity (``"i"``,
+            ``"f"``, ``"g"``, ``"o"`` for the LSTM; ``"r"``, ``"z"``, ``"n"`` for
+            the GRU; none for the RNN). Padded steps are zeros.
+        """
+        X = self._check_input(input)
+        T, B, _ = X.shape
+        lengths = self._check_lengths(lengths, T, B)
+        h0, c0 = self._split_state(state, B)
+        H, D, dt, mode = self.hidden_size, self.num_directions, self.dtype, self.mode
+        gate_names = {"LSTM": "ifgo", "GRU": "rzn"}.get(mode, "")
+        valid = np.ones((T, B), dtype=bool)
+        if lengths is not None:
+            valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
+        rev = self._reverse_index(lengths, T, B) if D == 2 else None
+        layers = []
+        layer_input = X
+        for layer in range(self.num_layers):
+            record = {"h": np.zeros((T, B, D, H), dt)}
+            if mode == "LSTM":
+                record["c"] = np.zeros((T, B, D, H), dt)
+            for name in gate_names:
+                record[name] = np.zeros((T, B, D, H), dt)
+            for d, suffix in enumerate(self._suffixes(layer)):
+                k = layer * D + d
+                h = np.zeros((B, H), dt) if h0 is None else h0[k].copy()
+                c = np.zeros((B, H), dt) if c0 is None else c0[k].copy()
+                Xd = layer_input if d == 0 else self._apply_reverse(layer_input, rev)
+                W_ih, W_hh, b_ih, b_hh = (None if p is None else p.data for p in self._weights(suffix))
+                Gx = Xd @ W_ih.T  # (T, B, G*H)
+                if b_ih is not None:
+                    Gx = Gx + b_ih
+                steps = {name: np.zeros((T, B, H), dt) for name in record}
+                for t in range(T):
+                    if mode == "LSTM":
+                        h_new, c_new, (acts, _, _) = cells.lstm_cell_forward(Gx[t], h, c, W_hh, b_hh)
+                    elif mode == "GRU":
+                        h_new, (acts, _, _) = cells.gru_cell_forward(Gx[t], h, W_hh, b_hh, self.reset_after)
+                        c_new = c
+                    else:
+                        h_new, _ = cells.rnn_cell_forward(Gx[t], h, W_hh, b_hh, _NONLIN[mode])
+                        acts, c_new = None, c
+                    m = valid[t][:, None]  # (B, 1); the same pattern in reversed time
+                    h = np.where(m, h_new, h)
+                    c = np.where(m, c_new, c)
+                    steps["h"][t] = h * m
+                    if mode == "LSTM":
+                        steps["c"][t] = c * m
+                    for j, name in enumerate(gate_names):
+                        steps[name][t] = acts[:, j * H : (j + 1) * H] * m
+                for name, values in steps.items():
+                    record[name][:, :, d] = values if d == 0 else self._apply_reverse(values, rev)
+            layers.append(record)
+            layer_input = record["h"].reshape(T, B, D * H)  # the next layer reads [forward | reverse]
+        return layers
+
 _NONLIN = {"RNN_TANH": "tanh", "RNN_RELU": "relu"}
 
 

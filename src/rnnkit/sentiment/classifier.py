@@ -576,6 +576,16 @@ class SentimentClassifier(_Predictor):
             predict_logits(self.model, self._encode(texts), batch_size), len(self.labels)
         )
 
+    @property
+    def network(self) -> TextClassifier | None:
+        return self.model
+
+    def trace(self, text: str):
+        """States, gates, the verdict word by word and each word's weight (see :mod:`.trace`)."""
+        from .trace import trace_sentence
+
+        return trace_sentence(self, text)
+
     # -- files -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write a model-only checkpoint (``app``, ``config``, ``model``), atomically."""

@@ -279,6 +279,12 @@ class CharLM:
             ids = vocab.encode(corpus)
         return evaluate_ids(network, ids)
 
+    def trace(self, text: Text, top_k: int = 5):
+        """States, gates and top-k next-character guesses at every character (see :mod:`.trace`)."""
+        from .trace import trace_text
+
+        return trace_text(self, text, top_k=top_k)
+
     # -- files -----------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write a model-only checkpoint (same format as a run's, without optimizer state)."""
