@@ -615,13 +615,41 @@ def cmd_analyze_gradients(args) -> int:
 
 
 # ---------------------------------------------------------------------------
+# explore
+# ---------------------------------------------------------------------------
+
+
+def add_explore_command(sub) -> None:
+    explore = sub.add_parser(
+        "explore",
+        help="see inside trained models in the browser (or in one HTML file)",
+        description=(
+            "Serves a local page (Generate, Cells, Gates, Sentiment, Gradient flow) over the "
+            "runs given; --html writes the same views to one self-contained file instead."
+        ),
+    )
+    explore.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or checkpoint files")
+    explore.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    explore.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (8000)")
+    explore.add_argument("--html", metavar="FILE", help="write a self-contained HTML report instead of serving")
+    explore.add_argument("--text", metavar="FILE", help="with --html: the text to trace (sentences, one a line, for a classifier)")
+    explore.set_defaults(run=cmd_explore)
+
+
+def cmd_explore(args) -> int:
+    from .explore.command import run_explore
+
+    return run_explore(args.run_dirs, host=args.host, port=args.port, html=args.html, text=args.text)
+
+
+# ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
 
 #: one registration function per command group, in --help order
 COMMAND_GROUPS: list[Callable] = [
     add_demo_command, add_textgen_commands, add_sentiment_commands, add_data_commands,
-    add_analyze_commands,
+    add_analyze_commands, add_explore_command,
 ]  # fmt: skip
 
 

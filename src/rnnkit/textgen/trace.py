@@ -7,17 +7,22 @@ For a text ``x_1..x_T`` read from a zero state (no dropout)::
     top_ids/top_probs (T, K)  the K most likely next characters after x_t, p = softmax(logits_t)
     log_prob_next (T-1,)    log p(x_{t+1} | x_1..x_t), the quantity ``evaluate`` averages
 
+:func:`generate_with_guesses` samples like ``CharLM.stream`` and yields, with
+each character, the model's top guesses for the one after it.
+
 The states come from the recurrent layer's own :meth:`~rnnkit.nn.recurrent.RNNBase.trace`
 (the same cell functions as training); the predictions from the model's decoder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..text.corpus import CorpusError
+from .sampling import SamplingOptions, draw, next_distribution
 
 
 @dataclass
@@ -80,3 +85,58 @@ def trace_text(lm, text, top_k: int = 5) -> CharTrace:
     log_prob_next = logp[np.arange(len(ids) - 1), ids[1:]]  # (T-1,)
     symbols = [vocab.decode([i]) for i in ids]
     return CharTrace(symbols, ids, layers, top_ids, top_probs, log_prob_next)
+
+
+def generate_with_guesses(
+    lm,
+    length: int,
+    *,
+    prime=None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    guesses: int = 5,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Sample ``length`` ids like :meth:`CharLM.stream`, each with the model's next guesses.
+
+    Yields ``(id, guess_ids (K,), guess_probs (K,))``: the sampled character and
+    the ``K = guesses`` most likely characters to follow it under the model's
+    own softmax (temperature 1, no filtering), i.e. what the model expects next
+    after reading it. The characters themselves are drawn exactly as
+    :func:`rnnkit.textgen.sampling.generate_ids` draws them (same options, same
+    generator), so the same seed gives the same text as ``CharLM.stream``.
+    """
+    vocab, network = lm.vocab, lm.network
+    if vocab is None or network is None:
+        raise RuntimeError("the model is not trained yet: call fit() or CharLM.load()")
+    options = SamplingOptions(temperature, top_k, top_p)
+    options.validate()
+    if length < 0:
+        raise ValueError(f"length must be >= 0, received {length}")
+    if prime is None or len(prime) == 0:
+        prime = lm.default_prime()
+    if vocab.encoding == "bytes" and isinstance(prime, str):
+        prime = prime.encode("utf-8")
+    unknown = vocab.unknown(prime)
+    if unknown:
+        raise CorpusError(
+            f"the prime text has {len(unknown)} character(s) that are not in the model's "
+            f"vocabulary: {', '.join(unknown[:20])}"
+        )
+    rng = np.random.default_rng(seed)
+    k = min(int(guesses), len(vocab))
+    was_training = network.training
+    network.eval()
+    try:
+        logits, state = network(np.asarray(vocab.encode(prime), dtype=np.int64)[:, None])
+        last = logits[-1, 0]  # (V,)
+        for _ in range(int(length)):
+            next_id = draw(next_distribution(last, options), rng)
+            logits, state = network(np.array([[next_id]]), state)  # T = 1, state carried
+            last = logits[0, 0]
+            logp = log_softmax(last)
+            order = np.argsort(-logp, kind="stable")[:k]
+            yield next_id, order, np.exp(logp[order])
+    finally:
+        network.train(was_training)
