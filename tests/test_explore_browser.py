@@ -81,7 +81,7 @@ def test_generate_streams_text_with_guesses(page):
     wait(page, lambda d: d.find_element(By.ID, "gen-status").text.startswith("done"))
     spans = page.find_elements(By.CSS_SELECTOR, "#gen-output span.ch")
     assert len(spans) == 80
-    assert page.find_element(By.CSS_SELECTOR, "#gen-output .prime").text == "def"
+    assert page.find_element(By.CSS_SELECTOR, "#gen-output .prime").text.strip() == "def"
     ActionChains(page).move_to_element(spans[5]).perform()
     wait(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#gen-guesses .guess")) == 5)
 
