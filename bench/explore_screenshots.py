@@ -78,12 +78,11 @@ def main() -> int:
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#cells-results tr.pick"))
             if args.cell:
                 layer, kind, unit = args.cell.split("/")
-                Select(driver.find_element(By.ID, "cell-layer")).select_by_value(layer)
-                Select(driver.find_element(By.ID, "cell-kind")).select_by_value(kind)
-                box = driver.find_element(By.ID, "cell-unit")
-                box.clear()
-                box.send_keys(unit)
-                Select(driver.find_element(By.ID, "cell-kind")).select_by_value(kind)
+                driver.execute_script(
+                    "document.getElementById('cell-layer').value = arguments[0];"
+                    "document.getElementById('cell-kind').value = arguments[1];"
+                    "const u = document.getElementById('cell-unit'); u.value = arguments[2];"
+                    "u.dispatchEvent(new Event('change'));", layer, kind, unit)
                 wait.until(lambda d: d.find_element(By.ID, "cells-output").get_attribute("data-cell") == args.cell)
             shot("cells")
             driver.execute_script("document.getElementById('cells-results').scrollIntoView()")

@@ -153,8 +153,7 @@
 
   // -- Generate --------------------------------------------------------------------------
   function charSpan(ch, top, guessBox) {
-    const span = el("span", { class: ch === "\n" ? "ch nl" : "ch", text: ch });
-    if (ch === "\n") span.append("\n");
+    const span = el("span", { class: ch === "\n" ? "ch nl" : "ch", text: ch });  // a newline shows as \u21b5 and breaks
     if (top) {
       span.addEventListener("mouseenter", () => showGuesses(guessBox, ch, top));
       span.title = "next: " + top.map(([c, p]) => `${JSON.stringify(c)} ${(100 * p).toFixed(0)}%`).join("  ");
@@ -437,7 +436,8 @@
       plot.append(svg("line", { x1: pad, x2: pad + W, y1: y(10 ** e), y2: y(10 ** e), stroke: "#f2f4f7" }));
       plot.append(svg("text", { x: 8, y: y(10 ** e) + 4 }, `1e${e}`));
     }
-    plot.append(svg("text", { x: pad + W / 2 - 120, y: H + 40 }, "distance k from the loss (steps)"));
+    for (const k of [0, Math.floor((data.steps - 1) / 2), data.steps - 1]) plot.append(svg("text", { x: x(k) - 4, y: H + 24 }, String(k)));
+    plot.append(svg("text", { x: pad + W / 2 - 90, y: H + 42 }, "distance k from the loss (steps)"));
     const palette = ["#2e5aac", "#d92d20", "#12b76a", "#f79009"];
     data.layers.forEach((l, j) => {
       for (const [key, dash] of [["trained", ""], ["random", "5 4"]]) {
