@@ -60,7 +60,7 @@ CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
 def hidden_state_gradients(layer: RNNBase, x: np.ndarray, grad_last: np.ndarray) -> np.ndarray:
-    """``dL/dh_t`` for every step ``t`` when ``dL/dh_{T-1} = grad_last`` and no other step has a loss.
+    """``dL/dh_t`` for every step ``t`` when ``dL/dh_{T-1} = grad_last``, no other step a loss.
 
     Runs a one-layer, one-direction ``RNN``/``LSTM``/``GRU`` forward from a zero
     state with the layer's own parameters (``named_parameters``) and the public
@@ -90,7 +90,8 @@ def hidden_state_gradients(layer: RNNBase, x: np.ndarray, grad_last: np.ndarray)
     x = np.asarray(x)
     if x.ndim != 3 or x.shape[2] != layer.input_size or x.dtype != layer.dtype:
         raise ValueError(
-            f"x must be (T, B, {layer.input_size}) of dtype {layer.dtype}, received {x.shape} {x.dtype}"
+            f"x must be (T, B, {layer.input_size}) of dtype {layer.dtype}, "
+            f"received {x.shape} {x.dtype}"
         )
     T, B, _ = x.shape
     H = layer.hidden_size
@@ -169,7 +170,7 @@ def scale_spectral_radius_(layer: RNN, radius: float) -> RNN:
 
 @dataclass
 class GradientCurve:
-    """One measured curve: ``norms[k]`` is the mean ``||dL/dh_t||`` at distance ``k`` from the loss."""
+    """A measured curve: ``norms[k]`` is the mean ``||dL/dh_t||`` at distance ``k`` to the loss."""
 
     label: str
     group: str
@@ -227,7 +228,8 @@ class GradientFlowStudy:
     def describe(self) -> str:
         return (
             f"||dL/dh_t|| at distance k from a loss on the last step, mean over {self.batch_size} "
-            f"random sequences of {self.warmup} + {self.steps} steps (x ~ N(0, {self.input_scale:g}²), "
+            f"random sequences of {self.warmup} + {self.steps} steps "
+            f"(x ~ N(0, {self.input_scale:g}²), "
             f"input size {self.input_size}), hidden size {self.hidden_size}, seed {self.seed}; "
             "cells: PyTorch's default initialisation"
         )

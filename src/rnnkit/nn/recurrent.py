@@ -9,7 +9,7 @@ backward pass through time (BPTT).
 How one (layer, direction) runs, for input ``X`` of shape (T, B, I)::
 
     Gx = X W_ih^T + b_ih                    one matmul for all T steps (T, B, G*H)
-    for t in 0..T-1: h_t = cell(Gx[t], h_{t-1})   the recurrent part only
+    for t in 0..T-1: h_t = cell.forward(Gx[t], h_{t-1})   the recurrent part only
     backward: walk t = T-1..0 collecting the gate gradients dGx (T, B, G*H), then
     dX = dGx W_ih,  dW_ih = dGx^T X,  dW_hh = dGx^T H_prev   (large matmuls;
     the GRU's candidate block has its own recurrent-side gradient)
