@@ -24,7 +24,7 @@ HAMLET = (
     "The slings and arrows of outrageous fortune,\n"
     "Or to take arms against a sea of troubles\n"
 ) * 6
-TINY = ["--hidden-size", "16", "--num-layers", "1", "--embedding-size", "8", "--dropout", "0",
+TINY = ["--hidden-size", "16", "--num-layers", "1", "--embedding-dim", "8", "--dropout", "0",
         "--seq-length", "16", "--batch-size", "4", "--quiet"]  # fmt: skip
 
 
@@ -144,9 +144,9 @@ def test_damaged_checkpoint(run_dir, capsys, tmp_path, damage):
 
 
 def test_resume_errors(tmp_path, run_dir, capsys):
-    code, _, err = run_cli(capsys, "textgen", "train", "--resume", str(tmp_path / "empty_dir"))
+    code, _, err = run_cli(capsys, "textgen", "train", "--out", str(tmp_path / "empty_dir"), "--resume")
     assert_one_line_error(code, err, "nothing to resume")
-    code, _, err = run_cli(capsys, "textgen", "train", "--resume", str(run_dir), "--hidden-size", "8")
+    code, _, err = run_cli(capsys, "textgen", "train", "--out", str(run_dir), "--resume", "--hidden-size", "8")
     assert_one_line_error(code, err, "--hidden-size")
     code, _, err = run_cli(capsys, "textgen", "sample", str(tmp_path))
     assert_one_line_error(code, err, "no checkpoint")
@@ -211,7 +211,7 @@ def test_killed_run_resumes_to_the_same_losses(tmp_path, capsys):
     corpus.write_text(HAMLET)
     args = ["textgen", "train", str(corpus), "--steps", "36", "--eval-every", "10", "--log-every", "1",
             "--dropout", "0.25", "--num-layers", "2", "--sample-length", "0", "--lr", "0.005",
-            "--hidden-size", "16", "--embedding-size", "8", "--seq-length", "16", "--batch-size", "4",
+            "--hidden-size", "16", "--embedding-dim", "8", "--seq-length", "16", "--batch-size", "4",
             "--quiet"]  # fmt: skip
     assert main([*args, "--out", str(tmp_path / "full")]) == 0
     (tmp_path / "killer.py").write_text(KILLER)
@@ -221,7 +221,7 @@ def test_killed_run_resumes_to_the_same_losses(tmp_path, capsys):
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     killed = tmp_path / "killed"
     assert max(r["step"] for r in MetricsLog(killed / "metrics.jsonl").read()) == 25  # past the ckpt at 20
-    assert main(["textgen", "train", "--resume", str(killed), "--quiet"]) == 0
+    assert main(["textgen", "train", "--out", str(killed), "--resume", "--quiet"]) == 0
     assert _losses(killed) == _losses(tmp_path / "full")
     capsys.readouterr()
 

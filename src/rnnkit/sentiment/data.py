@@ -102,7 +102,9 @@ def parse_ngram_range(text: str) -> tuple[int, int]:
         low, high = (int(part) for part in text.split("-"))
     except ValueError:
         raise ValueError(f"expected MIN-MAX such as 3-5, received {text!r}") from None
-    return check_ngram_range(low, high, name="char_ngrams")
+    if not 1 <= low <= high:
+        raise ValueError(f"need 1 <= MIN <= MAX, received {text!r}")
+    return low, high
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ Blank lines are skipped. Anything else that cannot be parsed raises
 
 from __future__ import annotations
 
+from collections import Counter
+
 import csv
 import gzip
 import os
@@ -59,10 +61,7 @@ class LabeledTexts:
         return len(self.texts)
 
     def label_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for label in self.labels:
-            counts[label] = counts.get(label, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(Counter(self.labels).items()))
 
 
 # -- bytes -> lines ----------------------------------------------------------------
