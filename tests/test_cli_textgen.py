@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import math
+import re
+
 import json
 import os
 import signal
@@ -50,10 +55,16 @@ def run_dir(tmp_path_factory) -> Path:
     corpus = tmp / "hamlet.txt"
     corpus.write_text(HAMLET)
     out = tmp / "run"
-    code = main(["textgen", "train", str(corpus), "--out", str(out), "--steps", "40",
-                 "--eval-every", "20", "--lr", "0.01", "--sample-length", "30", *TINY])  # fmt: skip
-    assert code == 0
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["textgen", "train", str(corpus), "--out", str(out), "--steps", "40",
+                     "--eval-every", "20", "--lr", "0.01", "--sample-length", "30", *TINY])  # fmt: skip
+    assert code == 0, stderr.getvalue()
+    TRAIN_OUTPUT["stdout"] = stdout.getvalue()
     return out
+
+
+TRAIN_OUTPUT: dict[str, str] = {}  # what the run_dir fixture's training printed
 
 
 # -- working commands --------------------------------------------------------------
@@ -61,6 +72,15 @@ def test_train_writes_a_run_and_prints_samples(run_dir, capsys):
     assert {p.name for p in run_dir.iterdir()} >= {"latest.npz", "best.npz", "metrics.jsonl"}
     records = MetricsLog(run_dir / "metrics.jsonl").read()
     assert records[-1]["step"] == 40 and "val_loss" in records[-1]
+    printed = TRAIN_OUTPUT["stdout"]
+    # one sample per evaluation (steps 20 and 40), each --sample-length characters long
+    samples = re.findall(r"--- sample at step (\d+), val loss [0-9.]+ nats/char ---\n(.*?)\n---\n",
+                         printed, flags=re.S)  # fmt: skip
+    assert [step for step, _ in samples] == ["20", "40"], printed
+    assert all(len(text) == 30 for _, text in samples), samples
+    val = min(r["val_loss"] for r in records if "val_loss" in r)
+    assert f"best validation loss {val:.4f} nats/char ({val / math.log(2):.4f} bits/char)" in printed
+    assert f"run directory: {run_dir}" in printed
 
 
 def test_sample_streams_deterministic_text(run_dir, capsys):

@@ -50,6 +50,8 @@ from .sampling import SamplingOptions, generate_ids
 from .train import CharLMTask, TrainSettings, make_optimizer
 
 APP = "textgen"
+#: version of the checkpoint's "config"; 1 (no "version" key) named embedding_dim embedding_size
+CONFIG_VERSION = 2
 
 #: the stop rule when none is given
 DEFAULT_STOP = StopRule(minutes=15.0)
@@ -291,6 +293,12 @@ class CharLM:
     @classmethod
     def _from_tree(cls, tree: dict, path: Path) -> CharLM:
         config = tree["config"]
+        version = config.get("version", 1) if isinstance(config, dict) else None
+        if not isinstance(version, int) or version > CONFIG_VERSION:
+            raise CheckpointError(
+                f"{path}: text-generator configuration version {version!r} is newer than this "
+                f"rnnkit reads ({CONFIG_VERSION}); upgrade rnnkit"
+            )
         try:
             model_config = CharRNNConfig.from_dict(config["model"])
             model_config.validate()
@@ -313,6 +321,7 @@ class CharLM:
     def _app_config(self) -> dict:
         vocab, _ = self._require_model(building=True)
         return {
+            "version": CONFIG_VERSION,
             "model": replace(self.config, vocab_size=len(vocab)).to_dict(),
             "vocab": vocab.to_dict(),
             "train": self.settings.to_dict(),

@@ -128,11 +128,12 @@ class RunDir:
         """
         return cls(path)._check(resume, force)
 
-    def _check(self, resume: bool, force: bool) -> RunDir:
+    def _check(self, resume: bool, force: bool, lock: bool = True) -> RunDir:
         run = self
         if run.path.exists() and not run.path.is_dir():
             raise RunDirError(f"run directory {run.path} exists and is not a directory")
-        run._check_unlocked()
+        if lock:
+            run._check_unlocked()
         if resume:
             recoverable = (run.previous / run.LATEST).is_file() and run._key() not in _HELD
             if not run.latest.is_file() and not recoverable:
@@ -168,7 +169,7 @@ class RunDir:
 
         ``lock=False`` skips the lock (for the non-zero ranks of a distributed job).
         """
-        run = cls.check(path, resume=resume, force=force)
+        run = cls(path)._check(resume, force, lock)
         run.path.mkdir(parents=True, exist_ok=True)
         if not lock:  # another process (rank 0) owns the directory's lifecycle
             return run
