@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
-import re
-
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys

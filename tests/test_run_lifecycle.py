@@ -30,7 +30,9 @@ SENTIMENT = ["--epochs", "1", "--batch-size", "2", "--hidden-size", "4", "--embe
 
 
 def snapshot(path: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file() and p.name != ".lock"}
+    return {
+        p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file() and p.name != ".lock"
+    }
 
 
 def one_line_error(capsys, code: int, *fragments: str) -> str:
@@ -63,7 +65,9 @@ def copy_run(runs: Path, app: str, tmp_path: Path) -> Path:
     (["--minutes", "0"], "minutes"), (["--steps", "0"], "steps"), (["--epochs", "nan"], "epochs"),
     (["--seed", "-1"], "seed"), (["--lr", "inf"], "lr"), (["--sample-length", "-1"], "sample_length"),
 ])  # fmt: skip
-def test_textgen_force_checks_every_option_before_touching_the_run(runs, tmp_path, capsys, bad, named):
+def test_textgen_force_checks_every_option_before_touching_the_run(
+    runs, tmp_path, capsys, bad, named
+):
     run = copy_run(runs, "textgen", tmp_path)
     before = snapshot(run)
     code = main(["textgen", "train", str(runs / "hamlet.txt"), "--out", str(run), "--force",
@@ -80,7 +84,9 @@ def test_textgen_force_checks_every_option_before_touching_the_run(runs, tmp_pat
     (["--grad-clip", "nan"], "grad_clip"), (["--patience", "-1"], "patience"),
     (["--lr-decay", "nan"], "lr_decay"), (["--lr-decay", "0"], "lr_decay"), (["--seed", "-1"], "seed"),
 ])  # fmt: skip
-def test_sentiment_force_checks_every_option_before_touching_the_run(runs, tmp_path, capsys, bad, named):
+def test_sentiment_force_checks_every_option_before_touching_the_run(
+    runs, tmp_path, capsys, bad, named
+):
     run = copy_run(runs, "sentiment", tmp_path)
     before = snapshot(run)
     code = main(["sentiment", "train", "--train", str(runs / "toy.tsv"), "--out", str(run),

@@ -74,7 +74,7 @@ def add_options(parser, cls: type) -> None:
 
 
 def _parser_of(f) -> Callable[[str], object]:
-    """The flag's text -> the field's value: ``parse`` metadata, else int/float/str from the type."""
+    """The flag's text -> the field's value: ``parse`` metadata, else int/float/str by type."""
     annotation = str(f.type)
     parse = f.metadata.get("parse") or next(
         (t for t in (int, float) if annotation.startswith(t.__name__)), str
@@ -215,7 +215,7 @@ def _add_run_options(parser, app: str) -> None:
     parser.add_argument("--out", metavar="RUN_DIR",
                         help=f"run directory (default: runs/{app}-<time>)")  # fmt: skip
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out exactly (its own settings and data)")  # fmt: skip
+                        help="continue the run in --out exactly")  # fmt: skip
     parser.add_argument("--force", action="store_true",
                         help="start over in an existing RUN_DIR (the old run is deleted "
                         "once the new one has written its first checkpoint)")  # fmt: skip
@@ -406,7 +406,8 @@ def add_sentiment_commands(sub) -> None:
 
 def _add_ensemble_option(parser) -> None:
     parser.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR",
-                        help="average the class probabilities with this model too (repeatable)")  # fmt: skip
+                        help="average the class probabilities with this model too "
+                        "(repeatable)")  # fmt: skip
 
 
 def cmd_sentiment_train(args) -> int:
@@ -433,7 +434,9 @@ def cmd_sentiment_train(args) -> int:
     if result.best is not None:
         summary += f"; best validation accuracy {result.best:.4f} at step {result.best_step}"
     return report_training(
-        result, run_dir, f"rnnkit sentiment train --out {run_dir} --resume --train {args.train} ...",
+        result,
+        run_dir,
+        f"rnnkit sentiment train --out {run_dir} --resume --train {args.train} ...",
         summary, f'try: rnnkit sentiment predict {run_dir} "some text"', prefix,
     )  # fmt: skip
 
@@ -477,7 +480,9 @@ def cmd_sentiment_predict(args) -> int:
         try:
             texts = sys.stdin.buffer.read().decode(args.encoding).split("\n")
         except UnicodeDecodeError as exc:
-            raise UsageError(f"stdin is not valid {args.encoding} ({exc.reason}); try --encoding latin-1") from None
+            raise UsageError(
+                f"stdin is not valid {args.encoding} ({exc.reason}); try --encoding latin-1"
+            ) from None
         except LookupError:
             raise UsageError(f"unknown text encoding {args.encoding!r}") from None
         if texts and texts[-1] == "":
@@ -534,9 +539,13 @@ def add_demo_command(sub) -> None:
             "and prints text it generates."
         ),
     )
-    demo.add_argument("--minutes", type=float, default=DEMO_MINUTES, help=f"training time ({DEMO_MINUTES})")
+    demo.add_argument(
+        "--minutes", type=float, default=DEMO_MINUTES, help=f"training time ({DEMO_MINUTES})"
+    )
     demo.add_argument("--length", type=int, default=600, help="characters to generate (600)")
-    demo.add_argument("--out", metavar="RUN_DIR", help="also keep the run (checkpoints, metrics, plot)")
+    demo.add_argument(
+        "--out", metavar="RUN_DIR", help="also keep the run (checkpoints, metrics, plot)"
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed for training and sampling (0)")
     demo.set_defaults(run=cmd_demo)
 
@@ -565,13 +574,31 @@ def add_analyze_commands(sub) -> None:
             "bias 0 vs 1: prints the table and writes gradient_flow.png/.md/.json to --out."
         ),
     )
-    grads.add_argument("--out", metavar="DIR", default="analysis", help="output directory (analysis)")
+    grads.add_argument(
+        "--out", metavar="DIR", default="analysis", help="output directory (analysis)"
+    )
     grads.add_argument("--hidden-size", type=int, default=64, help="units in every layer (64)")
-    grads.add_argument("--steps", type=int, default=100, help="distances measured, 0..STEPS-1 (100)")
-    grads.add_argument("--batch-size", type=int, default=64, help="random sequences averaged over (64)")
+    grads.add_argument(
+        "--steps", type=int, default=100, help="distances measured, 0..STEPS-1 (100)"
+    )
+    grads.add_argument(
+        "--batch-size", type=int, default=64, help="random sequences averaged over (64)"
+    )
     grads.add_argument("--input-scale", type=float, default=0.1, help="inputs ~ N(0, scale²) (0.1)")
-    grads.add_argument("--radii", type=float, nargs="+", default=[0.9, 1.0, 1.5], help="spectral radii of W_hh (0.9 1 1.5)")
-    grads.add_argument("--forget-biases", type=float, nargs="+", default=[0.0, 1.0], help="LSTM forget-gate biases (0 1)")
+    grads.add_argument(
+        "--radii",
+        type=float,
+        nargs="+",
+        default=[0.9, 1.0, 1.5],
+        help="spectral radii of W_hh (0.9 1 1.5)",
+    )
+    grads.add_argument(
+        "--forget-biases",
+        type=float,
+        nargs="+",
+        default=[0.0, 1.0],
+        help="LSTM forget-gate biases (0 1)",
+    )
     grads.add_argument("--max-norm", type=float, default=5.0, help="clipping threshold (5)")
     grads.add_argument("--seed", type=int, default=0, help="seed for inputs and weights (0)")
     grads.set_defaults(run=cmd_analyze_gradients)
@@ -638,8 +665,52 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UsageError, CheckpointError, DownloadError, ValueError, OSError)
 
 
+MARKDOWN_HEAD = """# Command-line reference
+
+Every command and option of `rnnkit`, as `rnnkit COMMAND --help` prints it. This page is
+generated: `python -m rnnkit.cli --markdown > docs/cli.md` (`tests/test_cli_docs.py` checks
+that it is up to date). User errors print one line on stderr and exit with status 1 (2 for a
+syntax error); set `RNNKIT_DEBUG=1` to see a traceback. Longer guides:
+[textgen.md](textgen.md), [sentiment.md](sentiment.md), [analysis.md](analysis.md).
+"""
+
+
+def markdown() -> str:
+    """docs/cli.md: the help of every command, generated from the parser (100 columns)."""
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal width
+    try:
+        sections = [MARKDOWN_HEAD]
+        for name, parser in _commands(build_parser(), "rnnkit"):
+            sections.append(f"## {name}\n\n```text\n{parser.format_help().rstrip()}\n```\n")
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous
+    return "\n".join(sections)
+
+
+def _commands(parser: argparse.ArgumentParser, name: str):
+    """``(name, parser)`` of the program and every command that is not only a group."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if name == "rnnkit" or not groups:
+        yield name, parser
+    for action in groups:
+        for child_name, child in action.choices.items():
+            yield from _commands(child, f"{name} {child_name}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rnnkit`` command; returns the exit status."""
+    """Entry point of the ``rnnkit`` command; returns the exit status.
+
+    ``--markdown`` (first argument) prints docs/cli.md instead.
+    """
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--markdown"]:
+        sys.stdout.write(markdown())
+        return EXIT_OK
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

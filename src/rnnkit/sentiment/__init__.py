@@ -1,4 +1,4 @@
-"""Sentiment analysis: a recurrent text classifier with its training recipe, evaluation and prediction.
+"""Sentiment analysis: a recurrent text classifier, its training recipe, evaluation, prediction.
 
 Its three parts: the model config (:class:`ModelConfig`) with the text
 settings (:class:`TextConfig`), the training settings (:class:`TrainSettings`,

@@ -230,7 +230,9 @@ class SentimentClassifier(_Predictor):
         }  # fmt: skip
 
     @classmethod
-    def from_config(cls, config: dict, path: str | os.PathLike = "checkpoint") -> SentimentClassifier:
+    def from_config(
+        cls, config: dict, path: str | os.PathLike = "checkpoint"
+    ) -> SentimentClassifier:
         """Rebuild an (untrained-weights) classifier from :meth:`app_config`."""
         try:
             version = config.get("version", 1)
@@ -430,7 +432,9 @@ class SentimentClassifier(_Predictor):
         valid_y = label_indices(valid_labels, self.labels, "validation data")
         if teacher is not None:
             train_y = self._distilled_targets(teacher, texts, train_y, s.distill_weight, progress)
-        elif soft_targets_saved:  # the checkpoint's targets replace these (restore checks the shape)
+        elif (
+            soft_targets_saved
+        ):  # the checkpoint's targets replace these (restore checks the shape)
             train_y = np.zeros((len(texts), len(self.labels)))
         self.data = {**fingerprint, "examples": len(texts), "valid_examples": len(valid_texts)}
         if train_y.ndim != 2:
@@ -495,7 +499,7 @@ class SentimentClassifier(_Predictor):
         weight: float,
         progress: bool,
     ) -> np.ndarray:
-        """``(1 - weight) * onehot(targets) + weight * p_teacher(texts)``, (N, C) in our label order."""
+        """``(1 - weight) * onehot(targets) + weight * p_teacher(texts)``, (N, C)."""
         teacher._require_model()
         if sorted(teacher.labels) != sorted(self.labels):
             raise ValueError(

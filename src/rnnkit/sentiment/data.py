@@ -48,7 +48,8 @@ def label_indices(labels: Sequence[str], names: Sequence[str], what: str = "data
     for i, label in enumerate(labels):
         if label not in index:
             raise ValueError(
-                f"{what}: label {label!r} (example {i + 1}) is not among the model's labels {list(names)}"
+                f"{what}: label {label!r} (example {i + 1}) is not among the model's labels "
+                f"{list(names)}"
             )
         out[i] = index[label]
     return out
@@ -131,7 +132,8 @@ class TextConfig:
     max_length: int | None = option(400, "tokens kept per text, 0 = all", zero_is_none=True)
     truncate: str = option("both", "part of a long text kept", choices=TRUNCATE_KEEP)
     unknown_backoff: bool = option(
-        True, "an unknown word maps to a known word with the same stem first", negate="--no-backoff",
+        True, "an unknown word maps to a known word with the same stem first",
+        negate="--no-backoff",
         negate_help="unknown words map to UNK directly (default: to a known word with the same "
         "stem first, warmly -> warm)",
     )  # fmt: skip
@@ -150,9 +152,7 @@ class TextConfig:
 
     def validate(self) -> None:
         if self.truncate not in TRUNCATE_KEEP:
-            raise ValueError(
-                f"truncate must be one of {TRUNCATE_KEEP}, received {self.truncate!r}"
-            )
+            raise ValueError(f"truncate must be one of {TRUNCATE_KEEP}, received {self.truncate!r}")
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length must be >= 1 or None, received {self.max_length}")
         if self.char_ngrams is not None:

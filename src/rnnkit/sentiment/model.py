@@ -4,7 +4,8 @@
 
     ids (B, T) --word dropout (UNK)--> --Embedding--> (B, T, E) [+ n-gram vectors] --Dropout-->
           --LSTM/GRU(lengths)--> output (B, T, D*H), h_n
-          --pool over valid steps (last | mean | max)--> (B, D*H) --Dropout--> --Linear--> logits (B, K)
+          --pool over valid steps (last | mean | max)--> (B, D*H)
+          --Dropout--> --Linear--> logits (B, K)
 
 ``K = 1`` for two classes (a sigmoid of the single logit is the probability of
 the second label) and ``K = C`` for ``C > 2`` classes (softmax). Padding
@@ -145,7 +146,8 @@ class TextClassifier(Module):
         if ids.ndim != 2 or lengths.shape != (ids.shape[0],):
             expected = "(B, T) or (B, T, 1 + G)" if self.subword_embedding is not None else "(B, T)"
             raise ValueError(
-                f"expected ids {expected} and lengths (B,), received {ids.shape} and {lengths.shape}"
+                f"expected ids {expected} and lengths (B,), "
+                f"received {ids.shape} and {lengths.shape}"
             )
         if self.training and self.config.word_dropout > 0:
             # Words of the training set replaced by UNK now and then, so that UNK (all

@@ -29,13 +29,12 @@ Blank lines are skipped. Anything else that cannot be parsed raises
 
 from __future__ import annotations
 
-from collections import Counter
-
 import csv
 import gzip
 import os
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 FORMATS = ("auto", "tsv", "csv", "label-first", "fasttext", "folder")

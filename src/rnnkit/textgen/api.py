@@ -1,19 +1,19 @@
 """``CharLM``: the text generator as one object for notebooks and the command line.
 
-    lm = CharLM(cell="lstm", hidden_size=256, num_layers=2)
-    lm.fit("input.txt", minutes=5, out="runs/shakespeare")   # or a str of text
-    lm.fit(out="runs/shakespeare", resume=True, minutes=10)  # continue it exactly
-    print(lm.generate(300, prime="ROMEO:", temperature=0.8, seed=1))
-    print(lm.evaluate())                                     # the validation split
-    lm = CharLM.load("runs/shakespeare")                     # best.npz of a run
+lm = CharLM(cell="lstm", hidden_size=256, num_layers=2)
+lm.fit("input.txt", minutes=5, out="runs/shakespeare")   # or a str of text
+lm.fit(out="runs/shakespeare", resume=True, minutes=10)  # continue it exactly
+print(lm.generate(300, prime="ROMEO:", temperature=0.8, seed=1))
+print(lm.evaluate())                                     # the validation split
+lm = CharLM.load("runs/shakespeare")                     # best.npz of a run
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import fields, replace
 from collections.abc import Iterator
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,9 @@ class CharLM:
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         val = metrics.get("val_loss")
-        head = f"step {trainer.step}" + (f", val loss {val:.3f} nats/char" if val is not None else "")
+        head = f"step {trainer.step}" + (
+            f", val loss {val:.3f} nats/char" if val is not None else ""
+        )
         trainer.write(f"--- sample at {head} ---\n{text}\n---")
 
     # -- sampling --------------------------------------------------------------
@@ -352,7 +354,9 @@ class CharLM:
         return self.vocab, self.network  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        arch = ", ".join(f"{k}={v!r}" for k, v in self.config.to_dict().items() if k != "vocab_size")
+        arch = ", ".join(
+            f"{k}={v!r}" for k, v in self.config.to_dict().items() if k != "vocab_size"
+        )
         state = f"vocab={len(self.vocab)}" if self.vocab is not None else "untrained"
         return f"CharLM({arch}; {state})"
 
@@ -386,7 +390,9 @@ def _split(
 ) -> tuple[StreamBatches, np.ndarray]:
     """Training batches (the head of the corpus) and validation ids (its tail)."""
     train_ids, val_ids = split_tail(vocab.encode(corpus), settings.val_fraction)
-    batches = StreamBatches(train_ids, settings.batch_size, settings.seq_length, what="training text")
+    batches = StreamBatches(
+        train_ids, settings.batch_size, settings.seq_length, what="training text"
+    )
     return batches, val_ids
 
 

@@ -59,7 +59,7 @@ class CharRNNConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> CharRNNConfig:
-        """From :meth:`to_dict`; checkpoints of format 1 named ``embedding_dim`` ``embedding_size``."""
+        """From :meth:`to_dict`; version 1 called ``embedding_dim`` ``embedding_size``."""
         return from_dict(cls, data, renamed={"embedding_size": "embedding_dim"})
 
 

@@ -118,9 +118,7 @@ class RunDir:
 
     # -- opening ---------------------------------------------------------------
     @classmethod
-    def check(
-        cls, path: str | os.PathLike, *, resume: bool = False, force: bool = False
-    ) -> RunDir:
+    def check(cls, path: str | os.PathLike, *, resume: bool = False, force: bool = False) -> RunDir:
         """Raise :class:`RunDirError` if ``create`` with these arguments would refuse.
 
         Reads only (nothing is created or removed), so a caller can check the
@@ -305,7 +303,7 @@ class RunDir:
 
     # -- reading -----------------------------------------------------------------
     def checkpoint_for_inference(self, which: str = "best") -> Path:
-        """``best.npz`` if asked for and present, else ``latest.npz`` (the caller reports absence)."""
+        """``best.npz`` if asked for and present, else ``latest.npz`` (absence: the caller's)."""
         return self.best if which == "best" and self.best.is_file() else self.latest
 
 

@@ -6,7 +6,7 @@ with :func:`option`::
     @dataclass(frozen=True)
     class TrainSettings:
         lr: float = option(2e-3, "learning rate")
-        grad_clip: float | None = option(5.0, "max global gradient norm, 0 = off", zero_is_none=True)
+        grad_clip: float | None = option(5.0, "max gradient norm, 0 = off", zero_is_none=True)
 
 The field's name is the keyword argument and the JSON key in the
 checkpoint; its type, default and help text are what ``rnnkit.cli`` turns
