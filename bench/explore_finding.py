@@ -15,7 +15,7 @@ import sys
 from rnnkit.explore.api import ApiError, Explorer
 from rnnkit.explore.cells import PRESETS
 from rnnkit.explore.models import load_models
-from rnnkit.text.corpus import default_corpus, read_corpus, split_tail
+from rnnkit.text.corpus import split_tail
 
 
 def main() -> int:
@@ -26,8 +26,7 @@ def main() -> int:
     explorer = Explorer(load_models([args.run]))
     (model,) = explorer.models.values()
     lm = model.app
-    data = lm.data
-    corpus = default_corpus(int(data["max_chars"])) if data.get("source") == "default" else read_corpus(data["path"])
+    corpus = lm._training_text(None)  # the run's corpus, from where it found it
     _, val = split_tail(lm.vocab.encode(corpus), lm.settings.val_fraction)
     text = lm.vocab.decode(val[: args.chars])
     for name, regex in [*PRESETS.items(), ("position in the line", None)]:

@@ -28,7 +28,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="*", help="tg and st runs (default: train the test models)")
     p.add_argument("--seconds", type=float, default=60.0)
-    p.add_argument("--first", type=float, default=10.0, help="RSS reference after this many seconds")
+    p.add_argument("--first", type=float, default=10.0,
+                   help="RSS reference after this many seconds")  # fmt: skip
     p.add_argument("--clients", type=int, default=16)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,7 +45,8 @@ def main() -> int:
             proc.terminate()
             proc.wait(timeout=10)
     result = {"seconds": args.seconds, "clients": args.clients, "status_counts": counts,
-              "rss_kib_after_first": first, "rss_kib_end": end, "rss_ratio": round(end / first, 3)}  # fmt: skip
+              "rss_kib_after_first": first, "rss_kib_end": end,
+              "rss_ratio": round(end / first, 3)}  # fmt: skip
     print(json.dumps(result, indent=1))
     ok = set(counts) <= {200, 429} and end <= 1.2 * first
     return 0 if ok else 1

@@ -39,15 +39,16 @@ def main() -> int:
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "explore", *args.runs, "--port", "0"],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    command = [sys.executable, "-m", "rnnkit.cli", "explore", *args.runs, "--port", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     url = re.search(r"(http://\S+/)", proc.stdout.readline()).group(1)
     profile = tempfile.mkdtemp(prefix="rnnkit-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in FLAGS + [f"--user-data-dir={profile}"]:
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+    service = Service(executable_path="/usr/bin/chromedriver")
+    driver = webdriver.Chrome(service=service, options=options)
     wait = WebDriverWait(driver, 120)
 
     def tab(view):
@@ -60,7 +61,8 @@ def main() -> int:
 
     try:
         driver.get(url)
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#textgen-model option, #sentiment-model option"))
+        any_model = "#textgen-model option, #sentiment-model option"
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, any_model))
         has_textgen = bool(driver.find_elements(By.CSS_SELECTOR, "#textgen-model option"))
         if has_textgen:
             prime = driver.find_element(By.ID, "prime")
@@ -73,7 +75,8 @@ def main() -> int:
             shot("generate")
             tab("cells")
             wait.until(lambda d: d.find_element(By.ID, "cells-output").get_attribute("data-cell"))
-            Select(driver.find_element(By.ID, "pattern-preset")).select_by_visible_text(args.pattern)
+            preset = Select(driver.find_element(By.ID, "pattern-preset"))
+            preset.select_by_visible_text(args.pattern)
             driver.find_element(By.ID, "find-btn").click()
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#cells-results tr.pick"))
             if args.cell:
@@ -83,7 +86,8 @@ def main() -> int:
                     "document.getElementById('cell-kind').value = arguments[1];"
                     "const u = document.getElementById('cell-unit'); u.value = arguments[2];"
                     "u.dispatchEvent(new Event('change'));", layer, kind, unit)
-                wait.until(lambda d: d.find_element(By.ID, "cells-output").get_attribute("data-cell") == args.cell)
+                wait.until(lambda d: d.find_element(By.ID, "cells-output")
+                           .get_attribute("data-cell") == args.cell)  # fmt: skip
             shot("cells")
             driver.execute_script("document.getElementById('cells-results').scrollIntoView()")
             shot("cells-search")

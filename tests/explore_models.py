@@ -36,6 +36,6 @@ def train_sentiment(run_dir: Path | None, epochs: int = 30, **model):
     settings.update(model)
     clf = SentimentClassifier(**settings)
     texts, labels = zip(*SENTENCES, strict=True)
-    clf.fit(list(texts), list(labels), list(texts), list(labels), run_dir=run_dir, epochs=epochs,
+    clf.fit(list(texts), list(labels), list(texts), list(labels), out=run_dir, epochs=epochs,
             batch_size=8, lr=0.02, progress=False, plot=False, patience=None)  # fmt: skip
     return clf

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.error
@@ -137,6 +139,46 @@ def test_bad_start_is_one_line_and_nonzero(runs, tmp_path, capsys, argv, message
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+LOCKER = textwrap.dedent(
+    """
+    import sys
+    from rnnkit.training import RunDir
+    run = RunDir.create(sys.argv[1], resume=True)  # a trainer's lock on the run
+    print("locked", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_explore_reads_a_run_without_its_lock(runs, tmp_path):
+    """A reader: loads a run a trainer holds, and leaves the lock free for trainers."""
+    run = tmp_path / "tg"
+    shutil.copytree(runs / "tg", run)
+    env = {**os.environ, "PYTHONPATH": SRC}
+
+    def locker():
+        return subprocess.Popen([sys.executable, "-c", LOCKER, str(run)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)  # fmt: skip
+
+    holder = locker()
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        explorer = Explorer(load_models([run]))  # while a trainer holds the run
+        assert explorer.generate({"length": 5, "seed": 0})["text"]
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    explorer = Explorer(load_models([run]))
+    second = locker()  # a trainer can still lock the run the explorer has open
+    try:
+        assert second.stdout.readline().strip() == "locked", second.stderr.read()
+    finally:
+        second.kill()
+        second.wait(timeout=30)
+    assert explorer.models["tg"].app.network is not None
 
 
 def test_without_the_extra_the_command_names_it(runs, tmp_path):

@@ -88,7 +88,9 @@ class Explorer:
             raise ApiError(404, f"unknown model {name!r}; models: {sorted(self.models)}"[:300])
         model = self.models[name]
         if kind is not None and model.kind != kind:
-            raise ApiError(400, f"model {name!r} is a {model.kind} model; this endpoint needs {kind}")
+            raise ApiError(
+                400, f"model {name!r} is a {model.kind} model; this endpoint needs {kind}"
+            )
         return model
 
     def _text(self, body: dict, limit: int, default: str = "") -> str:
@@ -148,7 +150,8 @@ class Explorer:
                 next_id, top_ids, top_probs = item
                 char = self._symbol(model, next_id)
                 pieces.append(char)
-                top = [[self._symbol(model, i), round(float(p), 4)] for i, p in zip(top_ids, top_probs, strict=True)]
+                top = [[self._symbol(model, i), round(float(p), 4)]
+                       for i, p in zip(top_ids, top_probs, strict=True)]  # fmt: skip
                 yield {"char": char, "top": top}
         finally:
             stream.close()
@@ -169,10 +172,12 @@ class Explorer:
         prime = kwargs["prime"]
         if prime is not None:
             if len(prime) > LIMITS["max_text_chars"]:
-                raise ApiError(413, f"prime has {len(prime)} characters; the limit is {LIMITS['max_text_chars']}")
+                raise ApiError(413, f"prime has {len(prime)} characters; "
+                                    f"the limit is {LIMITS['max_text_chars']}")  # fmt: skip
             unknown = model.app.vocab.unknown(prime)
             if unknown:
-                raise ApiError(400, f"the prime has characters the model does not know: {', '.join(unknown[:10])}")
+                raise ApiError(400, "the prime has characters the model does not know: "
+                                    + ", ".join(unknown[:10]))  # fmt: skip
         return model, kwargs, guesses
 
     def generate(self, body: dict) -> dict:
@@ -199,8 +204,8 @@ class Explorer:
         trace = self._trace(model, text)
         chars = []
         for t in range(len(trace.ids)):
-            top = [[self._symbol(model, i), round(float(p), 4)]
-                   for i, p in zip(trace.top_ids[t, :top_k], trace.top_probs[t, :top_k], strict=True)]  # fmt: skip
+            guesses = zip(trace.top_ids[t, :top_k], trace.top_probs[t, :top_k], strict=True)
+            top = [[self._symbol(model, i), round(float(p), 4)] for i, p in guesses]
             entry = {"char": chr(model.app.vocab.symbols[int(trace.ids[t])]), "top": top}
             entry["logprob_next"] = (
                 round(float(trace.log_prob_next[t]), 4) if t < len(trace.log_prob_next) else None
@@ -216,7 +221,8 @@ class Explorer:
     def _check_vocab(self, model: Model, text: str) -> None:
         unknown = model.app.vocab.unknown(text)
         if unknown:
-            raise ApiError(400, f"the text has characters the model does not know: {', '.join(unknown[:10])}")
+            raise ApiError(400, "the text has characters the model does not know: "
+                                + ", ".join(unknown[:10]))  # fmt: skip
 
     def _cell(self, layers, spec) -> dict:
         if not isinstance(spec, dict):
@@ -237,7 +243,8 @@ class Explorer:
         regex = _get(body, "regex", str, None)
         position = _get(body, "position", str, None)
         if regex is not None and len(regex) > LIMITS["max_regex_chars"]:
-            raise ApiError(413, f"regex has {len(regex)} characters; the limit is {LIMITS['max_regex_chars']}")
+            raise ApiError(413, f"regex has {len(regex)} characters; "
+                                f"the limit is {LIMITS['max_regex_chars']}")  # fmt: skip
         top = _get(body, "top", int, 10, low=1, high=LIMITS["max_top_k"])
         shown = _get(body, "shown", int, 3, low=0, high=LIMITS["max_cells"])
         self._check_vocab(model, text)
@@ -303,7 +310,8 @@ def report_data(explorer: Explorer, text: str | None, sentences: list[str]) -> d
             searches = {}
             for label, regex in PRESETS.items():
                 try:
-                    searches[label] = explorer.cells({"model": name, "text": sample, "regex": regex})
+                    body = {"model": name, "text": sample, "regex": regex}
+                    searches[label] = explorer.cells(body)
                 except ApiError:
                     continue  # the pattern does not occur in this text
             searches["position in the line"] = explorer.cells(
@@ -320,8 +328,8 @@ def report_data(explorer: Explorer, text: str | None, sentences: list[str]) -> d
                     unique.append(c)
             trace = {}
             for start in range(0, len(unique), LIMITS["max_cells"]):
-                part = explorer.trace({"model": name, "text": sample,
-                                       "cells": unique[start : start + LIMITS["max_cells"]]})  # fmt: skip
+                chunk = unique[start : start + LIMITS["max_cells"]]
+                part = explorer.trace({"model": name, "text": sample, "cells": chunk})
                 trace.setdefault("cells", []).extend(part.pop("cells"))
                 trace.update(part)
             entry["trace"] = trace

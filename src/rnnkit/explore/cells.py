@@ -62,7 +62,8 @@ def pattern_signal(text: str, regex: str | None = None, position: str | None = N
 
 
 def correlations(values: np.ndarray, signal: np.ndarray) -> np.ndarray:
-    """Pearson r of every column of ``values`` (T, N) with ``signal`` (T,); 0 for constant columns."""
+    """Pearson r of every column of ``values`` (T, N) with ``signal`` (T,);
+    0 for constant columns."""
     a = values - values.mean(axis=0)
     s = signal - signal.mean()
     denom = np.sqrt((a * a).sum(axis=0) * (s * s).sum())
@@ -90,7 +91,9 @@ def rank_cells(
 ) -> list[dict]:
     """The ``top`` cells by ``|r|``: ``[{"layer", "kind", "unit", "correlation"}]``."""
     if np.ptp(signal) == 0:
-        raise ValueError("the pattern is the same at every character (matches everywhere or nowhere)")
+        raise ValueError(
+            "the pattern is the same at every character (matches everywhere or nowhere)"
+        )
     found = []
     for index in range(len(layers)):
         for kind in kinds:
@@ -102,8 +105,11 @@ def rank_cells(
     return [{"layer": i, "kind": k, "unit": u, "correlation": r} for r, i, k, u in found[:top]]
 
 
-def gate_saturation(layers: list[dict[str, np.ndarray]], low: float = 0.1, high: float = 0.9) -> list[dict]:
-    """Per layer: ``{"layer", "gates": {name: {"left": [H], "right": [H]}}}`` (fractions of steps)."""
+def gate_saturation(
+    layers: list[dict[str, np.ndarray]], low: float = 0.1, high: float = 0.9
+) -> list[dict]:
+    """Per layer: ``{"layer", "gates": {name: {"left": [H], "right": [H]}}}``
+    (fractions of steps)."""
     out = []
     for index, record in enumerate(layers):
         gates = {}

@@ -51,7 +51,8 @@ def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str |
     if html is not None:
         for model in explorer.models.values():
             if model.kind == "textgen" and text is not None:
-                explorer._check_vocab(model, Path(text).read_text(encoding="utf-8")[: LIMITS["max_text_chars"]])
+                shown = Path(text).read_text(encoding="utf-8")[: LIMITS["max_text_chars"]]
+                explorer._check_vocab(model, shown)
         path = write_report(explorer, html, text)
         print(f"wrote {path}")
         return 0

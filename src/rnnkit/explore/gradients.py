@@ -23,9 +23,11 @@ def _single_layer(rnn, input_size: int):
     if rnn.mode == "LSTM":
         return LSTM(input_size, rnn.hidden_size, bias=rnn.bias, dtype=rnn.dtype)
     if rnn.mode == "GRU":
-        return GRU(input_size, rnn.hidden_size, bias=rnn.bias, dtype=rnn.dtype, reset_after=rnn.reset_after)
+        return GRU(input_size, rnn.hidden_size, bias=rnn.bias, dtype=rnn.dtype,
+                   reset_after=rnn.reset_after)  # fmt: skip
     nonlinearity = "relu" if rnn.mode == "RNN_RELU" else "tanh"
-    return RNN(input_size, rnn.hidden_size, nonlinearity=nonlinearity, bias=rnn.bias, dtype=rnn.dtype)
+    return RNN(input_size, rnn.hidden_size, nonlinearity=nonlinearity, bias=rnn.bias,
+               dtype=rnn.dtype)  # fmt: skip
 
 
 def model_inputs(model, windows: int, length: int, seed: int) -> np.ndarray:
@@ -33,7 +35,9 @@ def model_inputs(model, windows: int, length: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     net = model.app.network
     if model.kind == "textgen":
-        ids = np.asarray(model.app.vocab.encode(model.sample), dtype=np.int64) if model.sample else None
+        ids = None
+        if model.sample:
+            ids = np.asarray(model.app.vocab.encode(model.sample), dtype=np.int64)
         if ids is None or len(ids) < length + 1:
             ids = rng.integers(0, len(model.app.vocab), size=length * windows)
         starts = rng.integers(0, len(ids) - length + 1, size=windows)
@@ -43,7 +47,9 @@ def model_inputs(model, windows: int, length: int, seed: int) -> np.ndarray:
     return net.embedding(words)  # (T, B, E)
 
 
-def gradient_curves(model, steps: int = 60, warmup: int = 20, windows: int = 16, seed: int = 0) -> dict:
+def gradient_curves(
+    model, steps: int = 60, warmup: int = 20, windows: int = 16, seed: int = 0
+) -> dict:
     """``{"steps", "layers": [{"layer", "trained": [steps], "random": [steps]}], "note"}``."""
     rnn = model.rnn
     T = warmup + steps

@@ -13,13 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..training import CheckpointError, RunDir, load_checkpoint
+from ..training import CheckpointError, load_checkpoint, resolve_checkpoint
 
 #: characters of validation text kept as a model's sample text
 SAMPLE_CHARS = 1000
-
-#: gates per recurrent mode, in the engine's order
-GATES = {"LSTM": ["i", "f", "g", "o"], "GRU": ["r", "z", "n"]}
 
 
 class ExploreError(ValueError):
@@ -51,7 +48,7 @@ class Model:
             "hidden_size": rnn.hidden_size,
             "input_size": rnn.input_size,
             "bidirectional": rnn.bidirectional,
-            "gates": GATES.get(rnn.mode, []),
+            "gates": list(rnn.cell.gate_names),
             "parameters": int(sum(p.data.size for p in self.app.network.parameters())),
             "sample": self.sample,
         }
@@ -60,39 +57,41 @@ class Model:
 
 
 def _checkpoint_of(path: Path) -> Path:
-    if path.is_dir():
-        ckpt = RunDir(path).checkpoint_for_inference()
-        if not ckpt.is_file():
-            raise ExploreError(f"{path}: no checkpoint (expected best.npz or latest.npz)")
-        return ckpt
-    if path.is_file():
-        return path
-    raise ExploreError(f"{path}: no such run directory or checkpoint")
+    """The checkpoint to read (a run directory's best, else latest); never takes the run's lock."""
+    if not path.exists():
+        raise ExploreError(f"{path}: no such run directory or checkpoint")
+    try:
+        return resolve_checkpoint(path)
+    except CheckpointError:
+        raise ExploreError(f"{path}: no checkpoint (expected best.npz or latest.npz)") from None
 
 
 def load_model(path: str | os.PathLike, name: str | None = None) -> Model:
     """Load one run directory or checkpoint file; :class:`ExploreError` on anything wrong."""
     path = Path(path)
     try:
-        app_name = load_checkpoint(_checkpoint_of(path))["app"]
+        checkpoint = _checkpoint_of(path)
+        app_name = load_checkpoint(checkpoint)["app"]
         if app_name == "textgen":
             from ..textgen import CharLM
 
-            lm = CharLM.load(path)
+            lm = CharLM.load(checkpoint)
             vocab = lm.vocab
             info = {"vocab_size": len(vocab), "encoding": vocab.encoding}
             return Model(name or path.name, "textgen", lm, str(path), _validation_slice(lm), info)
         if app_name == "sentiment":
             from ..sentiment import SentimentClassifier
 
-            clf = SentimentClassifier.load(path)
+            clf = SentimentClassifier.load(checkpoint)
             info = {"labels": list(clf.labels), "vocab_size": len(clf.vocab)}
             return Model(name or path.name, "sentiment", clf, str(path), "", info)
     except (CheckpointError, OSError, ValueError) as exc:
         if isinstance(exc, ExploreError):
             raise
         raise ExploreError(f"{path}: {' '.join(str(exc).split())}") from None
-    raise ExploreError(f"{path}: a {app_name!r} checkpoint; the explorer shows textgen and sentiment")
+    raise ExploreError(
+        f"{path}: a {app_name!r} checkpoint; the explorer shows textgen and sentiment"
+    )
 
 
 def load_models(paths) -> dict[str, Model]:
@@ -114,20 +113,13 @@ def load_models(paths) -> dict[str, Model]:
 
 def _validation_slice(lm) -> str:
     """The start of the run's validation split, where the corpus can be read again; else ''."""
-    from ..text.corpus import default_corpus, read_corpus, split_tail
+    from ..text.corpus import split_tail
 
-    data = lm.data
     try:
-        if data.get("source") == "default":
-            corpus = default_corpus(int(data["max_chars"])) if "max_chars" in data else default_corpus()
-        elif data.get("source") == "file":
-            corpus = read_corpus(data["path"], data.get("encoding", "utf-8"))
-        else:
-            return ""
-        ids = lm.vocab.encode(corpus)
-        _, val = split_tail(ids, lm.settings.val_fraction)
-        text = lm.vocab.decode(val[: SAMPLE_CHARS])
-    except (OSError, ValueError, KeyError, AttributeError):  # corpus moved or changed: no sample
+        corpus = lm._training_text(None)  # from where the run found it, checked by sha256
+        _, val = split_tail(lm.vocab.encode(corpus), lm.settings.val_fraction)
+        text = lm.vocab.decode(val[:SAMPLE_CHARS])
+    except (OSError, ValueError, KeyError):  # in-memory text, corpus moved or changed: no sample
         return ""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")

@@ -32,15 +32,18 @@ def page_html(data: dict | None = None) -> str:
     static = resources.files("rnnkit.explore") / "static"
     html = (static / "index.html").read_text(encoding="utf-8")
     if data is None:
-        return (html.replace("<!--STYLE-->", '<link rel="stylesheet" href="/static/explore.css">')
-                .replace("<!--DATA-->", "")
-                .replace("<!--SCRIPT-->", '<script src="/static/explore.js"></script>'))  # fmt: skip
+        style = '<link rel="stylesheet" href="/static/explore.css">'
+        script = '<script src="/static/explore.js"></script>'
+        return (html.replace("<!--STYLE-->", style).replace("<!--DATA-->", "")
+                .replace("<!--SCRIPT-->", script))  # fmt: skip
     css = (static / "explore.css").read_text(encoding="utf-8")
     js = (static / "explore.js").read_text(encoding="utf-8")
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    data_tag = f'<script id="report-data" type="application/json">{payload}</script>'
+    script = js.replace("</", "<" + chr(92) + "/")  # no "</script>" inside the inlined script
     return (html.replace("<!--STYLE-->", f"<style>\n{css}\n</style>")
-            .replace("<!--DATA-->", f'<script id="report-data" type="application/json">{payload}</script>')
-            .replace("<!--SCRIPT-->", f"<script>\n{js.replace('</', '<' + chr(92) + '/')}\n</script>"))  # fmt: skip
+            .replace("<!--DATA-->", data_tag)
+            .replace("<!--SCRIPT-->", f"<script>\n{script}\n</script>"))  # fmt: skip
 
 
 class _Slots:
@@ -167,7 +170,8 @@ def create_app(explorer: Explorer) -> Starlette:
         Route("/api/cells", endpoint(explorer.cells), methods=["POST"]),
         Route("/api/gradients", endpoint(explorer.gradients), methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
+    handlers = {HTTPException: http_error, Exception: server_error}
+    return Starlette(routes=routes, exception_handlers=handlers)
 
 
 def serve(explorer: Explorer, host: str, port: int, ready=None) -> None:

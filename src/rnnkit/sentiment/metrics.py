@@ -68,7 +68,8 @@ class ClassificationReport:
         ]
         for label, m in per.items():
             lines.append(
-                f"{label:<{width}}  {m['precision']:<9.4f}  {m['recall']:<6.4f}  {m['f1']:<6.4f}  {m['support']}"
+                f"{label:<{width}}  {m['precision']:<9.4f}  {m['recall']:<6.4f}  "
+                f"{m['f1']:<6.4f}  {m['support']}"
             )
         cell = max(
             [

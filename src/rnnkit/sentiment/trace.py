@@ -33,7 +33,6 @@ import numpy as np
 
 from ..text.batching import pad_batch, truncate
 from ..text.vocab import UNK_ID
-from .data import encode_texts
 from .task import probabilities
 
 
@@ -74,13 +73,10 @@ def trace_sentence(clf, text: str) -> SentenceTrace:
     clf._require_model()
     if not isinstance(text, str) or not text.strip():
         raise ValueError("the sentence to trace has no text")
-    tokens = truncate(clf.tokenizer(text), clf.max_length, clf.truncate)
+    tokens = truncate(clf.tokenizer(text), clf.text.max_length, clf.text.truncate)
     if not tokens:
         raise ValueError("the sentence to trace has no words")
-    (ids,) = encode_texts(
-        [text], clf.tokenizer, clf.vocab, clf.max_length, clf.truncate,
-        clf.unknown_backoff, clf.subwords,
-    )  # fmt: skip
+    (ids,) = clf._encode([text])
     ids = np.asarray(ids)  # (T,) or (T, 1 + G)
     T = len(tokens)
     network = clf.network

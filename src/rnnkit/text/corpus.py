@@ -162,11 +162,11 @@ class CharVocab:
             return f"0x{symbol:02x}"
         return f"U+{symbol:04X} {chr(symbol)!r}"
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"encoding": self.encoding, "symbols": list(self.symbols)}
 
     @classmethod
-    def from_json(cls, data: dict) -> CharVocab:
+    def from_dict(cls, data: dict) -> CharVocab:
         symbols = tuple(int(s) for s in data["symbols"])
         if list(symbols) != sorted(set(symbols)) or not symbols:
             raise ValueError("vocabulary symbols must be sorted, distinct and non-empty")

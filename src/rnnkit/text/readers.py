@@ -34,6 +34,7 @@ import gzip
 import os
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 FORMATS = ("auto", "tsv", "csv", "label-first", "fasttext", "folder")
@@ -59,10 +60,7 @@ class LabeledTexts:
         return len(self.texts)
 
     def label_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for label in self.labels:
-            counts[label] = counts.get(label, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(Counter(self.labels).items()))
 
 
 # -- bytes -> lines ----------------------------------------------------------------

@@ -50,7 +50,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def trace_text(lm, text, top_k: int = 5) -> CharTrace:
-    """Trace ``text`` (str, or bytes for a bytes model) through the trained model ``lm`` (a CharLM)."""
+    """Trace ``text`` (str, or bytes for a bytes model) through the trained ``lm`` (a CharLM)."""
     vocab, network = lm.vocab, lm.network
     if vocab is None or network is None:
         raise RuntimeError("the model is not trained yet: call fit() or CharLM.load()")

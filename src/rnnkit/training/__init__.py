@@ -113,7 +113,8 @@ from .checkpoint import (
     unflatten_tree,
 )
 from .metrics import MetricsLog, plot_metrics
-from .rundir import RunDir, RunDirError
+from .rundir import RunDir, RunDirError, fit_run, resolve_checkpoint
+from .settings import StopRule, check_positive, check_seed, from_dict, option, option_fields
 from .trainer import Trainer, TrainerConfig, TrainResult, TrainTask, check_ema_decay
 
 __all__ = [
@@ -127,7 +128,15 @@ __all__ = [
     "TrainTask",
     "Trainer",
     "TrainerConfig",
+    "StopRule",
     "check_ema_decay",
+    "check_positive",
+    "check_seed",
+    "fit_run",
+    "from_dict",
+    "option",
+    "option_fields",
+    "resolve_checkpoint",
     "flatten_tree",
     "load_checkpoint",
     "plot_metrics",

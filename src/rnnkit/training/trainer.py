@@ -161,6 +161,11 @@ class Trainer:
         self._progress: Progress | None = None
         self._stop_requested = False
 
+    def attach(self, run_dir: RunDir | None) -> None:
+        """Write into ``run_dir`` from now on (the run's lifecycle builds the trainer first)."""
+        self.run_dir = run_dir
+        self.log = MetricsLog(run_dir.metrics) if run_dir is not None else None
+
     # -- resume --------------------------------------------------------------
     def restore(self, ckpt: dict) -> None:
         """Load a training checkpoint (model, optimizer, task, trainer state, engine RNG).

@@ -12,7 +12,7 @@
 
   let MODELS = [];
   let PRESETS = {};
-  const state = { trace: null, traceText: null, cells: {} };
+  const state = { trace: null, traceText: null, cells: {}, cellRequest: 0 };
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -254,14 +254,16 @@
     const m = current("textgen");
     if (!m) return;
     $("trace-status").textContent = "tracing...";
+    const ticket = ++state.cellRequest;  // answers can arrive out of order: only the latest shows
     try {
       const text = $("cells-text").value;
       const data = await api("/api/trace", { model: m.name, text, cells: [selectedCellOrFirst(m)] });
+      if (text !== $("cells-text").value) return;  // the text changed meanwhile
       state.trace = data;
       state.traceText = text;
       state.model = m.name;
       $("trace-status").textContent = data.loss === null ? "" : `${data.chars.length} characters, ${(data.loss / Math.LN2).toFixed(3)} bits/char`;
-      renderCell(data.cells[0]);
+      if (ticket === state.cellRequest) renderCell(data.cells[0]);  // else a newer pick is on its way
       if (document.querySelector("#view-gates.active")) drawGates();
     } catch (e) { showError(e.message); $("trace-status").textContent = ""; }
   }
@@ -295,8 +297,10 @@
     $("cell-slider").value = $("cell-unit").value;
     const m = current("textgen");
     if (!m || !state.trace || state.traceText !== $("cells-text").value) { traceText(); return; }
+    const ticket = ++state.cellRequest;
     try {
       const data = await api("/api/trace", { model: m.name, text: state.traceText, cells: [selectedCell()] });
+      if (ticket !== state.cellRequest) return;  // a newer pick is on its way
       renderCell(data.cells[0]);
     } catch (e) { showError(e.message); }
   }
