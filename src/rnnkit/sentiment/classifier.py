@@ -45,13 +45,15 @@ from ..training import (
     TrainerConfig,
     TrainResult,
     check_ema_decay,
+    check_parameter_count,
+    config_error,
     load_checkpoint,
     save_checkpoint,
 )
 from .data import check_training_labels, encode_texts, label_indices
 from .metrics import ClassificationReport, classification_report
 from .model import ModelConfig, TextClassifier
-from .task import ClassificationTask, predict_logits, probabilities
+from .task import EVAL_NUMBERS, ClassificationTask, predict_logits, probabilities
 
 APP = "sentiment"
 TRUNCATE_KEEP = ("head", "tail", "both")
@@ -137,7 +139,11 @@ class _Predictor:
         if not texts:
             raise ValueError("the evaluation set is empty")
         true = label_indices(labels, self.labels, "evaluation data")
-        predicted = self._probabilities(texts, batch_size).argmax(axis=1)
+        rows = max(1, EVAL_NUMBERS // len(self.labels))  # (rows, C) probabilities at a time
+        predicted = np.concatenate([
+            self._probabilities(texts[i : i + rows], batch_size).argmax(axis=1)
+            for i in range(0, len(texts), rows)
+        ])  # fmt: skip
         return classification_report(true, predicted, self.labels)
 
 
@@ -257,8 +263,15 @@ class SentimentClassifier(_Predictor):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> SentimentClassifier:
-        """Rebuild an (untrained-weights) classifier from :meth:`config`."""
+    def from_config(
+        cls, config: dict, weights: dict | None = None, source: str | os.PathLike | None = None
+    ) -> SentimentClassifier:
+        """Rebuild an (untrained-weights) classifier from :meth:`config`.
+
+        With ``weights`` (a checkpoint's ``model`` arrays) the sizes of the
+        config are checked against them before the model is built; ``source``
+        (the file) is named in errors.
+        """
         try:
             model_config = ModelConfig.from_dict(dict(config["model"]))
             vectors = config.get("vectors") or {}
@@ -295,9 +308,11 @@ class SentimentClassifier(_Predictor):
                 raise ValueError(
                     f"{len(clf.labels)} labels for a model of {model_config.num_classes} classes"
                 )
+            if weights is not None:
+                check_parameter_count(model_config.num_parameters(), weights)
             clf.model = TextClassifier(model_config)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"invalid sentiment model configuration: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise config_error(source or "checkpoint", "sentiment model", exc) from None
         return clf
 
     @staticmethod
@@ -415,7 +430,9 @@ class SentimentClassifier(_Predictor):
         # Everything that can fail on bad input happens before the run directory is
         # touched, so a failed start never clears (--force) or half-writes a run.
         if resume:
-            restored = SentimentClassifier.from_config(checkpoint["config"])
+            restored = SentimentClassifier.from_config(
+                checkpoint["config"], checkpoint["model"], run.latest
+            )
             self.__dict__.update(restored.__dict__)
         else:
             self.labels = check_training_labels(labels)
@@ -600,7 +617,7 @@ class SentimentClassifier(_Predictor):
                     f"no checkpoint in {os.fspath(run.path)} (expected best.npz or latest.npz)"
                 )
         tree = load_checkpoint(path, app=APP)
-        clf = cls.from_config(tree["config"])
+        clf = cls.from_config(tree["config"], tree["model"], path)
         try:
             clf.model.load_state_dict(tree["model"])
         except ValueError as exc:

@@ -462,6 +462,36 @@ def _detail(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
+def check_parameter_count(expected: int, weights: Any) -> None:
+    """Refuse, before a model is built, a config whose sizes disagree with the saved weights.
+
+    ``expected`` is the parameter count the config's sizes imply (counted, not
+    allocated); ``weights`` the checkpoint's ``model`` dict of arrays. So a
+    config that claims ``num_layers: 1000000000`` next to a few kilobytes of
+    weights costs nothing but this check. Raises ``ValueError`` (the caller
+    names the file, see :func:`config_error`).
+    """
+    if not isinstance(weights, Mapping) or not all(
+        isinstance(a, np.ndarray) for a in weights.values()
+    ):
+        raise ValueError("the checkpoint's 'model' is not a dict of arrays")
+    present = sum(int(a.size) for a in weights.values())
+    if expected != present:
+        raise ValueError(
+            f"the configuration describes a model of {expected:,} parameters "
+            f"but the file holds {present:,} weights"
+        )
+
+
+def config_error(path: str | os.PathLike, what: str, exc: BaseException) -> CheckpointError:
+    """One line for a checkpoint whose config cannot be used: a missing key is named as such."""
+    if isinstance(exc, KeyError):
+        detail = f"missing key {exc.args[0]!r}" if exc.args else "a key is missing"
+    else:
+        detail = _detail(exc)
+    return CheckpointError(f"{path}: not a valid {what} checkpoint ({detail})")
+
+
 def _check_meta(meta: Any, path: Path) -> None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         name = meta.get("format") if isinstance(meta, dict) else None

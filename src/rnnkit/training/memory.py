@@ -37,11 +37,11 @@ def format_bytes(nbytes: float) -> str:
 
 
 def check_allocation(nbytes: int, what: str, hint: str = "") -> None:
-    """Raise ``MemoryError`` (one line: what, how much, how much is available) if ``nbytes``
+    """Raise ``ValueError`` (one line: what, how much, how much is available) if ``nbytes``
     exceeds the memory available; ``hint`` says which sizes to lower."""
     available = available_memory()
     if available is not None and nbytes > available:
-        raise MemoryError(
+        raise ValueError(
             f"{what} needs {format_bytes(nbytes)}, more than the {format_bytes(available)} "
             f"of memory available" + (f"; {hint}" if hint else "")
         )
