@@ -23,8 +23,8 @@ class MetricsLog:
 
     def append(self, record: dict) -> None:
         line = json.dumps(_finite_or_none(record))
-        file_operation("append", self.path)
         try:
+            file_operation("append", self.path)
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
         except OSError as exc:  # a full disk names the log
