@@ -83,12 +83,6 @@ def checkpoints(tmp_path_factory):
     return root
 
 
-def _stored(path):
-    """The same checkpoint with every member stored uncompressed (np.savez's layout),
-    so that mutations hit the JSON and the array headers, not only deflate streams."""
-    return path.read_bytes()
-
-
 @FUZZ
 @given(data=st.data())
 def test_mutated_checkpoints_load_or_fail_cleanly(checkpoints, tmp_path_factory, data):

@@ -21,7 +21,7 @@ import pytest
 from rnnkit.cli import main
 from rnnkit.sentiment import SentimentClassifier
 from rnnkit.textgen import CharLM
-from rnnkit.training import MetricsLog, RunDir, checkpoint, load_checkpoint, read_checkpoint_meta
+from rnnkit.training import MetricsLog, RunDir, checkpoint, load_checkpoint
 
 TEXT = "the cat sat on the mat and the dog sat on the log; " * 12
 TINY_LM = {"cell": "gru", "hidden_size": 8, "num_layers": 1, "embedding_size": 4, "dropout": 0.0}
@@ -66,10 +66,6 @@ def _kill_at(k, run):
     finally:
         checkpoint.fault_hook = None
     return False
-
-
-def _step(path):
-    return read_checkpoint_meta(path)["tree"]["trainer"]["step"]
 
 
 def _check_consistent(out, result, monitor, mode, reference_best):
