@@ -28,7 +28,7 @@ from rnnkit.training import CheckpointError, RunDir, load_checkpoint
 from rnnkit.training.checkpoint import MAX_JSON_DEPTH, META_KEY
 
 TEXT = "the cat sat on the mat; the dog sat on the log.\n" * 10
-LM = {"cell": "lstm", "hidden_size": 8, "num_layers": 1, "embedding_size": 4, "dropout": 0.0}
+LM = {"cell": "lstm", "hidden_size": 8, "num_layers": 1, "embedding_dim": 4, "dropout": 0.0}
 LM_FIT = {"seq_length": 8, "batch_size": 2, "eval_every": 3, "log_every": 3, "sample_length": 0}
 
 
@@ -207,7 +207,7 @@ def test_out_of_range_trainer_state_is_refused_on_resume(lm_run, tmp_path, capsy
     latest = RunDir(out).latest
     tampered = craft(latest, tmp_path / "t.npz", edit_tree(lambda t: t["trainer"].update({key: value})))
     os.replace(tampered, latest)
-    code, _, err = run(capsys, "textgen", "train", "--resume", out, "--quiet")
+    code, _, err = run(capsys, "textgen", "train", "--out", out, "--resume", "--quiet")
     one_line_error(code, err, str(latest), message)
 
 
@@ -218,7 +218,7 @@ def test_missing_trainer_key_names_it(lm_run, tmp_path, capsys):
     shutil.copytree(lm_run / "run", out)
     latest = RunDir(out).latest
     os.replace(craft(latest, tmp_path / "t.npz", edit_tree(lambda t: t["trainer"].pop("epoch"))), latest)
-    code, _, err = run(capsys, "textgen", "train", "--resume", out, "--quiet")
+    code, _, err = run(capsys, "textgen", "train", "--out", out, "--resume", "--quiet")
     one_line_error(code, err, str(latest), "'epoch'")
 
 

@@ -72,7 +72,7 @@ def _clean(call):
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
-    lm = CharLM(cell="gru", hidden_size=4, num_layers=1, embedding_size=2, dropout=0.0)
+    lm = CharLM(cell="gru", hidden_size=4, num_layers=1, embedding_dim=2, dropout=0.0)
     lm.fit("abcabcabd " * 20, steps=2, progress=False, seq_length=4, batch_size=2,
            eval_every=2, log_every=1, sample_length=0)  # fmt: skip
     lm.save(root / "lm.npz")

@@ -24,7 +24,7 @@ from rnnkit.textgen import CharLM
 from rnnkit.training import MetricsLog, RunDir, checkpoint, load_checkpoint
 
 TEXT = "the cat sat on the mat and the dog sat on the log; " * 12
-TINY_LM = {"cell": "gru", "hidden_size": 8, "num_layers": 1, "embedding_size": 4, "dropout": 0.0}
+TINY_LM = {"cell": "gru", "hidden_size": 8, "num_layers": 1, "embedding_dim": 4, "dropout": 0.0}
 LM_SETTINGS = {"seq_length": 8, "batch_size": 2, "eval_every": 4, "log_every": 2, "sample_length": 0}
 
 
@@ -131,7 +131,7 @@ def test_sentiment_kill_at_every_checkpoint_operation_then_resume(tmp_path):
 
     def start(out, resume=False):
         clf = SentimentClassifier(embedding_dim=4, hidden_size=4, dropout=0.0, max_vocab=None)
-        return clf.fit(texts, labels, run_dir=out, force=not resume, resume=resume, **fit)
+        return clf.fit(texts, labels, out=out, force=not resume, resume=resume, **fit)
 
     ops, reference = _count_operations(lambda: start(tmp_path / "ref"))
     assert sum(name == "best.npz" for _, name in ops) >= 5  # at least one improvement
@@ -156,7 +156,7 @@ def test_a_full_disk_names_the_file_in_one_line(tmp_path, capsys):
         checkpoint.fault_hook = full
         argv = ["textgen", "train", str(corpus), "--out", str(tmp_path / f"run-{operation}"),
                 "--steps", "4", "--eval-every", "2", "--log-every", "2", "--hidden-size", "4",
-                "--num-layers", "1", "--embedding-size", "4", "--seq-length", "8",
+                "--num-layers", "1", "--embedding-dim", "4", "--seq-length", "8",
                 "--batch-size", "2", "--sample-length", "0", "--quiet"]  # fmt: skip
         try:
             assert main(argv) == 1

@@ -87,7 +87,8 @@ class ClassificationReport:
         ]
         for label, m in per.items():
             lines.append(
-                f"{label:<{width}}  {m['precision']:<9.4f}  {m['recall']:<6.4f}  {m['f1']:<6.4f}  {m['support']}"
+                f"{label:<{width}}  {m['precision']:<9.4f}  {m['recall']:<6.4f}  "
+                f"{m['f1']:<6.4f}  {m['support']}"
             )
         if self.confusion is None:
             lines += ["", f"(no confusion matrix for {len(self.labels):,} classes: "
@@ -116,7 +117,8 @@ def classification_report(
     predicted = np.asarray(predicted, dtype=np.int64)
     if true.shape != predicted.shape:
         raise ValueError(f"true and predicted differ in shape: {true.shape} vs {predicted.shape}")
-    if true.size and (min(true.min(), predicted.min()) < 0 or max(true.max(), predicted.max()) >= C):
+    both = np.concatenate([true.ravel(), predicted.ravel()])
+    if both.size and (both.min() < 0 or both.max() >= C):
         raise ValueError(f"class indices must be in [0, {C})")
     hits = true[true == predicted]
     counts = (

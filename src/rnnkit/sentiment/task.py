@@ -54,7 +54,7 @@ class ClassificationLoss:
 
 
 def probabilities(logits: np.ndarray, num_classes: int) -> np.ndarray:
-    """Logits (B, K) -> class probabilities (B, C) in float64: sigmoid for 2 classes, else softmax."""
+    """Logits (B, K) -> class probabilities (B, C), float64: sigmoid for 2 classes, else softmax."""
     z = logits.astype(np.float64)
     if num_classes == 2:
         p1 = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))  # sigmoid without overflow

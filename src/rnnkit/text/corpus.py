@@ -169,12 +169,12 @@ class CharVocab:
             return f"0x{symbol:02x}"
         return f"U+{symbol:04X} {chr(symbol)!r}"
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"encoding": self.encoding, "symbols": list(self.symbols)}
 
     @classmethod
-    def from_json(cls, data: dict) -> CharVocab:
-        """Inverse of :meth:`to_json`; a symbol that is no code point (or byte) is a ValueError."""
+    def from_dict(cls, data: dict) -> CharVocab:
+        """Inverse of :meth:`to_dict`; a symbol that is no code point (or byte) is a ValueError."""
         encoding = data["encoding"]
         if encoding not in ENCODINGS:
             raise ValueError(
@@ -247,7 +247,9 @@ class StreamBatches:
         )
 
 
-def eval_streams(ids: Sequence[int] | np.ndarray, num_streams: int) -> tuple[np.ndarray, np.ndarray]:
+def eval_streams(
+    ids: Sequence[int] | np.ndarray, num_streams: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Evaluation layout: ``num_streams`` contiguous streams covering all but < ``num_streams``
     symbols, as ``inputs (L, B)`` and ``targets (L, B)`` (time-major).
 

@@ -35,6 +35,7 @@ import os
 import re
 import stat
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 FORMATS = ("auto", "tsv", "csv", "label-first", "fasttext", "folder")
@@ -60,10 +61,7 @@ class LabeledTexts:
         return len(self.texts)
 
     def label_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for label in self.labels:
-            counts[label] = counts.get(label, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(Counter(self.labels).items()))
 
 
 # -- bytes -> lines ----------------------------------------------------------------
@@ -248,7 +246,8 @@ def read_table(
             continue
         if len(row) != len(header):
             raise DataError(
-                f"{path}: line {number}: expected {len(header)} {format.upper()} fields, found {len(row)}"
+                f"{path}: line {number}: expected {len(header)} {format.upper()} fields, "
+                f"found {len(row)}"
             )
         text, label = row[ti].strip(), row[li].strip()
         if not text or not label:

@@ -75,7 +75,8 @@ Run directory (:class:`RunDir`)::
 
 Checkpoint format ``rnnkit-checkpoint`` version 1 (:mod:`.checkpoint`): one
 ``.npz`` file (``np.savez``; read member by member, never with pickle, so loading
-never runs code, and within bounds: see :func:`load_checkpoint`). Arrays sit under flat ``/``-joined keys (``model/rnn.weight_ih_l0``,
+never runs code, and within bounds: see :func:`load_checkpoint`). Arrays sit
+under flat ``/``-joined keys (``model/rnn.weight_ih_l0``,
 ``optimizer/state/0/exp_avg``); the key ``__meta__`` holds UTF-8 JSON bytes
 (uint8 array)::
 
@@ -119,7 +120,8 @@ from .checkpoint import (
     unflatten_tree,
 )
 from .metrics import MetricsLog, plot_metrics
-from .rundir import RunDir, RunDirError
+from .rundir import RunDir, RunDirError, fit_run, resolve_checkpoint
+from .settings import StopRule, check_positive, check_seed, from_dict, option, option_fields
 from .trainer import Trainer, TrainerConfig, TrainResult, TrainTask, check_ema_decay
 
 __all__ = [
@@ -133,9 +135,17 @@ __all__ = [
     "TrainTask",
     "Trainer",
     "TrainerConfig",
+    "StopRule",
     "check_ema_decay",
     "check_parameter_count",
+    "check_positive",
+    "check_seed",
     "config_error",
+    "fit_run",
+    "from_dict",
+    "option",
+    "option_fields",
+    "resolve_checkpoint",
     "flatten_tree",
     "load_checkpoint",
     "plot_metrics",

@@ -93,7 +93,8 @@ def flatten_tree(tree: Any, prefix: str = "") -> tuple[Any, dict[str, np.ndarray
             return [walk(v, _join(path, str(i))) for i, v in enumerate(node)]
         if isinstance(node, Mapping):
             keys = list(node.keys())
-            if keys and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys):
+            integer = [isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys]
+            if keys and all(integer):
                 return {_INTKEYS: [[int(k), walk(node[k], _join(path, str(k)))] for k in keys]}
             out = {}
             for k in keys:
@@ -188,7 +189,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
 
 
 def _with_path(exc: OSError, path: Path) -> OSError:
-    """The same error (errno kept) naming ``path``: "[Errno 28] No space left on device: 'RUN/latest.npz'"."""
+    """The same error (errno kept) naming ``path``:
+    "[Errno 28] No space left on device: 'RUN/latest.npz'"."""
     if exc.filename is not None and exc.errno is not None and str(exc.filename) == str(path):
         return exc
     code = exc.errno if exc.errno is not None else errno.EIO
@@ -296,7 +298,9 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
             magic = f.read(6)
         if magic == b"\x93NUMPY":
             raise CheckpointError(f"{path}: not an rnnkit checkpoint (a bare .npy array)") from None
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint (not a zip archive)") from None
+        raise CheckpointError(
+            f"{path}: corrupt or truncated checkpoint (not a zip archive)"
+        ) from None
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except Exception as exc:  # zipfile raises assorted errors on a damaged directory
@@ -349,7 +353,8 @@ def _read_meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
 
 
 def json_depth(value: Any) -> int:
-    """How deeply the lists and dicts of a parsed JSON value nest (0 for a scalar), without recursion."""
+    """How deeply the lists and dicts of a parsed JSON value nest (0 for a scalar),
+    without recursion."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         node, level = stack.pop()
@@ -442,7 +447,9 @@ def _read_npy(
                 target[done : done + len(chunk)] = chunk
                 done += len(chunk)
     except Exception as exc:  # zlib, CRC and EOF errors all mean "damaged"
-        raise CheckpointError(f"{path}: corrupt or truncated array '{info.filename}' ({_detail(exc)})") from None
+        raise CheckpointError(
+            f"{path}: corrupt or truncated array '{info.filename}' ({_detail(exc)})"
+        ) from None
     return array.T if fortran else array
 
 

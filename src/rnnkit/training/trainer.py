@@ -109,7 +109,8 @@ def _real(state: dict, key: str, low: float | None = None) -> float:
 
 
 def _checkpoint_step(path) -> int | None:
-    """The trainer step a checkpoint file holds (None: no such file, or not a training checkpoint)."""
+    """The trainer step a checkpoint file holds (None: no such file, or not a
+    training checkpoint)."""
     if not path.is_file():
         return None
     try:
@@ -199,6 +200,11 @@ class Trainer:
         self._progress: Progress | None = None
         self._stop_requested = False
 
+    def attach(self, run_dir: RunDir | None) -> None:
+        """Write into ``run_dir`` from now on (the run's lifecycle builds the trainer first)."""
+        self.run_dir = run_dir
+        self.log = MetricsLog(run_dir.metrics) if run_dir is not None else None
+
     # -- resume --------------------------------------------------------------
     def restore(self, ckpt: dict) -> None:
         """Load a training checkpoint (model, optimizer, task, trainer state, engine RNG).
@@ -213,7 +219,9 @@ class Trainer:
         where = f"{self.run_dir.latest}: " if self.run_dir is not None else ""
         for key in ("optimizer", "trainer", "task"):
             if key not in ckpt:
-                raise CheckpointError(f"{where}checkpoint has no '{key}' state: it cannot be resumed")
+                raise CheckpointError(
+                    f"{where}checkpoint has no '{key}' state: it cannot be resumed"
+                )
         try:
             t = ckpt["trainer"]
             if not isinstance(t, dict):
@@ -395,8 +403,9 @@ class Trainer:
         finally:
             restore_sigint()
             self._progress.close()
+        metrics = dict(self.last_metrics)
         return TrainResult(
-            reason, self.step, self.epoch, dict(self.last_metrics), self.best, self.best_step, message
+            reason, self.step, self.epoch, metrics, self.best, self.best_step, message
         )
 
     def use_average(self) -> None:
