@@ -429,7 +429,9 @@ def cmd_sentiment_train(args) -> int:
         progress=not args.quiet, **given_options(args, StopRule),
         **given_options(args, TrainSettings),
     )  # fmt: skip
-    prefix = f"read {len(train):,} training examples {train.label_counts()}; "
+    counts = train.label_counts()
+    shown = str(counts) if len(counts) <= 10 else f"in {len(counts):,} classes"
+    prefix = f"read {len(train):,} training examples {shown}; "
     summary = ""
     if result.best is not None:
         summary += f"; best validation accuracy {result.best:.4f} at step {result.best_step}"
@@ -764,6 +766,17 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("RNNKIT_DEBUG"):
             raise
         print(f"rnnkit: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError as exc:  # sizes the user chose (NumPy's message says how much was asked)
+        if os.environ.get("RNNKIT_DEBUG"):
+            raise
+        message = f"out of memory: {_one_line(exc)}; choose smaller sizes"
+        print(f"rnnkit: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    except RecursionError:  # nothing we read should nest this deep; say so in one line
+        if os.environ.get("RNNKIT_DEBUG"):
+            raise
+        print("rnnkit: error: input nested too deeply (RecursionError)", file=sys.stderr)
         return EXIT_ERROR
 
 

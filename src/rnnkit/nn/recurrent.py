@@ -106,6 +106,29 @@ class RNNBase(Module):
         self._cache = None
         self._workspaces: dict[int, fast.Workspace] = {}  # scratch arrays per (layer, direction)
 
+    @staticmethod
+    def parameter_count(
+        cell: Cell | type[Cell],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        bidirectional: bool = False,
+    ) -> int:
+        """How many numbers the layer would hold, without building it (closed form).
+
+        Per direction, layer 0 has ``G*H*(I + H)`` weights and layer ``k > 0``
+        ``G*H*(D*H + H)``, plus ``2*G*H`` biases each (``G`` gates of ``cell``,
+        ``D`` directions): what a checkpoint's sizes can be checked against
+        before anything is allocated.
+        """
+        G, H, I, L = cell.num_gates, int(hidden_size), int(input_size), int(num_layers)
+        D = 2 if bidirectional else 1
+        per_direction = G * H * (I + H) + (L - 1) * G * H * (D * H + H)
+        if bias:
+            per_direction += L * 2 * G * H
+        return D * per_direction
+
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 

@@ -48,7 +48,9 @@ from ..training import (
     Trainer,
     TrainerConfig,
     TrainResult,
+    check_parameter_count,
     check_seed,
+    config_error,
     fit_run,
     load_checkpoint,
     resolve_checkpoint,
@@ -57,7 +59,7 @@ from ..training import (
 from .data import TextConfig, check_training_labels, encode_texts, label_indices
 from .metrics import ClassificationReport, classification_report
 from .model import ModelConfig, TextClassifier
-from .task import ClassificationTask, predict_logits, probabilities
+from .task import EVAL_NUMBERS, ClassificationTask, predict_logits, probabilities
 from .train import DEFAULT_STOP, TrainSettings
 
 APP = "sentiment"
@@ -144,7 +146,11 @@ class _Predictor:
         if not texts:
             raise ValueError("the evaluation set is empty")
         true = label_indices(labels, self.labels, "evaluation data")
-        predicted = self._probabilities(texts, batch_size).argmax(axis=1)
+        rows = max(1, EVAL_NUMBERS // len(self.labels))  # (rows, C) probabilities at a time
+        predicted = np.concatenate([
+            self._probabilities(texts[i : i + rows], batch_size).argmax(axis=1)
+            for i in range(0, len(texts), rows)
+        ])  # fmt: skip
         return classification_report(true, predicted, self.labels)
 
 
@@ -231,9 +237,17 @@ class SentimentClassifier(_Predictor):
 
     @classmethod
     def from_config(
-        cls, config: dict, path: str | os.PathLike = "checkpoint"
+        cls,
+        config: dict,
+        weights: dict | None = None,
+        path: str | os.PathLike = "checkpoint",
     ) -> SentimentClassifier:
-        """Rebuild an (untrained-weights) classifier from :meth:`app_config`."""
+        """Rebuild an (untrained-weights) classifier from :meth:`app_config`.
+
+        With ``weights`` (a checkpoint's ``model`` arrays) the sizes of the
+        config are checked against them before the model is built; ``path``
+        (the file) is named in errors.
+        """
         try:
             version = config.get("version", 1)
             if not isinstance(version, int) or version > CONFIG_VERSION:
@@ -285,11 +299,11 @@ class SentimentClassifier(_Predictor):
                 raise ValueError(
                     f"{len(clf.labels)} labels for a model of {model_config.num_classes} classes"
                 )
+            if weights is not None:
+                check_parameter_count(model_config.num_parameters(), weights)
             clf.network = TextClassifier(model_config)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"{path}: invalid sentiment model configuration: {_one_line(exc)}"
-            ) from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise config_error(path, "sentiment model", exc) from None
         return clf
 
     # -- training ---------------------------------------------------------------------
@@ -369,7 +383,7 @@ class SentimentClassifier(_Predictor):
                 train_settings.validate(distilling=teacher is not None)
             else:
                 restored = SentimentClassifier.from_config(
-                    checkpoint["config"], Path(out) / RunDir.LATEST
+                    checkpoint["config"], checkpoint["model"], Path(out) / RunDir.LATEST
                 )
                 train_settings = restored.settings
                 _check_same_data(restored.data, fingerprint, out)
@@ -586,7 +600,7 @@ class SentimentClassifier(_Predictor):
         """
         path = resolve_checkpoint(path, which)
         tree = load_checkpoint(path, app=APP)
-        clf = cls.from_config(tree["config"], path)
+        clf = cls.from_config(tree["config"], tree["model"], path)
         try:
             clf.network.load_state_dict(tree["model"])
         except ValueError as exc:

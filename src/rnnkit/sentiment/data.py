@@ -49,10 +49,18 @@ def label_indices(labels: Sequence[str], names: Sequence[str], what: str = "data
         if label not in index:
             raise ValueError(
                 f"{what}: label {label!r} (example {i + 1}) is not among the model's labels "
-                f"{list(names)}"
+                f"{_shown(names)}"
             )
         out[i] = index[label]
     return out
+
+
+def _shown(names: Sequence[str], limit: int = 10) -> str:
+    """A list of labels for an error line: all of a few, the first ``limit`` of many."""
+    names = list(names)
+    if len(names) <= limit:
+        return str(names)
+    return f"{str(names[:limit])[:-1]}, ... ({len(names):,} in all)]"
 
 
 def encode_texts(

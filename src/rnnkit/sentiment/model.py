@@ -31,10 +31,12 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..nn import random as nnrandom
+from ..nn.cells import GRUCell, LSTMCell
 from ..nn.layers import Dropout, Embedding, EmbeddingBag, Linear
 from ..nn.module import Module
-from ..nn.recurrent import GRU, LSTM
+from ..nn.recurrent import GRU, LSTM, RNNBase
 from ..text.vocab import PAD_ID, UNK_ID
+from ..training.memory import check_allocation
 from ..training.settings import option
 from .pooling import POOLINGS, pool_backward, pool_forward
 
@@ -70,6 +72,15 @@ class ModelConfig:
             raise ValueError(f"cell must be one of {CELLS}, received {self.cell!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, received {self.pooling!r}")
+        for name in ("vocab_size", "num_classes", "embedding_dim", "hidden_size", "num_layers",
+                     "num_subwords"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, received {value!r}")
+        if not isinstance(self.bidirectional, bool):
+            raise ValueError(
+                f"bidirectional must be true or false, received {self.bidirectional!r}"
+            )
         if self.num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, received {self.num_classes}")
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
@@ -94,6 +105,19 @@ class ModelConfig:
             raise ValueError(f"unknown model settings {unknown}")
         return cls(**data)
 
+    def num_parameters(self) -> int:
+        """Parameters of the :class:`TextClassifier` this config builds, counted without
+        building it: ``V*E`` (+ ``(G+1)*E`` n-gram vectors) + the recurrent layers +
+        ``D*H*K + K`` (the output layer)."""
+        E, H = int(self.embedding_dim), int(self.hidden_size)
+        D = 2 if self.bidirectional else 1
+        count = int(self.vocab_size) * E
+        if self.num_subwords > 0:
+            count += (int(self.num_subwords) + 1) * E
+        cell = LSTMCell if self.cell == "lstm" else GRUCell
+        count += RNNBase.parameter_count(cell, E, H, int(self.num_layers), True, self.bidirectional)
+        return count + D * H * self.num_outputs + self.num_outputs
+
     @property
     def num_outputs(self) -> int:
         return 1 if self.num_classes == 2 else self.num_classes
@@ -110,6 +134,12 @@ class TextClassifier(Module):
     def __init__(self, config: ModelConfig, dtype=np.float32):
         super().__init__()
         config.validate()
+        count = config.num_parameters()
+        check_allocation(
+            count * np.dtype(dtype).itemsize,
+            f"a model of {count:,} parameters",
+            "choose a smaller --hidden-size, --embedding-dim, --num-layers or --max-vocab",
+        )
         self.config = config
         self.embedding = Embedding(
             config.vocab_size, config.embedding_dim, padding_idx=PAD_ID, dtype=dtype

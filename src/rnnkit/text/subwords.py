@@ -118,7 +118,9 @@ class CharNgrams:
         try:
             ngrams = [str(g) for g in data["ngrams"]]
             return cls(ngrams, int(data["n_min"]), int(data["n_max"]))
-        except (KeyError, TypeError) as exc:
+        except KeyError as exc:
+            raise ValueError(f"invalid n-gram list: missing key {exc.args[0]!r}") from None
+        except TypeError as exc:
             raise ValueError(f"invalid n-gram list: {exc}") from None
 
     def __repr__(self) -> str:

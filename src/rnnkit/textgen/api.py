@@ -38,6 +38,8 @@ from ..training import (
     Trainer,
     TrainerConfig,
     TrainResult,
+    check_parameter_count,
+    config_error,
     fit_run,
     from_dict,
     load_checkpoint,
@@ -268,7 +270,8 @@ class CharLM:
             if len(ids) < 2:
                 raise CorpusError("this run has no validation split (val_fraction 0): give a file")
         else:
-            corpus, _ = _source(text, encoding or vocab.encoding)
+            hint = "this model was trained on UTF-8 text, so it scores UTF-8 text only"
+            corpus, _ = _source(text, encoding or vocab.encoding, utf8_hint=hint)
             unknown = vocab.unknown(corpus)
             if unknown:
                 raise CorpusError(
@@ -316,14 +319,13 @@ class CharLM:
                 raise ValueError(
                     f"vocab_size {model_config.vocab_size} but {len(vocab)} vocabulary symbols"
                 )
+            check_parameter_count(model_config.num_parameters(), tree["model"])
             lm = cls(model_config)
             lm.vocab, lm.settings, lm.data = vocab, settings, dict(config.get("data", {}))
             lm.network = CharRNN(model_config)
             lm.network.load_state_dict(tree["model"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"{path}: not a valid text-generator checkpoint ({exc})"
-            ) from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise config_error(path, "text-generator", exc) from None
         return lm
 
     def _app_config(self) -> dict:
@@ -367,8 +369,11 @@ class CharLM:
         return f"CharLM({arch}; {state})"
 
 
-def _source(text: Text | os.PathLike | None, encoding: str) -> tuple[Text, dict[str, Any]]:
-    """The corpus and a JSON record of where it came from (for resume and ``eval``)."""
+def _source(
+    text: Text | os.PathLike | None, encoding: str, utf8_hint: str | None = None
+) -> tuple[Text, dict[str, Any]]:
+    """The corpus and a JSON record of where it came from (for resume and ``eval``);
+    ``utf8_hint`` replaces the advice given for a file that is not UTF-8."""
     check_encoding(encoding)
     if text is None:
         corpus: Text = default_corpus()
@@ -377,7 +382,7 @@ def _source(text: Text | os.PathLike | None, encoding: str) -> tuple[Text, dict[
             corpus = corpus.encode("utf-8")
     elif isinstance(text, os.PathLike) or (isinstance(text, str) and _is_file(text)):
         path = Path(text).resolve()
-        corpus = read_corpus(path, encoding)
+        corpus = read_corpus(path, encoding, *([utf8_hint] if utf8_hint else []))
         info = {"source": "file", "path": str(path)}
     elif isinstance(text, bytes):
         corpus, info, encoding = text, {"source": "inline"}, "bytes"

@@ -19,12 +19,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..nn.cells import GRUCell, LSTMCell, RNNTanhCell
 from ..nn.layers import Dropout, Embedding, Linear
 from ..nn.module import Module
-from ..nn.recurrent import GRU, LSTM, RNN
+from ..nn.recurrent import GRU, LSTM, RNN, RNNBase
+from ..training.memory import check_allocation
 from ..training.settings import from_dict, option
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+_CELL_CLASSES = {"lstm": LSTMCell, "gru": GRUCell, "rnn": RNNTanhCell}  # what each layer runs
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,13 @@ class CharRNNConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), received {self.dropout}")
 
+    def num_parameters(self) -> int:
+        """Parameters of the :class:`CharRNN` this config builds, counted without building it:
+        ``V*E`` (embedding) + the recurrent layers + ``H*V + V`` (decoder)."""
+        V, E, H = self.vocab_size, self.embedding_dim, self.hidden_size
+        rnn = RNNBase.parameter_count(_CELL_CLASSES[self.cell], E, H, self.num_layers)
+        return V * E + rnn + H * V + V
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -70,6 +80,12 @@ class CharRNN(Module):
     def __init__(self, config: CharRNNConfig, dtype=np.float32):
         super().__init__()
         config.validate()
+        count = config.num_parameters()
+        check_allocation(
+            count * np.dtype(dtype).itemsize,
+            f"a model of {count:,} parameters",
+            "choose a smaller --hidden-size, --num-layers or --embedding-dim",
+        )
         self.config = config
         self.embedding = Embedding(config.vocab_size, config.embedding_dim, dtype=dtype)
         self.rnn = CELLS[config.cell](

@@ -152,4 +152,14 @@ class CharLMTask:
         return {"carry": self.state}
 
     def load_state_dict(self, state: dict) -> None:
-        self.state = state["carry"]
+        carry = state["carry"]
+        if carry is not None:  # (L, B, H), a pair of them for the LSTM
+            c = self.model.config
+            shape = (c.num_layers, self.batches.batch_size, c.hidden_size)
+            parts = carry if isinstance(carry, tuple) else (carry,)
+            arity = 2 if c.cell == "lstm" else 1
+            if len(parts) != arity or any(
+                not isinstance(a, np.ndarray) or a.shape != shape for a in parts
+            ):
+                raise ValueError(f"the carried state must be {arity} array(s) of shape {shape}")
+        self.state = carry
