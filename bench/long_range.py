@@ -12,7 +12,10 @@ A cell is not tried beyond its first failed length. See
 Takes minutes (most of it the long LSTM/GRU runs); ``--jobs 4`` runs the
 cells in parallel processes.
 
-Run: ``python bench/long_range.py [--lengths 10 20 50 100 200 400 800] [--seeds 0 1 2] [--json out.json]``
+Run::
+
+    python bench/long_range.py [--lengths 10 20 50 100 200 400 800] [--seeds 0 1 2] \
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from rnnkit.analysis import AddingSettings, LongRangeResult, long_range_benchmar
 
 def _print_run(run) -> None:
     verdict = f"solved at step {run.steps}" if run.solved else f"not solved in {run.steps} steps"
-    print(f"  {run.cell:<4} T={run.length:<5} seed {run.seed}  {verdict:<26} held-out MSE {run.mse:.4f}  "
+    print(f"  {run.cell:<4} T={run.length:<5} seed {run.seed}  {verdict:<26} "
+          f"held-out MSE {run.mse:.4f}  "
           f"({run.seconds:.0f} s)", flush=True)  # fmt: skip
 
 

@@ -1,4 +1,6 @@
-"""Sentiment quality benchmark 2: IMDB, no pretrained vectors. Target: test accuracy >= 88% in 30 min.
+"""Sentiment quality benchmark 2: IMDB, no pretrained vectors.
+
+Target: test accuracy >= 88% in 30 min.
 
 Usage::
 
@@ -73,7 +75,8 @@ def main() -> int:
     dest = save(result, args.name or "sentiment_imdb", out)
     train_s = run["train_wall_s"]
     print(f"IMDB test accuracy {report['accuracy']:.4f} (target {TARGET:.2f}), macro-F1 "
-          f"{report['macro_f1']:.4f}, training {train_s / 60:.1f} min -> {dest.relative_to(ROOT)}")  # fmt: skip
+          f"{report['macro_f1']:.4f}, training {train_s / 60:.1f} min -> "
+          f"{dest.relative_to(ROOT)}")
     return 0
 
 

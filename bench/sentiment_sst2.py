@@ -109,10 +109,12 @@ def main() -> int:
         "--sentence-copies",
         type=int,
         default=SENTENCE_COPIES,
-        help=f"sentences protocol: whole training sentences appear this many times ({SENTENCE_COPIES})",
+        help="sentences protocol: whole training sentences appear this many times "
+             f"({SENTENCE_COPIES})",
     )
     parser.add_argument(
-        "--seeds", type=int, nargs="+", default=[0], help="one run per seed, one after the other (0)"
+        "--seeds", type=int, nargs="+", default=[0],
+        help="one run per seed, one after the other (0)"
     )
     parser.add_argument("--out", default=None, help="run directory (runs/bench-sst2-<protocol>)")
     parser.add_argument(

@@ -115,7 +115,8 @@ def run_torch(
     out.mkdir(parents=True, exist_ok=True)
     records, state, step, interval, clock = [], None, 0, [], time.monotonic()
     start = time.monotonic()
-    print(f"PyTorch reference: {sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"PyTorch reference: {n_params:,} parameters", flush=True)
     while time.monotonic() - start < minutes * 60 and (max_steps is None or step < max_steps):
         index = step % len(batches)
         if index == 0:
@@ -137,7 +138,8 @@ def run_torch(
                             "elapsed": now - start})  # fmt: skip
             interval, clock = [], now
         if step % eval_every == 0:
-            records.append({"step": step, "val_loss": evaluate(), "elapsed": time.monotonic() - start})
+            records.append({"step": step, "val_loss": evaluate(),
+                            "elapsed": time.monotonic() - start})
             print(f"  torch step {step}: val {records[-1]['val_loss']:.4f} "
                   f"at {records[-1]['elapsed'] / 60:.1f} min", flush=True)  # fmt: skip
             clock = time.monotonic()
@@ -189,7 +191,8 @@ def plot(results: dict, path: Path) -> None:
     ax = fig.add_subplot(1, 1, 1)
     for name, summary in results.items():
         xs, ys = zip(*summary["curve"], strict=True)
-        ax.plot(xs, ys, marker="o", markersize=3, label=f"{name} (final {summary['final_val_loss']:.3f})")
+        ax.plot(xs, ys, marker="o", markersize=3,
+                label=f"{name} (final {summary['final_val_loss']:.3f})")
     ax.axhline(TARGET, color="gray", linestyle="--", linewidth=0.8, label=f"target {TARGET}")
     ax.set_xlabel("wall-clock minutes (evaluation included)")
     ax.set_ylabel("validation loss (nats/char)")
@@ -209,12 +212,16 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-shakespeare")
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--skip-rnnkit", action="store_true")
-    parser.add_argument("--torch-steps", type=int, help="stop the reference after this many steps too "
+    parser.add_argument("--torch-steps", type=int,
+                        help="stop the reference after this many steps too "
                         "(a loss-per-step comparison on a busy machine)")  # fmt: skip
     parser.add_argument("--torch-eval-every", type=int, default=200)
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "textgen_shakespeare.json")
-    parser.add_argument("--figure", type=Path, default=ROOT / "docs" / "figures" / "textgen_shakespeare.png")
-    parser.add_argument("extra", nargs="*", help="extra options for 'rnnkit textgen train' (after --)")
+    parser.add_argument("--json", type=Path,
+                        default=ROOT / "bench" / "results" / "textgen_shakespeare.json")
+    parser.add_argument("--figure", type=Path,
+                        default=ROOT / "docs" / "figures" / "textgen_shakespeare.png")
+    parser.add_argument("extra", nargs="*",
+                        help="extra options for 'rnnkit textgen train' (after --)")
     args = parser.parse_args()
     if not args.corpus.exists():
         print(f"corpus not found: {args.corpus} (needs ../shared/data)", file=sys.stderr)
@@ -232,7 +239,8 @@ def main() -> int:
         results["rnnkit"] = run_rnnkit(args.corpus, args.minutes, args.out, args.extra)
         print(json.dumps({k: v for k, v in results["rnnkit"].items() if k != "curve"}, indent=1))
     if not args.skip_torch:
-        results["pytorch"] = run_torch(args.corpus, args.minutes, args.out.with_name(args.out.name + "-torch"),
+        torch_out = args.out.with_name(args.out.name + "-torch")
+        results["pytorch"] = run_torch(args.corpus, args.minutes, torch_out,
                                        eval_every=args.torch_eval_every, max_steps=args.torch_steps)
         print(json.dumps({k: v for k, v in results["pytorch"].items() if k != "curve"}, indent=1))
     machine["load_average_after"] = os.getloadavg()

@@ -87,7 +87,8 @@ def main() -> None:
     words = re.findall(r"[a-z']+", text.lower())
     hits = sum(w in known for w in words)
     print(
-        f"words of the sample found in the passage: {hits}/{len(words)} ({hits / max(len(words), 1):.0%})"
+        f"words of the sample found in the passage: {hits}/{len(words)} "
+        f"({hits / max(len(words), 1):.0%})"
     )
 
 

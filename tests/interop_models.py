@@ -1,4 +1,4 @@
-"""Tiny trained applications for the interop tests (export, the PyTorch bridge, the torch engine).
+"""Tiny trained applications for the interop tests (export, the PyTorch bridge).
 
 Each model is trained a couple of steps (so it has a vocabulary, labels and a
 run directory), then its weights are replaced by distinct non-zero values, so
@@ -37,7 +37,7 @@ def scramble(network, seed: int) -> None:
 
 
 def textgen(out=None, *, cell="lstm", num_layers=2, seed=0, steps=2) -> CharLM:
-    lm = CharLM(cell=cell, hidden_size=12, num_layers=num_layers, embedding_size=6, dropout=0.0)
+    lm = CharLM(cell=cell, hidden_size=12, num_layers=num_layers, embedding_dim=6, dropout=0.0)
     lm.fit(CORPUS, out=out, steps=steps, seq_length=16, batch_size=4, eval_every=steps,
            sample_length=0, progress=False)  # fmt: skip
     scramble(lm.network, seed)
@@ -49,7 +49,7 @@ def sentiment(out=None, *, seed=0, labels=None, **model) -> SentimentClassifier:
                     bidirectional=True, pooling="max", dropout=0.0)  # fmt: skip
     settings.update(model)
     clf = SentimentClassifier(**settings)
-    clf.fit(TEXTS, labels or LABELS, valid_fraction=0.0, epochs=1, batch_size=6, run_dir=out,
+    clf.fit(TEXTS, labels or LABELS, valid_fraction=0.0, epochs=1, batch_size=6, out=out,
             progress=False, plot=False)  # fmt: skip
     scramble(clf.network, seed)
     if clf.network.subword_embedding is not None:

@@ -1,6 +1,9 @@
-"""Smoke test of bench/speed.py: one tiny case for rnnkit and PyTorch, the output fields.
+"""Smoke test of bench/speed.py: the per-process method, the figures it derives, its targets.
 
-No timing is asserted (the benchmark's figures depend on the machine).
+No timing is asserted (the benchmark's figures depend on the machine); what is
+checked is that each library runs in a process of its own that never imports
+the other, that the reported figure is the median of the processes' medians,
+and that every target is judged PASS or MISS at the right threshold.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from pathlib import Path
 import pytest
 
 SPEED = Path(__file__).resolve().parents[1] / "bench" / "speed.py"
-FAST = {"min_warmup_seconds": 0.0, "min_rep_seconds": 0.0}  # one step per repetition
 TINY = {"kind": "lstm", "batch": 2, "seq": 3, "input": 4, "hidden": 5}
+QUICK_TIMING = {"reps": 2, "warmup": 1, "warmup_seconds": 0.0, "min_rep_seconds": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -32,48 +35,104 @@ def test_flop_formula(speed):
     assert speed.train_flops("lstm", 2, 3, 4, 5) == 6 * 3 * 2 * 4 * 5 * (4 + 5)
     assert speed.train_flops("rnn", 2, 3, 4, 5) == 6 * 3 * 2 * 1 * 5 * (4 + 5)
     lm = speed.lm_flops(batch=2, seq=3, vocab=7, hidden=5, embed=4, layers=2)
-    assert lm == speed.train_flops("lstm", 2, 3, 4, 5) + speed.train_flops("lstm", 2, 3, 5, 5) + 6 * 3 * 2 * 5 * 7
+    assert lm == (speed.train_flops("lstm", 2, 3, 4, 5) + speed.train_flops("lstm", 2, 3, 5, 5)
+                  + 6 * 3 * 2 * 5 * 7)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
-def test_tiny_train_case(speed, kind):
-    case = {**TINY, "kind": kind}
-    with_memory = kind == "lstm"  # (the memory probe runs extra steps: once is enough)
-    memory = {lib: speed.step_memory(lib, case) for lib in ("rnnkit", "torch")} if with_memory else None
-    row = speed.bench_train_case(case, reps=2, warmup=1, memory=memory, rate_gflops=10.0,
-                                 **FAST)
-    assert row["case"] == case and row["flop"] == speed.case_flops(case)
-    fields = ["seconds", "min_seconds", "samples", "reps", "gflops", "matmul_fraction"]
-    if with_memory:
-        fields += ["rss_peak_bytes", "peak_bytes"]
-        assert "tracemalloc_peak_bytes" in row["rnnkit"]
-        assert "allocator_peak_bytes" in row["torch"]  # None where the profiler API is missing
+def test_each_library_in_its_own_process(speed):
+    """One pair of worker processes: results come back, neither imported the other library."""
+    row = speed.bench_train_case(TINY, threads=1, pairs=1, rate_gflops=10.0,
+                                 **{k: v for k, v in QUICK_TIMING.items()})
     for lib in ("rnnkit", "torch"):
         entry = row[lib]
-        for field in fields:
-            assert field in entry, (lib, field)
-        assert entry["seconds"] > 0 and len(entry["samples"]) == entry["reps"] == 2
+        assert entry["processes"] == 1 and entry["seconds"] > 0
+        assert entry["reps"] == [2] and len(entry["samples"][0]) == 2
+        assert entry["matmul_fraction"] == pytest.approx(entry["gflops"] / 10.0)
     assert row["ratio"] == pytest.approx(row["torch"]["seconds"] / row["rnnkit"]["seconds"])
-    checks = speed.evaluate_targets(row, small=True, largest=True)
-    assert set(checks) >= {"speed", "matmul_fraction"} | ({"memory"} if with_memory else set())
-    assert all(isinstance(c["pass"], bool) for c in checks.values())
+    for lib in ("rnnkit", "torch"):
+        result = speed.spawn({"kind": "info", "lib": lib, "threads": 1})
+        assert result["other_library_imported"] is False, lib
+    assert "rnnkit_fast_path" in speed.spawn({"kind": "info", "lib": "rnnkit", "threads": 1})
 
 
-def test_tiny_lm_and_generation(speed):
-    case = {"kind": "lm", "batch": 2, "seq": 3, "vocab": 7, "hidden": 5, "embed": 4, "layers": 2}
-    row = speed.bench_train_case(case, reps=1, warmup=1, **FAST)
-    assert row["rnnkit"]["seconds"] > 0 and row["torch"]["seconds"] > 0
-    gen = speed.bench_generation(5, reps=1, vocab=7, hidden=5, embed=4, layers=2)
-    assert gen["rnnkit"]["chars_per_s"] > 0 and gen["torch"]["chars_per_s"] > 0
-    assert isinstance(gen["pass"], bool) and gen["ratio"] > 0
+def test_worker_failure_is_reported(speed):
+    with pytest.raises(RuntimeError, match="worker for train failed"):
+        speed.spawn({"kind": "train", "lib": "rnnkit", "threads": 1, "reps": 1,
+                     "case": {**TINY, "kind": "transformer"}})
 
 
-def test_machine_info_and_report(speed):
-    info = speed.machine_info(1)
-    for field in ("cpu", "cpu_count", "numpy", "torch", "threadpools", "rnnkit_fast_path"):
-        assert field in info
-    assert "active" in info["rnnkit_fast_path"]
+def test_paired_alternates_and_combine_takes_median_of_medians(speed, monkeypatch):
+    order = []
+
+    def fake_spawn(job, env=None):
+        order.append(job["lib"])
+        value = {"rnnkit": [1.0, 3.0, 2.0], "torch": [4.0, 8.0, 6.0]}[job["lib"]]
+        return {"seconds": value[order.count(job["lib"]) - 1], "samples": [0.0], "reps": 1}
+
+    monkeypatch.setattr(speed, "spawn", fake_spawn)
+    runs = speed.paired({"kind": "train"}, pairs=3)
+    assert order == ["rnnkit", "torch"] * 3  # A B A B A B
+    row = speed.train_row(TINY, runs, rate_gflops=None)
+    assert row["rnnkit"]["seconds"] == 2.0 and row["torch"]["seconds"] == 6.0
+    assert row["rnnkit"]["spread"] == 3.0 and row["torch"]["spread"] == 2.0
+    assert row["ratio"] == 3.0
+
+
+def _row(case, rk_seconds, pt_seconds, fraction=None, rk_bytes=None, pt_bytes=None):
+    row = {"case": case, "flop": 1.0, "ratio": pt_seconds / rk_seconds,
+           "rnnkit": {"seconds": rk_seconds, "peak_bytes": rk_bytes},
+           "torch": {"seconds": pt_seconds, "peak_bytes": pt_bytes}}
+    if fraction is not None:
+        row["rnnkit"]["matmul_fraction"] = fraction
+    return row
+
+
+@pytest.mark.parametrize(("shape_index", "ratio", "passes"), [
+    (0, 1.29, False), (0, 1.30, True), (1, 1.25, False), (1, 1.5, True),
+    (2, 0.99, False), (2, 1.0, True), (4, 0.95, False), (4, 1.01, True)])
+def test_speed_targets(speed, shape_index, ratio, passes):
+    b, t, i, h = speed.SHAPES[shape_index]
+    case = {"kind": "gru", "batch": b, "seq": t, "input": i, "hidden": h}
+    checks = speed.row_targets(_row(case, 1.0, ratio))
+    assert checks["speed"]["pass"] is passes
+    assert checks["speed"]["target"] == (1.3 if shape_index < 2 else 1.0)
+    assert ("matmul_fraction" in checks) is False  # no fraction in this row
+
+
+def test_matmul_memory_and_lm_targets(speed):
+    b, t, i, h = speed.SHAPES[-1]
+    case = {"kind": "lstm", "batch": b, "seq": t, "input": i, "hidden": h}
+    low = speed.row_targets(_row(case, 1.0, 1.2, fraction=0.89, rk_bytes=10, pt_bytes=9))
+    assert low["matmul_fraction"]["pass"] is False and low["matmul_fraction"]["target"] == 0.9
+    assert low["memory"]["pass"] is False and low["speed"]["pass"] is True
+    high = speed.row_targets(_row(case, 1.0, 1.2, fraction=0.9, rk_bytes=9, pt_bytes=9))
+    assert high["matmul_fraction"]["pass"] is True and high["memory"]["pass"] is True
+    mid = {"kind": "lstm", "batch": 64, "seq": 100, "input": 512, "hidden": 512}
+    assert "matmul_fraction" not in speed.row_targets(_row(mid, 1.0, 1.0, fraction=0.1))
+    lm = {"kind": "lm", **speed.LM}
+    assert speed.row_targets(_row(lm, 1.0, 0.99))["speed"] == {
+        "value": 0.99, "target": 1.0, "pass": False}
+    result = {"train": [{**_row(lm, 1.0, 0.99), "targets": speed.row_targets(_row(lm, 1.0, 0.99))}]}
+    result["generation"] = speed.generation_row(
+        10, {"rnnkit": [{"chars_per_s": 30.0, "samples": [30.0]}],
+             "torch": [{"chars_per_s": 10.0, "samples": [10.0]}]})
+    assert result["generation"]["ratio"] == 3.0 and result["generation"]["pass"] is True
+    summary = speed.summarize(result)
+    assert summary["passed"] == 1 and summary["missed"] == 1
+    assert "lm" in summary["misses"][0] and "0.99 vs 1.0" in summary["misses"][0]
+
+
+def test_step_memory_fields(speed):
+    for lib in ("rnnkit", "torch"):
+        mem = speed.step_memory(lib, TINY)
+        assert "rss_peak_bytes" in mem and "rss_method" in mem
+    assert "tracemalloc_peak_bytes" in speed.step_memory("rnnkit", TINY)
+    assert "allocator_peak_bytes" in speed.step_memory("torch", TINY)  # None if API missing
+
+
+def test_parse_args(speed):
     args = speed.parse_args(["--quick", "--only", "lstm,gru"])
     assert args.only == {"lstm", "gru"} and args.quick
-    with pytest.raises(SystemExit):
-        speed.parse_args(["--only", "transformer"])
+    for bad in (["--only", "transformer"], ["--pairs", "0"], ["--reps", "0"]):
+        with pytest.raises(SystemExit):
+            speed.parse_args(bad)

@@ -30,3 +30,11 @@ def test_every_command_and_option_is_documented():
                 if flag.startswith("--") and flag not in text:
                     missing.append(f"{command} {flag}")
     assert not missing, "docs/cli.md lacks: " + ", ".join(missing) + " (regenerate it from --help)"
+
+
+def test_the_page_is_what_the_generator_writes():
+    from rnnkit.cli import markdown
+
+    assert DOC.read_text(encoding="utf-8") == markdown(), (
+        "docs/cli.md is out of date: python -m rnnkit.cli --markdown > docs/cli.md"
+    )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +28,7 @@ HAMLET = (
     "The slings and arrows of outrageous fortune,\n"
     "Or to take arms against a sea of troubles\n"
 ) * 6
-TINY = ["--hidden-size", "16", "--num-layers", "1", "--embedding-size", "8", "--dropout", "0",
+TINY = ["--hidden-size", "16", "--num-layers", "1", "--embedding-dim", "8", "--dropout", "0",
         "--seq-length", "16", "--batch-size", "4", "--quiet"]  # fmt: skip
 
 
@@ -50,10 +54,16 @@ def run_dir(tmp_path_factory) -> Path:
     corpus = tmp / "hamlet.txt"
     corpus.write_text(HAMLET)
     out = tmp / "run"
-    code = main(["textgen", "train", str(corpus), "--out", str(out), "--steps", "40",
-                 "--eval-every", "20", "--lr", "0.01", "--sample-length", "30", *TINY])  # fmt: skip
-    assert code == 0
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["textgen", "train", str(corpus), "--out", str(out), "--steps", "40",
+                     "--eval-every", "20", "--lr", "0.01", "--sample-length", "30", *TINY])  # fmt: skip
+    assert code == 0, stderr.getvalue()
+    TRAIN_OUTPUT["stdout"] = stdout.getvalue()
     return out
+
+
+TRAIN_OUTPUT: dict[str, str] = {}  # what the run_dir fixture's training printed
 
 
 # -- working commands --------------------------------------------------------------
@@ -61,6 +71,15 @@ def test_train_writes_a_run_and_prints_samples(run_dir, capsys):
     assert {p.name for p in run_dir.iterdir()} >= {"latest.npz", "best.npz", "metrics.jsonl"}
     records = MetricsLog(run_dir / "metrics.jsonl").read()
     assert records[-1]["step"] == 40 and "val_loss" in records[-1]
+    printed = TRAIN_OUTPUT["stdout"]
+    # one sample per evaluation (steps 20 and 40), each --sample-length characters long
+    samples = re.findall(r"--- sample at step (\d+), val loss [0-9.]+ nats/char ---\n(.*?)\n---\n",
+                         printed, flags=re.S)  # fmt: skip
+    assert [step for step, _ in samples] == ["20", "40"], printed
+    assert all(len(text) == 30 for _, text in samples), samples
+    val = min(r["val_loss"] for r in records if "val_loss" in r)
+    assert f"best validation loss {val:.4f} nats/char ({val / math.log(2):.4f} bits/char)" in printed
+    assert f"run directory: {run_dir}" in printed
 
 
 def test_sample_streams_deterministic_text(run_dir, capsys):
@@ -144,9 +163,9 @@ def test_damaged_checkpoint(run_dir, capsys, tmp_path, damage):
 
 
 def test_resume_errors(tmp_path, run_dir, capsys):
-    code, _, err = run_cli(capsys, "textgen", "train", "--resume", str(tmp_path / "empty_dir"))
+    code, _, err = run_cli(capsys, "textgen", "train", "--out", str(tmp_path / "empty_dir"), "--resume")
     assert_one_line_error(code, err, "nothing to resume")
-    code, _, err = run_cli(capsys, "textgen", "train", "--resume", str(run_dir), "--hidden-size", "8")
+    code, _, err = run_cli(capsys, "textgen", "train", "--out", str(run_dir), "--resume", "--hidden-size", "8")
     assert_one_line_error(code, err, "--hidden-size")
     code, _, err = run_cli(capsys, "textgen", "sample", str(tmp_path))
     assert_one_line_error(code, err, "no checkpoint")
@@ -211,7 +230,7 @@ def test_killed_run_resumes_to_the_same_losses(tmp_path, capsys):
     corpus.write_text(HAMLET)
     args = ["textgen", "train", str(corpus), "--steps", "36", "--eval-every", "10", "--log-every", "1",
             "--dropout", "0.25", "--num-layers", "2", "--sample-length", "0", "--lr", "0.005",
-            "--hidden-size", "16", "--embedding-size", "8", "--seq-length", "16", "--batch-size", "4",
+            "--hidden-size", "16", "--embedding-dim", "8", "--seq-length", "16", "--batch-size", "4",
             "--quiet"]  # fmt: skip
     assert main([*args, "--out", str(tmp_path / "full")]) == 0
     (tmp_path / "killer.py").write_text(KILLER)
@@ -221,7 +240,7 @@ def test_killed_run_resumes_to_the_same_losses(tmp_path, capsys):
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     killed = tmp_path / "killed"
     assert max(r["step"] for r in MetricsLog(killed / "metrics.jsonl").read()) == 25  # past the ckpt at 20
-    assert main(["textgen", "train", "--resume", str(killed), "--quiet"]) == 0
+    assert main(["textgen", "train", "--out", str(killed), "--resume", "--quiet"]) == 0
     assert _losses(killed) == _losses(tmp_path / "full")
     capsys.readouterr()
 

@@ -61,10 +61,10 @@ def test_equations_name_functions_that_exist():
     from rnnkit.nn import cells
 
     text = (DOCS / "equations.md").read_text(encoding="utf-8")
-    named = set(re.findall(r"`(\w+_cell_(?:forward|backward))`", text))
-    assert len(named) == 6
-    for name in named:
-        assert hasattr(cells, name), name
+    named = set(re.findall(r"`(\w+Cell)\.(forward|backward)`", text))
+    assert len(named) == 10  # five cells, forward and backward
+    for cls, method in named:
+        assert callable(getattr(getattr(cells, cls, None), method, None)), f"{cls}.{method}"
 
 
 def test_tutorial_map_points_at_files_that_exist():

@@ -50,7 +50,7 @@ def test_export_commands_and_snippets_run(tmp_path, monkeypatch, capsys):
     from rnnkit.sentiment.data import encode_texts
 
     many = ["Warmly FUNNIEST <br /> stepping isn't it?", "", "x " * 500, "the loved movies"]
-    ours = encode_texts(many, clf.tokenizer, clf.vocab, clf.max_length, clf.truncate, True, clf.subwords)
+    ours = encode_texts(many, clf.tokenizer, clf.vocab, clf.text.max_length, clf.text.truncate, True, clf.subwords)
     feeds = namespaces[1]["inputs"](many)
     for b, rows in enumerate(ours):
         assert list(feeds["ids"][b, : len(rows)]) == list(rows[:, 0])

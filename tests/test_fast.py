@@ -7,7 +7,8 @@ import pytest
 
 from rnnkit.nn import GRU, LSTM, RNN, fast
 
-pytestmark = pytest.mark.skipif(not fast.AVAILABLE, reason="numba is not installed (pip install rnnkit[fast])")
+pytestmark = pytest.mark.skipif(not fast.AVAILABLE,
+                                reason="numba is not installed (pip install rnnkit[fast])")
 
 KINDS = {
     "rnn_tanh": (RNN, {}),
@@ -21,15 +22,13 @@ KINDS = {
 def run_both(module, x, state, lengths, grad_out, grad_state):
     results = []
     for enabled in (False, True):
-        fast.ENABLED = enabled
-        try:
+        with fast.flags(enabled=enabled):
             module.zero_grad()
             out, final = module(x, state, lengths=lengths)
             gx, gstate = module.backward(grad_out, grad_state)
-        finally:
-            fast.ENABLED = fast.AVAILABLE
+            traced = module.trace(x, state, lengths=lengths)
         grads = {n: p.grad.copy() for n, p in module.named_parameters()}
-        results.append((out, final, gx, gstate, grads))
+        results.append((out, final, gx, gstate, grads, traced))
     return results
 
 
@@ -41,17 +40,21 @@ def flat(x):
 
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 2e-5)])
-@pytest.mark.parametrize("T,B,H,lengths,bidirectional", [
-    (6, 3, 4, None, False),          # T*B >= H: weights pre-scaled
-    (1, 1, 8, None, False),          # one step of one sequence: per-step scaling (generation)
-    (6, 3, 5, [6, 2, 4], True),      # lengths and the reverse direction
+@pytest.mark.parametrize("T,B,H,lengths,bidirectional,bias", [
+    (6, 3, 4, None, False, True),          # T*B >= H: weights pre-scaled
+    (1, 1, 8, None, False, True),          # one step of one sequence: per-step scaling (generation)
+    (6, 3, 5, [6, 2, 4], True, True),      # lengths and the reverse direction
+    (5, 4, 3, None, True, True),           # the reverse direction without lengths
+    (7, 5, 9, [7, 1, 3, 7, 2], True, False),  # odd sizes, a one-step sequence, no bias
+    (3, 2, 1, [3, 1], False, True),        # H = 1
+    (2, 1, 11, [1], True, True),           # T*B < I < H: per-step scaling, with lengths
 ])
-def test_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional):
+def test_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias):
     rng = np.random.default_rng(0)
     cls, kw = KINDS[kind]
     I, L = 7, 2
     D = 2 if bidirectional else 1
-    m = cls(I, H, num_layers=L, bidirectional=bidirectional, dtype=dtype, **kw)
+    m = cls(I, H, num_layers=L, bidirectional=bidirectional, bias=bias, dtype=dtype, **kw)
     for _, p in m.named_parameters():
         p.data[...] = rng.uniform(-0.6, 0.6, p.shape)
     x = rng.standard_normal((T, B, I)).astype(dtype)
@@ -67,6 +70,12 @@ def test_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectiona
         np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
     for name in ref[4]:
         np.testing.assert_allclose(fst[4][name], ref[4][name], rtol=tol, atol=tol, err_msg=name)
+    for layer, (a, b) in enumerate(zip(ref[5], fst[5], strict=True)):  # trace: states and gates
+        assert set(a) == set(b)
+        for name in a:
+            assert a[name].dtype == b[name].dtype == dtype
+            np.testing.assert_allclose(b[name], a[name], rtol=tol, atol=tol,
+                                       err_msg=f"layer {layer} {name}")  # fmt: skip
 
 
 def test_fast_path_is_default_when_available():
@@ -77,15 +86,19 @@ def test_small_work_runs_on_one_blas_thread_and_restores_the_setting():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     seen = []
 
+    def blas_threads():
+        info = threadpoolctl.threadpool_info()
+        return [i["num_threads"] for i in info if i["user_api"] == "blas"]
+
     class Probe(LSTM):
         def _forward(self, *args):
-            seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+            seen.extend(blas_threads())
             return super()._forward(*args)
 
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        before = blas_threads()
         Probe(3, 4)(np.zeros((2, 1, 3), np.float32))
-        after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        after = blas_threads()
     assert seen and all(n == 1 for n in seen)
     assert after == before
 

@@ -75,7 +75,7 @@ def test_text_generator_matches_and_steps_one_character_at_a_time(tmp_path, cell
     onnx.checker.check_model(onnx.load(path), full_check=True)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     meta = json.loads(sess.get_modelmeta().custom_metadata_map["rnnkit"])
-    assert meta == json.loads(sidecar.read_text()) and meta["vocab"] == lm.vocab.to_json()
+    assert meta == json.loads(sidecar.read_text()) and meta["vocab"] == lm.vocab.to_dict()
     rng = np.random.default_rng(3)
     ids = rng.integers(0, len(lm.vocab), size=(9, 3))  # (T, B)
     L, H = num_layers, 12
@@ -132,8 +132,8 @@ def test_greedy_text_through_onnxruntime_equals_textgen_sample_greedy(tmp_path, 
 
 
 def classifier_inputs(clf, texts):
-    ids, lengths = pad_batch(encode_texts(texts, clf.tokenizer, clf.vocab, clf.max_length,
-                                          clf.truncate, clf.unknown_backoff, clf.subwords))  # fmt: skip
+    ids, lengths = pad_batch(encode_texts(texts, clf.tokenizer, clf.vocab, clf.text.max_length,
+                                          clf.text.truncate, clf.text.unknown_backoff, clf.subwords))  # fmt: skip
     if ids.ndim == 3:
         return {"ids": ids[:, :, 0].astype(np.int64), "lengths": lengths,
                 "ngram_ids": ids[:, :, 1:].astype(np.int64)}  # fmt: skip

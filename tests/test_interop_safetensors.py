@@ -37,7 +37,7 @@ def test_the_safetensors_package_reads_ours_and_we_read_its(tmp_path):
     assert sorted(theirs) == sorted(lm.network.state_dict())
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads(f.metadata()["rnnkit"])
-    assert meta["app"] == "textgen" and meta["config"]["vocab"] == lm.vocab.to_json()
+    assert meta["app"] == "textgen" and meta["config"]["vocab"] == lm.vocab.to_dict()
     arrays = {"a": np.arange(6, dtype=np.float64).reshape(2, 3), "b": np.array([1, -2], np.int64),
               "c": np.ones((0, 4), np.float32)}  # fmt: skip
     safetensors_numpy.save_file(arrays, str(tmp_path / "theirs.safetensors"), metadata={"k": "v"})
@@ -102,7 +102,8 @@ def test_a_foreign_file_is_not_an_rnnkit_export(tmp_path):
     tensors, metadata = st.load_file(path)
     tensors["decoder.bias"] = tensors["decoder.bias"][:-1]
     st.save_file(tensors, path, metadata)
-    with pytest.raises(CheckpointError, match="decoder.bias"):
+    # the bounded loader counts the weights before it reads them, or names the tensor
+    with pytest.raises(CheckpointError, match=r"lm\.safetensors: .*(decoder\.bias|2,720 weights)"):
         st.load_app(path)
 
 
@@ -120,16 +121,12 @@ def test_a_missing_extra_is_named_in_one_line(tmp_path, monkeypatch, capsys):
     from rnnkit.cli import main
 
     textgen(tmp_path / "run")
-    for name in ("onnx", "torch", "rnnkit.interop.onnx", "rnnkit.interop.torch", "rnnkit.interop.torch_engine"):
+    for name in ("onnx", "torch", "rnnkit.interop.onnx", "rnnkit.interop.torch"):
         monkeypatch.setitem(sys.modules, name, None)  # importing it now fails
     import rnnkit.interop
 
-    for name in ("onnx", "torch", "torch_engine"):  # `from .interop import x` looks here first
+    for name in ("onnx", "torch"):  # `from .interop import x` looks here first
         monkeypatch.delattr(rnnkit.interop, name, raising=False)
     monkeypatch.delitem(sys.modules, "rnnkit.interop.onnx")
-    monkeypatch.delitem(sys.modules, "rnnkit.interop.torch_engine")
     assert main(["export", str(tmp_path / "run"), "--format", "onnx"]) == 1
     assert capsys.readouterr().err == "rnnkit: error: onnx is not installed: pip install 'rnnkit[onnx]'\n"
-    assert main(["textgen", "train", "--out", str(tmp_path / "t"), "--engine", "torch", "--steps", "1"]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "pip install 'rnnkit[torch]'" in err

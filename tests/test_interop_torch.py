@@ -60,9 +60,8 @@ def test_float64_parity_and_refusals():
     from rnnkit.nn import GRU
     from rnnkit.textgen.model import CharRNN, CharRNNConfig
 
-    field = "embedding_dim" if "embedding_dim" in CharRNNConfig.__dataclass_fields__ else "embedding_size"
-    network = CharRNN(CharRNNConfig(vocab_size=9, cell="lstm", hidden_size=5, num_layers=2, dropout=0.0,
-                                    **{field: 4}), dtype=np.float64)  # fmt: skip
+    network = CharRNN(CharRNNConfig(vocab_size=9, cell="lstm", hidden_size=5, num_layers=2,
+                                    dropout=0.0, embedding_dim=4), dtype=np.float64)  # fmt: skip
     scramble(network, 4)
     module = to_torch(network)
     ids = np.random.default_rng(1).integers(0, 9, size=(6, 2))

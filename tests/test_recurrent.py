@@ -1,4 +1,9 @@
-"""RNN / LSTM / GRU layers: gradient checks, PyTorch parity, step-by-step equivalence, errors."""
+"""RNN / LSTM / GRU layers: gradient checks, PyTorch parity, step by step = whole, trace, errors.
+
+The gradient checks and the parity tests run on both paths (``path``): the
+readable reference (``rnnkit.nn.cells``) must pass them on its own, and so
+must the compiled one (``rnnkit.nn.fast``) where numba is installed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import numpy as np
 import pytest
 
 from rnnkit.gradcheck import gradcheck
-from rnnkit.nn import manual_seed
+from rnnkit.nn import cells, fast, manual_seed
 from rnnkit.nn.recurrent import GRU, LSTM, RNN
 
 T, B, I, H = 5, 3, 4, 3
@@ -21,6 +26,15 @@ CELLS = {
     "gru": (GRU, {}),
     "gru_cho": (GRU, {"reset_after": False}),
 }
+
+
+@pytest.fixture(params=["reference", "fast"])
+def path(request):
+    """Run the test on the reference path, then on the compiled one (skipped without numba)."""
+    if request.param == "fast" and not fast.AVAILABLE:
+        pytest.skip("numba is not installed (pip install rnnkit[fast])")
+    with fast.flags(enabled=request.param == "fast"):
+        yield request.param
 
 
 def make(kind, num_layers=1, bidirectional=False, batch_first=False, dtype=np.float64, **extra):
@@ -52,8 +66,9 @@ def distinct_biases(module, rng):
 
 @pytest.mark.parametrize("kind", list(CELLS))
 @pytest.mark.parametrize("num_layers,bidirectional,with_lengths",
-                         [(1, False, False), (1, True, True), (2, False, True), (2, True, False), (3, True, True)])
-def test_gradcheck(kind, num_layers, bidirectional, with_lengths):
+                         [(1, False, False), (1, True, True), (2, False, True), (2, True, False),
+                          (3, True, True)])
+def test_gradcheck(path, kind, num_layers, bidirectional, with_lengths):
     rng = np.random.default_rng(1)
     manual_seed(0)
     m = make(kind, num_layers, bidirectional)
@@ -66,7 +81,7 @@ def test_gradcheck(kind, num_layers, bidirectional, with_lengths):
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_gradcheck_batch_first_no_bias_dropout(kind):
+def test_gradcheck_batch_first_no_bias_dropout(path, kind):
     rng = np.random.default_rng(2)
     manual_seed(0)
     m = make(kind, num_layers=2, bidirectional=True, batch_first=True, bias=False, dropout=0.3)
@@ -94,8 +109,9 @@ def rel_err(a, b):
 
 @pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 @pytest.mark.parametrize("num_layers,bidirectional,batch_first,with_lengths",
-                         [c for c in itertools.product([1, 2, 3], [False, True], [False, True], [False, True])])
-def test_parity_with_pytorch(kind, num_layers, bidirectional, batch_first, with_lengths):
+                         list(itertools.product([1, 2, 3], [False, True], [False, True],
+                                                [False, True])))
+def test_parity_with_pytorch(path, kind, num_layers, bidirectional, batch_first, with_lengths):
     torch = pytest.importorskip("torch")
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -120,14 +136,16 @@ def test_parity_with_pytorch(kind, num_layers, bidirectional, batch_first, with_
     tstate = tuple(torch.tensor(s, requires_grad=True) for s in state) if kind == "lstm" \
         else torch.tensor(state, requires_grad=True)
     if with_lengths:
-        packed = pack_padded_sequence(tx, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
+        packed = pack_padded_sequence(tx, torch.tensor(lengths), batch_first=batch_first,
+                                      enforce_sorted=False)
         tout, tfinal = tm(packed, tstate)
         tout, _ = pad_packed_sequence(tout, batch_first=batch_first, total_length=T)
     else:
         tout, tfinal = tm(tx, tstate)
     loss = (tout * torch.from_numpy(grad_out)).sum()
     if kind == "lstm":
-        loss = loss + sum((f * torch.from_numpy(g)).sum() for f, g in zip(tfinal, grad_final, strict=True))
+        loss = loss + sum((f * torch.from_numpy(g)).sum()
+                          for f, g in zip(tfinal, grad_final, strict=True))
     else:
         loss = loss + (tfinal * torch.from_numpy(grad_final)).sum()
     loss.backward()
@@ -149,7 +167,7 @@ def test_parity_with_pytorch(kind, num_layers, bidirectional, batch_first, with_
 
 
 def torch_gru_cho(x, h0, params, lengths, torch):
-    """GRU with reset applied before the matmul, written directly with torch autograd (one layer, forward)."""
+    """GRU, reset applied before the matmul, written with torch autograd (one layer, forward)."""
     W_ih, W_hh, b_ih, b_hh = params
     Hh = h0.shape[-1]
     h = h0
@@ -166,7 +184,7 @@ def torch_gru_cho(x, h0, params, lengths, torch):
     return torch.stack(outs), h
 
 
-def test_gru_reset_before_matches_torch_autograd():
+def test_gru_reset_before_matches_torch_autograd(path):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(4)
     ours = make("gru_cho")
@@ -314,7 +332,8 @@ def test_default_init_matches_pytorch_bound():
 @pytest.mark.parametrize("bad,match", [
     (lambda m: m(np.zeros((T, I))), "3 dimensions"),
     (lambda m: m(np.zeros((T, B, I + 1))), "4 features"),
-    (lambda m: m(np.zeros((T, B, I)), (np.zeros((1, B + 1, H)), np.zeros((1, B, H)))), r"h0 must have shape \(1, 3, 3\)"),
+    (lambda m: m(np.zeros((T, B, I)), (np.zeros((1, B + 1, H)), np.zeros((1, B, H)))),
+     r"h0 must have shape \(1, 3, 3\)"),
     (lambda m: m(np.zeros((T, B, I)), np.zeros((1, B, H))), "tuple"),
     (lambda m: m(np.zeros((T, B, I)), lengths=[5, 0, 3]), r"1\.\.5"),
     (lambda m: m(np.zeros((T, B, I)), lengths=[5, 6, 3]), r"1\.\.5"),
@@ -348,3 +367,183 @@ def test_load_state_dict_checks_shapes():
         m.load_state_dict(sd)
     with pytest.raises(ValueError, match="missing keys"):
         m.load_state_dict({})
+
+
+# ---------------------------------------------------------------------------
+# The cell classes and the switch between the two paths
+# ---------------------------------------------------------------------------
+
+CELL_FACTS = {  # kind: (cell class, gate names, state names)
+    "rnn_tanh": (cells.RNNTanhCell, (), ("h",)),
+    "rnn_relu": (cells.RNNReLUCell, (), ("h",)),
+    "lstm": (cells.LSTMCell, ("i", "f", "g", "o"), ("h", "c")),
+    "gru": (cells.GRUCell, ("r", "z", "n"), ("h",)),
+    "gru_cho": (cells.GRUResetBeforeCell, ("r", "z", "n"), ("h",)),
+}
+
+
+@pytest.mark.parametrize("kind", list(CELLS))
+def test_each_layer_picks_its_cell_class_once(kind):
+    import inspect
+
+    cell_cls, gate_names, state_names = CELL_FACTS[kind]
+    m = make(kind)
+    assert type(m.cell) is cell_cls
+    assert m.cell.gate_names == gate_names and m.cell.state_names == state_names
+    assert m.cell.state_arity == len(state_names)
+    assert m.weight_hh_l0.shape == (m.cell.num_gates * H, H)
+    assert m.cell.num_gates == max(len(gate_names), 1)
+    assert m.mode == m.cell.mode  # PyTorch's public name stays
+    # the backward knows its cell: no flags to pass (or to get wrong)
+    assert list(inspect.signature(m.cell.backward).parameters) == ["dstate", "cache", "weight_hh"]
+    assert m.cell.fast_forward.__module__ == m.cell.fast_backward.__module__ == fast.__name__
+
+
+def test_flags_select_the_path_and_restore_it(monkeypatch):
+    def compiled_path_used(*args):
+        raise AssertionError("the compiled path ran")
+
+    monkeypatch.setattr(cells.LSTMCell, "fast_forward", staticmethod(compiled_path_used))
+    m = make("lstm")
+    x = np.zeros((T, B, I))
+    before = fast.ENABLED
+    with fast.flags(enabled=False):
+        assert fast.ENABLED is False
+        m(x)  # the reference path: the patched driver is never called
+    assert fast.ENABLED == before
+    monkeypatch.setattr(fast, "AVAILABLE", True)
+    with fast.flags(enabled=True), pytest.raises(AssertionError, match="compiled path ran"):
+        m(x)
+    assert fast.ENABLED == before
+    monkeypatch.setattr(fast, "AVAILABLE", False)
+    with pytest.raises(RuntimeError, match="numba"), fast.flags(enabled=True):
+        pass
+
+
+# ---------------------------------------------------------------------------
+# trace: every layer's states and gate values
+# ---------------------------------------------------------------------------
+
+
+def sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def expected_step(kind, p, x_t, h_prev, c_prev):
+    """The gates (and state) of one step recomputed from the parameters, written out anew."""
+    W_ih, W_hh, b_ih, b_hh = p
+    gi, gh = x_t @ W_ih.T + b_ih, h_prev @ W_hh.T + b_hh
+    if kind == "lstm":
+        i, f, g, o = np.split(gi + gh, 4, axis=-1)
+        i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
+        c = f * c_prev + i * g
+        return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": o * np.tanh(c)}
+    if kind in ("gru", "gru_cho"):
+        (xr, xz, xn), (hr, hz, hn) = np.split(gi, 3, axis=-1), np.split(gh, 3, axis=-1)
+        r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+        if kind == "gru":
+            n = np.tanh(xn + r * hn)
+        else:
+            n = np.tanh(xn + (r * h_prev) @ W_hh[2 * H :].T + b_hh[2 * H :])
+        return {"r": r, "z": z, "n": n, "h": (1 - z) * n + z * h_prev}
+    a = gi + gh
+    return {"h": np.tanh(a) if kind == "rnn_tanh" else np.maximum(a, 0)}
+
+
+def one_layer_copy(m, kind, layer):
+    """Layer ``layer`` of ``m`` alone, as a one-layer module with the same parameters."""
+    D = m.num_directions
+    single = CELLS[kind][0](I if layer == 0 else D * H, H, bidirectional=m.bidirectional,
+                            dtype=m.dtype, **CELLS[kind][1])  # fmt: skip
+    sd = m.state_dict()
+    single.load_state_dict({k: sd[k.replace("_l0", f"_l{layer}")] for k in single.state_dict()})
+    return single
+
+
+@pytest.mark.parametrize("kind", list(CELLS))
+@pytest.mark.parametrize("bidirectional,with_lengths", [(False, False), (True, True)])
+def test_trace_is_what_forward_computes(path, kind, bidirectional, with_lengths):
+    rng = np.random.default_rng(11)
+    L, D = 2, 2 if bidirectional else 1
+    m = make(kind, num_layers=L, bidirectional=bidirectional)
+    distinct_biases(m, rng)
+    x = rng.standard_normal((T, B, I))
+    state = random_state(kind, L, D, rng)
+    lengths = LENGTHS if with_lengths else None
+    valid = LENGTHS if with_lengths else np.full(B, T)
+    traced = m.trace(x, state, lengths=lengths)
+
+    keys = {"h", "c"} if kind == "lstm" else {"h"}
+    keys |= set(CELL_FACTS[kind][1])
+    assert len(traced) == L
+    assert all(set(t) == keys and all(a.shape == (T, B, D, H) for a in t.values()) for t in traced)
+    out, _ = m(x, state, lengths=lengths)
+    np.testing.assert_allclose(traced[-1]["h"], out.reshape(T, B, D, H), rtol=1e-12, atol=1e-14)
+
+    h0 = state[0] if kind == "lstm" else state
+    c0 = state[1] if kind == "lstm" else np.zeros_like(h0)
+    layer_input = x
+    for layer, tr in enumerate(traced):
+        # each layer's h is a one-layer forward on the previous layer's traced output
+        single = one_layer_copy(m, kind, layer)
+        s = h0[layer * D : (layer + 1) * D], c0[layer * D : (layer + 1) * D]
+        o, _ = single(layer_input, s if kind == "lstm" else s[0], lengths=lengths)
+        np.testing.assert_allclose(tr["h"], o.reshape(T, B, D, H), rtol=1e-12, atol=1e-14)
+        # every gate and state, recomputed step by step from the parameters
+        for d, suffix in enumerate(["", "_reverse"][:D]):
+            p = [m.state_dict()[f"{n}_l{layer}{suffix}"]
+                 for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]  # fmt: skip
+            k = layer * D + d
+            for b in range(B):
+                steps = range(valid[b]) if d == 0 else reversed(range(valid[b]))
+                h_prev, c_prev = h0[k, b], c0[k, b]
+                for t in steps:
+                    want = expected_step(kind, p, layer_input[t, b], h_prev, c_prev)
+                    for name, value in want.items():
+                        np.testing.assert_allclose(tr[name][t, b, d], value, rtol=1e-10,
+                                                   atol=1e-12, err_msg=f"{name} t={t}")  # fmt: skip
+                    h_prev, c_prev = want["h"], want.get("c")
+                for name in keys:  # padded steps are zeros
+                    assert np.all(tr[name][valid[b] :, b, d] == 0), name
+        layer_input = tr["h"].reshape(T, B, D * H)
+
+
+def test_trace_applies_no_dropout_and_leaves_backward_intact(path):
+    rng = np.random.default_rng(12)
+    m = make("lstm", num_layers=2, bidirectional=True, dropout=0.5)
+    x = rng.standard_normal((T, B, I))
+    g = rng.standard_normal((T, B, 2 * H))
+
+    def grads_after(between):
+        manual_seed(5)
+        m.zero_grad()
+        m(x, lengths=LENGTHS)
+        if between:  # other values, same shapes: would overwrite shared scratch arrays
+            m.trace(x[::-1] * 2)
+        gx, _ = m.backward(g)
+        return gx, {n: p.grad.copy() for n, p in m.named_parameters()}
+
+    (gx_a, grads_a), (gx_b, grads_b) = grads_after(False), grads_after(True)
+    np.testing.assert_array_equal(gx_a, gx_b)
+    for n in grads_a:
+        np.testing.assert_array_equal(grads_a[n], grads_b[n], err_msg=n)
+    in_training = m.trace(x, lengths=LENGTHS)  # training mode: dropout would differ call to call
+    m.eval()
+    in_eval = m.trace(x, lengths=LENGTHS)
+    for a, b in zip(in_training, in_eval, strict=True):
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_trace_batch_first_takes_forwards_layout_and_returns_time_first():
+    rng = np.random.default_rng(13)
+    a, b = make("gru", bidirectional=True), make("gru", bidirectional=True, batch_first=True)
+    b.load_state_dict(a.state_dict())
+    x = rng.standard_normal((T, B, I))
+    ta, tb = a.trace(x, lengths=LENGTHS), b.trace(np.swapaxes(x, 0, 1), lengths=LENGTHS)
+    for name in ta[0]:
+        np.testing.assert_array_equal(ta[0][name], tb[0][name])
+    with pytest.raises(ValueError, match="3 dimensions"):
+        a.trace(np.zeros((T, I)))
+    with pytest.raises(ValueError, match=r"1\.\.5"):
+        a.trace(x, lengths=[5, 0, 3])

@@ -83,7 +83,7 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path):
     phrases = TEXTS + ["never seen words at all here", ""]
     np.testing.assert_array_equal(again.predict_proba(phrases), clf.predict_proba(phrases))
     assert again.labels == clf.labels and again.vocab.tokens == clf.vocab.tokens
-    assert (again.max_length, again.truncate) == (3, "both")
+    assert (again.text.max_length, again.text.truncate) == (3, "both")
     tree = load_checkpoint(tmp_path / "model.npz", app="sentiment")
     json.dumps(tree["config"])  # the configuration is plain JSON
 
@@ -95,7 +95,7 @@ def test_run_dir_keeps_best_checkpoint_log_and_plot(tmp_path):
         LABELS,
         TEXTS[::2],
         LABELS[::2],
-        run_dir=tmp_path / "run",
+        out=tmp_path / "run",
         epochs=4,
         batch_size=4,
         lr=0.05,
@@ -113,7 +113,7 @@ def test_run_dir_keeps_best_checkpoint_log_and_plot(tmp_path):
     assert loaded.evaluate(TEXTS[::2], LABELS[::2]).accuracy == pytest.approx(result.best)
     np.testing.assert_array_equal(loaded.predict_proba(TEXTS), clf.predict_proba(TEXTS))
     with pytest.raises(RunDirError, match="already holds a run"):
-        small().fit(TEXTS, LABELS, run_dir=run, epochs=1, progress=False)
+        small().fit(TEXTS, LABELS, out=run, epochs=1, progress=False)
 
 
 def fit_run(run_dir, **kw):
@@ -121,7 +121,7 @@ def fit_run(run_dir, **kw):
     fit = dict(epochs=4, batch_size=3, evals_per_epoch=1, patience=None, progress=False)
     fit.update(kw)
     clf = small(dropout=0.3)
-    clf.fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, plot=False, **fit)
+    clf.fit(TEXTS, LABELS, TEXTS, LABELS, out=run_dir, plot=False, **fit)
     return clf
 
 
@@ -130,7 +130,7 @@ def test_resume_continues_exactly(tmp_path):
         settings = dict(epochs=4, batch_size=3, lr_decay=0.8, evals_per_epoch=1, patience=None)
         settings.update(kw)
         clf.fit(
-            TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, progress=False, plot=False, **settings
+            TEXTS, LABELS, TEXTS, LABELS, out=run_dir, progress=False, plot=False, **settings
         )
 
     model = dict(dropout=0.3, word_dropout=0.2, pooling="max")
@@ -168,13 +168,13 @@ def test_pretrained_vectors_frozen_or_fine_tuned(tmp_path):
         w: np.array(line.split()[1:], dtype=np.float32)
         for w, line in zip(words, vectors.read_text().splitlines(), strict=True)
     }
-    table = frozen.model.embedding.weight.data
+    table = frozen.network.embedding.weight.data
     assert table.shape[1] == 5 and frozen.vectors_found == len(words)
     for w in words:
         np.testing.assert_array_equal(table[frozen.vocab.index[w]], file_rows[w])
     tuned = small(vectors=vectors, freeze_vectors=False)
     fit_toy(tuned, epochs=30)
-    moved = tuned.model.embedding.weight.data[tuned.vocab.index["love"]]
+    moved = tuned.network.embedding.weight.data[tuned.vocab.index["love"]]
     assert not np.allclose(moved, file_rows["love"])
     assert tuned.evaluate(TEXTS, LABELS).accuracy == 1.0
 
@@ -240,7 +240,7 @@ def test_char_ngrams_round_trip_resume_and_reach_unseen_words(tmp_path):
     settings = dict(char_ngrams=(3, 4), ngram_min_words=1, pooling="max", word_dropout=0.2)
     clf = small(**settings)
     fit_toy(clf, epochs=20)
-    assert clf.model.config.num_subwords == len(clf.subwords) > 0
+    assert clf.network.config.num_subwords == len(clf.subwords) > 0
     # "wonderfully" is unknown and has no stem in the vocabulary, but shares n-grams
     # with "wonderful": its input is not the plain UNK vector.
     assert "wonderfully" not in clf.vocab
@@ -251,12 +251,12 @@ def test_char_ngrams_round_trip_resume_and_reach_unseen_words(tmp_path):
     again = SentimentClassifier.load(tmp_path / "model.npz")
     phrases = TEXTS + ["a wonderfully boring film", ""]
     np.testing.assert_array_equal(again.predict_proba(phrases), clf.predict_proba(phrases))
-    assert again.subwords.ngrams == clf.subwords.ngrams and again.char_ngrams == (3, 4)
+    assert again.subwords.ngrams == clf.subwords.ngrams and again.text.char_ngrams == (3, 4)
 
     def run(run_dir, **kw):
         fit = dict(epochs=4, batch_size=3, evals_per_epoch=1, patience=None, progress=False)
         fit.update(kw)
-        small(**settings).fit(TEXTS, LABELS, TEXTS, LABELS, run_dir=run_dir, plot=False, **fit)
+        small(**settings).fit(TEXTS, LABELS, TEXTS, LABELS, out=run_dir, plot=False, **fit)
 
     run(tmp_path / "straight")
     run(tmp_path / "split", epochs=2)
@@ -293,7 +293,7 @@ def test_weight_averaging_is_what_is_evaluated_saved_and_resumed(tmp_path):
     name = "fc.weight"
     assert not np.array_equal(latest["model"][name], latest["train_model"][name])
     # the classifier ends with the best averaged weights, and predicts as the saved file does
-    np.testing.assert_array_equal(clf.model.state_dict()[name], best["model"][name])
+    np.testing.assert_array_equal(clf.network.state_dict()[name], best["model"][name])
     loaded = SentimentClassifier.load(tmp_path / "straight")
     np.testing.assert_array_equal(loaded.predict_proba(TEXTS), clf.predict_proba(TEXTS))
     fit_run(tmp_path / "split", ema_decay=0.9, epochs=2)
@@ -386,18 +386,18 @@ def test_distillation_with_three_classes_and_bad_teachers(tmp_path):
     teacher.fit(TEXTS, three, epochs=3, progress=False)
     student = small()
     student.fit(TEXTS, three, TEXTS, three, teacher=teacher, distill_weight=0.5, epochs=2,
-                run_dir=tmp_path / "three", plot=False, progress=False)  # fmt: skip
+                out=tmp_path / "three", plot=False, progress=False)  # fmt: skip
     targets = load_checkpoint(tmp_path / "three" / "latest.npz")["task"]["train_targets"]
     assert targets.shape == (8, 3)
     np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-12)
     np.testing.assert_allclose(targets, 0.5 * np.eye(3)[[0, 1, 2, 0, 1, 2, 0, 1]]
                                + 0.5 * teacher.predict_proba(TEXTS), rtol=1e-12)  # fmt: skip
     with pytest.raises(ValueError, match=r"teacher's labels \['a', 'b', 'c'\] differ"):
-        small().fit(TEXTS, LABELS, teacher=teacher, run_dir=tmp_path / "bad", progress=False)
+        small().fit(TEXTS, LABELS, teacher=teacher, out=tmp_path / "bad", progress=False)
     for weight in (0.0, 1.5):
         with pytest.raises(ValueError, match="distill_weight must be in"):
             small().fit(TEXTS, three, teacher=teacher, distill_weight=weight,
-                        run_dir=tmp_path / "bad", progress=False)  # fmt: skip
+                        out=tmp_path / "bad", progress=False)  # fmt: skip
     assert not (tmp_path / "bad").exists()
     with pytest.raises(RuntimeError, match="not trained"):
         small().fit(TEXTS, three, teacher=small(), progress=False)

@@ -31,7 +31,7 @@ HAMLET = (
     "The slings and arrows of outrageous fortune,\n"
     "Or to take arms against a sea of troubles\n"
 )
-TINY = {"cell": "lstm", "hidden_size": 24, "num_layers": 1, "embedding_size": 8, "dropout": 0.0}
+TINY = {"cell": "lstm", "hidden_size": 24, "num_layers": 1, "embedding_dim": 8, "dropout": 0.0}
 FAST = {"seq_length": 16, "batch_size": 4, "eval_every": 20, "log_every": 2, "sample_length": 0}
 
 
@@ -66,7 +66,7 @@ def test_vocab_is_code_points_and_round_trips_through_json():
     assert list(vocab.symbols) == sorted({ord(c) for c in text})
     ids = vocab.encode(text)
     assert ids.dtype == np.int32 and vocab.decode(ids) == text
-    again = CharVocab.from_json(vocab.to_json())
+    again = CharVocab.from_dict(vocab.to_dict())
     assert again == vocab and again.decode(again.encode("🙂")) == "🙂"
     with pytest.raises(CorpusError, match=r"2 character\(s\) not in the vocabulary: 'z', U\+00E9"):
         CharVocab.from_text("abc").encode("zé")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -39,26 +39,114 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ---------------------------------------------------------------------------
+# options generated from the applications' dataclasses
+# ---------------------------------------------------------------------------
+
+
+def add_options(parser, cls: type) -> None:
+    """One flag per option field of ``cls`` (see :mod:`rnnkit.training.settings`).
+
+    Flags default to "not given" (the attribute is absent), so that the
+    application's own defaults apply and ``--resume`` can tell what was given.
+    """
+    from .training import option_fields
+
+    for f in option_fields(cls):
+        md, default = f.metadata, f.default
+        if isinstance(default, bool):
+            flag = md.get("negate") if default else "--" + f.name.replace("_", "-")
+            parser.add_argument(flag, dest=f.name, action="store_const", const=not default,
+                                default=argparse.SUPPRESS,
+                                help=md.get("negate_help", md["help"]))  # fmt: skip
+            continue
+        help_text = md["help"]
+        if default is not None and "default:" not in help_text:
+            help_text += f" ({default:g})" if isinstance(default, float) else f" ({default})"
+        parser.add_argument(
+            *(md.get("flags") or ("--" + f.name.replace("_", "-"),)),
+            dest=f.name,
+            type=_parser_of(f),
+            choices=md.get("choices"),
+            metavar=md.get("metavar"),
+            default=argparse.SUPPRESS,
+            help=help_text,
+        )
+
+
+def _parser_of(f) -> Callable[[str], object]:
+    """The flag's text -> the field's value: ``parse`` metadata, else int/float/str by type."""
+    annotation = str(f.type)
+    parse = f.metadata.get("parse") or next(
+        (t for t in (int, float) if annotation.startswith(t.__name__)), str
+    )
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            if parse in (int, float):
+                raise  # argparse says "invalid int value: 'many'"
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def given_options(args: argparse.Namespace, cls: type) -> dict:
+    """The options of ``cls`` given on the command line, with ``0`` as None where it means off."""
+    from .training import option_fields
+
+    given = {}
+    for f in option_fields(cls):
+        if hasattr(args, f.name):
+            value = getattr(args, f.name)
+            given[f.name] = None if f.metadata.get("zero_is_none") and value == 0 else value
+    return given
+
+
+def _refuse_settings_on_resume(args: argparse.Namespace, *classes: type) -> None:
+    given = [name for cls in classes for name in given_options(args, cls)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(f"--resume continues a run with its own settings; drop {flags}")
+
+
+def _stop_group(parser, default) -> None:
+    from .training import StopRule
+
+    rule = ", ".join(f"--{k} {v:g}" for k, v in vars(default).items() if v is not None)
+    add_options(parser.add_argument_group(f"stop rule (default: {rule}; the first reached wins)"),
+                StopRule)  # fmt: skip
+
+
+def _default_run_dir(app: str) -> str:
+    return os.path.join("runs", dt.datetime.now().strftime(f"{app}-%Y%m%d-%H%M%S"))
+
+
+def report_training(
+    result, run_dir: str, resume_command: str, summary: str, hint: str, prefix: str = ""
+) -> int:
+    """How a training run ended, for both applications; returns the exit status."""
+    if result.reason == "diverged":
+        print(f"rnnkit: error: {result.message}", file=sys.stderr)
+        return EXIT_ERROR
+    if result.reason == "interrupted":
+        print(f"rnnkit: {result.message}; continue with: {resume_command}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"{prefix}stopped ({result.reason}) at step {result.step}{summary}")
+    print(f"run directory: {run_dir} ({hint})")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
 # textgen
 # ---------------------------------------------------------------------------
 
-# Options that shape a new run; with --resume they come from the checkpoint.
-_TEXTGEN_RUN_OPTIONS = (
-    "model", "hidden_size", "num_layers", "dropout", "embedding_size", "seq_length",
-    "batch_size", "optimizer", "lr", "lr_decay", "lr_decay_every", "lr_decay_after", "lr_min",
-    "grad_clip", "ema_decay",
-    "eval_every", "log_every", "seed", "val_fraction", "encoding", "sample_length",
-)  # fmt: skip
-
 
 def add_textgen_commands(sub) -> None:
-    import inspect
+    from .textgen import CharRNNConfig, TrainSettings
+    from .textgen.api import DEFAULT_STOP
 
-    from .textgen.api import DEFAULT_MINUTES, CharLM
-    from .textgen.train import OPTIMIZERS, TrainSettings
-
-    d = TrainSettings()
-    a = {k: p.default for k, p in inspect.signature(CharLM).parameters.items()}  # architecture
     textgen = sub.add_parser(
         "textgen",
         help="character-level text generator: train, sample, eval",
@@ -77,55 +165,37 @@ def add_textgen_commands(sub) -> None:
             "and RUN_DIR/latest.npz (and best.npz) are written atomically."
         ),
     )
-    train.add_argument("corpus", nargs="?", metavar="CORPUS", help="text file (default: stdlib source)")
-    train.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/textgen-<time>)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
-    train.add_argument("--force", action="store_true", help="start over in an existing RUN_DIR")
-    arch = train.add_argument_group("model")
-    arch.add_argument("--model", "--cell", dest="model", choices=("lstm", "gru", "rnn"), help=f"recurrent cell ({a['cell']})")
-    arch.add_argument("--hidden-size", type=int, help=f"units per layer ({a['hidden_size']})")
-    arch.add_argument("--num-layers", type=int, help=f"stacked layers ({a['num_layers']})")
-    arch.add_argument("--dropout", type=float, help=f"dropout between layers and before the output ({a['dropout']})")
-    arch.add_argument("--embedding-size", type=int, help=f"character embedding size ({a['embedding_size']})")
-    opt = train.add_argument_group("training")
-    opt.add_argument("--seq-length", type=int, help=f"characters per chunk, BPTT length ({d.seq_length})")
-    opt.add_argument("--batch-size", type=int, help=f"parallel streams ({d.batch_size})")
-    opt.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"({d.optimizer})")
-    opt.add_argument("--lr", type=float, help=f"learning rate ({d.lr})")
-    opt.add_argument("--lr-decay", type=float, help=f"multiply the lr by this ... ({d.lr_decay}; 1 = constant lr)")
-    opt.add_argument("--lr-decay-every", type=int, metavar="STEPS", help=f"... every this many steps ... ({d.lr_decay_every})")
-    opt.add_argument("--lr-decay-after", type=int, metavar="STEP", help=f"... from this step on ({d.lr_decay_after})")
-    opt.add_argument("--lr-min", type=float, help=f"the decay stops at this lr ({d.lr_min})")
-    opt.add_argument("--grad-clip", type=float, help=f"max global gradient norm, 0 = off ({d.grad_clip})")
-    opt.add_argument("--ema-decay", type=float, help="evaluate, save and keep a moving average of the weights with this decay per step, e.g. 0.999 (default: off)")
-    opt.add_argument("--eval-every", type=int, metavar="STEPS", help=f"steps between evaluations/checkpoints ({d.eval_every})")
-    opt.add_argument("--log-every", type=int, metavar="STEPS", help=f"steps per train-loss record in metrics.jsonl ({d.log_every})")
-    opt.add_argument("--val-fraction", type=float, help=f"tail of the corpus held out ({d.val_fraction})")
-    opt.add_argument("--seed", type=int, help=f"initialisation and dropout seed ({d.seed})")
-    opt.add_argument("--encoding", choices=("utf-8", "bytes"), help="read CORPUS as UTF-8 text (default) or raw bytes")
-    opt.add_argument("--sample-length", type=int, metavar="N", help=f"characters sampled at each evaluation, 0 = none ({d.sample_length})")
-    stop = train.add_argument_group(f"stop rule (default: --minutes {DEFAULT_MINUTES:g}; the first reached wins)")
-    stop.add_argument("--epochs", type=float, help="passes over the training text")
-    stop.add_argument("--steps", type=int, help="optimizer steps, counted from the run's start")
-    stop.add_argument("--minutes", type=float, help="wall-clock minutes, counted from the run's start")
+    train.add_argument("corpus", nargs="?", metavar="CORPUS",
+                       help="text file (default: stdlib source)")  # fmt: skip
+    _add_run_options(train, "textgen")
+    add_options(train.add_argument_group("model"), CharRNNConfig)
+    training = train.add_argument_group("training")
+    add_options(training, TrainSettings)
+    training.add_argument("--encoding", choices=("utf-8", "bytes"),
+                          help="read CORPUS as UTF-8 text (default) or raw bytes")  # fmt: skip
+    _stop_group(train, DEFAULT_STOP)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--engine", choices=("numpy", "torch"), default="numpy", help="who computes forward and backward: numpy, or torch (also under torchrun, see docs/beyond-one-machine.md)")
     train.set_defaults(run=cmd_textgen_train)
 
     sample = tg.add_parser(
         "sample",
         help="generate text from a trained model (streams to stdout)",
-        description="Generate text from RUN_DIR's best checkpoint (or a .npz file), one character at a time.",
+        description=(
+            "Generate text from RUN_DIR's best checkpoint (or a .npz file), "
+            "one character at a time."
+        ),
     )
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
     sample.add_argument("--length", type=int, default=500, help="characters to generate (500)")
-    sample.add_argument("--temperature", type=float, default=1.0, help="below 1: safer, above 1: wilder; 0 = greedy (1.0)")
+    sample.add_argument("--temperature", type=float, default=1.0,
+                        help="below 1: safer, above 1: wilder; 0 = greedy (1.0)")  # fmt: skip
     sample.add_argument("--top-k", type=int, help="sample among the K most likely characters")
-    sample.add_argument("--top-p", type=float, help="sample among the most likely characters adding up to P")
+    sample.add_argument("--top-p", type=float,
+                        help="sample among the most likely characters adding up to P")  # fmt: skip
     sample.add_argument("--greedy", action="store_true", help="always the most likely character")
     sample.add_argument("--prime", help="text to start from (printed first; default: a newline)")
     sample.add_argument("--seed", type=int, help="random seed: the same seed gives the same text")
-    sample.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="which checkpoint of RUN_DIR (best)")
+    _add_checkpoint_option(sample)
     sample.set_defaults(run=cmd_textgen_sample)
 
     ev = tg.add_parser(
@@ -136,85 +206,52 @@ def add_textgen_commands(sub) -> None:
     ev.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
     ev.add_argument("file", nargs="?", metavar="FILE", help="text to evaluate on")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument("--checkpoint", choices=("best", "latest"), default="best", help="which checkpoint of RUN_DIR (best)")
+    _add_checkpoint_option(ev)
     ev.set_defaults(run=cmd_textgen_eval)
     textgen.set_defaults(run=_help_of(textgen))
 
 
+def _add_run_options(parser, app: str) -> None:
+    parser.add_argument("--out", metavar="RUN_DIR",
+                        help=f"run directory (default: runs/{app}-<time>)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out exactly")  # fmt: skip
+    parser.add_argument("--force", action="store_true",
+                        help="start over in an existing RUN_DIR (the old run is deleted "
+                        "once the new one has written its first checkpoint)")  # fmt: skip
+
+
+def _add_checkpoint_option(parser) -> None:
+    parser.add_argument("--checkpoint", choices=("best", "latest"), default="best",
+                        help="which checkpoint of RUN_DIR (best)")  # fmt: skip
+
+
 def cmd_textgen_train(args) -> int:
-    from .textgen.api import CharLM
-    from .textgen.train import TrainSettings
+    from .textgen import CharLM, CharRNNConfig, TrainSettings
+    from .training import StopRule
 
     if args.resume:
-        given = [o for o in _TEXTGEN_RUN_OPTIONS if getattr(args, o) is not None]
-        if given or args.out or args.force:
-            flags = ", ".join("--" + o.replace("_", "-") for o in given + ["out"] * bool(args.out))
-            raise UsageError(f"--resume continues a run with its own settings; drop {flags or '--force'}")
-        corpus = None
-        if args.corpus:
-            corpus = _corpus_path(args.corpus)
-        resume = CharLM.resume if args.engine == "numpy" else _torch_engine().resume
-        lm, result = resume(
-            args.resume, epochs=args.epochs, steps=args.steps, minutes=args.minutes,
-            text=corpus, progress=not args.quiet,
-        )  # fmt: skip
-        run_dir = args.resume
-    else:
-        arch = {
-            "cell": args.model,
-            "hidden_size": args.hidden_size,
-            "num_layers": args.num_layers,
-            "embedding_size": args.embedding_size,
-            "dropout": args.dropout,
-        }
-        settings = {
-            name: getattr(args, name)
-            for name in TrainSettings.__dataclass_fields__
-            if getattr(args, name, None) is not None
-        }
-        if settings.get("grad_clip") == 0:
-            settings["grad_clip"] = None
-        run_dir = args.out or os.path.join("runs", dt.datetime.now().strftime("textgen-%Y%m%d-%H%M%S"))
-        lm = CharLM(**{k: v for k, v in arch.items() if v is not None})
-        corpus = _corpus_path(args.corpus) if args.corpus else None
-        fit = lm.fit if args.engine == "numpy" else functools.partial(_torch_engine().fit, lm)
-        result = fit(
-            corpus, encoding=args.encoding or "utf-8", out=run_dir, force=args.force,
-            epochs=args.epochs, steps=args.steps, minutes=args.minutes,
-            progress=not args.quiet, **settings,
-        )  # fmt: skip
-    if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 reports
-        return EXIT_OK if result.reason != "diverged" else EXIT_ERROR
-    return _report_training(result, run_dir)
-
-
-def _torch_engine():
-    from .interop.extras import MissingExtraError
-
-    try:
-        from .interop import torch_engine
-    except MissingExtraError as exc:
-        raise UsageError(f"--engine torch: {exc}") from None
-    return torch_engine
-
-
-def _report_training(result, run_dir: str) -> int:
-    if result.reason == "diverged":
-        print(f"rnnkit: error: {result.message}", file=sys.stderr)
-        return EXIT_ERROR
-    if result.reason == "interrupted":
-        print(f"rnnkit: {result.message}; continue with: rnnkit textgen train --resume {run_dir}",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_INTERRUPTED
-    summary = f"stopped ({result.reason}) at step {result.step}"
+        if not args.out:
+            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
+        _refuse_settings_on_resume(args, CharRNNConfig, TrainSettings)
+        if args.force:
+            raise UsageError("--resume continues a run; drop --force")
+    run_dir = args.out or _default_run_dir("textgen")
+    lm = CharLM(**given_options(args, CharRNNConfig))
+    result = lm.fit(
+        _corpus_path(args.corpus) if args.corpus else None,
+        encoding=args.encoding or "utf-8", out=run_dir, resume=args.resume, force=args.force,
+        progress=not args.quiet, **given_options(args, StopRule),
+        **given_options(args, TrainSettings),
+    )  # fmt: skip
+    summary = ""
     if result.best is not None:
-        summary += (
+        summary = (
             f"; best validation loss {result.best:.4f} nats/char "
-            f"({result.best / 0.6931471805599453:.4f} bits/char) at step {result.best_step}"
+            f"({result.best / math.log(2):.4f} bits/char) at step {result.best_step}"
         )
-    print(summary)
-    print(f"run directory: {run_dir} (sample with: rnnkit textgen sample {run_dir})")
-    return EXIT_OK
+    return report_training(result, run_dir, f"rnnkit textgen train --out {run_dir} --resume",
+                           summary, f"sample with: rnnkit textgen sample {run_dir}")  # fmt: skip
 
 
 def _corpus_path(name: str) -> Path:
@@ -232,21 +269,10 @@ def _corpus_path(name: str) -> Path:
     return path  # read_corpus reports it missing
 
 
-def _load_model(run_dir: str, which: str):
-    from .textgen.api import CharLM
-    from .training import CheckpointError, RunDir
-
-    path = Path(run_dir)
-    if path.is_dir():
-        run = RunDir(path)
-        path = run.best if which == "best" and run.best.exists() else run.latest
-        if not path.exists():
-            raise CheckpointError(f"no checkpoint in {run_dir} (expected {run.best.name} or {run.latest.name})")
-    return CharLM.load(path)
-
-
 def cmd_textgen_sample(args) -> int:
-    lm = _load_model(args.run_dir, args.checkpoint)
+    from .textgen import CharLM
+
+    lm = CharLM.load(args.run_dir, args.checkpoint)
     prime = args.prime if args.prime else lm.default_prime()
     pieces = lm.stream(
         args.length, prime=prime, temperature=args.temperature, top_k=args.top_k,
@@ -268,7 +294,9 @@ def cmd_textgen_sample(args) -> int:
 
 
 def cmd_textgen_eval(args) -> int:
-    lm = _load_model(args.run_dir, args.checkpoint)
+    from .textgen import CharLM
+
+    lm = CharLM.load(args.run_dir, args.checkpoint)
     result = lm.evaluate(Path(args.file) if args.file else None)
     where = args.file or f"the validation split ({lm.settings.val_fraction:g} tail of the corpus)"
     if args.json:
@@ -285,15 +313,18 @@ def cmd_textgen_eval(args) -> int:
 # sentiment
 # ---------------------------------------------------------------------------
 
-_DATA_FORMATS = ("auto", "tsv", "csv", "label-first", "fasttext", "folder")
-
 
 def _add_data_options(parser, what: str) -> None:
+    from .text.readers import FORMATS
+
     group = parser.add_argument_group(f"{what} files")
-    group.add_argument("--format", choices=_DATA_FORMATS, default="auto",
-                       help="file layout (auto: from the name and first line; a directory is folder-per-class)")
-    group.add_argument("--text-column", metavar="COL", help="TSV/CSV text column, name or 0-based index (guessed)")
-    group.add_argument("--label-column", metavar="COL", help="TSV/CSV label column, name or 0-based index (guessed)")
+    group.add_argument("--format", choices=FORMATS, default="auto",
+                       help="file layout (auto: from the name and first line; "
+                       "a directory is folder-per-class)")  # fmt: skip
+    group.add_argument("--text-column", metavar="COL",
+                       help="TSV/CSV text column, name or 0-based index (guessed)")  # fmt: skip
+    group.add_argument("--label-column", metavar="COL",
+                       help="TSV/CSV label column, name or 0-based index (guessed)")  # fmt: skip
     group.add_argument("--encoding", default="utf-8", help="text encoding, e.g. latin-1 (utf-8)")
 
 
@@ -304,17 +335,10 @@ def _read_labeled(path: str, args):
                         label_column=args.label_column, encoding=args.encoding)  # fmt: skip
 
 
-def _defaults(function) -> dict:
-    import inspect
-
-    params = inspect.signature(function).parameters.values()
-    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
-
-
 def add_sentiment_commands(sub) -> None:
-    from .sentiment import SentimentClassifier
+    from .sentiment import ModelConfig, TextConfig, TrainSettings
+    from .sentiment.train import DEFAULT_STOP
 
-    m, f = _defaults(SentimentClassifier.__init__), _defaults(SentimentClassifier.fit)
     sentiment = sub.add_parser(
         "sentiment",
         help="text classifier: train, eval, predict",
@@ -332,52 +356,20 @@ def add_sentiment_commands(sub) -> None:
             "and loss.png. Defaults follow docs/sentiment.md."
         ),
     )
-    train.add_argument("--train", required=True, metavar="FILE", help="training data (file or class folders)")
+    train.add_argument("--train", required=True, metavar="FILE",
+                       help="training data (file or class folders)")  # fmt: skip
     train.add_argument("--valid", metavar="FILE", help="validation data for early stopping")
-    train.add_argument("--valid-fraction", type=float, default=f["valid_fraction"], help=f"held out of --train when no --valid ({f['valid_fraction']})")
-    train.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/sentiment-<time>)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out exactly (same data)")
-    train.add_argument("--force", action="store_true", help="start over in an existing RUN_DIR")
+    _add_run_options(train, "sentiment")
     _add_data_options(train, "data")
-    arch = train.add_argument_group("model")
-    arch.add_argument("--cell", choices=("lstm", "gru"), default=m["cell"], help=f"recurrent cell ({m['cell']})")
-    arch.add_argument("--embedding-dim", type=int, default=m["embedding_dim"], help=f"word vector size ({m['embedding_dim']})")
-    arch.add_argument("--hidden-size", type=int, default=m["hidden_size"], help=f"units per direction ({m['hidden_size']})")
-    arch.add_argument("--num-layers", type=int, default=m["num_layers"], help=f"stacked layers ({m['num_layers']})")
-    arch.add_argument("--unidirectional", action="store_true", help="read left to right only")
-    arch.add_argument("--pooling", choices=("last", "mean", "max"), default=m["pooling"], help=f"summary of the outputs ({m['pooling']})")
-    arch.add_argument("--dropout", type=float, default=m["dropout"], help=f"dropout on the summary and between layers ({m['dropout']})")
-    arch.add_argument("--embedding-dropout", type=float, default=m["embedding_dropout"], help=f"dropout on the word vectors ({m['embedding_dropout']})")
-    arch.add_argument("--word-dropout", type=float, default=m["word_dropout"], help=f"probability that a training word becomes UNK ({m['word_dropout']})")
-    arch.add_argument("--embedding-init", type=float, default=m["embedding_init"], help=f"std of the random initial word vectors ({m['embedding_init']})")
-    arch.add_argument("--vectors", metavar="FILE", help="pretrained word vectors, GloVe/word2vec text format")
-    arch.add_argument("--freeze-vectors", action="store_true", help="keep the pretrained vectors fixed")
-    text = train.add_argument_group("text")
-    text.add_argument("--min-freq", type=int, default=m["min_freq"], help=f"drop words seen fewer times ({m['min_freq']})")
-    text.add_argument("--max-vocab", type=int, default=m["max_vocab"], help=f"vocabulary size cap, PAD and UNK included, 0 = none ({m['max_vocab']})")
-    text.add_argument("--max-length", type=int, default=m["max_length"], help=f"tokens kept per text, 0 = all ({m['max_length']})")
-    text.add_argument("--truncate", choices=("head", "tail", "both"), default=m["truncate"], help=f"part of a long text kept ({m['truncate']})")
-    text.add_argument("--no-backoff", action="store_true", help="unknown words map to UNK directly (default: to a known word with the same stem first, warmly -> warm)")
-    text.add_argument("--char-ngrams", type=_ngram_range, metavar="MIN-MAX", help="also learn a vector per character n-gram of MIN..MAX letters (e.g. 3-5): unseen words get their pieces' vectors (default: off)")
-    text.add_argument("--ngram-min-words", type=int, default=m["ngram_min_words"], help=f"keep n-grams found in at least this many words ({m['ngram_min_words']})")
-    text.add_argument("--max-ngrams", type=int, default=m["max_ngrams"], help=f"n-gram count cap, 0 = none ({m['max_ngrams']})")
-    text.add_argument("--cased", action="store_true", help="do not lower-case")
-    text.add_argument("--no-split-punctuation", action="store_true", help="split on whitespace only")
-    text.add_argument("--keep-html", action="store_true", help="do not remove HTML tags such as <br />")
-    opt = train.add_argument_group("training")
-    opt.add_argument("--epochs", type=float, default=f["epochs"], help=f"passes over the training data ({f['epochs']})")
-    opt.add_argument("--minutes", type=float, help="wall-clock limit, the first stop rule reached wins")
-    opt.add_argument("--batch-size", type=int, default=f["batch_size"], help=f"examples per step ({f['batch_size']})")
-    opt.add_argument("--lr", type=float, default=f["lr"], help=f"Adam learning rate ({f['lr']})")
-    opt.add_argument("--lr-decay", type=float, default=f["lr_decay"], help=f"learning-rate factor per epoch ({f['lr_decay']})")
-    opt.add_argument("--weight-decay", type=float, default=f["weight_decay"], help=f"L2 penalty ({f['weight_decay']})")
-    opt.add_argument("--grad-clip", type=float, default=f["grad_clip"], help=f"max global gradient norm, 0 = off ({f['grad_clip']})")
-    opt.add_argument("--ema-decay", type=float, default=f["ema_decay"], help="evaluate and keep a moving average of the weights with this decay per step, e.g. 0.998 (default: off)")
-    opt.add_argument("--patience", type=int, default=f["patience"], help=f"evaluations without a better accuracy before stopping, 0 = never ({f['patience']})")
-    opt.add_argument("--evals-per-epoch", type=int, default=f["evals_per_epoch"], help=f"validation passes per epoch ({f['evals_per_epoch']})")
-    opt.add_argument("--teacher", action="append", default=[], metavar="RUN_DIR", help="distil this trained model into the new one: train on its probabilities mixed with the labels (repeatable: the ensemble's mean; default: off)")
-    opt.add_argument("--distill-weight", type=float, default=f["distill_weight"], help=f"share of the teacher's probabilities in each target, the rest is the label ({f['distill_weight']})")
-    opt.add_argument("--seed", type=int, default=f["seed"], help=f"initialisation, dropout and batch order ({f['seed']})")
+    add_options(train.add_argument_group("model"), ModelConfig)
+    add_options(train.add_argument_group("text"), TextConfig)
+    training = train.add_argument_group("training")
+    add_options(training, TrainSettings)
+    training.add_argument("--teacher", action="append", default=[], metavar="RUN_DIR",
+                          help="distil this trained model into the new one: train on its "
+                          "probabilities mixed with the labels (repeatable: the ensemble's "
+                          "mean; default: off)")  # fmt: skip
+    _stop_group(train, DEFAULT_STOP)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=cmd_sentiment_train)
 
@@ -414,64 +406,41 @@ def add_sentiment_commands(sub) -> None:
 
 def _add_ensemble_option(parser) -> None:
     parser.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR",
-                        help="average the class probabilities with this model too (repeatable)")  # fmt: skip
-
-
-def _ngram_range(text: str) -> tuple[int, int]:
-    """``"3-5"`` -> ``(3, 5)`` for ``--char-ngrams``."""
-    try:
-        low, high = (int(part) for part in text.split("-"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN-MAX such as 3-5, received {text!r}") from None
-    if not 1 <= low <= high:
-        raise argparse.ArgumentTypeError(f"need 1 <= MIN <= MAX, received {text!r}")
-    return low, high
+                        help="average the class probabilities with this model too "
+                        "(repeatable)")  # fmt: skip
 
 
 def cmd_sentiment_train(args) -> int:
-    from .sentiment import SentimentClassifier
-    from .text.tokenize import Tokenizer
+    from .sentiment import ModelConfig, SentimentClassifier, TextConfig, TrainSettings
+    from .training import StopRule
 
-    if args.resume and not args.out:
-        raise UsageError("--resume needs --out RUN_DIR, the run to continue")
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
+        _refuse_settings_on_resume(args, ModelConfig, TextConfig, TrainSettings)
     train = _read_labeled(args.train, args)
     valid = _read_labeled(args.valid, args) if args.valid else None
     teacher = _load_models(args.teacher) if args.teacher and not args.resume else None
-    run_dir = args.out or os.path.join("runs", dt.datetime.now().strftime("sentiment-%Y%m%d-%H%M%S"))
-    clf = SentimentClassifier(
-        cell=args.cell, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
-        num_layers=args.num_layers, bidirectional=not args.unidirectional, pooling=args.pooling,
-        dropout=args.dropout, embedding_dropout=args.embedding_dropout,
-        word_dropout=args.word_dropout, embedding_init=args.embedding_init,
-        tokenizer=Tokenizer(lowercase=not args.cased, split_punctuation=not args.no_split_punctuation,
-                            strip_html=not args.keep_html),
-        min_freq=args.min_freq, max_vocab=args.max_vocab or None, max_length=args.max_length or None,
-        truncate=args.truncate, unknown_backoff=not args.no_backoff,
-        vectors=args.vectors, freeze_vectors=args.freeze_vectors, char_ngrams=args.char_ngrams,
-        ngram_min_words=args.ngram_min_words, max_ngrams=args.max_ngrams or None,
-    )  # fmt: skip
+    run_dir = args.out or _default_run_dir("sentiment")
+    clf = SentimentClassifier(**given_options(args, ModelConfig), **given_options(args, TextConfig))
     result = clf.fit(
         train.texts, train.labels, valid.texts if valid else None, valid.labels if valid else None,
-        run_dir=run_dir, force=args.force, resume=args.resume, epochs=args.epochs,
-        minutes=args.minutes, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
-        weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, ema_decay=args.ema_decay,
-        teacher=teacher, distill_weight=args.distill_weight, patience=args.patience or None,
-        evals_per_epoch=args.evals_per_epoch, valid_fraction=args.valid_fraction, seed=args.seed,
-        progress=not args.quiet,
+        out=run_dir, force=args.force, resume=args.resume, teacher=teacher,
+        progress=not args.quiet, **given_options(args, StopRule),
+        **given_options(args, TrainSettings),
     )  # fmt: skip
-    if result.reason == "diverged":
-        print(f"rnnkit: error: {result.message}", file=sys.stderr)
-        return EXIT_ERROR
-    if result.reason == "interrupted":
-        print(f"rnnkit: {result.message} (rnnkit sentiment train --resume --out {run_dir} ...)", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    summary = f"read {len(train):,} training examples {train.label_counts()}; "
-    summary += f"stopped ({result.reason}) at step {result.step}"
+    counts = train.label_counts()
+    shown = str(counts) if len(counts) <= 10 else f"in {len(counts):,} classes"
+    prefix = f"read {len(train):,} training examples {shown}; "
+    summary = ""
     if result.best is not None:
         summary += f"; best validation accuracy {result.best:.4f} at step {result.best_step}"
-    print(summary)
-    print(f"run directory: {run_dir} (try: rnnkit sentiment predict {run_dir} \"some text\")")
-    return EXIT_OK
+    return report_training(
+        result,
+        run_dir,
+        f"rnnkit sentiment train --out {run_dir} --resume --train {args.train} ...",
+        summary, f'try: rnnkit sentiment predict {run_dir} "some text"', prefix,
+    )  # fmt: skip
 
 
 def _load_classifier(args):
@@ -513,7 +482,9 @@ def cmd_sentiment_predict(args) -> int:
         try:
             texts = sys.stdin.buffer.read().decode(args.encoding).split("\n")
         except UnicodeDecodeError as exc:
-            raise UsageError(f"stdin is not valid {args.encoding} ({exc.reason}); try --encoding latin-1") from None
+            raise UsageError(
+                f"stdin is not valid {args.encoding} ({exc.reason}); try --encoding latin-1"
+            ) from None
         except LookupError:
             raise UsageError(f"unknown text encoding {args.encoding!r}") from None
         if texts and texts[-1] == "":
@@ -570,9 +541,13 @@ def add_demo_command(sub) -> None:
             "and prints text it generates."
         ),
     )
-    demo.add_argument("--minutes", type=float, default=DEMO_MINUTES, help=f"training time ({DEMO_MINUTES})")
+    demo.add_argument(
+        "--minutes", type=float, default=DEMO_MINUTES, help=f"training time ({DEMO_MINUTES})"
+    )
     demo.add_argument("--length", type=int, default=600, help="characters to generate (600)")
-    demo.add_argument("--out", metavar="RUN_DIR", help="also keep the run (checkpoints, metrics, plot)")
+    demo.add_argument(
+        "--out", metavar="RUN_DIR", help="also keep the run (checkpoints, metrics, plot)"
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed for training and sampling (0)")
     demo.set_defaults(run=cmd_demo)
 
@@ -601,13 +576,31 @@ def add_analyze_commands(sub) -> None:
             "bias 0 vs 1: prints the table and writes gradient_flow.png/.md/.json to --out."
         ),
     )
-    grads.add_argument("--out", metavar="DIR", default="analysis", help="output directory (analysis)")
+    grads.add_argument(
+        "--out", metavar="DIR", default="analysis", help="output directory (analysis)"
+    )
     grads.add_argument("--hidden-size", type=int, default=64, help="units in every layer (64)")
-    grads.add_argument("--steps", type=int, default=100, help="distances measured, 0..STEPS-1 (100)")
-    grads.add_argument("--batch-size", type=int, default=64, help="random sequences averaged over (64)")
+    grads.add_argument(
+        "--steps", type=int, default=100, help="distances measured, 0..STEPS-1 (100)"
+    )
+    grads.add_argument(
+        "--batch-size", type=int, default=64, help="random sequences averaged over (64)"
+    )
     grads.add_argument("--input-scale", type=float, default=0.1, help="inputs ~ N(0, scale²) (0.1)")
-    grads.add_argument("--radii", type=float, nargs="+", default=[0.9, 1.0, 1.5], help="spectral radii of W_hh (0.9 1 1.5)")
-    grads.add_argument("--forget-biases", type=float, nargs="+", default=[0.0, 1.0], help="LSTM forget-gate biases (0 1)")
+    grads.add_argument(
+        "--radii",
+        type=float,
+        nargs="+",
+        default=[0.9, 1.0, 1.5],
+        help="spectral radii of W_hh (0.9 1 1.5)",
+    )
+    grads.add_argument(
+        "--forget-biases",
+        type=float,
+        nargs="+",
+        default=[0.0, 1.0],
+        help="LSTM forget-gate biases (0 1)",
+    )
     grads.add_argument("--max-norm", type=float, default=5.0, help="clipping threshold (5)")
     grads.add_argument("--seed", type=int, default=0, help="seed for inputs and weights (0)")
     grads.set_defaults(run=cmd_analyze_gradients)
@@ -631,6 +624,41 @@ def cmd_analyze_gradients(args) -> int:
 
 
 # ---------------------------------------------------------------------------
+# explore
+# ---------------------------------------------------------------------------
+
+
+def add_explore_commands(sub) -> None:
+    explore = sub.add_parser(
+        "explore",
+        help="see inside trained models in the browser (or in one HTML file)",
+        description=(
+            "Serves a local page (Generate, Cells, Gates, Sentiment, Gradient flow) over the "
+            "runs given; --html writes the same views to one self-contained file instead."
+        ),
+    )
+    explore.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                         help="run directories or checkpoint files")  # fmt: skip
+    explore.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    explore.add_argument("--port", type=int, default=8000,
+                         help="port to listen on; 0 picks a free one (8000)")  # fmt: skip
+    explore.add_argument("--html", metavar="FILE",
+                         help="write a self-contained HTML report instead of serving")  # fmt: skip
+    explore.add_argument(
+        "--text", metavar="FILE",
+        help="with --html: the text to trace (sentences, one a line, for a classifier)",
+    )  # fmt: skip
+    explore.set_defaults(run=cmd_explore)
+
+
+def cmd_explore(args) -> int:
+    from .explore.command import run_explore
+
+    return run_explore(args.run_dirs, host=args.host, port=args.port, html=args.html,
+                       text=args.text)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
 
@@ -639,15 +667,18 @@ def cmd_analyze_gradients(args) -> int:
 # ---------------------------------------------------------------------------
 
 
-def add_export_command(sub) -> None:
+def add_export_commands(sub) -> None:
     ex = sub.add_parser(
         "export", help="write a trained model as ONNX or safetensors",
-        description="Export a text generator or classifier (RUN_DIR's best.npz, else latest.npz, "
-        "or a checkpoint file) for use without rnnkit; ONNX also writes FILE.json (preprocessing).",
+        description="Export a text generator or classifier (RUN_DIR's best.npz, else "
+        "latest.npz, or a checkpoint file) for use without rnnkit; ONNX also writes FILE.json "
+        "(preprocessing).",
     )  # fmt: skip
     ex.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or a checkpoint file")
-    ex.add_argument("--format", required=True, choices=("onnx", "safetensors"), help="onnx or safetensors")
-    ex.add_argument("--out", help="the file to write (default: RUN_DIR/model.FORMAT, or the checkpoint's name with .FORMAT)")
+    ex.add_argument("--format", required=True, choices=("onnx", "safetensors"),
+                    help="onnx or safetensors")  # fmt: skip
+    ex.add_argument("--out", help="the file to write (default: RUN_DIR/model.FORMAT, or the "
+                    "checkpoint's name with .FORMAT)")  # fmt: skip
     ex.set_defaults(run=cmd_export)
 
 
@@ -655,10 +686,12 @@ def cmd_export(args) -> int:
     from .interop import MissingExtraError, export
 
     run_dir = Path(args.run_dir)
-    default = run_dir / f"model.{args.format}" if run_dir.is_dir() else run_dir.with_suffix(f".{args.format}")
-    out = args.out or default
+    if run_dir.is_dir():
+        default = run_dir / f"model.{args.format}"
+    else:
+        default = run_dir.with_suffix(f".{args.format}")
     try:
-        written = export(args.run_dir, args.format, out)
+        written = export(args.run_dir, args.format, args.out or default)
     except MissingExtraError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -669,7 +702,7 @@ def cmd_export(args) -> int:
 #: one registration function per command group, in --help order
 COMMAND_GROUPS: list[Callable] = [
     add_demo_command, add_textgen_commands, add_sentiment_commands, add_data_commands,
-    add_analyze_commands, add_export_command,
+    add_analyze_commands, add_explore_commands, add_export_commands,
 ]  # fmt: skip
 
 
@@ -706,8 +739,53 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UsageError, CheckpointError, DownloadError, ValueError, OSError)
 
 
+MARKDOWN_HEAD = """# Command-line reference
+
+Every command and option of `rnnkit`, as `rnnkit COMMAND --help` prints it. This page is
+generated: `python -m rnnkit.cli --markdown > docs/cli.md` (`tests/test_cli_docs.py` checks
+that it is up to date). User errors print one line on stderr and exit with status 1 (2 for a
+syntax error); set `RNNKIT_DEBUG=1` to see a traceback. Longer guides:
+[textgen.md](textgen.md), [sentiment.md](sentiment.md), [analysis.md](analysis.md),
+[explore.md](explore.md).
+"""
+
+
+def markdown() -> str:
+    """docs/cli.md: the help of every command, generated from the parser (100 columns)."""
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal width
+    try:
+        sections = [MARKDOWN_HEAD]
+        for name, parser in _commands(build_parser(), "rnnkit"):
+            sections.append(f"## {name}\n\n```text\n{parser.format_help().rstrip()}\n```\n")
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous
+    return "\n".join(sections)
+
+
+def _commands(parser: argparse.ArgumentParser, name: str):
+    """``(name, parser)`` of the program and every command that is not only a group."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if name == "rnnkit" or not groups:
+        yield name, parser
+    for action in groups:
+        for child_name, child in action.choices.items():
+            yield from _commands(child, f"{name} {child_name}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rnnkit`` command; returns the exit status."""
+    """Entry point of the ``rnnkit`` command; returns the exit status.
+
+    ``--markdown`` (first argument) prints docs/cli.md instead.
+    """
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--markdown"]:
+        sys.stdout.write(markdown())
+        return EXIT_OK
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -725,6 +803,17 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("RNNKIT_DEBUG"):
             raise
         print(f"rnnkit: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError as exc:  # sizes the user chose (NumPy's message says how much was asked)
+        if os.environ.get("RNNKIT_DEBUG"):
+            raise
+        message = f"out of memory: {_one_line(exc)}; choose smaller sizes"
+        print(f"rnnkit: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    except RecursionError:  # nothing we read should nest this deep; say so in one line
+        if os.environ.get("RNNKIT_DEBUG"):
+            raise
+        print("rnnkit: error: input nested too deeply (RecursionError)", file=sys.stderr)
         return EXIT_ERROR
 
 

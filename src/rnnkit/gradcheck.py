@@ -147,7 +147,8 @@ def gradcheck(
             worst = max(worst, err)
             result.checked += 1
             if err > rtol:
-                failures.append(f"{key}[{np.unravel_index(j, array.shape)}]: analytic {a:.8g}, numerical {num:.8g}")
+                where = np.unravel_index(j, array.shape)
+                failures.append(f"{key}[{where}]: analytic {a:.8g}, numerical {num:.8g}")
         result.errors[key] = worst
     if failures:
         shown = "\n  ".join(failures[:10])

@@ -9,7 +9,7 @@ back through time, backpropagation carries ``dL/dh_t`` from step to step::
 so ``||dL/dh_{T-1-k}||`` after ``k`` steps is the product of ``k`` Jacobians
 applied to ``g``: it shrinks like ``ρ^k`` when the recurrent map contracts and
 grows when it expands. This module measures that curve exactly (float64,
-the engine's own cell backward functions), averaged over random input
+the engine's own cell step methods), averaged over random input
 sequences that start ``warmup`` steps before the measured window (so the
 state has settled from its zero start), for:
 
@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..nn import GRU, LSTM, RNN, clip_grad_norm, manual_seed
-from ..nn import cells as nncells
 from ..nn.init import orthogonal_, set_forget_gate_bias_
 from ..nn.recurrent import RNNBase
 
@@ -61,12 +60,14 @@ CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
 def hidden_state_gradients(layer: RNNBase, x: np.ndarray, grad_last: np.ndarray) -> np.ndarray:
-    """``dL/dh_t`` for every step ``t`` when ``dL/dh_{T-1} = grad_last`` and no other step has a loss.
+    """``dL/dh_t`` for every step ``t`` when ``dL/dh_{T-1} = grad_last``, no other step a loss.
 
     Runs a one-layer, one-direction ``RNN``/``LSTM``/``GRU`` forward from a zero
-    state with the layer's own parameters and cell functions
-    (:mod:`rnnkit.nn.cells`), then walks back through time with the cells'
-    backward functions, keeping the gradient of every hidden state.
+    state with the layer's own parameters (``named_parameters``) and the public
+    step methods of its cell (``layer.cell.forward``, :mod:`rnnkit.nn.cells`),
+    then walks back through time with the cell's ``backward``, keeping the
+    gradient of every hidden state (which the layer's ``backward`` does not
+    return: it sums them into the parameter gradients).
 
     Args:
         layer: a single-layer, unidirectional recurrent layer (``batch_first=False``).
@@ -89,45 +90,35 @@ def hidden_state_gradients(layer: RNNBase, x: np.ndarray, grad_last: np.ndarray)
     x = np.asarray(x)
     if x.ndim != 3 or x.shape[2] != layer.input_size or x.dtype != layer.dtype:
         raise ValueError(
-            f"x must be (T, B, {layer.input_size}) of dtype {layer.dtype}, received {x.shape} {x.dtype}"
+            f"x must be (T, B, {layer.input_size}) of dtype {layer.dtype}, "
+            f"received {x.shape} {x.dtype}"
         )
     T, B, _ = x.shape
     H = layer.hidden_size
     if grad_last.shape != (B, H):
         raise ValueError(f"grad_last must have shape {(B, H)}, received {grad_last.shape}")
-    p = layer._parameters
-    W_ih, W_hh = p["weight_ih_l0"].data, p["weight_hh_l0"].data
-    b_ih = p["bias_ih_l0"].data if layer.bias else None
-    b_hh = p["bias_hh_l0"].data if layer.bias else None
-    mode = layer.mode
-    nonlinearity = "relu" if mode == "RNN_RELU" else "tanh"
+    cell = layer.cell  # the step math of this layer's cell, as its forward uses it
+    params = dict(layer.named_parameters())
+    W_ih, W_hh = params["weight_ih_l0"].data, params["weight_hh_l0"].data
+    b_ih = params["bias_ih_l0"].data if layer.bias else None
+    b_hh = params["bias_hh_l0"].data if layer.bias else None
 
     gx = x @ W_ih.T  # (T, B, G*H): input projection of every step
     if b_ih is not None:
         gx += b_ih
-    h = np.zeros((B, H), dtype=layer.dtype)
-    c = np.zeros_like(h)
+    zeros = np.zeros((B, H), dtype=layer.dtype)
+    state = (zeros,) * cell.state_arity  # (h,) or (h, c)
     caches = []
     for t in range(T):
-        if mode == "LSTM":
-            h, c, cache = nncells.lstm_cell_forward(gx[t], h, c, W_hh, b_hh)
-        elif mode == "GRU":
-            h, cache = nncells.gru_cell_forward(gx[t], h, W_hh, b_hh, layer.reset_after)
-        else:
-            h, cache = nncells.rnn_cell_forward(gx[t], h, W_hh, b_hh, nonlinearity)
+        state, cache = cell.forward(gx[t], state, W_hh, b_hh)
         caches.append(cache)
 
     grads = np.empty((T, B, H), dtype=layer.dtype)
-    dh = np.array(grad_last, dtype=layer.dtype)
-    dc = np.zeros_like(dh)  # the LSTM's cell state gets no loss of its own
+    # the loss reaches h_{T-1} only (the LSTM's cell state gets no loss of its own)
+    dstate = (np.array(grad_last, dtype=layer.dtype),) + (zeros,) * (cell.state_arity - 1)
     for t in reversed(range(T)):
-        grads[t] = dh
-        if mode == "LSTM":
-            _, _, dh, dc = nncells.lstm_cell_backward(dh, dc, caches[t], W_hh)
-        elif mode == "GRU":
-            _, _, dh = nncells.gru_cell_backward(dh, caches[t], W_hh, layer.reset_after)
-        else:
-            _, _, dh = nncells.rnn_cell_backward(dh, caches[t], W_hh, nonlinearity)
+        grads[t] = dstate[0]
+        _, _, dstate = cell.backward(dstate, caches[t], W_hh)
     return grads
 
 
@@ -168,8 +159,8 @@ def scale_spectral_radius_(layer: RNN, radius: float) -> RNN:
     singular value equals it, so ``||W_hh^k v|| = radius^k ||v||`` exactly: in
     tanh's linear range the gradient after ``k`` steps is ``radius^k``.
     """
-    if layer.mode not in ("RNN_TANH", "RNN_RELU"):
-        raise ValueError(f"expected a vanilla RNN layer, received mode {layer.mode!r}")
+    if not isinstance(layer, RNN):
+        raise ValueError(f"expected a vanilla RNN layer, received {type(layer).__name__}")
     orthogonal_(layer.weight_hh_l0.data, gain=radius)
     if layer.bias:
         layer.bias_ih_l0.data[...] = 0
@@ -179,7 +170,7 @@ def scale_spectral_radius_(layer: RNN, radius: float) -> RNN:
 
 @dataclass
 class GradientCurve:
-    """One measured curve: ``norms[k]`` is the mean ``||dL/dh_t||`` at distance ``k`` from the loss."""
+    """A measured curve: ``norms[k]`` is the mean ``||dL/dh_t||`` at distance ``k`` to the loss."""
 
     label: str
     group: str
@@ -237,7 +228,8 @@ class GradientFlowStudy:
     def describe(self) -> str:
         return (
             f"||dL/dh_t|| at distance k from a loss on the last step, mean over {self.batch_size} "
-            f"random sequences of {self.warmup} + {self.steps} steps (x ~ N(0, {self.input_scale:g}²), "
+            f"random sequences of {self.warmup} + {self.steps} steps "
+            f"(x ~ N(0, {self.input_scale:g}²), "
             f"input size {self.input_size}), hidden size {self.hidden_size}, seed {self.seed}; "
             "cells: PyTorch's default initialisation"
         )

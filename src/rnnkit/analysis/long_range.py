@@ -92,7 +92,8 @@ class LastStepRegressor(Module):
 
 @dataclass
 class AddingRun:
-    """One (cell, length, seed) training run: solved or not, after how many steps, final held-out MSE."""
+    """One (cell, length, seed) training run: solved or not, after how many steps, and the final
+    held-out MSE."""
 
     cell: str
     length: int

@@ -1,4 +1,4 @@
-"""Doors out of the house: ONNX and safetensors export, the PyTorch bridge, the torch engine.
+"""Doors out of the house: ONNX and safetensors export, the PyTorch bridge.
 
 * :mod:`.onnx` -- a trained text generator or classifier (or a bare ``nn.LSTM`` /
   ``GRU`` / ``RNN``) as an ONNX graph of the standard ``LSTM`` / ``GRU`` / ``RNN``
@@ -8,10 +8,7 @@
   application's config, written and read without pickle (no extra needed;
   ``safetensors.torch.load_file`` reads the file);
 * :mod:`.torch` -- the equivalent ``torch.nn.Module`` of a trained model, and
-  back (``pip install 'rnnkit[torch]'``);
-* :mod:`.torch_engine` -- ``rnnkit textgen train --engine torch``: the same
-  recipe with PyTorch doing forward and backward, one process or many
-  (``torchrun``, DistributedDataParallel).
+  back (``pip install 'rnnkit[torch]'``).
 
 Nothing in :mod:`rnnkit.nn` imports these, nor torch or onnx: the core stays NumPy.
 Every entry point takes a run directory or a checkpoint file

@@ -81,7 +81,11 @@ class _Graph:
         return name
 
     def op(self, op_type: str, inputs: list[str], outputs: int | list[str] = 1, **attrs) -> Any:
-        names = [self.fresh(op_type.lower()) for _ in range(outputs)] if isinstance(outputs, int) else outputs
+        names = (
+            [self.fresh(op_type.lower()) for _ in range(outputs)]
+            if isinstance(outputs, int)
+            else outputs
+        )
         self.nodes.append(self.onnx.helper.make_node(op_type, inputs, names, **attrs))
         return names[0] if len(names) == 1 else names
 
@@ -119,7 +123,8 @@ def _layer_weights(rnn, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray 
     R = np.stack([gates(params[f"weight_hh{s}"].data) for s in suffixes]).astype(np.float32)
     B = None
     if rnn.bias:
-        B = np.stack([np.concatenate([gates(params[f"bias_ih{s}"].data), gates(params[f"bias_hh{s}"].data)])
+        B = np.stack([np.concatenate([gates(params[f"bias_ih{s}"].data),
+                                      gates(params[f"bias_hh{s}"].data)])
                       for s in suffixes]).astype(np.float32)  # fmt: skip
     return W, R, B
 
@@ -138,7 +143,10 @@ def _recurrent(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None, c0:
             if state is None:
                 inputs.append("")
             else:
-                starts, ends = g.const("start", [layer * D], np.int64), g.const("end", [(layer + 1) * D], np.int64)
+                starts, ends = (
+                    g.const("start", [layer * D], np.int64),
+                    g.const("end", [(layer + 1) * D], np.int64),
+                )
                 inputs.append(g.op("Slice", [state, starts, ends, g.const("axis", [0], np.int64)]))
         attrs: dict[str, Any] = {
             "hidden_size": rnn.hidden_size,
@@ -176,7 +184,7 @@ def _linear(g: _Graph, x: str, linear) -> str:
 
 # -- bare layers ----------------------------------------------------------------------
 def layer_model(rnn):
-    """The ONNX model of a bare ``rnnkit.nn`` ``LSTM`` / ``GRU`` / ``RNN`` (see module docstring)."""
+    """The ONNX model of a bare ``rnnkit.nn`` ``LSTM`` / ``GRU`` / ``RNN`` (see the module doc)."""
     g = _Graph()
     LD = rnn.num_layers * (2 if rnn.bidirectional else 1)
     lstm = rnn.mode == "LSTM"
@@ -221,7 +229,9 @@ def textgen_model(lm):
     inputs = [_tensor("ids", "int64", ["T", "B"]), _tensor("h0", "float", [L, "B", H])]
     if lstm:
         inputs.append(_tensor("c0", "float", [L, "B", H]))
-    x = g.op("Gather", [g.const("embedding", network.embedding.weight.data.astype(np.float32)), "ids"])
+    x = g.op(
+        "Gather", [g.const("embedding", network.embedding.weight.data.astype(np.float32)), "ids"]
+    )
     y, h, c = _recurrent(g, rnn, x, None, "h0", "c0" if lstm else None)  # (T, B, H)
     network_decoder = network.decoder
     g.op("Identity", [_linear(g, y, network_decoder)], ["logits"])
@@ -240,7 +250,9 @@ def sentiment_model(clf):
     onnx = _onnx()
     g = _Graph()
     inputs = [_tensor("ids", "int64", ["B", "T"]), _tensor("lengths", "int64", ["B"])]
-    x = g.op("Gather", [g.const("embedding", network.embedding.weight.data.astype(np.float32)), "ids"])
+    x = g.op(
+        "Gather", [g.const("embedding", network.embedding.weight.data.astype(np.float32)), "ids"]
+    )
     if network.subword_embedding is not None:  # x += mean of the word's known n-gram vectors
         inputs.append(_tensor("ngram_ids", "int64", ["B", "T", "G"]))
         table = g.const("ngram_embedding", network.subword_embedding.weight.data.astype(np.float32))
@@ -294,35 +306,48 @@ def preprocessing(app) -> dict:
         return {
             **head,
             "inputs": {"ids": "(T, B) int64", **{s: "(L, B, H) float32" for s in state}},
-            "outputs": {"logits": "(T, B, V) float32", **{s.replace("0", "_n"): "(L, B, H) float32" for s in state}},
+            "outputs": {
+                "logits": "(T, B, V) float32",
+                **{s.replace("0", "_n"): "(L, B, H) float32" for s in state},
+            },
             "num_layers": rnn.num_layers,
             "hidden_size": rnn.hidden_size,
-            "vocab": app.vocab.to_json(),  # id i is symbols[i]: a code point, or a byte value
+            "vocab": app.vocab.to_dict(),  # id i is symbols[i]: a code point, or a byte value
         }
     tok = app.tokenizer
     subwords = app.subwords
     return {
         **head,
-        "inputs": {"ids": "(B, T) int64", "lengths": "(B,) int64",
-                   **({"ngram_ids": "(B, T, G) int64"} if subwords is not None else {})},  # fmt: skip
+        "inputs": {
+            "ids": "(B, T) int64",
+            "lengths": "(B,) int64",
+            **({"ngram_ids": "(B, T, G) int64"} if subwords is not None else {}),
+        },  # fmt: skip
         "outputs": {"probabilities": "(B, C) float32, columns in the order of labels"},
         "labels": list(app.labels),
         "tokenizer": {
             **tok.to_dict(),
             "html_tag_pattern": tokenize._HTML_TAG.pattern,  # replaced by a space
-            "token_pattern": (tokenize._WITH_PUNCT if tok.split_punctuation else tokenize._WORDS_ONLY).pattern,
+            "token_pattern": (
+                tokenize._WITH_PUNCT if tok.split_punctuation else tokenize._WORDS_ONLY
+            ).pattern,
             "replace": {"\u2019": "'"},  # after lower-casing, before matching
         },
         "vocab": {"tokens": list(app.vocab.tokens), "pad_id": vocab.PAD_ID, "unk_id": vocab.UNK_ID},
-        "max_length": app.max_length,
-        "truncate": app.truncate,
+        "max_length": app.text.max_length,
+        "truncate": app.text.truncate,
         "unknown_backoff": {
-            "enabled": bool(app.unknown_backoff),
+            "enabled": bool(app.text.unknown_backoff),
             "suffixes": [[s, list(r)] for s, r in vocab._SUFFIXES],
             "min_stem": 3,
         },
-        "ngrams": None if subwords is None else {
-            "n_min": subwords.n_min, "n_max": subwords.n_max, "begin": "<", "end": ">",
+        "ngrams": None
+        if subwords is None
+        else {
+            "n_min": subwords.n_min,
+            "n_max": subwords.n_max,
+            "begin": "<",
+            "end": ">",
             "ngrams": list(subwords.ngrams),  # id i + 1 is ngrams[i]; 0 is padding
         },  # fmt: skip
     }
@@ -334,7 +359,9 @@ def export_app(source, out: str | os.PathLike) -> list[Path]:
     model = textgen_model(app) if app_name(app) == "textgen" else sentiment_model(app)
     path = _write(model, out)
     sidecar = path.with_name(path.name + ".json")
-    sidecar.write_text(json.dumps(preprocessing(app), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    sidecar.write_text(
+        json.dumps(preprocessing(app), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return [path, sidecar]
 
 

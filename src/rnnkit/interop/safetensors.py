@@ -4,7 +4,8 @@ The format (https://github.com/huggingface/safetensors), all of it::
 
     8 bytes     N, unsigned little-endian: the header's size
     N bytes     UTF-8 JSON: {"__metadata__": {str: str},
-                             name: {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...}
+                             name: {"dtype": "F32", "shape": [...],
+                                    "data_offsets": [begin, end]}, ...}
     the rest    the tensors' bytes, C order, little-endian; offsets count from here
 
 An exported model holds its network's ``state_dict()`` under PyTorch's names
@@ -47,7 +48,9 @@ DTYPES = {
 _NAMES = {np.dtype(v): k for k, v in DTYPES.items()}
 
 
-def save_file(tensors: dict[str, np.ndarray], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+def save_file(
+    tensors: dict[str, np.ndarray], path: str | os.PathLike, metadata: dict[str, str] | None = None
+) -> Path:
     """Write ``tensors`` (name -> array) and string ``metadata`` to ``path`` (atomically)."""
     header: dict = {"__metadata__": dict(metadata)} if metadata else {}
     blobs, offset = [], 0
@@ -107,13 +110,21 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
             shape = [int(s) for s in entry["shape"]]
             begin, end = (int(o) for o in entry["data_offsets"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: tensor {name!r} has a bad header entry ({exc})") from None
+            raise CheckpointError(
+                f"{path}: tensor {name!r} has a bad header entry ({exc})"
+            ) from None
         if min(shape, default=0) < 0 or not 0 <= begin <= end <= len(data):
             raise CheckpointError(f"{path}: tensor {name!r} lies outside the file's data")
         if end - begin != math.prod(shape) * dtype.itemsize:
-            raise CheckpointError(f"{path}: tensor {name!r} of shape {shape} does not fit its {end - begin} bytes")
+            raise CheckpointError(
+                f"{path}: tensor {name!r} of shape {shape} does not fit its {end - begin} bytes"
+            )
         spans.append((begin, end))
-        tensors[name] = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=begin).reshape(shape).copy()
+        tensors[name] = (
+            np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=begin)
+            .reshape(shape)
+            .copy()
+        )
     position = 0
     for begin, end in sorted(spans):
         if begin != position:

@@ -33,7 +33,9 @@ def app_of(path: str | os.PathLike) -> str:
     path = checkpoint_path(path)
     app = load_checkpoint(path).get("app")
     if app not in APPS:
-        raise CheckpointError(f"{path}: written by {app!r}, which has no export (expected one of {APPS})")
+        raise CheckpointError(
+            f"{path}: written by {app!r}, which has no export (expected one of {APPS})"
+        )
     return app
 
 
@@ -46,7 +48,10 @@ def load_app(source: Any):
     if isinstance(source, (CharLM, SentimentClassifier)):
         return source
     if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"expected a run directory, a checkpoint file or a model, received {type(source).__name__}")
+        raise TypeError(
+            "expected a run directory, a checkpoint file or a model, "
+            f"received {type(source).__name__}"
+        )
     path = checkpoint_path(source)
     return (CharLM if app_of(path) == "textgen" else SentimentClassifier).load(path)
 
@@ -82,4 +87,6 @@ def app_from_weights(app: str, config: dict, weights: dict, where: str):
         try:
             return (CharLM if app == "textgen" else SentimentClassifier).load(path)
         except CheckpointError as exc:
-            raise CheckpointError(f"{where}: {str(exc).replace(str(path), 'its weights')}") from None
+            raise CheckpointError(
+                f"{where}: {str(exc).replace(str(path), 'its weights')}"
+            ) from None

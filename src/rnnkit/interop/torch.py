@@ -35,7 +35,9 @@ nn = torch.nn
 def _recurrent(rnn) -> torch.nn.Module:
     """The ``torch.nn`` layer with the constructor arguments of an rnnkit recurrent layer."""
     if rnn.mode == "GRU" and not rnn.reset_after:
-        raise ValueError("GRU(reset_after=False) has no PyTorch counterpart (PyTorch's GRU is reset_after=True)")
+        raise ValueError(
+            "GRU(reset_after=False) has no PyTorch counterpart (PyTorch's GRU is reset_after=True)"
+        )
     kwargs = dict(num_layers=rnn.num_layers, bias=rnn.bias, batch_first=rnn.batch_first,
                   dropout=rnn.dropout, bidirectional=rnn.bidirectional)  # fmt: skip
     if rnn.mode.startswith("RNN"):
@@ -76,7 +78,9 @@ class TextClassifier(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.subword_embedding = None
         if num_subwords > 0:
-            self.subword_embedding = nn.EmbeddingBag(num_subwords + 1, embedding_dim, mode="mean", padding_idx=0)
+            self.subword_embedding = nn.EmbeddingBag(
+                num_subwords + 1, embedding_dim, mode="mean", padding_idx=0
+            )
         self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(
             embedding_dim, hidden_size, num_layers=num_layers, batch_first=True,
             dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
@@ -84,21 +88,29 @@ class TextClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear((2 if bidirectional else 1) * hidden_size, num_outputs)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, ngram_ids: torch.Tensor | None = None):
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, ngram_ids: torch.Tensor | None = None
+    ):
         """``ids (B, T)``, ``lengths (B,)`` [, ``ngram_ids (B, T, G)``] -> ``logits (B, K)``."""
         B, T = ids.shape
         x = self.embedding(ids)  # (B, T, E)
         if self.subword_embedding is not None and ngram_ids is not None and ngram_ids.shape[2] > 0:
             x = x + self.subword_embedding(ngram_ids.reshape(B * T, -1)).reshape(B, T, -1)
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
         output, final = self.rnn(packed)
-        output, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=T)  # (B, T, D*H)
+        output, _ = nn.utils.rnn.pad_packed_sequence(
+            output, batch_first=True, total_length=T
+        )  # (B, T, D*H)
         if self.pooling == "last":
             h_n = final[0] if self.cell == "lstm" else final  # (D*L, B, H)
             D = 2 if self.rnn.bidirectional else 1
             pooled = torch.cat(list(h_n[-D:]), dim=1)  # (B, D*H): [forward | backward]
         else:
-            mask = (torch.arange(T, device=ids.device)[None, :] < lengths.to(ids.device)[:, None])[:, :, None]
+            mask = (torch.arange(T, device=ids.device)[None, :] < lengths.to(ids.device)[:, None])[
+                :, :, None
+            ]
             if self.pooling == "mean":
                 pooled = (output * mask).sum(dim=1) / lengths.to(output)[:, None]
             else:
@@ -130,7 +142,8 @@ def to_torch(source: Any) -> torch.nn.Module:
     if isinstance(network, NumpyClassifier):
         subwords = network.subword_embedding
         module = TextClassifier(
-            "lstm" if rnn.mode == "LSTM" else "gru", V, network.fc.weight.shape[0], E, rnn.hidden_size,
+            "lstm" if rnn.mode == "LSTM" else "gru", V, network.fc.weight.shape[0], E,
+            rnn.hidden_size,
             rnn.num_layers, rnn.bidirectional, network.config.pooling, network.dropout.p,
             0 if subwords is None else subwords.weight.shape[0] - 1,
         )  # fmt: skip
@@ -150,18 +163,22 @@ def load_weights(module: torch.nn.Module, state: dict) -> None:
     own = module.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
-        raise ValueError(f"weights do not fit the module: missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"weights do not fit the module: missing {missing}, unexpected {unexpected}"
+        )
     for name, tensor in own.items():
         value = np.asarray(state[name])
         if tuple(value.shape) != tuple(tensor.shape):
-            raise ValueError(f"{name}: expected shape {tuple(tensor.shape)}, received {value.shape}")
+            raise ValueError(
+                f"{name}: expected shape {tuple(tensor.shape)}, received {value.shape}"
+            )
     with torch.no_grad():
         for name, tensor in own.items():
             tensor.copy_(torch.from_numpy(np.ascontiguousarray(state[name])))
 
 
 def from_torch(module: torch.nn.Module, dtype=np.float32):
-    """The rnnkit network (``CharRNN`` or ``TextClassifier``) equivalent to ``module``, with its weights."""
+    """The rnnkit ``CharRNN`` or ``TextClassifier`` equal to ``module``, with its weights."""
     from ..sentiment.model import ModelConfig
     from ..sentiment.model import TextClassifier as NumpyClassifier
     from ..textgen.model import CharRNN as NumpyCharRNN
@@ -171,8 +188,9 @@ def from_torch(module: torch.nn.Module, dtype=np.float32):
     V, E = module.embedding.weight.shape
     common = dict(hidden_size=rnn.hidden_size, num_layers=rnn.num_layers, dropout=module.dropout.p)
     if isinstance(module, CharRNN):
-        embedding = "embedding_dim" if "embedding_dim" in CharRNNConfig.__dataclass_fields__ else "embedding_size"
-        network = NumpyCharRNN(CharRNNConfig(vocab_size=V, cell=module.cell, **{embedding: E}, **common), dtype)
+        network = NumpyCharRNN(
+            CharRNNConfig(vocab_size=V, cell=module.cell, embedding_dim=E, **common), dtype
+        )
     elif isinstance(module, TextClassifier):
         K = module.fc.weight.shape[0]
         subwords = module.subword_embedding
@@ -183,7 +201,10 @@ def from_torch(module: torch.nn.Module, dtype=np.float32):
         )  # fmt: skip
         network = NumpyClassifier(config, dtype)
     else:
-        raise TypeError(f"expected an rnnkit.interop.torch CharRNN or TextClassifier, received {type(module).__name__}")
+        raise TypeError(
+            "expected an rnnkit.interop.torch CharRNN or TextClassifier, "
+            f"received {type(module).__name__}"
+        )
     network.load_state_dict({k: v.detach().cpu().numpy() for k, v in module.state_dict().items()})
     return network.eval()
 

@@ -1,26 +1,47 @@
 """The math of one time step of the vanilla RNN, the LSTM and the GRU.
 
-Each cell has a ``*_forward`` that returns the new state and a cache holding
-exactly what its ``*_backward`` needs, and the backward right beside it, so the
-chain rule reads top to bottom (the CS231n contract). Derivatives are written
-with stored activations: ``σ' = s(1-s)``, ``tanh' = 1 - t²``.
+One small class per cell: :class:`RNNTanhCell`, :class:`RNNReLUCell`,
+:class:`LSTMCell`, :class:`GRUCell` (PyTorch's form, reset after the matmul)
+and :class:`GRUResetBeforeCell` (Cho et al.'s, reset before). Each class holds
+no parameters; it knows
+
+* ``mode``: PyTorch's name of the layer kind (``"RNN_TANH"``, ``"LSTM"``, ...);
+* ``num_gates`` (G, the gate blocks of the fused weights) and ``gate_names``
+  (``("i", "f", "g", "o")``, ``("r", "z", "n")``, none for the vanilla RNN);
+* ``state_names``: ``("h", "c")`` for the LSTM, ``("h",)`` otherwise; their
+  number is the state arity;
+* ``forward`` and ``backward`` of one step, side by side, so the chain rule
+  reads top to bottom (the CS231n contract); derivatives are written with
+  stored activations: ``σ' = s(1-s)``, ``tanh' = 1 - t²``. A backward knows its
+  cell, so it cannot be called with the wrong flags;
+* ``fast_forward`` / ``fast_backward``: its whole-direction drivers in
+  :mod:`rnnkit.nn.fast` (compiled kernels, same parameters, same results).
 
 Conventions shared by all cells (names and layouts are PyTorch's):
 
 * ``gx``: the input projection of this step, ``x_t W_ih^T + b_ih``, shape
-  ``(B, G*H)`` with G gates. The layer computes it for all steps in one matmul,
-  so the cells only do the recurrent part.
+  ``(B, G*H)``. The layer computes it for all steps in one matmul, so the
+  cells only do the recurrent part.
+* ``state``: a tuple of ``(B, H)`` arrays in the order of ``state_names``
+  (``(h,)`` or ``(h, c)``); ``forward`` returns ``(state, cache)``, the cache
+  holding exactly what ``backward`` needs.
 * ``weight_hh``: ``(G*H, H)``; ``bias_hh``: ``(G*H,)`` or ``None``.
-* Backward returns ``dgx`` (gradient of the gate pre-activations from the input
-  side, which is also the gradient of ``b_ih``) and ``dgh`` (the same for the
-  recurrent side, gradient of ``b_hh``). They differ only in the GRU, where the
-  reset gate scales the recurrent part of the candidate. The layer turns them
-  into weight gradients with one large matmul after the time loop.
+* ``backward(dstate, cache, weight_hh)`` returns ``(dgx, dgh, dstate_prev)``:
+  ``dgx`` the gradient of the gate pre-activations from the input side (also
+  the gradient of ``b_ih``), ``dgh`` the same for the recurrent side (the
+  gradient of ``b_hh``), and the gradient of the previous state. ``dgx`` and
+  ``dgh`` differ only in the GRU, where the reset gate scales the recurrent
+  part of the candidate. The layer turns them into weight gradients with one
+  large matmul after the time loop.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
+
+from . import fast
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -28,11 +49,50 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def _recurrent(h_prev: np.ndarray, weight_hh: np.ndarray, bias_hh: np.ndarray | None) -> np.ndarray:
+def _recurrent(h_prev: np.ndarray, weight_hh: np.ndarray, bias_hh: np.ndarray | None):
     gh = h_prev @ weight_hh.T  # (B, G*H)
     if bias_hh is not None:
         gh += bias_hh
     return gh
+
+
+class Cell:
+    """What every cell class has (see the module docstring); holds no parameters."""
+
+    mode: ClassVar[str]
+    num_gates: ClassVar[int]
+    gate_names: ClassVar[tuple[str, ...]] = ()
+    state_names: ClassVar[tuple[str, ...]] = ("h",)
+    #: The layer's constructor options that select this cell, as its repr shows them.
+    options: ClassVar[str] = ""
+    #: The last gate block's recurrent-side gradient differs from its input side's
+    #: (``dgh != dgx`` there; only the GRU with the reset gate after the matmul).
+    separate_recurrent_grad: ClassVar[bool] = False
+    fast_forward: ClassVar = None
+    fast_backward: ClassVar = None
+
+    @property
+    def state_arity(self) -> int:
+        """Number of state arrays: 2 for the LSTM's (h, c), else 1."""
+        return len(self.state_names)
+
+    def forward(self, gx, state, weight_hh, bias_hh):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dstate, cache, weight_hh):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def gates(self, cache) -> np.ndarray | None:
+        """The step's gate values after their non-linearity, (B, G*H), blocks in the order of
+        ``gate_names`` (a gated cell keeps them first in its cache); None without gates."""
+        return cache[0] if self.gate_names else None
+
+    def candidate_input(self, cache) -> np.ndarray | None:
+        """The input of the last gate block's recurrent matmul when it is not ``h_prev``."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 
 # ---------------------------------------------------------------------------
@@ -40,23 +100,52 @@ def _recurrent(h_prev: np.ndarray, weight_hh: np.ndarray, bias_hh: np.ndarray | 
 # ---------------------------------------------------------------------------
 
 
-def rnn_cell_forward(gx, h_prev, weight_hh, bias_hh, nonlinearity="tanh"):
-    """h = φ(x W_ih^T + b_ih + h_prev W_hh^T + b_hh), φ = tanh or relu.
+class RNNTanhCell(Cell):
+    """h = tanh(x W_ih^T + b_ih + h_prev W_hh^T + b_hh).
 
     Shapes: gx (B, H), h_prev (B, H) -> h (B, H). The cache is ``h`` itself:
-    both derivatives are functions of the output (1 - h², 1[h > 0]).
+    the derivative is a function of the output, 1 - h².
     """
-    a = gx + _recurrent(h_prev, weight_hh, bias_hh)
-    h = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
-    return h, h
+
+    mode = "RNN_TANH"
+    num_gates = 1
+    fast_forward = staticmethod(fast.rnn_tanh_forward)
+    fast_backward = staticmethod(fast.rnn_tanh_backward)
+
+    def forward(self, gx, state, weight_hh, bias_hh):
+        (h_prev,) = state
+        h = np.tanh(gx + _recurrent(h_prev, weight_hh, bias_hh))  # (B, H)
+        return (h,), h
+
+    def backward(self, dstate, cache, weight_hh):
+        """da = dh * (1 - h²); dh_prev = da W_hh; dgx and dgh are the same array, da."""
+        (dh,), h = dstate, cache
+        da = dh * (1.0 - h * h)  # (B, H)
+        return da, da, (da @ weight_hh,)
 
 
-def rnn_cell_backward(dh, cache, weight_hh, nonlinearity="tanh"):
-    """Returns (dgx, dgh, dh_prev); dgx and dgh are the same array here."""
-    h = cache
-    da = dh * (1.0 - h * h) if nonlinearity == "tanh" else dh * (h > 0)  # (B, H)
-    dh_prev = da @ weight_hh  # (B, H)
-    return da, da, dh_prev
+class RNNReLUCell(Cell):
+    """h = relu(x W_ih^T + b_ih + h_prev W_hh^T + b_hh).
+
+    Shapes as :class:`RNNTanhCell`; the cache is ``h``: relu' = 1[h > 0].
+    """
+
+    mode = "RNN_RELU"
+    num_gates = 1
+    options = "nonlinearity='relu'"
+    fast_forward = staticmethod(fast.rnn_relu_forward)
+    fast_backward = staticmethod(fast.rnn_relu_backward)
+
+    def forward(self, gx, state, weight_hh, bias_hh):
+        (h_prev,) = state
+        h = np.maximum(gx + _recurrent(h_prev, weight_hh, bias_hh), 0)  # (B, H)
+        return (h,), h
+
+    def backward(self, dstate, cache, weight_hh):
+        """da = dh * 1[h > 0]; dh_prev = da W_hh; dgx and dgh are the same array, da."""
+        (dh,), h = dstate, cache
+        da = dh * (h > 0)  # (B, H)
+        return da, da, (da @ weight_hh,)
 
 
 # ---------------------------------------------------------------------------
@@ -64,7 +153,7 @@ def rnn_cell_backward(dh, cache, weight_hh, nonlinearity="tanh"):
 # ---------------------------------------------------------------------------
 
 
-def lstm_cell_forward(gx, h_prev, c_prev, weight_hh, bias_hh):
+class LSTMCell(Cell):
     """One LSTM step, gates in PyTorch's order i, f, g, o.
 
         [i, f, g, o] = x W_ih^T + b_ih + h_prev W_hh^T + b_hh      (B, 4H)
@@ -72,41 +161,51 @@ def lstm_cell_forward(gx, h_prev, c_prev, weight_hh, bias_hh):
         c = f * c_prev + i * g
         h = o * tanh(c)
 
-    Shapes: gx (B, 4H), h_prev and c_prev (B, H) -> h, c (B, H).
+    Shapes: gx (B, 4H), state (h_prev, c_prev), each (B, H) -> (h, c).
     Cache: (acts (B, 4H) = [i, f, g, o] after activation, c_prev, tanh(c)).
     """
-    H = h_prev.shape[1]
-    acts = gx + _recurrent(h_prev, weight_hh, bias_hh)  # pre-activations, (B, 4H)
-    acts[:, : 2 * H] = sigmoid(acts[:, : 2 * H])  # i, f
-    acts[:, 2 * H : 3 * H] = np.tanh(acts[:, 2 * H : 3 * H])  # g
-    acts[:, 3 * H :] = sigmoid(acts[:, 3 * H :])  # o
-    i, f, g, o = acts[:, :H], acts[:, H : 2 * H], acts[:, 2 * H : 3 * H], acts[:, 3 * H :]
-    c = f * c_prev + i * g
-    tanh_c = np.tanh(c)
-    h = o * tanh_c
-    return h, c, (acts, c_prev, tanh_c)
 
+    mode = "LSTM"
+    num_gates = 4
+    gate_names = ("i", "f", "g", "o")
+    state_names = ("h", "c")
+    fast_forward = staticmethod(fast.lstm_forward)
+    fast_backward = staticmethod(fast.lstm_backward)
 
-def lstm_cell_backward(dh, dc, cache, weight_hh):
-    """Backward of :func:`lstm_cell_forward`; returns (dgx, dgh, dh_prev, dc_prev).
+    def forward(self, gx, state, weight_hh, bias_hh):
+        h_prev, c_prev = state
+        H = h_prev.shape[1]
+        acts = gx + _recurrent(h_prev, weight_hh, bias_hh)  # pre-activations, (B, 4H)
+        acts[:, : 2 * H] = sigmoid(acts[:, : 2 * H])  # i, f
+        acts[:, 2 * H : 3 * H] = np.tanh(acts[:, 2 * H : 3 * H])  # g
+        acts[:, 3 * H :] = sigmoid(acts[:, 3 * H :])  # o
+        i, f, g, o = acts[:, :H], acts[:, H : 2 * H], acts[:, 2 * H : 3 * H], acts[:, 3 * H :]
+        c = f * c_prev + i * g
+        tanh_c = np.tanh(c)
+        h = o * tanh_c
+        return (h, c), (acts, c_prev, tanh_c)
 
-        dc_total = dc + dh * o * (1 - tanh(c)²)
-        di = dc_total * g * i(1-i)        df = dc_total * c_prev * f(1-f)
-        dg = dc_total * i * (1-g²)        do = dh * tanh(c) * o(1-o)
-        dh_prev = [di, df, dg, do] W_hh   dc_prev = dc_total * f
-    """
-    acts, c_prev, tanh_c = cache
-    H = tanh_c.shape[1]
-    i, f, g, o = acts[:, :H], acts[:, H : 2 * H], acts[:, 2 * H : 3 * H], acts[:, 3 * H :]
-    dc_total = dc + dh * o * (1.0 - tanh_c * tanh_c)
-    dgates = np.empty_like(acts)  # (B, 4H)
-    dgates[:, :H] = dc_total * g * i * (1.0 - i)
-    dgates[:, H : 2 * H] = dc_total * c_prev * f * (1.0 - f)
-    dgates[:, 2 * H : 3 * H] = dc_total * i * (1.0 - g * g)
-    dgates[:, 3 * H :] = dh * tanh_c * o * (1.0 - o)
-    dh_prev = dgates @ weight_hh  # (B, H)
-    dc_prev = dc_total * f
-    return dgates, dgates, dh_prev, dc_prev
+    def backward(self, dstate, cache, weight_hh):
+        """dstate = (dh, dc), the gradients arriving at h and c; returns dstate_prev likewise.
+
+            dc_total = dc + dh * o * (1 - tanh(c)²)
+            di = dc_total * g * i(1-i)        df = dc_total * c_prev * f(1-f)
+            dg = dc_total * i * (1-g²)        do = dh * tanh(c) * o(1-o)
+            dh_prev = [di, df, dg, do] W_hh   dc_prev = dc_total * f
+        """
+        dh, dc = dstate
+        acts, c_prev, tanh_c = cache
+        H = tanh_c.shape[1]
+        i, f, g, o = acts[:, :H], acts[:, H : 2 * H], acts[:, 2 * H : 3 * H], acts[:, 3 * H :]
+        dc_total = dc + dh * o * (1.0 - tanh_c * tanh_c)
+        dgates = np.empty_like(acts)  # (B, 4H)
+        dgates[:, :H] = dc_total * g * i * (1.0 - i)
+        dgates[:, H : 2 * H] = dc_total * c_prev * f * (1.0 - f)
+        dgates[:, 2 * H : 3 * H] = dc_total * i * (1.0 - g * g)
+        dgates[:, 3 * H :] = dh * tanh_c * o * (1.0 - o)
+        dh_prev = dgates @ weight_hh  # (B, H)
+        dc_prev = dc_total * f
+        return dgates, dgates, (dh_prev, dc_prev)
 
 
 # ---------------------------------------------------------------------------
@@ -114,71 +213,111 @@ def lstm_cell_backward(dh, dc, cache, weight_hh):
 # ---------------------------------------------------------------------------
 
 
-def gru_cell_forward(gx, h_prev, weight_hh, bias_hh, reset_after=True):
-    """One GRU step.
-
-    ``reset_after=True`` (PyTorch, cuDNN)::
+class GRUCell(Cell):
+    """One GRU step, reset gate after the matmul (PyTorch, cuDNN)::
 
         r = σ(x_r + h W_hr^T + b_hr)
         z = σ(x_z + h W_hz^T + b_hz)
         n = tanh(x_n + r * (h W_hn^T + b_hn))
         h' = (1 - z) * n + z * h
 
-    ``reset_after=False`` (the original Cho et al. form, as in the tutorial):
-    the reset gate multiplies ``h`` before the matmul,
-    ``n = tanh(x_n + (r * h) W_hn^T + b_hn)``. Here ``x_*`` are the blocks of
-    ``gx = x W_ih^T + b_ih``.
-
+    Here ``x_*`` are the blocks of ``gx = x W_ih^T + b_ih``.
     Shapes: gx (B, 3H), h_prev (B, H) -> h (B, H).
-    Cache: (acts (B, 3H) = [r, z, n], h_prev, hn (B, H)) where ``hn`` is the
-    recurrent pre-activation of the candidate: ``h W_hn^T + b_hn`` when reset
-    comes after, ``r * h`` (the matmul's input) when it comes before.
+    Cache: (acts (B, 3H) = [r, z, n], h_prev, hn (B, H) = h W_hn^T + b_hn).
     """
-    H = h_prev.shape[1]
-    if reset_after:
+
+    mode = "GRU"
+    num_gates = 3
+    gate_names = ("r", "z", "n")
+    separate_recurrent_grad = True
+    fast_forward = staticmethod(fast.gru_forward)
+    fast_backward = staticmethod(fast.gru_backward)
+
+    def forward(self, gx, state, weight_hh, bias_hh):
+        (h_prev,) = state
+        H = h_prev.shape[1]
         gh = _recurrent(h_prev, weight_hh, bias_hh)  # (B, 3H)
         acts = np.empty_like(gx)
         acts[:, : 2 * H] = sigmoid(gx[:, : 2 * H] + gh[:, : 2 * H])  # r, z
         r = acts[:, :H]
         hn = gh[:, 2 * H :]
         acts[:, 2 * H :] = np.tanh(gx[:, 2 * H :] + r * hn)  # n
-    else:
-        b_rz = None if bias_hh is None else bias_hh[: 2 * H]
-        gh_rz = _recurrent(h_prev, weight_hh[: 2 * H], b_rz)  # (B, 2H)
-        acts = np.empty_like(gx)
-        acts[:, : 2 * H] = sigmoid(gx[:, : 2 * H] + gh_rz)
-        r = acts[:, :H]
-        hn = r * h_prev  # (B, H): input of the candidate's matmul
-        b_n = None if bias_hh is None else bias_hh[2 * H :]
-        acts[:, 2 * H :] = np.tanh(gx[:, 2 * H :] + _recurrent(hn, weight_hh[2 * H :], b_n))
-    z, n = acts[:, H : 2 * H], acts[:, 2 * H :]
-    h = n + z * (h_prev - n)  # = (1 - z) * n + z * h_prev
-    return h, (acts, h_prev, hn)
+        z, n = acts[:, H : 2 * H], acts[:, 2 * H :]
+        h = n + z * (h_prev - n)  # = (1 - z) * n + z * h_prev
+        return (h,), (acts, h_prev, hn)
 
+    def backward(self, dstate, cache, weight_hh):
+        """The recurrent side's candidate gradient is scaled by r (dgh_n = dn_pre * r).
 
-def gru_cell_backward(dh, cache, weight_hh, reset_after=True):
-    """Backward of :func:`gru_cell_forward`; returns (dgx, dgh, dh_prev).
-
-        dn_pre = dh * (1 - z) * (1 - n²)        dz_pre = dh * (h_prev - n) * z(1-z)
-        reset after:  dr_pre = dn_pre * (h W_hn^T + b_hn) * r(1-r);  dgh_n = dn_pre * r
-        reset before: d(rh) = dn_pre W_hn;  dr_pre = d(rh) * h_prev * r(1-r);  dgh_n = dn_pre
-        dh_prev = dh * z + dgh W_hh  (+ d(rh) * r, reset before)
-    """
-    acts, h_prev, hn = cache
-    H = h_prev.shape[1]
-    r, z, n = acts[:, :H], acts[:, H : 2 * H], acts[:, 2 * H :]
-    dgx = np.empty_like(acts)  # (B, 3H)
-    dn_pre = dh * (1.0 - z) * (1.0 - n * n)
-    dgx[:, H : 2 * H] = dh * (h_prev - n) * z * (1.0 - z)
-    dgx[:, 2 * H :] = dn_pre
-    if reset_after:
+            dn_pre = dh * (1 - z) * (1 - n²)      dz_pre = dh * (h_prev - n) * z(1-z)
+            dr_pre = dn_pre * (h W_hn^T + b_hn) * r(1-r)
+            dh_prev = dh * z + [dr_pre, dz_pre, dn_pre * r] W_hh
+        """
+        (dh,) = dstate
+        acts, h_prev, hn = cache
+        H = h_prev.shape[1]
+        r, z, n = acts[:, :H], acts[:, H : 2 * H], acts[:, 2 * H :]
+        dgx = np.empty_like(acts)  # (B, 3H)
+        dn_pre = dh * (1.0 - z) * (1.0 - n * n)
         dgx[:, :H] = dn_pre * hn * r * (1.0 - r)
+        dgx[:, H : 2 * H] = dh * (h_prev - n) * z * (1.0 - z)
+        dgx[:, 2 * H :] = dn_pre
         dgh = dgx.copy()
         dgh[:, 2 * H :] = dn_pre * r
-        dh_prev = dh * z + dgh @ weight_hh
-    else:
+        dh_prev = dh * z + dgh @ weight_hh  # (B, H)
+        return dgx, dgh, (dh_prev,)
+
+
+class GRUResetBeforeCell(Cell):
+    """One GRU step in the original Cho et al. form (the tutorial's): the reset gate
+    multiplies ``h`` before the matmul, ``n = tanh(x_n + (r * h) W_hn^T + b_hn)``;
+    r, z and h' as in :class:`GRUCell`.
+
+    Shapes: gx (B, 3H), h_prev (B, H) -> h (B, H).
+    Cache: (acts (B, 3H) = [r, z, n], h_prev, rh (B, H) = r * h_prev, the input
+    of the candidate's matmul).
+    """
+
+    mode = "GRU"
+    num_gates = 3
+    gate_names = ("r", "z", "n")
+    options = "reset_after=False"
+    fast_forward = staticmethod(fast.gru_reset_before_forward)
+    fast_backward = staticmethod(fast.gru_reset_before_backward)
+
+    def forward(self, gx, state, weight_hh, bias_hh):
+        (h_prev,) = state
+        H = h_prev.shape[1]
+        b_rz = None if bias_hh is None else bias_hh[: 2 * H]
+        b_n = None if bias_hh is None else bias_hh[2 * H :]
+        acts = np.empty_like(gx)
+        acts[:, : 2 * H] = sigmoid(gx[:, : 2 * H] + _recurrent(h_prev, weight_hh[: 2 * H], b_rz))
+        r = acts[:, :H]
+        rh = r * h_prev  # (B, H): input of the candidate's matmul
+        acts[:, 2 * H :] = np.tanh(gx[:, 2 * H :] + _recurrent(rh, weight_hh[2 * H :], b_n))
+        z, n = acts[:, H : 2 * H], acts[:, 2 * H :]
+        h = n + z * (h_prev - n)  # = (1 - z) * n + z * h_prev
+        return (h,), (acts, h_prev, rh)
+
+    def backward(self, dstate, cache, weight_hh):
+        """dgx and dgh are the same array here (the candidate's matmul reads r * h).
+
+            dn_pre = dh * (1 - z) * (1 - n²)      dz_pre = dh * (h_prev - n) * z(1-z)
+            d(rh) = dn_pre W_hn                   dr_pre = d(rh) * h_prev * r(1-r)
+            dh_prev = dh * z + d(rh) * r + [dr_pre, dz_pre] W_hrz
+        """
+        (dh,) = dstate
+        acts, h_prev, _ = cache
+        H = h_prev.shape[1]
+        r, z, n = acts[:, :H], acts[:, H : 2 * H], acts[:, 2 * H :]
+        dgx = np.empty_like(acts)  # (B, 3H)
+        dn_pre = dh * (1.0 - z) * (1.0 - n * n)
+        dgx[:, H : 2 * H] = dh * (h_prev - n) * z * (1.0 - z)
+        dgx[:, 2 * H :] = dn_pre
         drh = dn_pre @ weight_hh[2 * H :]  # (B, H)
         dgx[:, :H] = drh * h_prev * r * (1.0 - r)
-        dgh = dgx
         dh_prev = dh * z + drh * r + dgx[:, : 2 * H] @ weight_hh[: 2 * H]
-    return dgx, dgh, dh_prev
+        return dgx, dgx, (dh_prev,)
+
+    def candidate_input(self, cache):
+        return cache[2]

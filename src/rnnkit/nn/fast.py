@@ -15,10 +15,30 @@ speed:
   (and keeps the "skip" gradient of padded steps), one matmul sends them back
   through ``W_hh``.
 
+Each cell has a pair of whole-direction drivers here, ``*_forward`` and
+``*_backward`` (``lstm_forward``, ``gru_forward``, ``gru_reset_before_forward``,
+``rnn_tanh_forward``, ``rnn_relu_forward`` and their backwards); the cell
+classes of :mod:`rnnkit.nn.cells` select theirs as ``fast_forward`` /
+``fast_backward``, and the layer calls them through its cell. Every driver has
+the same contract as the layer's reference loop:
+
+* ``*_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun``, with
+  ``X`` (T, B, I), ``state0`` a tuple of (B, H) arrays (``(h0,)`` or
+  ``(h0, c0)``), ``mask`` (T, B, 1) or None, ``ws`` the :class:`Workspace` of
+  this (layer, direction); the run's ``states`` are (T+1, B, H) arrays;
+* ``*_backward(run, dY, dstate, W_hh) -> (dGx, dGh_n, n_input, dstate0)``:
+  ``dGx`` (T, B, G*H) the gate pre-activation gradients of the input side;
+  ``dGh_n`` (T, B, H) the recurrent side's gradient of the last gate block
+  where it differs (the GRU, reset after), else None; ``n_input`` (T, B, H)
+  the input of that block's recurrent matmul where it is not ``h_prev`` (the
+  GRU, reset before: ``r * h_prev``), else None; ``dstate0`` a tuple like
+  ``state0``.
+
 The kernels are compiled with numba when it is installed (``pip install
 rnnkit[fast]``); without it the layers use the reference path, which gives the
-same results. Set ``RNNKIT_DISABLE_JIT=1`` (before import) or
-``rnnkit.nn.fast.ENABLED = False`` to force the reference path.
+same results. Set ``RNNKIT_DISABLE_JIT=1`` (before import) to keep numba out;
+``with rnnkit.nn.fast.flags(enabled=False):`` (or ``rnnkit.nn.fast.ENABLED =
+False``) forces the reference path at any time.
 
 Kernel argument conventions (one step, batch B, hidden H):
 ``gh`` is the recurrent matmul ``h_prev W_hh^T`` without bias, ``gx`` this
@@ -45,8 +65,30 @@ except ImportError:  # pragma: no cover
     numba = None
     AVAILABLE = False
 
-#: Whether the layers use the compiled path (when ``AVAILABLE``).
+#: Whether the layers use the compiled path (when ``AVAILABLE``); see :func:`flags`.
 ENABLED = AVAILABLE
+
+
+@contextlib.contextmanager
+def flags(enabled: bool):
+    """Inside the block the layers use the compiled path (``True``) or the reference path.
+
+    Like ``torch.backends.cudnn.flags(enabled=...)``: the previous setting comes
+    back when the block ends. Raises ``RuntimeError`` when the compiled path is
+    asked for but numba is missing (or ``RNNKIT_DISABLE_JIT`` is set). A run
+    remembers the path it took, so a forward's backward always matches it.
+    """
+    global ENABLED
+    if enabled and not AVAILABLE:
+        raise RuntimeError("the fast path needs numba: pip install 'rnnkit[fast]' "
+                           "(and RNNKIT_DISABLE_JIT unset)")  # fmt: skip
+    previous = ENABLED
+    ENABLED = bool(enabled)
+    try:
+        yield
+    finally:
+        ENABLED = previous
+
 
 #: Matmuls with at most this many multiply-adds run on one BLAS thread: waking
 #: BLAS threads costs more than they save on small products (and on a busy
@@ -107,6 +149,121 @@ def _jit(fn):
 
 
 # ---------------------------------------------------------------------------
+# What every driver shares
+# ---------------------------------------------------------------------------
+
+
+class Workspace:
+    """Scratch arrays of one (layer, direction), reused from call to call.
+
+    A training loop calls forward and backward with the same shapes step after
+    step; fresh (T, B, G*H) arrays each time would cost a page fault per 4 KiB
+    (the allocator hands large blocks back to the system when they are freed),
+    10-15% of a step at mid-sized shapes. ``get`` returns the array kept under
+    ``name`` when its shape and dtype match, else a new one (kept from then on).
+    Only arrays that never leave the layer live here: outputs and gradients
+    handed to the caller are always fresh, so a later call never overwrites
+    what the caller holds.
+    """
+
+    __slots__ = ("_arrays",)
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._arrays[name] = np.empty(shape, dtype=dtype)
+        return a
+
+
+class FastRun:
+    """What the fast path keeps between forward and backward of one (layer, direction).
+
+    ``states``: (T+1, B, H) arrays, ``(H,)`` or ``(H, C)``; ``acts`` (T, B, G*H):
+    the gate values after their non-linearity (the vanilla RNN: its activations);
+    ``aux``: the cell's extra per-step array for backward (LSTM tanh(c), GRU hn
+    or r * h_prev); ``m`` (T, B) the mask as the kernels read it.
+    """
+
+    __slots__ = ("X", "states", "acts", "aux", "mask", "rev", "m", "ws")
+
+    def __init__(self, X, states, acts, aux, mask, m, ws) -> None:
+        self.X, self.states, self.acts, self.aux = X, states, acts, aux
+        self.mask, self.m, self.ws, self.rev = mask, m, ws, None
+
+
+# Per-gate-block scale of the fused weights: 0.5 for sigmoid gates, 1 for tanh ones.
+# With σ(x) = (1 + tanh(x / 2)) / 2, halving the sigmoid gates' rows of W_ih,
+# W_hh and the biases lets one vectorised ``np.tanh`` evaluate every gate of a
+# step (and scaling by 0.5 is exact in floating point).
+_LSTM_SCALE = (_HALF, _HALF, _ONE, _HALF)  # i, f, g, o
+_GRU_SCALE = (_HALF, _HALF, _ONE)  # r, z, n
+
+
+def _input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, block_scale=None, gx_name="Gx",
+                keep_b_hn=False):  # fmt: skip
+    """What a forward driver sets up before its time loop.
+
+    Returns ``(Gx, W_hhT, step_scale, b_hn, m, Hs)``: the input projection Gx
+    (T, B, G*H), computed into ``ws[gx_name]``, with both biases folded in
+    (``keep_b_hn``: all but the GRU's ``b_hn``, returned apart, zeros without
+    bias); ``W_hhT`` (H, G*H); ``step_scale`` (G*H,), the gate scale still to be
+    applied to each step's recurrent matmul, or None; the mask ``m`` (T, B) and
+    the fresh states ``Hs`` (T+1, B, H) with ``Hs[0] = h0``.
+    """
+    T, B, I = X.shape
+    Hd = W_hh.shape[1]
+    GH = W_hh.shape[0]
+    dt = X.dtype
+    scale = None
+    step_scale = None  # scale applied to each step's recurrent matmul instead of to W_hh
+    if block_scale is not None:
+        # Scale whichever is smaller: the weights, or the T*B rows they produce
+        # (one-step calls, as in generation, must not copy the weights).
+        scale = np.repeat(np.array(block_scale, dtype=dt), Hd)  # (G*H,)
+        if T * B >= I:
+            W_ih = W_ih * scale[:, None]
+        if T * B >= Hd:
+            W_hh = W_hh * scale[:, None]
+        else:
+            step_scale = scale
+        if b_ih is not None:
+            b_ih, b_hh = b_ih * scale, b_hh * scale
+    # The step matmul h W_hh^T runs ~25% faster (OpenBLAS, small B) on a
+    # contiguous W_hh^T than on the transposed view; copy it when T*B rows
+    # amortise the copy.
+    W_hhT = np.ascontiguousarray(W_hh.T) if T * B >= Hd else W_hh.T  # (H, G*H)
+    Gx = ws.get(gx_name, (T, B, GH), dt)  # (T, B, G*H)
+    np.matmul(X.reshape(T * B, -1), W_ih.T, out=Gx.reshape(T * B, GH))
+    if scale is not None and T * B < I:
+        Gx *= scale
+    b_hn = np.zeros(Hd, dtype=dt) if keep_b_hn else None
+    if b_ih is not None:  # both biases in one pass over Gx
+        bias = b_ih + b_hh
+        if keep_b_hn:  # b_hn sits inside r * (...): keep it apart
+            bias[2 * Hd :] = b_ih[2 * Hd :]
+            b_hn = b_hh[2 * Hd :]
+        Gx += bias
+    m = np.ones((T, B), dtype=dt) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+    Hs = np.empty((T + 1, B, Hd), dtype=dt)  # fresh: the layer's output is a view of it
+    Hs[0] = h0
+    return Gx, W_hhT, step_scale, b_hn, m, Hs
+
+
+def _backward_start(run: FastRun, dY, dh, W_hh, dgx_name: str):
+    """``(dY, dh_skip, dh_rec, dGx)`` for a backward driver: dY contiguous, dh_skip a copy of
+    dh, dh_rec zeros (B, H), dGx (T, B, G*H) from the workspace."""
+    T, B, _ = run.X.shape
+    dt = run.X.dtype
+    dh_skip = np.array(dh, dtype=dt, copy=True)
+    dh_rec = np.zeros((B, W_hh.shape[1]), dtype=dt)
+    dGx = run.ws.get(dgx_name, (T, B, W_hh.shape[0]), dt)
+    return np.ascontiguousarray(dY), dh_skip, dh_rec, dGx
+
+
+# ---------------------------------------------------------------------------
 # LSTM
 # ---------------------------------------------------------------------------
 
@@ -142,7 +299,7 @@ def lstm_hidden_step(acts, m, tanh_c, h_prev, h):
 
 @_jit
 def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates):
-    """Gate gradients of one step; updates dh_skip and dc in place (see cells.lstm_cell_backward)."""
+    """Gate gradients of one step; updates dh_skip and dc in place (see LSTMCell.backward)."""
     B, H = dh_skip.shape
     for b in range(B):
         mb = m[b]
@@ -162,6 +319,51 @@ def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates)
             dgates[b, 3 * H + j] = dh_cell * tc * o * (_ONE - o)
             dc[b, j] = dct * f + dcv * (_ONE - mb)
             dh_skip[b, j] = dhv * (_ONE - mb)
+
+
+
+def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
+    """Forward of one direction (contract in the module docstring); keeps acts, C, tanh(c)."""
+    h0, c0 = state0
+    # The LSTM adds each step's recurrent matmul to its row of Gx in place, so Gx
+    # is computed straight into the activation buffer (one (T, B, 4H) array less).
+    acts, W_hhT, step_scale, _, m, Hs = _input_side(
+        X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, _LSTM_SCALE, "acts")
+    T, B, GH = acts.shape
+    Hd, dt = Hs.shape[2], X.dtype
+    Cs = ws.get("C", (T + 1, B, Hd), dt)
+    Cs[0] = c0
+    tanh_c = ws.get("tanh_c", (T, B, Hd), dt)
+    gh = ws.get("gh", (B, GH), dt)
+    with small_work_threads(B * GH * Hd):  # the per-step matmuls
+        for t in range(T):
+            a = acts[t]  # holds Gx[t]
+            np.matmul(Hs[t], W_hhT, out=gh)
+            if step_scale is not None:
+                gh *= step_scale
+            a += gh
+            np.tanh(a, out=a)
+            lstm_state_step(a, m[t], Cs[t], Cs[t + 1], tanh_c[t])
+            np.tanh(tanh_c[t], out=tanh_c[t])
+            lstm_hidden_step(a, m[t], tanh_c[t], Hs[t], Hs[t + 1])
+    return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws)
+
+
+def lstm_backward(run: FastRun, dY, dstate, W_hh):
+    """BPTT of one direction (contract in the module docstring)."""
+    dh, dc = dstate
+    # Consumed by the weight gradients, then dead.
+    dY, dh_skip, dh_rec, dGx = _backward_start(run, dY, dh, W_hh, "dGx")
+    T, B, GH = dGx.shape
+    dc = np.array(dc, dtype=dGx.dtype, copy=True)
+    (_, Cs), acts, tanh_c, m = run.states, run.acts, run.aux, run.m
+    with small_work_threads(B * GH * W_hh.shape[1]):  # the per-step matmuls
+        for t in reversed(range(T)):
+            lstm_backward_step(dY[t], m[t], dh_skip, dh_rec, dc, acts[t], Cs[t], tanh_c[t],
+                               dGx[t])  # fmt: skip
+            np.matmul(dGx[t], W_hh, out=dh_rec)
+    dh_skip += dh_rec
+    return dGx, None, None, (dh_skip, dc)
 
 
 # ---------------------------------------------------------------------------
@@ -265,6 +467,104 @@ def gru_before_backward_reset(drh, acts, h_prev, dh_skip, dg):
             dh_skip[b, j] += d * r
 
 
+
+def gru_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
+    """Forward of one direction, reset after (contract in the module docstring); keeps acts
+    and hn = h W_hn^T + b_hn."""
+    (h0,) = state0
+    Gx, W_hhT, step_scale, b_hn, m, Hs = _input_side(
+        X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, _GRU_SCALE, "Gx", keep_b_hn=True)
+    T, B, GH = Gx.shape
+    Hd, dt = Hs.shape[2], X.dtype
+    acts = ws.get("acts", (T, B, GH), dt)
+    gh = ws.get("gh", (B, GH), dt)
+    hn = ws.get("hn", (T, B, Hd), dt)
+    if step_scale is not None:
+        step_scale = step_scale[: 2 * Hd]
+    with small_work_threads(B * GH * Hd):  # the per-step matmuls
+        for t in range(T):
+            a = acts[t]
+            np.matmul(Hs[t], W_hhT, out=gh)
+            if step_scale is not None:
+                gh[:, : 2 * Hd] *= step_scale
+            np.add(gh[:, : 2 * Hd], Gx[t, :, : 2 * Hd], out=a[:, : 2 * Hd])
+            np.tanh(a[:, : 2 * Hd], out=a[:, : 2 * Hd])
+            gru_after_gates_step(gh, Gx[t], b_hn, a, hn[t])
+            np.tanh(a[:, 2 * Hd :], out=a[:, 2 * Hd :])
+            gru_state_step(a, m[t], Hs[t], Hs[t + 1])
+    return FastRun(X, (Hs,), acts, hn, mask, m, ws)
+
+
+def gru_backward(run: FastRun, dY, dstate, W_hh):
+    """BPTT of one direction, reset after (contract in the module docstring)."""
+    # Forward's Gx is dead now: its buffer takes dGx, so the workspace holds no
+    # more memory than fresh arrays would at peak.
+    dY, dh_skip, dh_rec, dGx = _backward_start(run, dY, dstate[0], W_hh, "Gx")
+    T, B, GH = dGx.shape
+    Hd, dt = W_hh.shape[1], dGx.dtype
+    (Hs,), acts, hn, m = run.states, run.acts, run.aux, run.m
+    dgh = run.ws.get("dgh", (B, GH), dt)  # one step's recurrent-side gradient
+    dGh_n = run.ws.get("dGh_n", (T, B, Hd), dt)
+    with small_work_threads(B * GH * Hd):  # the per-step matmuls
+        for t in reversed(range(T)):
+            gru_after_backward_step(dY[t], m[t], dh_skip, dh_rec, acts[t], hn[t], Hs[t], dGx[t],
+                                    dgh, dGh_n[t])  # fmt: skip
+            np.matmul(dgh, W_hh, out=dh_rec)
+    dh_skip += dh_rec
+    return dGx, dGh_n, None, (dh_skip,)
+
+
+def gru_reset_before_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
+    """Forward of one direction, reset before (contract in the module docstring); keeps acts
+    and rh = r * h_prev."""
+    (h0,) = state0
+    Gx, W_hhT, step_scale, _, m, Hs = _input_side(
+        X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, _GRU_SCALE, "Gx")
+    T, B, GH = Gx.shape
+    Hd, dt = Hs.shape[2], X.dtype
+    acts = ws.get("acts", (T, B, GH), dt)
+    W_rzT, W_nT = W_hhT[:, : 2 * Hd], W_hhT[:, 2 * Hd :]
+    if T * B >= Hd:
+        W_rzT, W_nT = np.ascontiguousarray(W_rzT), np.ascontiguousarray(W_nT)
+    t_rz = ws.get("t_rz", (B, 2 * Hd), dt)
+    gh_n = ws.get("gh_n", (B, Hd), dt)
+    rh = ws.get("rh", (T, B, Hd), dt)
+    if step_scale is not None:
+        step_scale = step_scale[: 2 * Hd]
+    with small_work_threads(B * GH * Hd):  # the per-step matmuls
+        for t in range(T):
+            a = acts[t]
+            np.matmul(Hs[t], W_rzT, out=t_rz)
+            if step_scale is not None:
+                t_rz *= step_scale
+            t_rz += Gx[t, :, : 2 * Hd]
+            np.tanh(t_rz, out=t_rz)
+            gru_before_gates_step(t_rz, Hs[t], a, rh[t])
+            np.matmul(rh[t], W_nT, out=gh_n)
+            gh_n += Gx[t, :, 2 * Hd :]
+            np.tanh(gh_n, out=a[:, 2 * Hd :])
+            gru_state_step(a, m[t], Hs[t], Hs[t + 1])
+    return FastRun(X, (Hs,), acts, rh, mask, m, ws)
+
+
+def gru_reset_before_backward(run: FastRun, dY, dstate, W_hh):
+    """BPTT of one direction, reset before (contract in the module docstring)."""
+    dY, dh_skip, dh_rec, dGx = _backward_start(run, dY, dstate[0], W_hh, "Gx")
+    T, B, GH = dGx.shape
+    Hd, dt = W_hh.shape[1], dGx.dtype
+    (Hs,), acts, m = run.states, run.acts, run.m
+    W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
+    drh = run.ws.get("drh", (B, Hd), dt)
+    with small_work_threads(B * GH * Hd):  # the per-step matmuls
+        for t in reversed(range(T)):
+            gru_before_backward_state(dY[t], m[t], dh_skip, dh_rec, acts[t], Hs[t], dGx[t])
+            np.matmul(dGx[t, :, 2 * Hd :], W_n, out=drh)
+            gru_before_backward_reset(drh, acts[t], Hs[t], dh_skip, dGx[t])
+            np.matmul(dGx[t, :, : 2 * Hd], W_rz, out=dh_rec)
+    dh_skip += dh_rec
+    return dGx, None, run.aux, (dh_skip,)
+
+
 # ---------------------------------------------------------------------------
 # Vanilla RNN
 # ---------------------------------------------------------------------------
@@ -280,238 +580,82 @@ def masked_update(v, m, h_prev, h):
             hp = h_prev[b, j]
             h[b, j] = hp + mb * (v[b, j] - hp)
 
+
 @_jit
-def rnn_backward_step(dy, m, relu, dh_skip, dh_rec, acts, dgates):
+def rnn_tanh_backward_step(dy, m, dh_skip, dh_rec, acts, dgates):
+    """da = dh (1 - h²) on valid steps, 0 on padded ones; dh_skip keeps the padded part."""
     B, H = dh_skip.shape
     for b in range(B):
         mb = m[b]
         for j in range(H):
             dhv = dh_skip[b, j] + dh_rec[b, j] + dy[b, j] * mb
             v = acts[b, j]
-            if relu:
-                dgates[b, j] = dhv * mb if v > 0 else _ZERO
-            else:
-                dgates[b, j] = dhv * mb * (_ONE - v * v)
+            dgates[b, j] = dhv * mb * (_ONE - v * v)
             dh_skip[b, j] = dhv * (_ONE - mb)
 
 
-# ---------------------------------------------------------------------------
-# Whole-direction drivers used by rnnkit.nn.recurrent
-# ---------------------------------------------------------------------------
+@_jit
+def rnn_relu_backward_step(dy, m, dh_skip, dh_rec, acts, dgates):
+    """da = dh 1[h > 0] on valid steps, 0 on padded ones; dh_skip keeps the padded part."""
+    B, H = dh_skip.shape
+    for b in range(B):
+        mb = m[b]
+        for j in range(H):
+            dhv = dh_skip[b, j] + dh_rec[b, j] + dy[b, j] * mb
+            v = acts[b, j]
+            dgates[b, j] = dhv * mb if v > 0 else _ZERO
+            dh_skip[b, j] = dhv * (_ONE - mb)
 
 
-class Workspace:
-    """Scratch arrays of one (layer, direction), reused from call to call.
-
-    A training loop calls forward and backward with the same shapes step after
-    step; fresh (T, B, G*H) arrays each time would cost a page fault per 4 KiB
-    (the allocator hands large blocks back to the system when they are freed),
-    10-15% of a step at mid-sized shapes. ``get`` returns the array kept under
-    ``name`` when its shape and dtype match, else a new one (kept from then on).
-    Only arrays that never leave the layer live here: outputs and gradients
-    handed to the caller are always fresh, so a later call never overwrites
-    what the caller holds.
-    """
-
-    __slots__ = ("_arrays",)
-
-    def __init__(self) -> None:
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        a = self._arrays.get(name)
-        if a is None or a.shape != shape or a.dtype != dtype:
-            a = self._arrays[name] = np.empty(shape, dtype=dtype)
-        return a
+def _relu(a, out):
+    return np.maximum(a, 0, out=out)
 
 
-class FastRun:
-    """What the fast path keeps between forward and backward of one (layer, direction)."""
-
-    __slots__ = ("X", "H", "C", "acts", "aux", "mask", "rev", "m", "ws")
-
-
-def _half_scale(mode: str, H: int):
-    """Per-row scale of the fused gate weights: 0.5 for sigmoid gates, 1 for tanh ones.
-
-    With σ(x) = (1 + tanh(x / 2)) / 2, halving the sigmoid gates' rows of W_ih,
-    W_hh and the biases lets one vectorised ``np.tanh`` evaluate every gate of
-    a step (and scaling by 0.5 is exact in floating point).
-    """
-    if mode == "LSTM":  # i, f, g, o
-        scale = np.full(4 * H, _HALF)
-        scale[2 * H : 3 * H] = _ONE
-        return scale
-    if mode == "GRU":  # r, z, n
-        scale = np.full(3 * H, _HALF)
-        scale[2 * H :] = _ONE
-        return scale
-    return None
+def _rnn_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, activation) -> FastRun:
+    """Forward of one direction; ``activation(a, out=a)`` is np.tanh or relu."""
+    (h0,) = state0
+    Gx, W_hhT, _, _, m, Hs = _input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws)
+    T, B, Hd = Gx.shape
+    # the activations are the states: keep them once (apart only for the mask)
+    acts = Hs[1:] if mask is None else ws.get("acts", (T, B, Hd), X.dtype)
+    with small_work_threads(B * Hd * Hd):  # the per-step matmuls
+        for t in range(T):
+            a = acts[t]
+            np.matmul(Hs[t], W_hhT, out=a)
+            a += Gx[t]
+            activation(a, out=a)
+            if mask is not None:
+                masked_update(a, m[t], Hs[t], Hs[t + 1])
+    return FastRun(X, (Hs,), acts, None, mask, m, ws)
 
 
-def run_direction(mode, reset_after, X, h0, c0, W_ih, W_hh, b_ih, b_hh, mask, ws=None) -> FastRun:
-    """Forward over X (T, B, I); ``mask`` (T, B, 1) or None. Returns the run with H (T+1, B, H).
-
-    ``ws``: the :class:`Workspace` of this (layer, direction), or None for fresh arrays.
-    The arrays the run keeps for backward live in ``ws`` until the next call.
-    """
-    ws = Workspace() if ws is None else ws
-    T, B, _ = X.shape
-    Hd = W_hh.shape[1]
-    GH = W_hh.shape[0]
-    dt = X.dtype
-    scale = _half_scale(mode, Hd)
-    step_scale = None  # scale applied to each step's recurrent matmul instead of to W_hh
-    if scale is not None:
-        # Scale whichever is smaller: the weights, or the T*B rows they produce
-        # (one-step calls, as in generation, must not copy the weights).
-        scale = scale.astype(dt)
-        if T * B >= X.shape[2]:
-            W_ih = W_ih * scale[:, None]
-        if T * B >= Hd:
-            W_hh = W_hh * scale[:, None]
-        else:
-            step_scale = scale if mode == "LSTM" else scale[: 2 * Hd]
-        if b_ih is not None:
-            b_ih, b_hh = b_ih * scale, b_hh * scale
-    # The step matmul h W_hh^T runs ~25% faster (OpenBLAS, small B) on a
-    # contiguous W_hh^T than on the transposed view; copy it when T*B rows
-    # amortise the copy.
-    W_hhT = np.ascontiguousarray(W_hh.T) if T * B >= Hd else W_hh.T  # (H, G*H)
-    # The LSTM adds each step's recurrent matmul to its row of Gx in place, so Gx
-    # is computed straight into the activation buffer (one (T, B, 4H) array less).
-    acts = ws.get("acts", (T, B, GH), dt) if mode in ("LSTM", "GRU") or mask is not None else None
-    Gx = acts if mode == "LSTM" else ws.get("Gx", (T, B, GH), dt)  # (T, B, G*H)
-    np.matmul(X.reshape(T * B, -1), W_ih.T, out=Gx.reshape(T * B, GH))
-    if scale is not None and T * B < X.shape[2]:
-        Gx *= scale
-    b_hn = np.zeros(Hd, dtype=dt)
-    if b_ih is not None:  # both biases in one pass over Gx
-        bias = b_ih + b_hh
-        if mode == "GRU" and reset_after:  # b_hn sits inside r * (...): keep it apart
-            bias[2 * Hd :] = b_ih[2 * Hd :]
-            b_hn = b_hh[2 * Hd :]
-        Gx += bias
-    m = np.ones((T, B), dtype=dt) if mask is None else np.ascontiguousarray(mask[:, :, 0])
-    Hs = np.empty((T + 1, B, Hd), dtype=dt)  # fresh: the layer's output is a view of it
-    Hs[0] = h0
-    run = FastRun()
-    run.C = None
-    run.aux = None
-    with small_work_threads(B * GH * Hd):  # the per-step matmuls
-        if mode == "LSTM":
-            Cs = ws.get("C", (T + 1, B, Hd), dt)
-            Cs[0] = c0
-            tanh_c = ws.get("tanh_c", (T, B, Hd), dt)
-            gh = ws.get("gh", (B, GH), dt)
-            for t in range(T):
-                a = acts[t]  # holds Gx[t]
-                np.matmul(Hs[t], W_hhT, out=gh)
-                if step_scale is not None:
-                    gh *= step_scale
-                a += gh
-                np.tanh(a, out=a)
-                lstm_state_step(a, m[t], Cs[t], Cs[t + 1], tanh_c[t])
-                np.tanh(tanh_c[t], out=tanh_c[t])
-                lstm_hidden_step(a, m[t], tanh_c[t], Hs[t], Hs[t + 1])
-            run.C, run.aux = Cs, tanh_c
-        elif mode == "GRU" and reset_after:
-            gh = ws.get("gh", (B, GH), dt)
-            hn = ws.get("hn", (T, B, Hd), dt)
-            for t in range(T):
-                a = acts[t]
-                np.matmul(Hs[t], W_hhT, out=gh)
-                if step_scale is not None:
-                    gh[:, : 2 * Hd] *= step_scale
-                np.add(gh[:, : 2 * Hd], Gx[t, :, : 2 * Hd], out=a[:, : 2 * Hd])
-                np.tanh(a[:, : 2 * Hd], out=a[:, : 2 * Hd])
-                gru_after_gates_step(gh, Gx[t], b_hn, a, hn[t])
-                np.tanh(a[:, 2 * Hd :], out=a[:, 2 * Hd :])
-                gru_state_step(a, m[t], Hs[t], Hs[t + 1])
-            run.aux = hn
-        elif mode == "GRU":
-            W_rzT, W_nT = W_hhT[:, : 2 * Hd], W_hhT[:, 2 * Hd :]
-            if T * B >= Hd:
-                W_rzT, W_nT = np.ascontiguousarray(W_rzT), np.ascontiguousarray(W_nT)
-            t_rz = ws.get("t_rz", (B, 2 * Hd), dt)
-            gh_n = ws.get("gh_n", (B, Hd), dt)
-            rh = ws.get("rh", (T, B, Hd), dt)
-            for t in range(T):
-                a = acts[t]
-                np.matmul(Hs[t], W_rzT, out=t_rz)
-                if step_scale is not None:
-                    t_rz *= step_scale
-                t_rz += Gx[t, :, : 2 * Hd]
-                np.tanh(t_rz, out=t_rz)
-                gru_before_gates_step(t_rz, Hs[t], a, rh[t])
-                np.matmul(rh[t], W_nT, out=gh_n)
-                gh_n += Gx[t, :, 2 * Hd :]
-                np.tanh(gh_n, out=a[:, 2 * Hd :])
-                gru_state_step(a, m[t], Hs[t], Hs[t + 1])
-            run.aux = rh
-        else:
-            if mask is None:  # the activations are the states: keep them once
-                acts = Hs[1:]
-            for t in range(T):
-                a = acts[t]
-                np.matmul(Hs[t], W_hhT, out=a)
-                a += Gx[t]
-                if mode == "RNN_RELU":
-                    np.maximum(a, 0, out=a)
-                else:
-                    np.tanh(a, out=a)
-                if mask is not None:
-                    masked_update(a, m[t], Hs[t], Hs[t + 1])
-    run.X, run.H, run.acts, run.mask, run.m, run.ws = X, Hs, acts, mask, m, ws
-    return run
-
-
-def backward_direction(mode, reset_after, run: FastRun, dY, dh, dc, W_hh):
-    """BPTT of one direction.
-
-    Returns ``(dGx, dGh_n, dh0, dc0)``: dGx (T, B, G*H) the gate pre-activation
-    gradients (input side, = recurrent side except in the GRU), and for the GRU
-    dGh_n (T, B, H), the recurrent side's gradient of the candidate block.
-    """
-    T, B, _ = run.X.shape
-    Hd = W_hh.shape[1]
-    GH = W_hh.shape[0]
-    dt = run.X.dtype
-    dY = np.ascontiguousarray(dY)
-    m, acts, Hs = run.m, run.acts, run.H
-    dh_skip = np.array(dh, dtype=dt, copy=True)
-    dh_rec = np.zeros((B, Hd), dtype=dt)
-    # Consumed by the weight gradients, then dead. Except in the LSTM (whose Gx
-    # became its activations), forward's Gx is dead now: its buffer takes dGx,
-    # so the workspace holds no more memory than fresh arrays would at peak.
-    dGx = run.ws.get("dGx" if mode == "LSTM" else "Gx", (T, B, GH), dt)
-    dGh_n = None
-    with small_work_threads(B * GH * Hd):  # the per-step matmuls
-        if mode == "LSTM":
-            dc = np.array(dc, dtype=dt, copy=True)
-            Cs, tanh_c = run.C, run.aux
-            for t in reversed(range(T)):
-                lstm_backward_step(dY[t], m[t], dh_skip, dh_rec, dc, acts[t], Cs[t], tanh_c[t], dGx[t])
-                np.matmul(dGx[t], W_hh, out=dh_rec)
-        elif mode == "GRU" and reset_after:
-            dgh = run.ws.get("dgh", (B, GH), dt)  # one step's recurrent-side gradient
-            dGh_n = run.ws.get("dGh_n", (T, B, Hd), dt)
-            for t in reversed(range(T)):
-                gru_after_backward_step(dY[t], m[t], dh_skip, dh_rec, acts[t], run.aux[t], Hs[t], dGx[t], dgh, dGh_n[t])
-                np.matmul(dgh, W_hh, out=dh_rec)
-        elif mode == "GRU":
-            W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
-            drh = run.ws.get("drh", (B, Hd), dt)
-            for t in reversed(range(T)):
-                gru_before_backward_state(dY[t], m[t], dh_skip, dh_rec, acts[t], Hs[t], dGx[t])
-                np.matmul(dGx[t, :, 2 * Hd :], W_n, out=drh)
-                gru_before_backward_reset(drh, acts[t], Hs[t], dh_skip, dGx[t])
-                np.matmul(dGx[t, :, : 2 * Hd], W_rz, out=dh_rec)
-            dGh_n = dGx[:, :, 2 * Hd :]
-        else:
-            relu = mode == "RNN_RELU"
-            for t in reversed(range(T)):
-                rnn_backward_step(dY[t], m[t], relu, dh_skip, dh_rec, acts[t], dGx[t])
-                np.matmul(dGx[t], W_hh, out=dh_rec)
+def _rnn_backward(run: FastRun, dY, dstate, W_hh, step):
+    dY, dh_skip, dh_rec, dGx = _backward_start(run, dY, dstate[0], W_hh, "Gx")
+    T, B, Hd = dGx.shape
+    acts, m = run.acts, run.m
+    with small_work_threads(B * Hd * Hd):  # the per-step matmuls
+        for t in reversed(range(T)):
+            step(dY[t], m[t], dh_skip, dh_rec, acts[t], dGx[t])
+            np.matmul(dGx[t], W_hh, out=dh_rec)
     dh_skip += dh_rec
-    return dGx, dGh_n, dh_skip, dc
+    return dGx, None, None, (dh_skip,)
+
+
+def rnn_tanh_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
+    """Forward of one direction, φ = tanh (contract in the module docstring)."""
+    return _rnn_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, np.tanh)
+
+
+def rnn_tanh_backward(run: FastRun, dY, dstate, W_hh):
+    """BPTT of one direction, φ = tanh (contract in the module docstring)."""
+    return _rnn_backward(run, dY, dstate, W_hh, rnn_tanh_backward_step)
+
+
+def rnn_relu_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
+    """Forward of one direction, φ = relu (contract in the module docstring)."""
+    return _rnn_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, _relu)
+
+
+def rnn_relu_backward(run: FastRun, dY, dstate, W_hh):
+    """BPTT of one direction, φ = relu (contract in the module docstring)."""
+    return _rnn_backward(run, dY, dstate, W_hh, rnn_relu_backward_step)

@@ -98,8 +98,9 @@ class Linear(Module):
         self.out_features = int(out_features)
         self.dtype = resolve_dtype(dtype)
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-        self.weight = Parameter(uniform_array((self.out_features, self.in_features), bound, self.dtype))
-        self.bias = Parameter(uniform_array((self.out_features,), bound, self.dtype)) if bias else None
+        shape = (self.out_features, self.in_features)
+        self.weight = Parameter(uniform_array(shape, bound, self.dtype))
+        self.bias = Parameter(uniform_array(shape[:1], bound, self.dtype)) if bias else None
         self._x = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -305,7 +306,8 @@ class EmbeddingBag(Module):
         if offsets is None:
             if ids.ndim != 2:
                 raise ValueError(
-                    f"EmbeddingBag expected input (B, L), or (N,) with offsets, received shape {ids.shape}"
+                    "EmbeddingBag expected input (B, L), or (N,) with offsets, "
+                    f"received shape {ids.shape}"
                 )
             bags, size = ids.shape
             bag_of = np.repeat(np.arange(bags), size)  # (B*L,)
@@ -320,7 +322,8 @@ class EmbeddingBag(Module):
             bags = len(offsets)
             if bags and (offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] > ids.size):
                 raise ValueError(
-                    f"offsets must start at 0 and not decrease nor pass the input's length {ids.size}"
+                    "offsets must start at 0 and not decrease nor pass the input's length "
+                    f"{ids.size}"
                 )
             sizes = np.diff(np.r_[offsets, ids.size])  # (B,)
             bag_of = np.repeat(np.arange(bags), sizes)  # (N,)
@@ -345,7 +348,8 @@ class EmbeddingBag(Module):
         grad_output = np.asarray(grad_output, dtype=self.dtype)
         if grad_output.shape != (bags, self.embedding_dim):
             raise ValueError(
-                f"EmbeddingBag.backward expected grad_output of shape {(bags, self.embedding_dim)}, "
+                "EmbeddingBag.backward expected grad_output of shape "
+                f"{(bags, self.embedding_dim)}, "
                 f"received {grad_output.shape}"
             )
         if not self.weight.requires_grad:
@@ -357,7 +361,8 @@ class EmbeddingBag(Module):
 
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        return f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}{pad}, dtype={self.dtype}"
+        return (f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}{pad}, "
+                f"dtype={self.dtype}")
 
 
 class Dropout(Module):

@@ -13,6 +13,10 @@ import numpy as np
 _rng = np.random.default_rng(0)
 
 
+#: the bit generators a saved state may name
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
 def manual_seed(seed: int) -> None:
     """Reseed the engine's generator (like ``torch.manual_seed``)."""
     global _rng
@@ -31,10 +35,12 @@ def get_rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     """Restore a state from :func:`get_rng_state` (the bit generator must match)."""
     global _rng
+    if not isinstance(state, dict):
+        raise ValueError(f"a random state is a dict, received {type(state).__name__}")
     name = state.get("bit_generator")
-    bitgen_cls = getattr(np.random, str(name), None)
-    if bitgen_cls is None or not isinstance(bitgen_cls, type):
+    if name not in _BIT_GENERATORS:
         raise ValueError(f"unknown bit generator in random state: {name!r}")
+    bitgen_cls = getattr(np.random, name)
     bitgen = bitgen_cls()
     bitgen.state = state
     _rng = np.random.Generator(bitgen)

@@ -9,7 +9,7 @@ backward pass through time (BPTT).
 How one (layer, direction) runs, for input ``X`` of shape (T, B, I)::
 
     Gx = X W_ih^T + b_ih                    one matmul for all T steps (T, B, G*H)
-    for t in 0..T-1: h_t = cell(Gx[t], h_{t-1})   the recurrent part only
+    for t in 0..T-1: h_t = cell.forward(Gx[t], h_{t-1})   the recurrent part only
     backward: walk t = T-1..0 collecting the gate gradients dGx (T, B, G*H), then
     dX = dGx W_ih,  dW_ih = dGx^T X,  dW_hh = dGx^T H_prev   (large matmuls;
     the GRU's candidate block has its own recurrent-side gradient)
@@ -34,24 +34,37 @@ import math
 
 import numpy as np
 
-from . import cells, fast
+from . import fast
 from . import random as nnrandom
-from .init import GATES as _GATES
+from .cells import (
+    Cell,
+    GRUCell,
+    GRUResetBeforeCell,
+    LSTMCell,
+    RNNReLUCell,
+    RNNTanhCell,
+)
 from .module import Module, Parameter, resolve_dtype, uniform_array
 
 
 class _Direction:
-    """What one (layer, direction) remembers between forward and backward."""
+    """What the reference path remembers between forward and backward of one (layer, direction):
+    ``states`` (T+1, B, H) arrays, ``(H,)`` or ``(H, C)``, and the cells' per-step caches."""
 
-    __slots__ = ("X", "H", "C", "caches", "rev", "mask")
+    __slots__ = ("X", "states", "caches", "rev", "mask")
 
 
 class RNNBase(Module):
-    """Shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`."""
+    """Shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+
+    ``cell`` (a :mod:`rnnkit.nn.cells` class, chosen once by the subclass) does
+    one step's math and selects the compiled kernels; ``mode`` is PyTorch's
+    name of the layer kind (``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"``, ``"GRU"``).
+    """
 
     def __init__(
         self,
-        mode: str,
+        cell: Cell,
         input_size: int,
         hidden_size: int,
         num_layers: int = 1,
@@ -60,15 +73,16 @@ class RNNBase(Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         dtype=np.float32,
-        reset_after: bool = True,
     ) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):  # fmt: skip
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, received {value!r}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), received {dropout!r}")
-        self.mode = mode
+        self.cell = cell
+        self.mode = cell.mode
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
@@ -76,21 +90,44 @@ class RNNBase(Module):
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
-        self.reset_after = bool(reset_after)
         self.dtype = resolve_dtype(dtype)
         self.num_directions = 2 if bidirectional else 1
-        G, H = _GATES[mode], self.hidden_size
+        G, H = cell.num_gates, self.hidden_size
         bound = 1.0 / math.sqrt(H)  # PyTorch's default: U(-1/sqrt(H), 1/sqrt(H)) everywhere
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else H * self.num_directions
             for suffix in self._suffixes(layer):
-                setattr(self, f"weight_ih{suffix}", Parameter(uniform_array((G * H, layer_input), bound, self.dtype)))
-                setattr(self, f"weight_hh{suffix}", Parameter(uniform_array((G * H, H), bound, self.dtype)))
+                for name, shape in ((f"weight_ih{suffix}", (G * H, layer_input)),
+                                    (f"weight_hh{suffix}", (G * H, H))):  # fmt: skip
+                    setattr(self, name, Parameter(uniform_array(shape, bound, self.dtype)))
                 if self.bias:
-                    setattr(self, f"bias_ih{suffix}", Parameter(uniform_array((G * H,), bound, self.dtype)))
-                    setattr(self, f"bias_hh{suffix}", Parameter(uniform_array((G * H,), bound, self.dtype)))
+                    for name in (f"bias_ih{suffix}", f"bias_hh{suffix}"):
+                        setattr(self, name, Parameter(uniform_array((G * H,), bound, self.dtype)))
         self._cache = None
         self._workspaces: dict[int, fast.Workspace] = {}  # scratch arrays per (layer, direction)
+
+    @staticmethod
+    def parameter_count(
+        cell: Cell | type[Cell],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        bidirectional: bool = False,
+    ) -> int:
+        """How many numbers the layer would hold, without building it (closed form).
+
+        Per direction, layer 0 has ``G*H*(I + H)`` weights and layer ``k > 0``
+        ``G*H*(D*H + H)``, plus ``2*G*H`` biases each (``G`` gates of ``cell``,
+        ``D`` directions): what a checkpoint's sizes can be checked against
+        before anything is allocated.
+        """
+        G, H, I, L = cell.num_gates, int(hidden_size), int(input_size), int(num_layers)
+        D = 2 if bidirectional else 1
+        per_direction = G * H * (I + H) + (L - 1) * G * H * (D * H + H)
+        if bias:
+            per_direction += L * 2 * G * H
+        return D * per_direction
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
@@ -105,8 +142,8 @@ class RNNBase(Module):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
-        if self.mode == "RNN_RELU":
-            s += ", nonlinearity='relu'"
+        if self.cell.options:
+            s += f", {self.cell.options}"
         if not self.bias:
             s += ", bias=False"
         if self.batch_first:
@@ -115,8 +152,6 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
-        if self.mode == "GRU" and not self.reset_after:
-            s += ", reset_after=False"
         if self.dtype != np.float32:
             s += f", dtype={self.dtype}"
         return s
@@ -138,7 +173,8 @@ class RNNBase(Module):
             layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
             raise ValueError(f"input must have 3 dimensions {layout}, received shape {x.shape}")
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"input must have {self.input_size} features in its last dimension, received {x.shape[-1]}")
+            raise ValueError(f"input must have {self.input_size} features in its last dimension, "
+                             f"received {x.shape[-1]}")  # fmt: skip
         if x.dtype != self.dtype:
             raise ValueError(f"input must have dtype {self.dtype}, received {x.dtype}")
         if 0 in x.shape:
@@ -150,23 +186,31 @@ class RNNBase(Module):
             return None
         lengths = np.asarray(lengths)
         if lengths.shape != (B,) or not np.issubdtype(lengths.dtype, np.integer):
-            raise ValueError(f"lengths must be {B} integers (one per sequence), received {lengths.dtype} array of shape {lengths.shape}")
+            raise ValueError(f"lengths must be {B} integers (one per sequence), received "
+                             f"{lengths.dtype} array of shape {lengths.shape}")  # fmt: skip
         if lengths.min() < 1 or lengths.max() > T:
-            raise ValueError(f"lengths must lie in 1..{T} (the sequence length), received values from {lengths.min()} to {lengths.max()}")
+            raise ValueError(f"lengths must lie in 1..{T} (the sequence length), received values "
+                             f"from {lengths.min()} to {lengths.max()}")  # fmt: skip
         return lengths.astype(np.int64)
 
-    def _split_state(self, state, B: int):
-        """Return (h0, c0), each (D*L, B, H) or None."""
-        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
-        if self.mode == "LSTM":
-            if state is None:
-                return None, None
-            if not (isinstance(state, (tuple, list)) and len(state) == 2):
-                raise ValueError(f"LSTM state must be a tuple (h0, c0), received {type(state).__name__}")
-            return self._check_array("h0", state[0], shape), self._check_array("c0", state[1], shape)
+    def _split_state(self, state, B: int) -> tuple[np.ndarray, ...] | None:
+        """The initial state as a tuple in the order of ``cell.state_names``, each (D*L, B, H)."""
         if state is None:
-            return None, None
-        return self._check_array("h0", state, shape), None
+            return None
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        names = self.cell.state_names
+        if len(names) == 1:
+            return (self._check_array(f"{names[0]}0", state, shape),)
+        if not (isinstance(state, (tuple, list)) and len(state) == len(names)):
+            expected = ", ".join(f"{n}0" for n in names)
+            raise ValueError(f"{type(self).__name__} state must be a tuple ({expected}), "
+                             f"received {type(state).__name__}")  # fmt: skip
+        return tuple(self._check_array(f"{n}0", s, shape)
+                     for n, s in zip(names, state, strict=True))  # fmt: skip
+
+    def _pack_state(self, arrays):
+        """The public form of a state: ``h`` alone, or the tuple ``(h, c)``."""
+        return arrays[0] if len(arrays) == 1 else tuple(arrays)
 
     # -- forward ----------------------------------------------------------
     def forward(self, x: np.ndarray, state=None, lengths=None):
@@ -188,59 +232,120 @@ class RNNBase(Module):
         X = self._check_input(x)
         T, B, _ = X.shape
         lengths = self._check_lengths(lengths, T, B)
-        h0, c0 = self._split_state(state, B)
+        init = self._split_state(state, B)
         with fast.small_work_threads(self._largest_matmul(T * B)):
-            return self._forward(X, h0, c0, lengths)
+            return self._forward(X, init, lengths)
+
+    def trace(self, input: np.ndarray, state=None, lengths=None) -> list[dict[str, np.ndarray]]:
+        """Every layer's states and gate values at every step, for looking inside the network.
+
+        Arguments as :meth:`forward` (``input`` (T, B, I), or (B, T, I) with
+        ``batch_first``). Returns one dict per layer with, each of shape
+        (T, B, D, H) (time first whatever ``batch_first``; D = num_directions):
+
+        * ``"h"``: the hidden state after each step; the reverse direction's
+          entry at ``t`` is its state after reading ``x_t``, so index ``t`` is
+          always the time position;
+        * ``"c"``: the cell state (LSTM only);
+        * one key per gate name, ``cell.gate_names`` (``"i", "f", "g", "o"``
+          for the LSTM, ``"r", "z", "n"`` for the GRU, none for the RNN): the
+          gate values after their non-linearity.
+
+        Padded steps (``t >= lengths[b]``) are zeros. Computed by the same
+        cell code as :meth:`forward` (the compiled path when it is on), with
+        no dropout and without touching what the last forward kept for
+        :meth:`backward`. The last layer's ``"h"`` is the output reshaped to
+        (T, B, D, H) (in eval mode, or without dropout, the same as forward's).
+        """
+        X = self._check_input(input)
+        T, B, _ = X.shape
+        lengths = self._check_lengths(lengths, T, B)
+        init = self._split_state(state, B)
+        with fast.small_work_threads(self._largest_matmul(T * B)):
+            _, _, layers, _, mask = self._run_layers(X, init, lengths, for_backward=False)
+        cell, H = self.cell, self.hidden_size
+        traced = []
+        for runs in layers:
+            per_direction = []
+            for d, run in enumerate(runs):
+                arrays = dict(zip(cell.state_names, (s[1:] for s in run.states), strict=True))
+                if cell.gate_names:
+                    acts = self._gate_values(run).reshape(T, B, cell.num_gates, H)
+                    arrays.update((name, acts[:, :, j]) for j, name in enumerate(cell.gate_names))
+                if mask is not None:  # padded steps are zeros
+                    arrays = {name: a * mask for name, a in arrays.items()}
+                if d == 1:  # back to time order
+                    arrays = {name: self._apply_reverse(a, run.rev) for name, a in arrays.items()}
+                per_direction.append(arrays)
+            traced.append({name: np.stack([a[name] for a in per_direction], axis=2)
+                           for name in per_direction[0]})  # fmt: skip
+        return traced
+
+    def _gate_values(self, run) -> np.ndarray:
+        """(T, B, G*H): the gates of every step of a run, after their non-linearity."""
+        if isinstance(run, fast.FastRun):
+            return run.acts
+        return np.stack([self.cell.gates(cache) for cache in run.caches])
 
     def _largest_matmul(self, rows: int) -> int:
         """Multiply-adds of the largest single matmul of a call over ``rows`` = T*B rows."""
-        G = _GATES[self.mode]
         width = max(self.input_size, self.hidden_size * self.num_directions)
-        return rows * G * self.hidden_size * width
+        return rows * self.cell.num_gates * self.hidden_size * width
 
-    def _forward(self, X, h0, c0, lengths):
+    def _forward(self, X, init, lengths):
+        output, finals, layers, dropout_masks, _ = self._run_layers(X, init, lengths,
+                                                                    for_backward=True)
+        T, B, _ = X.shape
+        self._cache = (layers, dropout_masks, B, T)
+        output = np.swapaxes(output, 0, 1) if self.batch_first else output
+        return np.ascontiguousarray(output), self._pack_state(finals)
+
+    def _run_layers(self, X, init, lengths, for_backward: bool):
+        """Every layer and direction over X (T, B, I) from the initial state ``init``.
+
+        Returns ``(output (T, B, D*H), finals, runs, dropout_masks, mask)``:
+        ``finals`` one (D*L, B, H) array per state name, ``runs[layer][d]`` what
+        backward (or trace) reads. ``for_backward``: the layer's kept scratch
+        arrays and, in training, dropout between layers; else fresh arrays and
+        no dropout (trace), so the run kept for backward stays intact.
+        """
         T, B, _ = X.shape
         H, D, dt = self.hidden_size, self.num_directions, self.dtype
-        zeros = np.zeros((B, H), dtype=dt)
         mask = None
         if lengths is not None and lengths.min() < T:
             mask = (np.arange(T)[:, None] < lengths[None, :]).astype(dt)[:, :, None]  # (T, B, 1)
         rev = self._reverse_index(lengths, T, B) if D == 2 else None
 
-        h_n = np.empty((self.num_layers * D, B, H), dtype=dt)
-        c_n = np.empty_like(h_n) if self.mode == "LSTM" else None
+        zeros = (np.zeros((B, H), dtype=dt),) * self.cell.state_arity
+        finals = [np.empty((self.num_layers * D, B, H), dtype=dt) for _ in zeros]
         layers, dropout_masks = [], []
         layer_input = X
         for layer in range(self.num_layers):
-            outputs, dirs = [], []
+            outputs, runs = [], []
             for d, suffix in enumerate(self._suffixes(layer)):
                 k = layer * D + d
-                h_init = zeros if h0 is None else h0[k]
-                c_init = zeros if c0 is None else c0[k]
+                state0 = zeros if init is None else tuple(s[k] for s in init)
                 Xd = layer_input if d == 0 else self._apply_reverse(layer_input, rev)
-                cache = self._run_direction(Xd, h_init, c_init, self._weights(suffix), mask, k)
-                cache.rev = rev if d == 1 else None
-                Y = cache.H[1:] if mask is None else cache.H[1:] * mask  # (T, B, H)
+                ws = (self._workspaces.setdefault(k, fast.Workspace()) if for_backward
+                      else fast.Workspace())  # fmt: skip
+                run = self._run_direction(Xd, state0, self._weights(suffix), mask, ws)
+                run.rev = rev if d == 1 else None
+                Hs = run.states[0]
+                Y = Hs[1:] if mask is None else Hs[1:] * mask  # (T, B, H)
                 outputs.append(Y if d == 0 else self._apply_reverse(Y, rev))
-                h_n[k] = cache.H[-1]
-                if c_n is not None:
-                    c_n[k] = cache.C[-1]
-                dirs.append(cache)
-            layers.append(dirs)
+                for final, states in zip(finals, run.states, strict=True):
+                    final[k] = states[-1]
+                runs.append(run)
+            layers.append(runs)
             out = outputs[0] if D == 1 else np.concatenate(outputs, axis=2)  # (T, B, D*H)
-            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+            drop = None
+            if for_backward and self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 keep = nnrandom.get_rng().random(out.shape) >= self.dropout
                 drop = keep.astype(dt) / dt.type(1.0 - self.dropout)
                 out = out * drop
-                dropout_masks.append(drop)
-            else:
-                dropout_masks.append(None)
+            dropout_masks.append(drop)
             layer_input = out
-
-        self._cache = (layers, dropout_masks, mask, B, T, h0 is not None)
-        output = np.swapaxes(layer_input, 0, 1) if self.batch_first else layer_input
-        final = (h_n, c_n) if self.mode == "LSTM" else h_n
-        return np.ascontiguousarray(output), final
+        return layer_input, finals, layers, dropout_masks, mask
 
     @staticmethod
     def _reverse_index(lengths, T: int, B: int):
@@ -257,46 +362,34 @@ class RNNBase(Module):
             return a[::-1]
         return a[rev[0], rev[1]]
 
-    def _run_direction(self, X, h, c, weights, mask, k: int = 0):
-        """The time loop of one (layer, direction) ``k`` over X (T, B, I)."""
+    def _run_direction(self, X, state0, weights, mask, ws):
+        """The time loop of one (layer, direction) over X (T, B, I): compiled or reference."""
         X = np.ascontiguousarray(X)
         W_ih, W_hh, b_ih, b_hh = (None if p is None else p.data for p in weights)
         if fast.ENABLED:
-            ws = self._workspaces.setdefault(k, fast.Workspace())
-            return fast.run_direction(
-                self.mode, self.reset_after, X, h, c, W_ih, W_hh, b_ih, b_hh, mask, ws
-            )
+            return self.cell.fast_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws)
+        return self._reference_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask)
+
+    def _reference_forward(self, X, state0, W_ih, W_hh, b_ih, b_hh, mask) -> _Direction:
+        """The readable time loop: one ``cell.forward`` per step."""
+        cell = self.cell
         T, B, _ = X.shape
         Gx = (X.reshape(T * B, -1) @ W_ih.T).reshape(T, B, -1)  # (T, B, G*H): all steps at once
         if b_ih is not None:
             Gx += b_ih
-        Hs = np.empty((T + 1, B, self.hidden_size), dtype=self.dtype)  # Hs[t+1] = h_t
-        Hs[0] = h
-        Cs = None
+        S = np.empty((cell.state_arity, T + 1, B, self.hidden_size), dtype=self.dtype)
+        S[:, 0] = state0  # S[:, t+1]: the state after step t
         caches = []
-        mode = self.mode
-        if mode == "LSTM":
-            Cs = np.empty_like(Hs)
-            Cs[0] = c
         for t in range(T):
-            h_prev = Hs[t]
-            if mode == "LSTM":
-                h, c, cache = cells.lstm_cell_forward(Gx[t], h_prev, Cs[t], W_hh, b_hh)
-            elif mode == "GRU":
-                h, cache = cells.gru_cell_forward(Gx[t], h_prev, W_hh, b_hh, self.reset_after)
-            else:
-                h, cache = cells.rnn_cell_forward(Gx[t], h_prev, W_hh, b_hh, _NONLIN[mode])
+            prev = tuple(S[:, t])
+            state, cache = cell.forward(Gx[t], prev, W_hh, b_hh)
             if mask is not None:  # a finished sequence keeps its state
                 m = mask[t]
-                h = h_prev + m * (h - h_prev)
-                if Cs is not None:
-                    c = Cs[t] + m * (c - Cs[t])
-            Hs[t + 1] = h
-            if Cs is not None:
-                Cs[t + 1] = c
+                state = [p + m * (s - p) for s, p in zip(state, prev, strict=True)]
+            S[:, t + 1] = state
             caches.append(cache)
         run = _Direction()
-        run.X, run.H, run.C, run.caches, run.mask = X, Hs, Cs, caches, mask
+        run.X, run.states, run.caches, run.mask = X, tuple(S), caches, mask
         return run
 
     # -- backward -----------------------------------------------------------
@@ -315,34 +408,33 @@ class RNNBase(Module):
         """
         if self._cache is None:
             raise RuntimeError("backward needs a forward first (and runs once per forward)")
-        _, _, _, B, T, _ = self._cache
+        _, _, B, T = self._cache
         H, D = self.hidden_size, self.num_directions
         out_shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
         dY_all = self._check_array("grad_output", grad_output, out_shape)
         if self.batch_first:
             dY_all = np.swapaxes(dY_all, 0, 1)
         state_shape = (self.num_layers * D, B, H)
-        dh_n, dc_n = None, None
+        names = self.cell.state_names
+        dfinal = [None] * len(names)
         if grad_final_state is not None:
-            if self.mode == "LSTM":
-                dh_n, dc_n = grad_final_state
-                if dh_n is not None:
-                    self._check_array("grad_h_n", dh_n, state_shape)
-                if dc_n is not None:
-                    self._check_array("grad_c_n", dc_n, state_shape)
-            else:
-                dh_n = self._check_array("grad_h_n", grad_final_state, state_shape)
+            parts = (grad_final_state,) if len(names) == 1 else grad_final_state
+            if not (isinstance(parts, (tuple, list)) and len(parts) == len(names)):
+                expected = ", ".join(f"grad_{n}_n" for n in names)
+                raise ValueError(f"grad_final_state must be a tuple ({expected}), "
+                                 f"received {type(parts).__name__}")  # fmt: skip
+            for j, (name, g) in enumerate(zip(names, parts, strict=True)):
+                if g is not None:
+                    dfinal[j] = self._check_array(f"grad_{name}_n", g, state_shape)
         with fast.small_work_threads(self._largest_matmul(T * B)):
-            grads = self._backward(dY_all, dh_n, dc_n)
+            grads = self._backward(dY_all, dfinal)
         self._cache = None  # one backward per forward (the scratch arrays stay for the next step)
         return grads
 
-    def _backward(self, dY_all, dh_n, dc_n):
-        layers, dropout_masks, mask, B, T, _ = self._cache
+    def _backward(self, dY_all, dfinal):
+        layers, dropout_masks, B, T = self._cache
         H, D, dt = self.hidden_size, self.num_directions, self.dtype
-        state_shape = (self.num_layers * D, B, H)
-        dh0 = np.zeros(state_shape, dtype=dt)
-        dc0 = np.zeros(state_shape, dtype=dt) if self.mode == "LSTM" else None
+        dinit = [np.zeros((self.num_layers * D, B, H), dtype=dt) for _ in dfinal]
 
         for layer in reversed(range(self.num_layers)):
             drop = dropout_masks[layer]
@@ -355,84 +447,68 @@ class RNNBase(Module):
                 dY = dY_all[:, :, d * H : (d + 1) * H]
                 if d == 1:
                     dY = self._apply_reverse(dY, run.rev)
-                dhT = np.zeros((B, H), dt) if dh_n is None else dh_n[k].copy()
-                dcT = np.zeros((B, H), dt) if dc_n is None else dc_n[k].copy()
-                dX, dh, dc = self._backward_direction(run, dY, dhT, dcT, self._weights(suffix))
+                dstate = tuple(np.zeros((B, H), dt) if g is None else g[k].copy() for g in dfinal)
+                dX, dstate0 = self._backward_direction(run, dY, dstate, self._weights(suffix))
                 if d == 1:
                     dX = self._apply_reverse(dX, run.rev)
                 grad_in = dX if grad_in is None else grad_in + dX
-                dh0[k] = dh
-                if dc0 is not None:
-                    dc0[k] = dc
+                for g0, g in zip(dinit, dstate0, strict=True):
+                    g0[k] = g
             dY_all = grad_in
 
         grad_input = np.swapaxes(dY_all, 0, 1) if self.batch_first else dY_all
-        grad_input = np.ascontiguousarray(grad_input)
-        return grad_input, ((dh0, dc0) if self.mode == "LSTM" else dh0)
+        return np.ascontiguousarray(grad_input), self._pack_state(dinit)
 
-    def _backward_direction(self, run, dY, dh, dc, weights):
-        """BPTT through one (layer, direction); returns (dX, dh0, dc0)."""
+    def _backward_direction(self, run, dY, dstate, weights):
+        """BPTT through one (layer, direction); returns (dX, dstate0)."""
         W_hh = weights[1].data
         if isinstance(run, fast.FastRun):
-            dGx, dGh_n, dh, dc = fast.backward_direction(self.mode, self.reset_after, run, dY, dh, dc, W_hh)
-            rh = run.aux if self.mode == "GRU" and not self.reset_after else None
+            dGx, dGh_n, n_input, dstate0 = self.cell.fast_backward(run, dY, dstate, W_hh)
         else:
-            dGx, dGh_n, dh, dc = self._reference_backward_loop(run, dY, dh, dc, W_hh)
-            rh = None
-            if self.mode == "GRU" and not self.reset_after:
-                rh = np.stack([cache[2] for cache in run.caches])
-        return self._weight_gradients(run, dGx, dGh_n, rh, weights), dh, dc
+            dGx, dGh_n, n_input, dstate0 = self._reference_backward(run, dY, dstate, W_hh)
+        return self._weight_gradients(run, dGx, dGh_n, n_input, weights), dstate0
 
-    def _reference_backward_loop(self, run: _Direction, dY, dh, dc, W_hh):
-        """The BPTT time loop with the cells' backward functions.
+    def _reference_backward(self, run: _Direction, dY, dstate, W_hh):
+        """The readable BPTT loop: one ``cell.backward`` per step, t = T-1..0.
 
-        Returns ``(dGx, dGh_n, dh0, dc0)``; ``dGh_n`` (GRU only, else None) is the
-        recurrent side's gradient of the candidate block, the one place where
-        the recurrent and input sides differ.
+        Returns ``(dGx, dGh_n, n_input, dstate0)`` as the fast path's drivers do
+        (:mod:`rnnkit.nn.fast`): ``dGh_n`` the recurrent side's gradient of the
+        last gate block where the cell says it differs, ``n_input`` that
+        block's matmul input where it is not ``h_prev``.
         """
-        X, caches, mask = run.X, run.caches, run.mask
+        cell, X, caches, mask = self.cell, run.X, run.caches, run.mask
         T, B, _ = X.shape
-        mode = self.mode
-        GH = W_hh.shape[0]
-        dGx = np.empty((T, B, GH), dtype=self.dtype)
-        dGh = dGx if mode != "GRU" else np.empty_like(dGx)
-        mask_t = None
+        H = self.hidden_size
+        dGx = np.empty((T, B, W_hh.shape[0]), dtype=self.dtype)
+        dGh_n = np.empty((T, B, H), dtype=self.dtype) if cell.separate_recurrent_grad else None
         for t in reversed(range(T)):
-            dh = dh + (dY[t] if mask is None else dY[t] * mask[t])  # padded outputs are constants
-            if mask is not None:
-                mask_t = mask[t]
-                dh_skip, dh = dh * (1 - mask_t), dh * mask_t
-                if mode == "LSTM":
-                    dc_skip, dc = dc * (1 - mask_t), dc * mask_t
-            if mode == "LSTM":
-                dgx, dgh, dh_new, dc_new = cells.lstm_cell_backward(dh, dc, caches[t], W_hh)
-            elif mode == "GRU":
-                dgx, dgh, dh_new = cells.gru_cell_backward(dh, caches[t], W_hh, self.reset_after)
-            else:
-                dgx, dgh, dh_new = cells.rnn_cell_backward(dh, caches[t], W_hh, _NONLIN[mode])
+            # the output at t is h_t; padded outputs are constants
+            dh = dstate[0] + (dY[t] if mask is None else dY[t] * mask[t])
+            dstate = (dh, *dstate[1:])
+            if mask is not None:  # a padded step passes the gradient straight through
+                m = mask[t]
+                skip = [g * (1 - m) for g in dstate]
+                dstate = tuple(g * m for g in dstate)
+            dgx, dgh, dstate = cell.backward(dstate, caches[t], W_hh)
             dGx[t] = dgx
-            if dGh is not dGx:
-                dGh[t] = dgh
-            dh = dh_new
-            if mode == "LSTM":
-                dc = dc_new
+            if dGh_n is not None:
+                dGh_n[t] = dgh[:, -H:]
             if mask is not None:
-                dh = dh + dh_skip
-                if mode == "LSTM":
-                    dc = dc + dc_skip
+                dstate = tuple(g + s for g, s in zip(dstate, skip, strict=True))
+        first = cell.candidate_input(caches[0])
+        n_input = None if first is None else np.stack([cell.candidate_input(c) for c in caches])
+        return dGx, dGh_n, n_input, dstate
 
-        dGh_n = dGh[:, :, 2 * self.hidden_size :] if mode == "GRU" else None
-        return dGx, dGh_n, dh, dc
-
-    def _weight_gradients(self, run, dGx, dGh_n, rh, weights) -> np.ndarray:
+    def _weight_gradients(self, run, dGx, dGh_n, n_input, weights) -> np.ndarray:
         """Parameter gradients as a few large matmuls over all T*B rows; returns dX (T, B, I).
 
-        ``dGh_n`` (T, B, H): the GRU candidate block's recurrent-side gradient
-        (None for RNN/LSTM, where both sides share ``dGx``). ``rh`` (T, B, H) is
-        r * h_prev, the candidate matmul's input when ``reset_after=False``.
+        ``dGh_n`` (T, B, H): the recurrent side's gradient of the last gate block
+        where it differs from ``dGx`` (the GRU, reset after), else None;
+        ``n_input`` (T, B, H): that block's matmul input where it is not
+        ``h_prev`` (the GRU, reset before: r * h_prev), else None.
         """
         p_ih, p_hh, p_bih, p_bhh = weights
-        X, Hs = run.X, run.H
+        X, Hs = run.X, run.states[0]
         T, B, _ = X.shape
         H = self.hidden_size
         dGx2 = dGx.reshape(T * B, -1)  # (T*B, G*H)
@@ -444,23 +520,21 @@ class RNNBase(Module):
         db = dGx2.sum(axis=0) if p_bih is not None else None
         if p_bih is not None and p_bih.requires_grad:
             p_bih.grad += db
-        if dGh_n is None:  # RNN, LSTM: the recurrent side has the same gate gradients
+        if dGh_n is None and n_input is None:  # the recurrent side has the same gate gradients
             if p_hh.requires_grad:
                 p_hh.grad += (Hprev.T @ dGx2).T
             if p_bhh is not None and p_bhh.requires_grad:
                 p_bhh.grad += db
-        else:  # GRU: r and z blocks as above; the candidate block has its own
-            dGh_n2 = dGh_n.reshape(T * B, H)
+        else:  # the GRU: the first blocks as above; the candidate block has its own
+            dGh_last = (dGx[:, :, -H:] if dGh_n is None else dGh_n).reshape(T * B, H)
             if p_hh.requires_grad:
-                n_input = Hprev if rh is None else rh.reshape(T * B, H)
-                p_hh.grad[: 2 * H] += dGx2[:, : 2 * H].T @ Hprev
-                p_hh.grad[2 * H :] += dGh_n2.T @ n_input
+                last_input = Hprev if n_input is None else n_input.reshape(T * B, H)
+                p_hh.grad[:-H] += dGx2[:, :-H].T @ Hprev
+                p_hh.grad[-H:] += dGh_last.T @ last_input
             if p_bhh is not None and p_bhh.requires_grad:
-                p_bhh.grad[: 2 * H] += db[: 2 * H]
-                p_bhh.grad[2 * H :] += dGh_n2.sum(axis=0)
+                p_bhh.grad[:-H] += db[:-H]
+                p_bhh.grad[-H:] += dGh_last.sum(axis=0)
         return (dGx2 @ p_ih.data).reshape(T, B, -1)  # dX
-
-_NONLIN = {"RNN_TANH": "tanh", "RNN_RELU": "relu"}
 
 
 class RNN(RNNBase):
@@ -468,21 +542,23 @@ class RNN(RNNBase):
 
     Parameters per layer k (and ``_reverse`` for the backward direction):
     ``weight_ih_lk`` (H, I or D*H), ``weight_hh_lk`` (H, H), ``bias_ih_lk``,
-    ``bias_hh_lk`` (H,).
+    ``bias_hh_lk`` (H,). Cell: :class:`~rnnkit.nn.cells.RNNTanhCell` or
+    :class:`~rnnkit.nn.cells.RNNReLUCell`.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, dtype=np.float32) -> None:
-        if nonlinearity not in ("tanh", "relu"):
+        cell = {"tanh": RNNTanhCell, "relu": RNNReLUCell}.get(nonlinearity)
+        if cell is None:
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', received {nonlinearity!r}")
-        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
-                         hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        super().__init__(cell(), input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, dtype)
         self.nonlinearity = nonlinearity
 
 
 class LSTM(RNNBase):
-    """Long short-term memory; equations in :func:`rnnkit.nn.cells.lstm_cell_forward`.
+    """Long short-term memory; equations in :class:`rnnkit.nn.cells.LSTMCell`.
 
     Parameters per layer k: ``weight_ih_lk`` (4H, I or D*H), ``weight_hh_lk``
     (4H, H), ``bias_ih_lk``, ``bias_hh_lk`` (4H,), gate blocks in order i, f, g, o.
@@ -492,21 +568,24 @@ class LSTM(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype=np.float32) -> None:
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
+        super().__init__(LSTMCell(), input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, dtype)
 
 
 class GRU(RNNBase):
-    """Gated recurrent unit; equations in :func:`rnnkit.nn.cells.gru_cell_forward`.
+    """Gated recurrent unit; equations in :class:`rnnkit.nn.cells.GRUCell`.
 
-    ``reset_after=True`` is PyTorch's form, ``False`` the original Cho et al.
-    form (reset applied to h before the matmul). Parameters per layer k:
-    ``weight_ih_lk`` (3H, I or D*H), ``weight_hh_lk`` (3H, H), biases (3H,),
-    gate blocks in order r, z, n.
+    ``reset_after=True`` is PyTorch's form (:class:`~rnnkit.nn.cells.GRUCell`),
+    ``False`` the original Cho et al. form, reset applied to h before the
+    matmul (:class:`~rnnkit.nn.cells.GRUResetBeforeCell`). Parameters per
+    layer k: ``weight_ih_lk`` (3H, I or D*H), ``weight_hh_lk`` (3H, H), biases
+    (3H,), gate blocks in order r, z, n.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype=np.float32, reset_after: bool = True) -> None:
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, dtype, reset_after)
+        cell = GRUCell() if reset_after else GRUResetBeforeCell()
+        super().__init__(cell, input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, dtype)
+        self.reset_after = bool(reset_after)

@@ -8,7 +8,8 @@
     train = read_labeled("train.tsv")
     valid = read_labeled("dev.tsv")
     clf = SentimentClassifier(cell="lstm", pooling="max")
-    clf.fit(train.texts, train.labels, valid.texts, valid.labels, run_dir="runs/sst2")
+    clf.fit(train.texts, train.labels, valid.texts, valid.labels, out="runs/sst2")
+    clf.fit(train.texts, train.labels, valid.texts, valid.labels, out="runs/sst2", resume=True)
     clf.predict(["a gorgeous , witty film", "dull and lifeless"])
     # [Prediction(label='1', probability=0.97...), Prediction(label='0', probability=0.93...)]
     clf.evaluate(valid.texts, valid.labels).accuracy
@@ -23,38 +24,46 @@ names, model shape, truncation -- travels in the checkpoint's JSON ``config``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..nn import random as nnrandom
 from ..nn.optim import Adam
-from ..text.subwords import CharNgrams, check_ngram_range
+from ..text.subwords import CharNgrams
 from ..text.tokenize import Tokenizer
 from ..text.vectors import load_vectors
 from ..text.vocab import PAD_ID, Vocab
 from ..training import (
     CheckpointError,
     RunDir,
+    StopRule,
     Trainer,
     TrainerConfig,
     TrainResult,
-    check_ema_decay,
+    check_parameter_count,
+    check_seed,
+    config_error,
+    fit_run,
     load_checkpoint,
+    resolve_checkpoint,
     save_checkpoint,
 )
-from .data import check_training_labels, encode_texts, label_indices
+from .data import TextConfig, check_training_labels, encode_texts, label_indices
 from .metrics import ClassificationReport, classification_report
 from .model import ModelConfig, TextClassifier
-from .task import ClassificationTask, predict_logits, probabilities
+from .task import EVAL_NUMBERS, ClassificationTask, predict_logits, probabilities
+from .train import DEFAULT_STOP, TrainSettings
 
 APP = "sentiment"
-TRUNCATE_KEEP = ("head", "tail", "both")
+CONFIG_VERSION = 2  # of the checkpoint's "config" (see SentimentClassifier.app_config)
 
 
 @dataclass
@@ -137,140 +146,123 @@ class _Predictor:
         if not texts:
             raise ValueError("the evaluation set is empty")
         true = label_indices(labels, self.labels, "evaluation data")
-        predicted = self._probabilities(texts, batch_size).argmax(axis=1)
+        rows = max(1, EVAL_NUMBERS // len(self.labels))  # (rows, C) probabilities at a time
+        predicted = np.concatenate([
+            self._probabilities(texts[i : i + rows], batch_size).argmax(axis=1)
+            for i in range(0, len(texts), rows)
+        ])  # fmt: skip
         return classification_report(true, predicted, self.labels)
 
 
 class SentimentClassifier(_Predictor):
     """A recurrent text classifier for any set of string labels.
 
-    Model settings (see :class:`rnnkit.sentiment.model.ModelConfig`): ``cell``
-    ("lstm" or "gru"), ``embedding_dim``, ``hidden_size``, ``num_layers``,
-    ``bidirectional``, ``pooling`` ("last", "mean", "max"), ``dropout``,
-    ``embedding_dropout``, ``word_dropout`` (training words replaced by UNK),
-    ``embedding_init`` (std of the initial word vectors). Text settings: ``tokenizer``, vocabulary limits
-    ``min_freq`` and ``max_vocab`` (total size with PAD and UNK), ``max_length``
-    (tokens kept per text, None for all), ``truncate`` (which part of a
-    long text to keep: "head", "tail" or "both" ends) and ``unknown_backoff``
-    (an unknown word maps to a known word with the same stem, ``warmly ->
-    warm``, before falling back to UNK; see :mod:`rnnkit.text.vocab`). ``vectors``: a GloVe /
-    word2vec text file to initialise the embedding (its dimension replaces
-    ``embedding_dim``), frozen if ``freeze_vectors``. ``char_ngrams=(n_min,
-    n_max)`` adds a vector per character n-gram of the training words (those
-    found in at least ``ngram_min_words`` words, at most ``max_ngrams``): a
-    word's input is its own vector plus the mean of its n-grams', so an unseen
-    word is not just UNK (see :mod:`rnnkit.text.subwords`).
+    The three parts of the application: the model ``config``
+    (:class:`~rnnkit.sentiment.model.ModelConfig`: ``cell``, ``embedding_dim``,
+    ``hidden_size``, ``num_layers``, ``bidirectional``, ``pooling``,
+    ``dropout``, ``embedding_dropout``, ``word_dropout``, ``embedding_init``)
+    with the ``text`` settings (:class:`~rnnkit.sentiment.data.TextConfig`:
+    tokenizer switches, vocabulary limits ``min_freq`` and ``max_vocab``,
+    ``max_length`` and ``truncate``, ``unknown_backoff`` (``warmly -> warm``
+    before UNK, see :mod:`rnnkit.text.vocab`), pretrained ``vectors`` (their
+    dimension replaces ``embedding_dim``), ``char_ngrams=(n_min, n_max)`` (a
+    vector per character n-gram of the training words, see
+    :mod:`rnnkit.text.subwords`)), both fixed at construction
+    (``SentimentClassifier(hidden_size=64, char_ngrams=(3, 5))``); the training
+    ``settings`` (:class:`~rnnkit.sentiment.train.TrainSettings`, saved whole
+    in every checkpoint); and the task the shared trainer runs
+    (:class:`~rnnkit.sentiment.task.ClassificationTask`). The network is
+    ``.network``.
     """
 
     def __init__(
-        self,
-        *,
-        cell: str = "lstm",
-        embedding_dim: int = 128,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        pooling: str = "max",
-        dropout: float = 0.5,
-        embedding_dropout: float = 0.0,
-        word_dropout: float = 0.0,
-        embedding_init: float = 0.1,
-        tokenizer: Tokenizer | None = None,
-        min_freq: int = 1,
-        max_vocab: int | None = 30_000,
-        max_length: int | None = 400,
-        truncate: str = "both",
-        unknown_backoff: bool = True,
-        vectors: str | os.PathLike | None = None,
-        freeze_vectors: bool = False,
-        vectors_encoding: str = "utf-8",
-        char_ngrams: tuple[int, int] | None = None,
-        ngram_min_words: int = 2,
-        max_ngrams: int | None = 100_000,
+        self, config: ModelConfig | None = None, text: TextConfig | None = None, **options: Any
     ):
-        if truncate not in TRUNCATE_KEEP:
-            raise ValueError(f"truncate must be one of {TRUNCATE_KEEP}, received {truncate!r}")
-        if max_length is not None and max_length < 1:
-            raise ValueError(f"max_length must be >= 1 or None, received {max_length}")
-        self.model_settings = dict(
-            cell=cell,
-            embedding_dim=embedding_dim,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            pooling=pooling,
-            dropout=dropout,
-            embedding_dropout=embedding_dropout,
-            word_dropout=word_dropout,
-            embedding_init=embedding_init,
+        model_names = {f.name for f in fields(ModelConfig)}
+        text_names = {f.name for f in fields(TextConfig)}
+        unknown = sorted(set(options) - model_names - text_names)
+        if unknown:
+            raise TypeError(f"unknown classifier settings {unknown}")
+        self.config = replace(
+            config or ModelConfig(), **{k: v for k, v in options.items() if k in model_names}
         )
-        # Fail early on bad model settings (vocabulary and classes are placeholders here).
-        ModelConfig(vocab_size=2, num_classes=2, **self.model_settings).validate()
-        if char_ngrams is not None:
-            char_ngrams = check_ngram_range(*char_ngrams, name="char_ngrams")
-        if ngram_min_words < 1:
-            raise ValueError(f"ngram_min_words must be >= 1, received {ngram_min_words}")
-        self.char_ngrams = char_ngrams
-        self.ngram_min_words = int(ngram_min_words)
-        self.max_ngrams = max_ngrams
-        self.subwords: CharNgrams | None = None
-        self.tokenizer = tokenizer or Tokenizer()
-        self.min_freq = min_freq
-        self.max_vocab = max_vocab
-        self.max_length = max_length
-        self.truncate = truncate
-        self.unknown_backoff = unknown_backoff
-        self.vectors = None if vectors is None else os.fspath(vectors)
-        self.freeze_vectors = freeze_vectors
-        self.vectors_encoding = vectors_encoding
-        self.vectors_found: int | None = None
+        self.config.validate()
+        self.text = replace(
+            text or TextConfig(), **{k: v for k, v in options.items() if k in text_names}
+        )
+        if self.text.char_ngrams is not None:
+            self.text = replace(self.text, char_ngrams=tuple(self.text.char_ngrams))
+        self.text.validate()
+        self.tokenizer = self.text.tokenizer()
+        self.settings = TrainSettings()
         self.vocab: Vocab | None = None
         self.labels: list[str] | None = None
-        self.model: TextClassifier | None = None
-        self.train_settings: dict = {}
-
-    @property
-    def network(self) -> TextClassifier | None:
-        """The network module (the same object as ``model``; the name both applications share)."""
-        return self.model
+        self.subwords: CharNgrams | None = None
+        self.vectors_found: int | None = None
+        self.network: TextClassifier | None = None
+        self.data: dict = {}  # a fingerprint of the training data (checked on resume)
+        self._best_weights: dict = {}  # the best evaluated weights of the last fit
 
     # -- configuration that travels with the model --------------------------------
-    def config(self) -> dict:
-        """The JSON ``config`` of a checkpoint: everything needed to predict again."""
+    def app_config(self) -> dict:
+        """The JSON ``config`` of a checkpoint: everything needed to predict again.
+
+        Version 2; version 1 (no ``version`` key) had the same layout without
+        ``data`` and with the training data's sizes inside ``train``.
+        """
         self._require_model()
+        t = self.text
         return {
-            "model": self.model.config.to_dict(),
+            "version": CONFIG_VERSION,
+            "model": self.network.config.to_dict(),
             "tokenizer": self.tokenizer.to_dict(),
             "vocab": self.vocab.to_dict(),
             "labels": list(self.labels),
-            "max_length": self.max_length,
-            "truncate": self.truncate,
-            "unknown_backoff": self.unknown_backoff,
-            "min_freq": self.min_freq,
-            "max_vocab": self.max_vocab,
+            "max_length": t.max_length,
+            "truncate": t.truncate,
+            "unknown_backoff": t.unknown_backoff,
+            "min_freq": t.min_freq,
+            "max_vocab": t.max_vocab,
             "subwords": None if self.subwords is None else {
                 **self.subwords.to_dict(),
-                "min_words": self.ngram_min_words,
-                "max_size": self.max_ngrams,
+                "min_words": t.ngram_min_words,
+                "max_size": t.max_ngrams,
             },
-            "vectors": {
-                "path": self.vectors,
-                "freeze": self.freeze_vectors,
-                "found": self.vectors_found,
-            },
-            "train": dict(self.train_settings),
-        }
+            "vectors": {"path": t.vectors, "freeze": t.freeze_vectors, "found": self.vectors_found},
+            "train": {**self.settings.to_dict(), **{
+                k: v for k, v in self.data.items() if k in ("examples", "valid_examples")
+            }},
+            "data": dict(self.data),
+        }  # fmt: skip
 
     @classmethod
-    def from_config(cls, config: dict) -> SentimentClassifier:
-        """Rebuild an (untrained-weights) classifier from :meth:`config`."""
+    def from_config(
+        cls,
+        config: dict,
+        weights: dict | None = None,
+        path: str | os.PathLike = "checkpoint",
+    ) -> SentimentClassifier:
+        """Rebuild an (untrained-weights) classifier from :meth:`app_config`.
+
+        With ``weights`` (a checkpoint's ``model`` arrays) the sizes of the
+        config are checked against them before the model is built; ``path``
+        (the file) is named in errors.
+        """
         try:
+            version = config.get("version", 1)
+            if not isinstance(version, int) or version > CONFIG_VERSION:
+                raise CheckpointError(
+                    f"{path}: sentiment configuration version {version!r} is newer than this "
+                    f"rnnkit reads ({CONFIG_VERSION}); upgrade rnnkit"
+                )
             model_config = ModelConfig.from_dict(dict(config["model"]))
             vectors = config.get("vectors") or {}
             subwords = config.get("subwords")
-            clf = cls(
-                **{k: getattr(model_config, k) for k in cls._model_keys()},
-                tokenizer=Tokenizer.from_dict(dict(config["tokenizer"])),
+            tokenizer = Tokenizer.from_dict(dict(config["tokenizer"]))
+            text = TextConfig(
+                lowercase=tokenizer.lowercase,
+                split_punctuation=tokenizer.split_punctuation,
+                strip_html=tokenizer.strip_html,
                 min_freq=int(config.get("min_freq", 1)),
                 max_vocab=config.get("max_vocab"),
                 max_length=config.get("max_length"),
@@ -282,43 +274,37 @@ class SentimentClassifier(_Predictor):
                 ngram_min_words=int((subwords or {}).get("min_words", 2)),
                 max_ngrams=(subwords or {}).get("max_size"),
             )
+            clf = cls(model_config, text)
             if subwords is not None:
                 clf.subwords = CharNgrams.from_dict(subwords)
                 if len(clf.subwords) != model_config.num_subwords:
                     raise ValueError(
-                        f"{len(clf.subwords)} n-grams, the model expects {model_config.num_subwords}"
+                        f"{len(clf.subwords)} n-grams, the model expects "
+                        f"{model_config.num_subwords}"
                     )
             clf.vectors_found = vectors.get("found")
             clf.vocab = Vocab.from_dict(config["vocab"])
             clf.labels = [str(label) for label in config["labels"]]
-            clf.train_settings = dict(config.get("train") or {})
+            train = dict(config.get("train") or {})
+            clf.settings = TrainSettings.from_dict(train)
+            clf.data = dict(config.get("data") or {
+                k: train[k] for k in ("examples", "valid_examples") if k in train
+            })  # fmt: skip
             if len(clf.vocab) != model_config.vocab_size:
                 raise ValueError(
-                    f"vocabulary has {len(clf.vocab)} tokens, the model expects {model_config.vocab_size}"
+                    f"vocabulary has {len(clf.vocab)} tokens, the model expects "
+                    f"{model_config.vocab_size}"
                 )
             if len(clf.labels) != model_config.num_classes:
                 raise ValueError(
                     f"{len(clf.labels)} labels for a model of {model_config.num_classes} classes"
                 )
-            clf.model = TextClassifier(model_config)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"invalid sentiment model configuration: {exc}") from None
+            if weights is not None:
+                check_parameter_count(model_config.num_parameters(), weights)
+            clf.network = TextClassifier(model_config)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise config_error(path, "sentiment model", exc) from None
         return clf
-
-    @staticmethod
-    def _model_keys() -> tuple[str, ...]:
-        return (
-            "cell",
-            "embedding_dim",
-            "hidden_size",
-            "num_layers",
-            "bidirectional",
-            "pooling",
-            "dropout",
-            "embedding_dropout",
-            "word_dropout",
-            "embedding_init",
-        )
 
     # -- training ---------------------------------------------------------------------
     def fit(
@@ -328,45 +314,40 @@ class SentimentClassifier(_Predictor):
         valid_texts: Sequence[str] | None = None,
         valid_labels: Sequence[str] | None = None,
         *,
-        run_dir: str | os.PathLike | None = None,
-        force: bool = False,
+        out: str | os.PathLike | None = None,
         resume: bool = False,
-        epochs: float | None = 6,
+        force: bool = False,
+        lock: bool = True,
+        epochs: float | None = DEFAULT_STOP.epochs,
+        steps: int | None = None,
         minutes: float | None = None,
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        lr_decay: float = 1.0,
-        weight_decay: float = 0.0,
-        grad_clip: float | None = 5.0,
-        ema_decay: float | None = None,
         teacher: _Predictor | None = None,
-        distill_weight: float = 0.5,
-        patience: int | None = 8,
-        evals_per_epoch: int = 4,
-        valid_fraction: float = 0.1,
-        seed: int = 0,
         progress: bool = True,
         plot: bool = True,
         on_eval: Callable[[Trainer, dict], None] | None = None,
+        **settings: Any,
     ) -> TrainResult:
         """Train on ``(texts, labels)``; keep the weights with the best validation accuracy.
 
         Without ``valid_texts`` a random ``valid_fraction`` of the training data
-        is held out for early stopping. With ``run_dir`` the run's checkpoints
-        (``best.npz``, ``latest.npz``), ``metrics.jsonl`` and ``loss.png`` are
-        written there; ``resume=True`` continues the run saved there exactly.
-        On resume the run's saved training settings (batch size, learning rate
-        and its decay, weight decay, clipping, patience, evaluation cadence,
-        hold-out fraction, seed) replace the arguments; the stop rules
-        (``epochs``, ``minutes``) are taken from this call.
+        is held out for early stopping. With ``out`` (a run directory) the
+        run's checkpoints (``best.npz``, ``latest.npz``), ``metrics.jsonl`` and
+        ``loss.png`` are written there (see :mod:`rnnkit.training.rundir` for
+        the lock and ``force``); ``resume=True`` continues the run saved there
+        exactly: the run's model, text and training settings replace this
+        object's and the keywords given here, and the data must be the data
+        the run was trained on (checked by sha256). The stop rules
+        (``epochs``, ``steps``, ``minutes``) are taken from this call.
 
-        ``patience`` counts evaluations (``evals_per_epoch`` per epoch) without a
-        better validation accuracy; ``lr_decay`` multiplies the learning rate
-        after every epoch; ``ema_decay`` (e.g. 0.998) evaluates and keeps a moving
-        average of the weights instead of the last ones (see
-        :class:`rnnkit.training.Trainer`), which evens out the step-to-step noise
-        that makes picking the best checkpoint a lottery; ``progress`` shows a
-        progress bar on stderr; ``plot`` redraws ``loss.png`` at each evaluation. Returns how the run ended
+        Other keywords are :class:`~rnnkit.sentiment.train.TrainSettings`
+        fields: ``patience`` counts evaluations (``evals_per_epoch`` per epoch)
+        without a better validation accuracy; ``lr_decay`` multiplies the
+        learning rate after every epoch; ``ema_decay`` (e.g. 0.998) evaluates
+        and keeps a moving average of the weights instead of the last ones
+        (see :class:`rnnkit.training.Trainer`), which evens out the
+        step-to-step noise that makes picking the best checkpoint a lottery.
+        ``progress`` shows a progress bar on stderr; ``plot`` redraws
+        ``loss.png`` at each evaluation. Returns how the run ended
         (:class:`TrainResult`).
 
         ``teacher`` (a trained classifier or :class:`Ensemble` with the same
@@ -378,140 +359,151 @@ class SentimentClassifier(_Predictor):
         ``resume=True`` needs no teacher (one passed is ignored). Validation
         and early stopping use the true labels.
         """
-        run, checkpoint = None, None
-        if resume:  # the run's own training settings, not this call's, keep resume exact
-            if run_dir is None:
-                raise ValueError("resume needs the run_dir of the run to continue")
-            run = RunDir.create(run_dir, resume=True)
-            checkpoint = load_checkpoint(run.latest, app=APP)
-            saved = dict(checkpoint["config"].get("train") or {})
-            batch_size = int(saved.get("batch_size", batch_size))
-            lr, lr_decay = float(saved.get("lr", lr)), float(saved.get("lr_decay", lr_decay))
-            weight_decay = float(saved.get("weight_decay", weight_decay))
-            grad_clip = saved.get("grad_clip", grad_clip)
-            ema_decay = saved.get("ema_decay", None)
-            distill_weight = float(saved.get("distill_weight") or 0.0)
-            teacher = None
-            patience = saved.get("patience", patience)
-            evals_per_epoch = int(saved.get("evals_per_epoch", evals_per_epoch))
-            valid_fraction = float(saved.get("valid_fraction", valid_fraction))
-            seed = int(saved.get("seed", seed))
+        unknown = sorted(set(settings) - {f.name for f in fields(TrainSettings)})
+        if unknown:
+            raise TypeError(f"unknown training settings {unknown}")
+        stop = StopRule(epochs, steps, minutes)
+        stop.validate()
         texts, labels = list(texts), [str(label) for label in labels]
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, received {batch_size}")
-        if evals_per_epoch < 1:
-            raise ValueError(f"evals_per_epoch must be >= 1, received {evals_per_epoch}")
-        check_ema_decay(ema_decay)  # before the run directory is touched
-        if teacher is not None and not 0.0 < distill_weight <= 1.0:
-            raise ValueError(f"distill_weight must be in (0, 1], received {distill_weight}")
-        if valid_texts is None:
-            texts, labels, valid_texts, valid_labels = _hold_out(
-                texts, labels, valid_fraction, seed
-            )
-        else:
+        if valid_texts is not None:
             valid_texts, valid_labels = list(valid_texts), [str(v) for v in (valid_labels or [])]
             if len(valid_texts) != len(valid_labels):
                 raise ValueError(
                     f"{len(valid_texts)} validation texts but {len(valid_labels)} labels"
                 )
+        fingerprint = _fingerprint(texts, labels, valid_texts, valid_labels)
 
-        # Everything that can fail on bad input happens before the run directory is
-        # touched, so a failed start never clears (--force) or half-writes a run.
-        if resume:
-            restored = SentimentClassifier.from_config(checkpoint["config"])
-            self.__dict__.update(restored.__dict__)
-        else:
-            self.labels = check_training_labels(labels)
-            tokens = [self.tokenizer(t) for t in texts]
-            self.vocab = Vocab.build(tokens, min_freq=self.min_freq, max_size=self.max_vocab)
-            if self.char_ngrams is not None:
-                self.subwords = CharNgrams.build(
-                    self.vocab.tokens[2:],  # the words (not PAD, UNK)
-                    *self.char_ngrams,
-                    min_words=self.ngram_min_words,
-                    max_size=self.max_ngrams,
+        def make_trainer(checkpoint: dict | None) -> Trainer:
+            # Everything that can fail on bad input happens here, before the run
+            # directory is touched, so a failed start never clears or half-writes a run.
+            if checkpoint is None:
+                train_settings = TrainSettings(**settings)
+                train_settings.validate(distilling=teacher is not None)
+            else:
+                restored = SentimentClassifier.from_config(
+                    checkpoint["config"], checkpoint["model"], Path(out) / RunDir.LATEST
                 )
-            nnrandom.manual_seed(seed)
-            self.model = self._build_model()
+                train_settings = restored.settings
+                _check_same_data(restored.data, fingerprint, out)
+            train = (texts, labels, valid_texts, valid_labels)
+            if valid_texts is None:
+                train = _hold_out(texts, labels, train_settings.valid_fraction, train_settings.seed)
+            if checkpoint is None:
+                parts = self._fresh_parts(train[0], train[1], train_settings)
+            else:
+                parts = restored
+            self._take_parts(parts)
+            self.settings = train_settings
+            return self._trainer(
+                *train, stop, fingerprint,
+                teacher if checkpoint is None else None,
+                "train_targets" in (checkpoint or {}).get("task", {}),
+                progress, plot, on_eval,
+            )  # fmt: skip
+
+        result = fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock)
+        if self._best_weights:
+            self.network.load_state_dict(self._best_weights)
+        self.network.eval()
+        return result
+
+    def _fresh_parts(
+        self, texts: list[str], labels: list[str], settings: TrainSettings
+    ) -> SentimentClassifier:
+        """A copy of this classifier with vocabulary, labels, n-grams and a new network."""
+        parts = SentimentClassifier(self.config, self.text)
+        t = parts.text
+        parts.labels = check_training_labels(labels)
+        tokens = [parts.tokenizer(x) for x in texts]
+        parts.vocab = Vocab.build(tokens, min_freq=t.min_freq, max_size=t.max_vocab)
+        if t.char_ngrams is not None:
+            parts.subwords = CharNgrams.build(
+                parts.vocab.tokens[2:],  # the words (not PAD, UNK)
+                *t.char_ngrams,
+                min_words=t.ngram_min_words,
+                max_size=t.max_ngrams,
+            )
+        check_seed(settings.seed)
+        nnrandom.manual_seed(settings.seed)
+        parts.network = parts._build_network()
+        return parts
+
+    def _take_parts(self, parts: SentimentClassifier) -> None:
+        self.config, self.text, self.tokenizer = parts.config, parts.text, parts.tokenizer
+        self.vocab, self.labels, self.subwords = parts.vocab, parts.labels, parts.subwords
+        self.vectors_found, self.network = parts.vectors_found, parts.network
+
+    def _trainer(
+        self, texts, labels, valid_texts, valid_labels, stop: StopRule, fingerprint: dict,
+        teacher, soft_targets_saved: bool, progress: bool, plot: bool, on_eval,
+    ) -> Trainer:  # fmt: skip
+        s = self.settings
         train_ids = self._encode(texts)
         valid_ids = self._encode(valid_texts)
         train_y = label_indices(labels, self.labels, "training data")
         valid_y = label_indices(valid_labels, self.labels, "validation data")
         if teacher is not None:
-            train_y = self._distilled_targets(teacher, texts, train_y, distill_weight, progress)
-        elif resume and "train_targets" in checkpoint["task"]:  # Trainer.restore checks the shape
+            train_y = self._distilled_targets(teacher, texts, train_y, s.distill_weight, progress)
+        elif (
+            soft_targets_saved
+        ):  # the checkpoint's targets replace these (restore checks the shape)
             train_y = np.zeros((len(texts), len(self.labels)))
-        if run_dir is not None and not resume:
-            run = RunDir.create(run_dir, force=force)
-
+        self.data = {**fingerprint, "examples": len(texts), "valid_examples": len(valid_texts)}
+        if train_y.ndim != 2:
+            self.settings = s = replace(s, distill_weight=None)
         task = ClassificationTask(
-            self.model, train_ids, train_y, valid_ids, valid_y, batch_size, seed
+            self.network, train_ids, train_y, valid_ids, valid_y, s.batch_size, s.seed
         )
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = Adam(params, lr=lr, weight_decay=weight_decay)
+        params = [p for p in self.network.parameters() if p.requires_grad]
+        optimizer = Adam(params, lr=s.lr, weight_decay=s.weight_decay)
         per_epoch = task.batches_per_epoch()
-        self.train_settings = {
-            "examples": len(texts),
-            "valid_examples": len(valid_texts),
-            "batch_size": batch_size,
-            "lr": lr,
-            "lr_decay": lr_decay,
-            "weight_decay": weight_decay,
-            "grad_clip": grad_clip,
-            "ema_decay": ema_decay,
-            "distill_weight": distill_weight if train_y.ndim == 2 else None,
-            "patience": patience,
-            "evals_per_epoch": evals_per_epoch,
-            "valid_fraction": valid_fraction,
-            "seed": seed,
-        }
         monitored = len(valid_texts) > 0
         config = TrainerConfig(
-            epochs=epochs,
-            minutes=minutes,
-            eval_every=max(1, math.ceil(per_epoch / evals_per_epoch)),
+            epochs=stop.epochs,
+            steps=stop.steps,
+            minutes=stop.minutes,
+            eval_every=max(1, math.ceil(per_epoch / s.evals_per_epoch)),
             log_every=max(1, min(50, per_epoch // 10)),
-            grad_clip=grad_clip,
-            ema_decay=ema_decay,
+            grad_clip=s.grad_clip,
+            ema_decay=s.ema_decay,
             monitor="val_accuracy" if monitored else "train_loss",
             mode="max",
-            patience=patience if monitored else None,
+            patience=s.patience if monitored else None,
             progress=progress,
             plot=plot,
         )
-        best_state = {}
+        self._best_weights: dict = {}
 
         def keep_best(trainer: Trainer, metrics: dict) -> None:
             if trainer.best_step == trainer.step or not monitored:
-                best_state.update(self.model.state_dict())
+                self._best_weights.update(self.network.state_dict())
             if on_eval is not None:
                 on_eval(trainer, metrics)
 
-        def decayed(step: int, epoch: int) -> float:
-            return lr * lr_decay**epoch
-
+        lr, decay = s.lr, s.lr_decay
         trainer = Trainer(
             task,
-            self.model,
+            self.network,
             optimizer,
-            run,
+            None,
             config,
             app=APP,
-            app_config=self.config(),
-            lr_schedule=decayed if lr_decay != 1.0 else None,
+            app_config=self.app_config(),
+            lr_schedule=(lambda step, epoch: lr * decay**epoch) if decay != 1.0 else None,
             on_eval=keep_best,
         )
-        if checkpoint is not None:
-            trainer.restore(checkpoint)
-            if trainer.best_step is not None and run.best.is_file():
-                best_state.update(load_checkpoint(run.best, app=APP)["model"])
-        result = trainer.fit()
-        if best_state:
-            self.model.load_state_dict(best_state)
-        self.model.eval()
-        return result
+        restore = trainer.restore
+
+        def restore_with_best(checkpoint: dict) -> None:  # resume: the run's best weights too
+            restore(checkpoint)
+            run = trainer.run_dir
+            if trainer.best_step is not None and run is not None and run.best.is_file():
+                self._best_weights.update(load_checkpoint(run.best, app=APP)["model"])
+
+        trainer.restore = restore_with_best
+        return trainer
 
     def _distilled_targets(
         self,
@@ -521,7 +513,7 @@ class SentimentClassifier(_Predictor):
         weight: float,
         progress: bool,
     ) -> np.ndarray:
-        """``(1 - weight) * onehot(targets) + weight * p_teacher(texts)``, (N, C) in our label order."""
+        """``(1 - weight) * onehot(targets) + weight * p_teacher(texts)``, (N, C)."""
         teacher._require_model()
         if sorted(teacher.labels) != sorted(self.labels):
             raise ValueError(
@@ -534,85 +526,88 @@ class SentimentClassifier(_Predictor):
         p = teacher._probabilities(texts)[:, columns]  # (N, C); a text without words reads as UNK
         return (1.0 - weight) * np.eye(len(self.labels))[targets] + weight * p
 
-    def _build_model(self) -> TextClassifier:
-        settings = dict(self.model_settings)
+    def _build_network(self) -> TextClassifier:
+        t = self.text
+        embedding_dim = self.config.embedding_dim
         weights = None
-        if self.vectors is not None:
+        if t.vectors is not None:
             weights, self.vectors_found = load_vectors(
-                self.vectors,
+                t.vectors,
                 self.vocab,
-                encoding=self.vectors_encoding,
-                lowercase=self.tokenizer.lowercase,
+                encoding=t.vectors_encoding,
+                lowercase=t.lowercase,
                 rng=np.random.default_rng(0),
             )
-            settings["embedding_dim"] = weights.shape[1]
-        config = ModelConfig(
+            embedding_dim = weights.shape[1]
+        config = replace(
+            self.config,
             vocab_size=len(self.vocab),
             num_classes=len(self.labels),
             num_subwords=0 if self.subwords is None else len(self.subwords),
-            **settings,
+            embedding_dim=embedding_dim,
         )
-        model = TextClassifier(config)
+        network = TextClassifier(config)
         if weights is not None:
-            model.embedding.weight.data[...] = weights
-            model.embedding.weight.data[PAD_ID] = 0.0
-            model.embedding.weight.requires_grad = not self.freeze_vectors
-        return model
+            network.embedding.weight.data[...] = weights
+            network.embedding.weight.data[PAD_ID] = 0.0
+            network.embedding.weight.requires_grad = not t.freeze_vectors
+        return network
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        t = self.text
         return encode_texts(
             texts,
             self.tokenizer,
             self.vocab,
-            self.max_length,
-            self.truncate,
-            self.unknown_backoff,
+            t.max_length,
+            t.truncate,
+            t.unknown_backoff,
             self.subwords,
         )
 
     # -- inference ---------------------------------------------------------------------
     def _require_model(self) -> None:
-        if self.model is None or self.vocab is None or self.labels is None:
+        if self.network is None or self.vocab is None or self.labels is None:
             raise RuntimeError("the classifier is not trained: call fit() or load() first")
 
     def _probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, C) of every text; one without tokens reads as one UNK."""
         return probabilities(
-            predict_logits(self.model, self._encode(texts), batch_size), len(self.labels)
+            predict_logits(self.network, self._encode(texts), batch_size), len(self.labels)
         )
+
+    def trace(self, text: str):
+        """States, gates, the verdict word by word and each word's weight (see :mod:`.trace`)."""
+        from .trace import trace_sentence
+
+        return trace_sentence(self, text)
 
     # -- files -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write a model-only checkpoint (``app``, ``config``, ``model``), atomically."""
         self._require_model()
         save_checkpoint(
-            path, {"app": APP, "config": self.config(), "model": dict(self.model.state_dict())}
+            path,
+            {"app": APP, "config": self.app_config(), "model": dict(self.network.state_dict())},
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> SentimentClassifier:
-        """Load a saved model, or the best checkpoint of a run directory.
+    def load(cls, path: str | os.PathLike, which: str = "best") -> SentimentClassifier:
+        """Load a saved model, or a run directory's ``which`` checkpoint (best, else latest).
 
         Raises :class:`rnnkit.training.CheckpointError` (one-line message) for a
         missing, corrupt or foreign file.
         """
-        path = os.fspath(path)
-        if os.path.isdir(path):
-            run = RunDir(Path(path))
-            path = os.fspath(run.checkpoint_for_inference())
-            if not os.path.isfile(path):
-                raise CheckpointError(
-                    f"no checkpoint in {os.fspath(run.path)} (expected best.npz or latest.npz)"
-                )
+        path = resolve_checkpoint(path, which)
         tree = load_checkpoint(path, app=APP)
-        clf = cls.from_config(tree["config"])
+        clf = cls.from_config(tree["config"], tree["model"], path)
         try:
-            clf.model.load_state_dict(tree["model"])
+            clf.network.load_state_dict(tree["model"])
         except ValueError as exc:
             raise CheckpointError(
-                f"{path}: weights do not fit the saved configuration ({exc})"
+                f"{path}: weights do not fit the saved configuration ({_one_line(exc)})"
             ) from None
-        clf.model.eval()
+        clf.network.eval()
         return clf
 
 
@@ -649,6 +644,29 @@ class Ensemble(_Predictor):
 
     def _probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         return np.mean([m._probabilities(texts, batch_size) for m in self.members], axis=0)
+
+
+def _fingerprint(texts, labels, valid_texts, valid_labels) -> dict:
+    """sha256 of the training (and validation) examples, to recognise the data on resume."""
+    digest = hashlib.sha256()
+    for part in (texts, labels, valid_texts or [], valid_labels or []):
+        for item in part:
+            digest.update(str(item).encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(b"\1")
+    return {"sha256": digest.hexdigest()}
+
+
+def _check_same_data(saved: dict, fingerprint: dict, out) -> None:
+    """Resume only on the data the run was trained on (like the text generator's corpus check)."""
+    if "sha256" in saved and saved["sha256"] != fingerprint["sha256"]:
+        raise ValueError(
+            f"the training data differs from what the run in {out} was trained on; "
+            "resume with the same --train (and --valid) data, or start a new run"
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _hold_out(texts: list[str], labels: list[str], fraction: float, seed: int):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..text.batching import pad_batch, truncate
-from ..text.subwords import CharNgrams
+from ..text.subwords import CharNgrams, check_ngram_range
 from ..text.tokenize import Tokenizer
 from ..text.vocab import UNK_ID, Vocab
+from ..training.settings import option
+
+TRUNCATE_KEEP = ("head", "tail", "both")
 
 
 def sorted_labels(labels: Sequence[str]) -> list[str]:
@@ -44,10 +48,19 @@ def label_indices(labels: Sequence[str], names: Sequence[str], what: str = "data
     for i, label in enumerate(labels):
         if label not in index:
             raise ValueError(
-                f"{what}: label {label!r} (example {i + 1}) is not among the model's labels {list(names)}"
+                f"{what}: label {label!r} (example {i + 1}) is not among the model's labels "
+                f"{_shown(names)}"
             )
         out[i] = index[label]
     return out
+
+
+def _shown(names: Sequence[str], limit: int = 10) -> str:
+    """A list of labels for an error line: all of a few, the first ``limit`` of many."""
+    names = list(names)
+    if len(names) <= limit:
+        return str(names)
+    return f"{str(names[:limit])[:-1]}, ... ({len(names):,} in all)]"
 
 
 def encode_texts(
@@ -90,3 +103,74 @@ def batch_arrays(
     """``ids (B, T)`` (or ``(B, T, 1 + G)`` for n-gram rows) and ``lengths (B,)`` for the
     examples ``index`` of ``sequences``."""
     return pad_batch([sequences[i] for i in index])
+
+
+def parse_ngram_range(text: str) -> tuple[int, int]:
+    """``"3-5"`` -> ``(3, 5)`` (the command line's ``--char-ngrams MIN-MAX``)."""
+    try:
+        low, high = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"expected MIN-MAX such as 3-5, received {text!r}") from None
+    if not 1 <= low <= high:
+        raise ValueError(f"need 1 <= MIN <= MAX, received {text!r}")
+    return low, high
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """How a text becomes ids: tokenizer, vocabulary limits, truncation, n-grams, vectors.
+
+    Saved with the model (prediction needs it); every field but
+    ``vectors_encoding`` is a command-line option of ``rnnkit sentiment train``.
+    """
+
+    lowercase: bool = option(True, "lower-case", negate="--cased", negate_help="do not lower-case")
+    split_punctuation: bool = option(
+        True, "split punctuation and clitics", negate="--no-split-punctuation",
+        negate_help="split on whitespace only",
+    )  # fmt: skip
+    strip_html: bool = option(
+        True, "remove HTML tags", negate="--keep-html",
+        negate_help="do not remove HTML tags such as <br />",
+    )  # fmt: skip
+    min_freq: int = option(1, "drop words seen fewer times")
+    max_vocab: int | None = option(
+        30_000, "vocabulary size cap, PAD and UNK included, 0 = none", zero_is_none=True
+    )
+    max_length: int | None = option(400, "tokens kept per text, 0 = all", zero_is_none=True)
+    truncate: str = option("both", "part of a long text kept", choices=TRUNCATE_KEEP)
+    unknown_backoff: bool = option(
+        True, "an unknown word maps to a known word with the same stem first",
+        negate="--no-backoff",
+        negate_help="unknown words map to UNK directly (default: to a known word with the same "
+        "stem first, warmly -> warm)",
+    )  # fmt: skip
+    vectors: str | None = option(
+        None, "pretrained word vectors, GloVe/word2vec text format (default: none)", metavar="FILE"
+    )
+    freeze_vectors: bool = option(False, "keep the pretrained vectors fixed")
+    vectors_encoding: str = option("utf-8", "text encoding of the vectors file", cli=False)
+    char_ngrams: tuple[int, int] | None = option(
+        None, "also learn a vector per character n-gram of MIN..MAX letters (e.g. 3-5): unseen "
+        "words get their pieces' vectors (default: off)", parse=parse_ngram_range,
+        metavar="MIN-MAX",
+    )  # fmt: skip
+    ngram_min_words: int = option(2, "keep n-grams found in at least this many words")
+    max_ngrams: int | None = option(100_000, "n-gram count cap, 0 = none", zero_is_none=True)
+
+    def validate(self) -> None:
+        if self.truncate not in TRUNCATE_KEEP:
+            raise ValueError(f"truncate must be one of {TRUNCATE_KEEP}, received {self.truncate!r}")
+        if self.max_length is not None and self.max_length < 1:
+            raise ValueError(f"max_length must be >= 1 or None, received {self.max_length}")
+        if self.char_ngrams is not None:
+            check_ngram_range(*self.char_ngrams, name="char_ngrams")
+        if self.ngram_min_words < 1:
+            raise ValueError(f"ngram_min_words must be >= 1, received {self.ngram_min_words}")
+
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(
+            lowercase=self.lowercase,
+            split_punctuation=self.split_punctuation,
+            strip_html=self.strip_html,
+        )

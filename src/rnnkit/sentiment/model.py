@@ -4,7 +4,8 @@
 
     ids (B, T) --word dropout (UNK)--> --Embedding--> (B, T, E) [+ n-gram vectors] --Dropout-->
           --LSTM/GRU(lengths)--> output (B, T, D*H), h_n
-          --pool over valid steps (last | mean | max)--> (B, D*H) --Dropout--> --Linear--> logits (B, K)
+          --pool over valid steps (last | mean | max)--> (B, D*H)
+          --Dropout--> --Linear--> logits (B, K)
 
 ``K = 1`` for two classes (a sigmoid of the single logit is the probability of
 the second label) and ``K = C`` for ``C > 2`` classes (softmax). Padding
@@ -30,38 +31,56 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..nn import random as nnrandom
+from ..nn.cells import GRUCell, LSTMCell
 from ..nn.layers import Dropout, Embedding, EmbeddingBag, Linear
 from ..nn.module import Module
-from ..nn.recurrent import GRU, LSTM
+from ..nn.recurrent import GRU, LSTM, RNNBase
 from ..text.vocab import PAD_ID, UNK_ID
+from ..training.memory import check_allocation
+from ..training.settings import option
 from .pooling import POOLINGS, pool_backward, pool_forward
 
 CELLS = ("lstm", "gru")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a :class:`TextClassifier` (saved as JSON)."""
+    """Everything needed to rebuild a :class:`TextClassifier` (saved as JSON).
 
-    vocab_size: int
-    num_classes: int
-    embedding_dim: int = 128
-    hidden_size: int = 128
-    cell: str = "lstm"
-    num_layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "max"
-    dropout: float = 0.5  # on the pooled summary (and between stacked layers)
-    embedding_dropout: float = 0.0  # on the word vectors
-    word_dropout: float = 0.0  # training only: a word becomes UNK with this probability
-    embedding_init: float = 0.1  # std of the N(0, s) initial word (and n-gram) vectors
-    num_subwords: int = 0  # character n-grams with a vector (0 = words only)
+    The sizes that come from the data (``vocab_size``, ``num_classes``,
+    ``num_subwords``) are set when training starts; every other field is a
+    command-line option of ``rnnkit sentiment train``.
+    """
+
+    vocab_size: int = option(2, "words in the vocabulary, PAD and UNK included", cli=False)
+    num_classes: int = option(2, "labels", cli=False)
+    embedding_dim: int = option(128, "word vector size")
+    hidden_size: int = option(128, "units per direction")
+    cell: str = option("lstm", "recurrent cell", choices=CELLS)
+    num_layers: int = option(1, "stacked layers")
+    bidirectional: bool = option(True, "read both ways", negate="--unidirectional",
+                                 negate_help="read left to right only")  # fmt: skip
+    pooling: str = option("max", "summary of the outputs", choices=POOLINGS)
+    dropout: float = option(0.5, "dropout on the summary and between layers")
+    embedding_dropout: float = option(0.0, "dropout on the word vectors")
+    word_dropout: float = option(0.0, "probability that a training word becomes UNK")
+    embedding_init: float = option(0.1, "std of the random initial word vectors")
+    num_subwords: int = option(0, "character n-grams with a vector (0 = words only)", cli=False)
 
     def validate(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, received {self.cell!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, received {self.pooling!r}")
+        for name in ("vocab_size", "num_classes", "embedding_dim", "hidden_size", "num_layers",
+                     "num_subwords"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, received {value!r}")
+        if not isinstance(self.bidirectional, bool):
+            raise ValueError(
+                f"bidirectional must be true or false, received {self.bidirectional!r}"
+            )
         if self.num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, received {self.num_classes}")
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
@@ -81,10 +100,23 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known)  # a setting this version does not know: refuse
         if unknown:
             raise ValueError(f"unknown model settings {unknown}")
         return cls(**data)
+
+    def num_parameters(self) -> int:
+        """Parameters of the :class:`TextClassifier` this config builds, counted without
+        building it: ``V*E`` (+ ``(G+1)*E`` n-gram vectors) + the recurrent layers +
+        ``D*H*K + K`` (the output layer)."""
+        E, H = int(self.embedding_dim), int(self.hidden_size)
+        D = 2 if self.bidirectional else 1
+        count = int(self.vocab_size) * E
+        if self.num_subwords > 0:
+            count += (int(self.num_subwords) + 1) * E
+        cell = LSTMCell if self.cell == "lstm" else GRUCell
+        count += RNNBase.parameter_count(cell, E, H, int(self.num_layers), True, self.bidirectional)
+        return count + D * H * self.num_outputs + self.num_outputs
 
     @property
     def num_outputs(self) -> int:
@@ -102,6 +134,12 @@ class TextClassifier(Module):
     def __init__(self, config: ModelConfig, dtype=np.float32):
         super().__init__()
         config.validate()
+        count = config.num_parameters()
+        check_allocation(
+            count * np.dtype(dtype).itemsize,
+            f"a model of {count:,} parameters",
+            "choose a smaller --hidden-size, --embedding-dim, --num-layers or --max-vocab",
+        )
         self.config = config
         self.embedding = Embedding(
             config.vocab_size, config.embedding_dim, padding_idx=PAD_ID, dtype=dtype
@@ -138,7 +176,8 @@ class TextClassifier(Module):
         if ids.ndim != 2 or lengths.shape != (ids.shape[0],):
             expected = "(B, T) or (B, T, 1 + G)" if self.subword_embedding is not None else "(B, T)"
             raise ValueError(
-                f"expected ids {expected} and lengths (B,), received {ids.shape} and {lengths.shape}"
+                f"expected ids {expected} and lengths (B,), "
+                f"received {ids.shape} and {lengths.shape}"
             )
         if self.training and self.config.word_dropout > 0:
             # Words of the training set replaced by UNK now and then, so that UNK (all

@@ -27,6 +27,9 @@ from ..text.batching import bucket_batches
 from .data import batch_arrays
 from .model import TextClassifier
 
+#: validation probabilities held at once (rows x classes); 2 classes: 500k rows in one slice
+EVAL_NUMBERS = 1 << 20
+
 
 class ClassificationLoss:
     """Mean loss over a batch and its gradient with respect to the logits (B, K).
@@ -51,7 +54,7 @@ class ClassificationLoss:
 
 
 def probabilities(logits: np.ndarray, num_classes: int) -> np.ndarray:
-    """Logits (B, K) -> class probabilities (B, C) in float64: sigmoid for 2 classes, else softmax."""
+    """Logits (B, K) -> class probabilities (B, C), float64: sigmoid for 2 classes, else softmax."""
     z = logits.astype(np.float64)
     if num_classes == 2:
         p1 = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))  # sigmoid without overflow
@@ -126,14 +129,20 @@ class ClassificationTask:
         return loss, int(lengths.sum())
 
     def evaluate(self) -> dict[str, float]:
-        if len(self.valid_ids) == 0:
+        """Mean NLL and accuracy on the validation set, in slices of at most
+        :data:`EVAL_NUMBERS` probabilities (so 10,000 classes cost no more than 2)."""
+        n = len(self.valid_ids)
+        if n == 0:
             return {}
-        logits = predict_logits(self.model, self.valid_ids)
-        probs = probabilities(logits, self.num_classes)
-        targets = self.valid_targets
-        nll = -np.log(np.clip(probs[np.arange(len(targets)), targets], 1e-12, None))
-        accuracy = float((probs.argmax(axis=1) == targets).mean())
-        return {"val_loss": float(nll.mean()), "val_accuracy": accuracy}
+        rows = max(1, EVAL_NUMBERS // self.num_classes)
+        nll, correct = [], 0
+        for start in range(0, n, rows):
+            targets = self.valid_targets[start : start + rows]
+            logits = predict_logits(self.model, self.valid_ids[start : start + rows])
+            probs = probabilities(logits, self.num_classes)  # (rows, C)
+            nll.append(-np.log(np.clip(probs[np.arange(len(targets)), targets], 1e-12, None)))
+            correct += int((probs.argmax(axis=1) == targets).sum())
+        return {"val_loss": float(np.concatenate(nll).mean()), "val_accuracy": correct / n}
 
     @property
     def soft_targets(self) -> bool:

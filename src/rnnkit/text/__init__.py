@@ -1,1 +1,1 @@
-"""Text handling: tokenizers, vocabularies, file readers, word vectors, batching, corpora and downloads."""
+"""Text handling: tokenizers, vocabularies, file readers, vectors, batching, corpora, downloads."""

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .readers import read_file_bytes
+
 ENCODINGS = ("utf-8", "bytes")
 
 #: the default corpus is capped at this many characters (a couple of MB of Python)
@@ -33,11 +35,16 @@ class CorpusError(ValueError):
 
 
 # -- reading --------------------------------------------------------------------
-def read_corpus(path: str | os.PathLike, encoding: str = "utf-8") -> Text:
+def read_corpus(
+    path: str | os.PathLike,
+    encoding: str = "utf-8",
+    utf8_hint: str = "use --encoding bytes to train on its raw bytes",
+) -> Text:
     """Read a whole file as ``str`` (``"utf-8"``) or ``bytes`` (``"bytes"``).
 
-    Raises :class:`CorpusError` for a missing or empty file, or for a file that
-    is not valid UTF-8 (naming the offset and suggesting ``--encoding bytes``).
+    Raises :class:`CorpusError` for a missing, empty or unreadable file, one
+    that is not a regular file (a FIFO, a device), or a file that is not valid
+    UTF-8 (naming the offset, then ``utf8_hint``: what the caller can do).
     """
     check_encoding(encoding)
     path = Path(path)
@@ -45,7 +52,7 @@ def read_corpus(path: str | os.PathLike, encoding: str = "utf-8") -> Text:
         raise CorpusError(f"corpus file not found: {path}")
     if path.is_dir():
         raise CorpusError(f"corpus is a directory, expected a text file: {path}")
-    data = path.read_bytes()
+    data = read_file_bytes(path, CorpusError)  # a FIFO or device is refused, not read
     if not data:
         raise CorpusError(f"corpus file is empty: {path}")
     if encoding == "bytes":
@@ -54,8 +61,8 @@ def read_corpus(path: str | os.PathLike, encoding: str = "utf-8") -> Text:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(
-            f"{path} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "use --encoding bytes to train on its raw bytes"
+            f"{path} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+            + (f"; {utf8_hint}" if utf8_hint else "")
         ) from None
 
 
@@ -162,15 +169,29 @@ class CharVocab:
             return f"0x{symbol:02x}"
         return f"U+{symbol:04X} {chr(symbol)!r}"
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"encoding": self.encoding, "symbols": list(self.symbols)}
 
     @classmethod
-    def from_json(cls, data: dict) -> CharVocab:
-        symbols = tuple(int(s) for s in data["symbols"])
-        if list(symbols) != sorted(set(symbols)) or not symbols:
-            raise ValueError("vocabulary symbols must be sorted, distinct and non-empty")
-        return cls(symbols, str(data["encoding"]))
+    def from_dict(cls, data: dict) -> CharVocab:
+        """Inverse of :meth:`to_dict`; a symbol that is no code point (or byte) is a ValueError."""
+        encoding = data["encoding"]
+        if encoding not in ENCODINGS:
+            raise ValueError(
+                f"vocabulary encoding must be one of {', '.join(ENCODINGS)}, received {encoding!r}"
+            )
+        raw = data["symbols"]
+        if not isinstance(raw, list) or not raw:
+            raise ValueError("vocabulary symbols must be a non-empty list")
+        top = 0xFF if encoding == "bytes" else 0x10FFFF
+        for s in raw:
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= top:
+                kind = "a byte value" if encoding == "bytes" else "a Unicode code point"
+                raise ValueError(f"vocabulary symbol {s!r} is not {kind}")
+        symbols = tuple(raw)
+        if list(symbols) != sorted(set(symbols)):
+            raise ValueError("vocabulary symbols must be sorted and distinct")
+        return cls(symbols, encoding)
 
 
 # -- splitting and batching ------------------------------------------------------------
@@ -226,7 +247,9 @@ class StreamBatches:
         )
 
 
-def eval_streams(ids: Sequence[int] | np.ndarray, num_streams: int) -> tuple[np.ndarray, np.ndarray]:
+def eval_streams(
+    ids: Sequence[int] | np.ndarray, num_streams: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Evaluation layout: ``num_streams`` contiguous streams covering all but < ``num_streams``
     symbols, as ``inputs (L, B)`` and ``targets (L, B)`` (time-major).
 

@@ -98,7 +98,8 @@ def download(name: str, *, force: bool = False) -> Path:
         partial.write_bytes(data)
         os.replace(partial, path)  # never a half-written file under the final name
     except OSError as exc:
-        raise DownloadError(f"could not write to the cache {target_dir}: {exc.strerror or exc}") from None
+        detail = exc.strerror or exc
+        raise DownloadError(f"could not write to the cache {target_dir}: {detail}") from None
     return path
 
 

@@ -33,7 +33,9 @@ import csv
 import gzip
 import os
 import re
+import stat
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 FORMATS = ("auto", "tsv", "csv", "label-first", "fasttext", "folder")
@@ -59,27 +61,59 @@ class LabeledTexts:
         return len(self.texts)
 
     def label_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for label in self.labels:
-            counts[label] = counts.get(label, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(Counter(self.labels).items()))
 
 
 # -- bytes -> lines ----------------------------------------------------------------
 
 
+def read_file_bytes(path: str | os.PathLike, error: type[ValueError] | None = None) -> bytes:
+    """The bytes of a regular file; anything else is ``error`` (default :class:`DataError`)
+    with one line naming the path.
+
+    The file is opened non-blocking and checked with ``fstat`` before a byte is
+    read, so a FIFO or a device is refused at once instead of blocking (or
+    reading forever); a read that fails (a pseudo-file, a disk error) names
+    the path too.
+    """
+    error = error or DataError
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, expected a file") from None
+    except OSError as e:
+        raise error(f"{path}: cannot open ({e.strerror or e})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise error(f"{path}: is a directory, expected a file")
+        if not stat.S_ISREG(mode):
+            raise error(f"{path}: is {_file_kind(mode)}, not a regular file; give a file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror or e})") from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
 def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
     """The whole file as one string: gunzipped if needed, decoded, BOM removed."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    data = read_file_bytes(path)
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -212,7 +246,8 @@ def read_table(
             continue
         if len(row) != len(header):
             raise DataError(
-                f"{path}: line {number}: expected {len(header)} {format.upper()} fields, found {len(row)}"
+                f"{path}: line {number}: expected {len(header)} {format.upper()} fields, "
+                f"found {len(row)}"
             )
         text, label = row[ti].strip(), row[li].strip()
         if not text or not label:

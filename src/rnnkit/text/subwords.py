@@ -91,7 +91,8 @@ class CharNgrams:
             raise ValueError(f"max_size must be >= 0 or None, received {max_size}")
         n_min, n_max = check_ngram_range(n_min, n_max)
         counts = Counter(gram for word in set(words) for gram in char_ngrams(word, n_min, n_max))
-        kept = sorted((g for g, c in counts.items() if c >= min_words), key=lambda g: (-counts[g], g))
+        frequent = (g for g, c in counts.items() if c >= min_words)
+        kept = sorted(frequent, key=lambda g: (-counts[g], g))
         return cls(kept[:max_size] if max_size is not None else kept, n_min, n_max)
 
     def __len__(self) -> int:
@@ -117,7 +118,9 @@ class CharNgrams:
         try:
             ngrams = [str(g) for g in data["ngrams"]]
             return cls(ngrams, int(data["n_min"]), int(data["n_max"]))
-        except (KeyError, TypeError) as exc:
+        except KeyError as exc:
+            raise ValueError(f"invalid n-gram list: missing key {exc.args[0]!r}") from None
+        except TypeError as exc:
             raise ValueError(f"invalid n-gram list: {exc}") from None
 
     def __repr__(self) -> str:

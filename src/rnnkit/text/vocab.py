@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-# (suffix, replacements): "ies" -> "y" (parodies -> parody), "ly" -> "le" or "" (gently -> gentle)...
+# (suffix, replacements): "ies" -> "y" (parodies -> parody),
+# "ly" -> "le" or "" (gently -> gentle)...
 _SUFFIXES = (
     ("iest", ("y",)), ("ier", ("y",)), ("ies", ("y",)), ("ied", ("y",)), ("ily", ("y",)),
     ("ness", ("",)), ("ment", ("",)), ("ings", ("", "e")), ("ing", ("", "e")),

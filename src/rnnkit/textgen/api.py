@@ -1,10 +1,11 @@
 """``CharLM``: the text generator as one object for notebooks and the command line.
 
-    lm = CharLM(cell="lstm", hidden_size=256, num_layers=2)
-    lm.fit("input.txt", minutes=5, out="runs/shakespeare")   # or a str of text
-    print(lm.generate(300, prime="ROMEO:", temperature=0.8, seed=1))
-    print(lm.evaluate())                                     # the validation split
-    lm = CharLM.load("runs/shakespeare")                     # best.npz of a run
+lm = CharLM(cell="lstm", hidden_size=256, num_layers=2)
+lm.fit("input.txt", minutes=5, out="runs/shakespeare")   # or a str of text
+lm.fit(out="runs/shakespeare", resume=True, minutes=10)  # continue it exactly
+print(lm.generate(300, prime="ROMEO:", temperature=0.8, seed=1))
+print(lm.evaluate())                                     # the validation split
+lm = CharLM.load("runs/shakespeare")                     # best.npz of a run
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +34,16 @@ from ..text.corpus import (
 from ..training import (
     CheckpointError,
     RunDir,
+    StopRule,
     Trainer,
     TrainerConfig,
     TrainResult,
+    check_parameter_count,
+    config_error,
+    fit_run,
+    from_dict,
     load_checkpoint,
+    resolve_checkpoint,
     save_checkpoint,
 )
 from .evaluate import evaluate_ids
@@ -44,34 +52,29 @@ from .sampling import SamplingOptions, generate_ids
 from .train import CharLMTask, TrainSettings, make_optimizer
 
 APP = "textgen"
+#: version of the checkpoint's "config"; 1 (no "version" key) named embedding_dim embedding_size
+CONFIG_VERSION = 2
 
 #: the stop rule when none is given
-DEFAULT_MINUTES = 15.0
+DEFAULT_STOP = StopRule(minutes=15.0)
 
 
 class CharLM:
     """A character-level language model: train on any text, sample, evaluate, save.
 
-    The architecture is fixed at construction; the vocabulary comes from the
-    text given to :meth:`fit` (or from a checkpoint, see :meth:`load`).
+    The three parts of the application: the architecture ``config``
+    (:class:`~rnnkit.textgen.model.CharRNNConfig`, fixed at construction:
+    ``CharLM(hidden_size=256)`` or ``CharLM(CharRNNConfig(...))``), the
+    training ``settings`` (:class:`~rnnkit.textgen.train.TrainSettings`, saved
+    whole in every checkpoint) and the task the shared trainer runs
+    (:class:`~rnnkit.textgen.train.CharLMTask`). The vocabulary comes from the
+    text given to :meth:`fit` (or from a checkpoint, see :meth:`load`); the
+    network is ``.network``.
     """
 
-    def __init__(
-        self,
-        cell: str = "lstm",
-        hidden_size: int = 512,
-        num_layers: int = 2,
-        embedding_size: int = 64,
-        dropout: float = 0.2,
-    ):
-        self.arch = {
-            "cell": cell,
-            "embedding_size": embedding_size,
-            "hidden_size": hidden_size,
-            "num_layers": num_layers,
-            "dropout": dropout,
-        }
-        CharRNNConfig(vocab_size=1, **self.arch).validate()
+    def __init__(self, config: CharRNNConfig | None = None, **architecture: Any):
+        self.config = replace(config or CharRNNConfig(), **architecture)
+        self.config.validate()
         self.vocab: CharVocab | None = None
         self.network: CharRNN | None = None
         self.settings = TrainSettings()
@@ -85,85 +88,81 @@ class CharLM:
         *,
         encoding: str = "utf-8",
         out: str | os.PathLike | None = None,
+        resume: bool = False,
         force: bool = False,
+        lock: bool = True,
         epochs: float | None = None,
         steps: int | None = None,
         minutes: float | None = None,
         progress: bool = True,
         **settings: Any,
     ) -> TrainResult:
-        """Train from scratch on ``text``.
+        """Train on ``text``, or (``resume=True``) continue the run in ``out`` exactly.
 
         ``text``: a path (``Path``, or a ``str`` naming an existing file), a
         ``str`` of text, ``bytes`` (byte vocabulary), or None for the default
         corpus (Python's standard library source). ``out``: a run directory
         for checkpoints, ``metrics.jsonl`` and ``loss.png`` (refused if it
-        already holds a run, unless ``force``). Stop rule: ``epochs``,
-        ``steps`` or ``minutes`` (default 15 minutes). Other keywords are
+        already holds a run, unless ``force``; see :mod:`rnnkit.training.rundir`
+        for the lock and what ``force`` keeps until the new run's first
+        checkpoint). Stop rule: ``epochs``, ``steps`` or ``minutes`` (default
+        15 minutes), counted from the run's start. Other keywords are
         :class:`~rnnkit.textgen.train.TrainSettings` fields (``seq_length``,
         ``batch_size``, ``lr``, ...).
+
+        With ``resume=True`` the run's saved architecture, vocabulary and
+        settings replace this object's (keywords given here are ignored) and
+        its corpus is read again from where the run found it (checked by
+        sha256); pass ``text`` for a run trained on in-memory text. Without a
+        stop rule the run's own applies; ``minutes`` includes the time already
+        spent. Every input is checked before the run directory is touched.
         """
-        unknown = sorted(set(settings) - set(TrainSettings.__dataclass_fields__))
+        unknown = sorted(set(settings) - {f.name for f in fields(TrainSettings)})
         if unknown:
             raise ValueError(f"unknown training settings {unknown}")
-        train_settings = TrainSettings(**settings)
-        train_settings.validate()
-        corpus, data = _source(text, encoding)
-        vocab = CharVocab.from_text(corpus)
-        # every input is checked before `out` is touched and before self changes
-        batches, val_ids = _split(corpus, vocab, train_settings)
-        run = RunDir.create(out, force=force) if out is not None else None
-        self.settings, self.data, self.vocab, self._corpus = train_settings, data, vocab, corpus
-        nnrandom.manual_seed(train_settings.seed)
-        self.network = CharRNN(CharRNNConfig(vocab_size=len(vocab), **self.arch))
-        task = CharLMTask(self.network, batches, val_ids)
-        trainer = self._trainer(task, run, epochs, steps, minutes, progress)
-        result = trainer.fit()
-        trainer.use_average()  # with ema_decay: the network ends with the averaged weights
-        return result
+        stop = StopRule(epochs, steps, minutes)
+        stop.validate()
+
+        def make_trainer(checkpoint: dict | None) -> Trainer:
+            if checkpoint is None:
+                train_settings = TrainSettings(**settings)
+                train_settings.validate()
+                corpus, data = _source(text, encoding)
+                vocab = CharVocab.from_text(corpus)
+                batches, val_ids = _split(corpus, vocab, train_settings)
+                config = replace(self.config, vocab_size=len(vocab))
+                nnrandom.manual_seed(train_settings.seed)
+                network = CharRNN(config)
+                self.config, self.settings, self.data = config, train_settings, data
+                self.vocab, self.network, self._corpus = vocab, network, corpus
+                rule = stop if stop.given() else DEFAULT_STOP
+            else:
+                run = CharLM._from_tree(checkpoint, Path(out) / RunDir.LATEST)  # the run's parts
+                corpus = run._training_text(text)
+                batches, val_ids = _split(corpus, run.vocab, run.settings)
+                self.config, self.settings, self.data = run.config, run.settings, run.data
+                self.vocab, self.network, self._corpus = run.vocab, run.network, corpus
+                saved = checkpoint.get("trainer", {}).get("config", {})
+                rule = stop if stop.given() else from_dict(StopRule, saved)
+                rule = rule if rule.given() else DEFAULT_STOP
+            task = CharLMTask(self.network, batches, val_ids)
+            return self._trainer(task, rule, progress)
+
+        return fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock)
 
     @classmethod
-    def resume(
-        cls,
-        run_dir: str | os.PathLike,
-        *,
-        epochs: float | None = None,
-        steps: int | None = None,
-        minutes: float | None = None,
-        text: Text | os.PathLike | None = None,
-        progress: bool = True,
-    ) -> tuple[CharLM, TrainResult]:
-        """Continue the run in ``run_dir`` from ``latest.npz``, exactly where it stopped.
-
-        The corpus is read again from where the run found it (checked by
-        sha256); pass ``text`` for a run that was trained on in-memory text.
-        ``steps`` and ``epochs`` count from the run's start; ``minutes`` is the
-        total training time including the time already spent. Without any of
-        them the run's own stop rule applies.
-        """
-        run = RunDir.create(run_dir, resume=True)
-        tree = load_checkpoint(run.latest, app=APP)
-        lm = cls._from_tree(tree, run.latest)
-        if epochs is None and steps is None and minutes is None:  # the run's own stop rule
-            saved = tree.get("trainer", {}).get("config", {})
-            epochs, steps, minutes = saved.get("epochs"), saved.get("steps"), saved.get("minutes")
-        lm._corpus = lm._training_text(text)
-        batches, val_ids = _split(lm._corpus, lm.vocab, lm.settings)
-        task = CharLMTask(lm.network, batches, val_ids)
-        trainer = lm._trainer(task, run, epochs, steps, minutes, progress)
-        trainer.restore(tree)
-        result = trainer.fit()
-        trainer.use_average()
+    def resume(cls, run_dir: str | os.PathLike, **kwargs: Any) -> tuple[CharLM, TrainResult]:
+        """``CharLM().fit(out=run_dir, resume=True, **kwargs)``, returning the model too."""
+        lm = cls()
+        result = lm.fit(kwargs.pop("text", None), out=run_dir, resume=True, **kwargs)
         return lm, result
 
-    def _trainer(self, task, run, epochs, steps, minutes, progress) -> Trainer:
+    def _trainer(self, task: CharLMTask, stop: StopRule, progress: bool) -> Trainer:
         s = self.settings
-        if epochs is None and steps is None and minutes is None:
-            minutes = DEFAULT_MINUTES
         config = TrainerConfig(
-            epochs=epochs,
-            steps=steps,
-            minutes=minutes,
+            epochs=stop.epochs,
+            steps=stop.steps,
+            minutes=stop.minutes,
             eval_every=s.eval_every,
             log_every=s.log_every,
             grad_clip=s.grad_clip,
@@ -176,7 +175,7 @@ class CharLM:
             task,
             self.network,
             make_optimizer(self.network, s),
-            run,
+            None,
             config,
             app=APP,
             app_config=self._app_config(),
@@ -194,7 +193,9 @@ class CharLM:
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         val = metrics.get("val_loss")
-        head = f"step {trainer.step}" + (f", val loss {val:.3f} nats/char" if val is not None else "")
+        head = f"step {trainer.step}" + (
+            f", val loss {val:.3f} nats/char" if val is not None else ""
+        )
         trainer.write(f"--- sample at {head} ---\n{text}\n---")
 
     # -- sampling --------------------------------------------------------------
@@ -269,7 +270,8 @@ class CharLM:
             if len(ids) < 2:
                 raise CorpusError("this run has no validation split (val_fraction 0): give a file")
         else:
-            corpus, _ = _source(text, encoding or vocab.encoding)
+            hint = "this model was trained on UTF-8 text, so it scores UTF-8 text only"
+            corpus, _ = _source(text, encoding or vocab.encoding, utf8_hint=hint)
             unknown = vocab.unknown(corpus)
             if unknown:
                 raise CorpusError(
@@ -279,6 +281,12 @@ class CharLM:
             ids = vocab.encode(corpus)
         return evaluate_ids(network, ids)
 
+    def trace(self, text: Text, top_k: int = 5):
+        """States, gates and top-k next-character guesses at every character (see :mod:`.trace`)."""
+        from .trace import trace_text
+
+        return trace_text(self, text, top_k=top_k)
+
     # -- files -----------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write a model-only checkpoint (same format as a run's, without optimizer state)."""
@@ -287,42 +295,46 @@ class CharLM:
         save_checkpoint(path, tree)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> CharLM:
-        """Load a checkpoint file, or a run directory (its ``best.npz``, else ``latest.npz``)."""
-        path = Path(path)
-        if path.is_dir():
-            path = RunDir(path).checkpoint_for_inference()
-            if not path.exists():
-                raise CheckpointError(f"no checkpoint in run directory {path.parent}")
+    def load(cls, path: str | os.PathLike, which: str = "best") -> CharLM:
+        """Load a checkpoint file, or a run directory's ``which`` checkpoint
+        (``best.npz``, else ``latest.npz``; or ``"latest"``)."""
+        path = resolve_checkpoint(path, which)
         return cls._from_tree(load_checkpoint(path, app=APP), path)
 
     @classmethod
     def _from_tree(cls, tree: dict, path: Path) -> CharLM:
         config = tree["config"]
+        version = config.get("version", 1) if isinstance(config, dict) else None
+        if not isinstance(version, int) or version > CONFIG_VERSION:
+            raise CheckpointError(
+                f"{path}: text-generator configuration version {version!r} is newer than this "
+                f"rnnkit reads ({CONFIG_VERSION}); upgrade rnnkit"
+            )
         try:
-            model_config = CharRNNConfig.from_json(config["model"])
+            model_config = CharRNNConfig.from_dict(config["model"])
             model_config.validate()
-            vocab = CharVocab.from_json(config["vocab"])
-            settings = TrainSettings.from_json(config.get("train", {}))
+            vocab = CharVocab.from_dict(config["vocab"])
+            settings = TrainSettings.from_dict(config.get("train", {}))
             if model_config.vocab_size != len(vocab):
                 raise ValueError(
                     f"vocab_size {model_config.vocab_size} but {len(vocab)} vocabulary symbols"
                 )
-            lm = cls(**{k: getattr(model_config, k) for k in
-                        ("cell", "hidden_size", "num_layers", "embedding_size", "dropout")})
+            check_parameter_count(model_config.num_parameters(), tree["model"])
+            lm = cls(model_config)
             lm.vocab, lm.settings, lm.data = vocab, settings, dict(config.get("data", {}))
             lm.network = CharRNN(model_config)
             lm.network.load_state_dict(tree["model"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: not a valid text-generator checkpoint ({exc})") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise config_error(path, "text-generator", exc) from None
         return lm
 
     def _app_config(self) -> dict:
-        vocab, network = self._require_model(building=True)
+        vocab, _ = self._require_model(building=True)
         return {
-            "model": CharRNNConfig(vocab_size=len(vocab), **self.arch).to_json(),
-            "vocab": vocab.to_json(),
-            "train": self.settings.to_json(),
+            "version": CONFIG_VERSION,
+            "model": replace(self.config, vocab_size=len(vocab)).to_dict(),
+            "vocab": vocab.to_dict(),
+            "train": self.settings.to_dict(),
             "data": self.data,
         }
 
@@ -350,13 +362,18 @@ class CharLM:
         return self.vocab, self.network  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        arch = ", ".join(f"{k}={v!r}" for k, v in self.arch.items())
+        arch = ", ".join(
+            f"{k}={v!r}" for k, v in self.config.to_dict().items() if k != "vocab_size"
+        )
         state = f"vocab={len(self.vocab)}" if self.vocab is not None else "untrained"
         return f"CharLM({arch}; {state})"
 
 
-def _source(text: Text | os.PathLike | None, encoding: str) -> tuple[Text, dict[str, Any]]:
-    """The corpus and a JSON record of where it came from (for resume and ``eval``)."""
+def _source(
+    text: Text | os.PathLike | None, encoding: str, utf8_hint: str | None = None
+) -> tuple[Text, dict[str, Any]]:
+    """The corpus and a JSON record of where it came from (for resume and ``eval``);
+    ``utf8_hint`` replaces the advice given for a file that is not UTF-8."""
     check_encoding(encoding)
     if text is None:
         corpus: Text = default_corpus()
@@ -365,7 +382,7 @@ def _source(text: Text | os.PathLike | None, encoding: str) -> tuple[Text, dict[
             corpus = corpus.encode("utf-8")
     elif isinstance(text, os.PathLike) or (isinstance(text, str) and _is_file(text)):
         path = Path(text).resolve()
-        corpus = read_corpus(path, encoding)
+        corpus = read_corpus(path, encoding, *([utf8_hint] if utf8_hint else []))
         info = {"source": "file", "path": str(path)}
     elif isinstance(text, bytes):
         corpus, info, encoding = text, {"source": "inline"}, "bytes"
@@ -384,7 +401,9 @@ def _split(
 ) -> tuple[StreamBatches, np.ndarray]:
     """Training batches (the head of the corpus) and validation ids (its tail)."""
     train_ids, val_ids = split_tail(vocab.encode(corpus), settings.val_fraction)
-    batches = StreamBatches(train_ids, settings.batch_size, settings.seq_length, what="training text")
+    batches = StreamBatches(
+        train_ids, settings.batch_size, settings.seq_length, what="training text"
+    )
     return batches, val_ids
 
 

@@ -12,7 +12,9 @@ import sys
 
 from .api import CharLM
 
-DEMO_ARCH = {"cell": "lstm", "hidden_size": 256, "num_layers": 1, "embedding_size": 32, "dropout": 0.0}
+DEMO_ARCH = {
+    "cell": "lstm", "hidden_size": 256, "num_layers": 1, "embedding_dim": 32, "dropout": 0.0
+}
 DEMO_SETTINGS = {
     "seq_length": 64,
     "batch_size": 32,

@@ -46,4 +46,5 @@ def evaluate_ids(
     finally:
         model.train(was_training)
     nats = total / count
-    return {"loss": nats, "bpc": nats / math.log(2), "perplexity": math.exp(nats), "chars": count}
+    perplexity = math.exp(nats) if nats < 700 else math.inf  # a diverged model: no overflow
+    return {"loss": nats, "bpc": nats / math.log(2), "perplexity": perplexity, "chars": count}

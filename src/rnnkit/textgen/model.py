@@ -3,7 +3,7 @@
 Given characters ``x_1..x_T`` it predicts, at each step, a distribution over
 the next character::
 
-    e_t = E[x_t]                         (T, B, embedding_size)
+    e_t = E[x_t]                         (T, B, embedding_dim)
     h_t = rnn(e_t, h_{t-1})              (T, B, hidden_size), num_layers stacked,
                                          dropout between layers
     logits_t = W dropout(h_t) + b        (T, B, vocab_size)
@@ -19,40 +19,58 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..nn.cells import GRUCell, LSTMCell, RNNTanhCell
 from ..nn.layers import Dropout, Embedding, Linear
 from ..nn.module import Module
-from ..nn.recurrent import GRU, LSTM, RNN
+from ..nn.recurrent import GRU, LSTM, RNN, RNNBase
+from ..training.memory import check_allocation
+from ..training.settings import from_dict, option
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+_CELL_CLASSES = {"lstm": LSTMCell, "gru": GRUCell, "rnn": RNNTanhCell}  # what each layer runs
 
 
 @dataclass(frozen=True)
 class CharRNNConfig:
-    """Architecture of a :class:`CharRNN` (stored as JSON in every checkpoint)."""
+    """Architecture of a :class:`CharRNN` (stored as JSON in every checkpoint).
 
-    vocab_size: int
-    cell: str = "lstm"  # lstm | gru | rnn (tanh)
-    embedding_size: int = 64
-    hidden_size: int = 512
-    num_layers: int = 2
-    dropout: float = 0.2  # between recurrent layers and before the output layer
+    Every field but ``vocab_size`` (which comes from the training text) is a
+    command-line option of ``rnnkit textgen train``.
+    """
+
+    vocab_size: int = option(1, "symbols in the vocabulary (from the training text)", cli=False)
+    cell: str = option(
+        "lstm", "recurrent cell", flags=("--cell", "--model"), choices=tuple(CELLS)
+    )
+    embedding_dim: int = option(64, "character embedding size")
+    hidden_size: int = option(512, "units per layer")
+    num_layers: int = option(2, "stacked layers")
+    dropout: float = option(0.2, "dropout between layers and before the output")
 
     def validate(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, received {self.cell!r}")
-        for name in ("vocab_size", "embedding_size", "hidden_size", "num_layers"):
+        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, received {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), received {self.dropout}")
 
-    def to_json(self) -> dict:
+    def num_parameters(self) -> int:
+        """Parameters of the :class:`CharRNN` this config builds, counted without building it:
+        ``V*E`` (embedding) + the recurrent layers + ``H*V + V`` (decoder)."""
+        V, E, H = self.vocab_size, self.embedding_dim, self.hidden_size
+        rnn = RNNBase.parameter_count(_CELL_CLASSES[self.cell], E, H, self.num_layers)
+        return V * E + rnn + H * V + V
+
+    def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> CharRNNConfig:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+    def from_dict(cls, data: dict) -> CharRNNConfig:
+        """From :meth:`to_dict`; version 1 called ``embedding_dim`` ``embedding_size``."""
+        return from_dict(cls, data, renamed={"embedding_size": "embedding_dim"})
 
 
 class CharRNN(Module):
@@ -62,10 +80,16 @@ class CharRNN(Module):
     def __init__(self, config: CharRNNConfig, dtype=np.float32):
         super().__init__()
         config.validate()
+        count = config.num_parameters()
+        check_allocation(
+            count * np.dtype(dtype).itemsize,
+            f"a model of {count:,} parameters",
+            "choose a smaller --hidden-size, --num-layers or --embedding-dim",
+        )
         self.config = config
-        self.embedding = Embedding(config.vocab_size, config.embedding_size, dtype=dtype)
+        self.embedding = Embedding(config.vocab_size, config.embedding_dim, dtype=dtype)
         self.rnn = CELLS[config.cell](
-            config.embedding_size,
+            config.embedding_dim,
             config.hidden_size,
             num_layers=config.num_layers,
             dropout=config.dropout,
@@ -93,6 +117,6 @@ class CharRNN(Module):
     def extra_repr(self) -> str:
         c = self.config
         return (
-            f"cell={c.cell}, vocab_size={c.vocab_size}, embedding_size={c.embedding_size}, "
+            f"cell={c.cell}, vocab_size={c.vocab_size}, embedding_dim={c.embedding_dim}, "
             f"hidden_size={c.hidden_size}, num_layers={c.num_layers}, dropout={c.dropout}"
         )

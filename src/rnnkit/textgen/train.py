@@ -13,14 +13,14 @@ checkpoint, so a resumed run continues mid-epoch exactly.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..nn import optim
 from ..nn.losses import CrossEntropyLoss
 from ..text.corpus import StreamBatches
-from ..training import check_ema_decay
+from ..training import check_ema_decay, check_positive, check_seed, from_dict, option
 from .evaluate import evaluate_ids
 from .model import CharRNN
 
@@ -33,28 +33,35 @@ OPTIMIZERS = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainSettings:
     """Everything about training except the architecture and the stop rule.
 
-    Stored in the checkpoint; a resumed run uses the stored values.
+    Stored whole in the checkpoint; a resumed run uses the stored values.
+    Every field is a command-line option of ``rnnkit textgen train``.
     """
 
-    seq_length: int = 100  # T: characters per chunk (BPTT length)
-    batch_size: int = 64  # B: parallel streams
-    optimizer: str = "adam"
-    lr: float = 2e-3
-    lr_decay: float = 0.7  # multiply the lr by this ...
-    lr_decay_every: int = 150  # ... every this many steps ...
-    lr_decay_after: int = 450  # ... from this step on ...
-    lr_min: float = 1e-4  # ... but never below this
-    grad_clip: float | None = 5.0  # global gradient norm (None: no clipping)
-    ema_decay: float | None = None  # evaluate, save and keep a moving average of the weights
-    val_fraction: float = 0.1  # the tail of the corpus held out for validation
-    eval_every: int = 200  # steps between evaluations and checkpoints
-    log_every: int = 10  # steps per train-loss record
-    seed: int = 0  # initialisation and dropout
-    sample_length: int = 200  # characters printed at each evaluation (0: none)
+    seq_length: int = option(100, "characters per chunk, BPTT length")  # T
+    batch_size: int = option(64, "parallel streams")  # B
+    optimizer: str = option("adam", "optimizer", choices=tuple(sorted(OPTIMIZERS)))
+    lr: float = option(2e-3, "learning rate")
+    lr_decay: float = option(0.7, "multiply the lr by this ... (1 = constant lr)")
+    lr_decay_every: int = option(150, "... every this many steps ...", metavar="STEPS")
+    lr_decay_after: int = option(450, "... from this step on", metavar="STEP")
+    lr_min: float = option(1e-4, "the decay stops at this lr")
+    grad_clip: float | None = option(5.0, "max global gradient norm, 0 = off", zero_is_none=True)
+    ema_decay: float | None = option(
+        None,
+        "evaluate, save and keep a moving average of the weights with this decay per step, "
+        "e.g. 0.999 (default: off)",
+    )
+    val_fraction: float = option(0.1, "tail of the corpus held out")
+    eval_every: int = option(200, "steps between evaluations/checkpoints", metavar="STEPS")
+    log_every: int = option(10, "steps per train-loss record in metrics.jsonl", metavar="STEPS")
+    seed: int = option(0, "initialisation and dropout seed")
+    sample_length: int = option(
+        200, "characters sampled at each evaluation, 0 = none", metavar="N"
+    )
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -64,27 +71,27 @@ class TrainSettings:
         for name in ("seq_length", "batch_size", "eval_every", "log_every", "lr_decay_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, received {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, received {self.lr}")
+        check_positive("lr", self.lr)
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], received {self.lr_decay}")
         if not 0 <= self.lr_min <= self.lr:
             raise ValueError(f"lr_min must be in [0, lr], received {self.lr_min}")
         if self.lr_decay_after < 0:
             raise ValueError(f"lr_decay_after must be >= 0, received {self.lr_decay_after}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip must be > 0, received {self.grad_clip}")
+        check_positive("grad_clip", self.grad_clip, allow_none=True)
         check_ema_decay(self.ema_decay)
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), received {self.val_fraction}")
+        check_seed(self.seed)
+        if self.sample_length < 0:
+            raise ValueError(f"sample_length must be >= 0, received {self.sample_length}")
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> TrainSettings:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_dict(cls, data: dict) -> TrainSettings:
+        return from_dict(cls, data)
 
     def lr_at(self, step: int, epoch: int = 0) -> float:
         """The learning rate of a step: a pure function of the step (exact resume).
@@ -145,4 +152,14 @@ class CharLMTask:
         return {"carry": self.state}
 
     def load_state_dict(self, state: dict) -> None:
-        self.state = state["carry"]
+        carry = state["carry"]
+        if carry is not None:  # (L, B, H), a pair of them for the LSTM
+            c = self.model.config
+            shape = (c.num_layers, self.batches.batch_size, c.hidden_size)
+            parts = carry if isinstance(carry, tuple) else (carry,)
+            arity = 2 if c.cell == "lstm" else 1
+            if len(parts) != arity or any(
+                not isinstance(a, np.ndarray) or a.shape != shape for a in parts
+            ):
+                raise ValueError(f"the carried state must be {arity} array(s) of shape {shape}")
+        self.state = carry

@@ -74,8 +74,9 @@ Run directory (:class:`RunDir`)::
     RUN_DIR/loss.png       loss curves (matplotlib, imported lazily; skipped if absent)
 
 Checkpoint format ``rnnkit-checkpoint`` version 1 (:mod:`.checkpoint`): one
-``.npz`` file (``np.savez``; read with ``allow_pickle=False``, so loading never
-runs code). Arrays sit under flat ``/``-joined keys (``model/rnn.weight_ih_l0``,
+``.npz`` file (``np.savez``; read member by member, never with pickle, so loading
+never runs code, and within bounds: see :func:`load_checkpoint`). Arrays sit
+under flat ``/``-joined keys (``model/rnn.weight_ih_l0``,
 ``optimizer/state/0/exp_avg``); the key ``__meta__`` holds UTF-8 JSON bytes
 (uint8 array)::
 
@@ -98,7 +99,10 @@ The tree written by the trainer::
 
 A model-only file (``CharLM.save``) has just ``app``, ``config`` and ``model``.
 Saving is atomic (temporary file in the same directory, fsync, ``os.replace``):
-a crash mid-write leaves the previous file intact. Every load problem (missing,
+a crash mid-write leaves the previous file intact. An improving evaluation writes
+``latest`` and then copies it to ``best``; a kill between the two is repaired on
+resume (:meth:`Trainer.restore` copies ``latest`` again). ``checkpoint.fault_hook``
+lets tests kill a save at any file operation. Every load problem (missing,
 truncated or corrupt file, another format, a newer version, missing arrays,
 another application) raises :class:`CheckpointError` with a one-line message.
 """
@@ -107,13 +111,17 @@ from .checkpoint import (
     FORMAT_NAME,
     FORMAT_VERSION,
     CheckpointError,
+    check_parameter_count,
+    config_error,
     flatten_tree,
     load_checkpoint,
+    read_checkpoint_meta,
     save_checkpoint,
     unflatten_tree,
 )
 from .metrics import MetricsLog, plot_metrics
-from .rundir import RunDir, RunDirError
+from .rundir import RunDir, RunDirError, fit_run, resolve_checkpoint
+from .settings import StopRule, check_positive, check_seed, from_dict, option, option_fields
 from .trainer import Trainer, TrainerConfig, TrainResult, TrainTask, check_ema_decay
 
 __all__ = [
@@ -127,10 +135,21 @@ __all__ = [
     "TrainTask",
     "Trainer",
     "TrainerConfig",
+    "StopRule",
     "check_ema_decay",
+    "check_parameter_count",
+    "check_positive",
+    "check_seed",
+    "config_error",
+    "fit_run",
+    "from_dict",
+    "option",
+    "option_fields",
+    "resolve_checkpoint",
     "flatten_tree",
     "load_checkpoint",
     "plot_metrics",
+    "read_checkpoint_meta",
     "save_checkpoint",
     "unflatten_tree",
 ]

@@ -17,18 +17,26 @@ as a uint8 array under the key ``__meta__``::
     {"format": "rnnkit-checkpoint", "version": 1, "rnnkit_version": "0.1.0",
      "created": "<ISO 8601 UTC>", "tree": {...}}
 
-Files are read with ``np.load(..., allow_pickle=False)``: loading never runs
-code. Files are written atomically (:func:`atomic_write`). Every problem on
-loading raises :class:`CheckpointError` with a one-line message.
+Loading never runs code (no pickle, object arrays refused) and is bounded
+(:func:`load_checkpoint`): the JSON is at most :data:`MAX_META_BYTES` and
+:data:`MAX_JSON_DEPTH` deep, only the arrays the skeleton names are read (other
+members of the zip are never decompressed), and each member's ``.npy`` header
+must agree with the uncompressed size in the zip directory before its array is
+allocated; their total must fit in the memory the machine has available. So a
+load needs about the bytes of the named arrays, and a crafted file is refused
+in one line. Files are written atomically (:func:`atomic_write`). Every
+problem on loading raises :class:`CheckpointError` with a one-line message.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +51,15 @@ _ARRAY = "__array__"
 _INTKEYS = "__intkeys__"
 _TUPLE = "__tuple__"
 _MARKERS = (_ARRAY, _INTKEYS, _TUPLE)
+
+#: the metadata JSON may be at most this large (bytes) ...
+MAX_META_BYTES = 256 * 2**20
+#: ... and nest lists/dicts at most this deep
+MAX_JSON_DEPTH = 64
+#: members of the .npz a checkpoint may have (arrays are one member each)
+MAX_MEMBERS = 100_000
+#: dtype kinds an array may have: bool, ints, floats, complex (never objects or records)
+ARRAY_KINDS = "biufc"
 
 
 class CheckpointError(Exception):
@@ -76,7 +93,8 @@ def flatten_tree(tree: Any, prefix: str = "") -> tuple[Any, dict[str, np.ndarray
             return [walk(v, _join(path, str(i))) for i, v in enumerate(node)]
         if isinstance(node, Mapping):
             keys = list(node.keys())
-            if keys and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys):
+            integer = [isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys]
+            if keys and all(integer):
                 return {_INTKEYS: [[int(k), walk(node[k], _join(path, str(k)))] for k in keys]}
             out = {}
             for k in keys:
@@ -120,30 +138,63 @@ def _join(path: str, key: str) -> str:
 
 
 # -- atomic files ------------------------------------------------------------
+#: Fault injection for tests: when set, called as ``fault_hook(operation, path)``
+#: before every file operation of a save (``"create"``, ``"write"``, ``"fsync"``,
+#: ``"replace"``, ``"fsync_dir"``, ``"append"``); raising there stands for a
+#: kill (or a full disk) at that instant.
+fault_hook: Callable[[str, Path], None] | None = None
+
+
+def file_operation(operation: str, path: Path) -> None:
+    """Announce a file operation to :data:`fault_hook` (nothing when it is unset)."""
+    if fault_hook is not None:
+        fault_hook(operation, path)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Write a file so that readers see either the old or the new version, never half.
 
     ``write(f)`` fills a temporary file in the same directory; it is flushed,
     fsynced and renamed over ``path`` with :func:`os.replace`. If ``write``
     raises (or the process dies), ``path`` is untouched and the temporary file
-    is removed (or left as a harmless ``.*.tmp``).
+    is removed (or left as a harmless ``.*.tmp``). An ``OSError`` (a full disk,
+    ``[Errno 28]``) comes out with ``path`` as its filename.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        file_operation("create", path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _with_path(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            file_operation("write", path)
             write(f)
             f.flush()
+            file_operation("fsync", path)
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
+        file_operation("replace", path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise _with_path(exc, path) from None
         raise
+    file_operation("fsync_dir", path)
     _fsync_dir(path.parent)
+
+
+def _with_path(exc: OSError, path: Path) -> OSError:
+    """The same error (errno kept) naming ``path``:
+    "[Errno 28] No space left on device: 'RUN/latest.npz'"."""
+    if exc.filename is not None and exc.errno is not None and str(exc.filename) == str(path):
+        return exc
+    code = exc.errno if exc.errno is not None else errno.EIO
+    return OSError(code, exc.strerror or str(exc) or os.strerror(code), str(path))
 
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
@@ -184,45 +235,268 @@ def save_checkpoint(path: str | os.PathLike, tree: Mapping[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, app: str | None = None) -> dict[str, Any]:
-    """Read a checkpoint back into its tree.
+    """Read a checkpoint back into its tree, within bounds (see the module docstring).
 
     With ``app`` the tree's ``"app"`` must match (a sentiment checkpoint is no
     use to the text generator). Raises :class:`CheckpointError` for a missing,
-    truncated or corrupt file, another format, a newer version, or a missing
-    array.
+    truncated or corrupt file, another format, a newer version, a missing
+    array, metadata too large or too deep, or arrays larger than their zip
+    entries say or than the memory available.
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if not path.is_file():
-        raise CheckpointError(f"not a checkpoint file: {path}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{path}: not an rnnkit checkpoint (a bare .npy array)")
-        with loaded as npz:
-            if META_KEY not in npz.files:
-                raise CheckpointError(f"{path}: not an rnnkit checkpoint (no '{META_KEY}' entry)")
-            meta = json.loads(npz[META_KEY].tobytes().decode("utf-8"))
-            _check_meta(meta, path)
-            arrays = {k: npz[k] for k in npz.files if k != META_KEY}
-    except CheckpointError:
-        raise
-    except Exception as exc:  # zipfile, zlib, numpy and JSON errors all mean "damaged"
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({detail})") from None
+    with _open_zip(path) as zf:
+        meta = _read_meta(zf, path)
+        keys = _array_keys(meta["tree"], path)
+        members = {}
+        for key in keys:
+            info = _member(zf, key)
+            if info is None:
+                raise CheckpointError(f"{path}: missing array '{key}'")
+            members[key] = info
+        headers = {key: _npy_header(zf, info, path) for key, info in members.items()}
+        total = sum(nbytes for _, _, _, nbytes in headers.values())
+        _check_memory(total, path)
+        arrays = {key: _read_npy(zf, members[key], headers[key], path) for key in keys}
     try:
         tree = unflatten_tree(meta["tree"], arrays)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: malformed checkpoint tree ({_detail(exc)})") from None
     if not isinstance(tree, dict):
         raise CheckpointError(f"{path}: checkpoint tree is not a dict")
     missing = [k for k in ("app", "config", "model") if k not in tree]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    if not isinstance(tree["config"], dict) or not isinstance(tree["model"], dict):
+        raise CheckpointError(f"{path}: checkpoint 'config' and 'model' must be dicts")
     if app is not None and tree["app"] != app:
         raise CheckpointError(f"{path}: this is a {tree['app']!r} checkpoint, expected {app!r}")
     return tree
+
+
+def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """Only the metadata of a checkpoint (``format``, ``version``, ``tree`` skeleton), no array.
+
+    The skeleton has ``{"__array__": key}`` where the arrays would be; cheap
+    enough to ask a big checkpoint which step it holds.
+    """
+    path = Path(path)
+    with _open_zip(path) as zf:
+        return _read_meta(zf, path)
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not path.is_file():
+        raise CheckpointError(f"not a checkpoint file: {path}")
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic == b"\x93NUMPY":
+            raise CheckpointError(f"{path}: not an rnnkit checkpoint (a bare .npy array)") from None
+        raise CheckpointError(
+            f"{path}: corrupt or truncated checkpoint (not a zip archive)"
+        ) from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except Exception as exc:  # zipfile raises assorted errors on a damaged directory
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({_detail(exc)})") from None
+    if len(zf.infolist()) > MAX_MEMBERS:
+        zf.close()
+        raise CheckpointError(f"{path}: {len(zf.infolist()):,} entries, more than a checkpoint has")
+    return zf
+
+
+def _member(zf: zipfile.ZipFile, key: str) -> zipfile.ZipInfo | None:
+    try:
+        return zf.getinfo(key + ".npy")
+    except KeyError:
+        return None
+
+
+def _read_meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    info = _member(zf, META_KEY)
+    if info is None:
+        raise CheckpointError(f"{path}: not an rnnkit checkpoint (no '{META_KEY}' entry)")
+    if info.file_size > MAX_META_BYTES + 1024:
+        raise CheckpointError(
+            f"{path}: checkpoint metadata of {info.file_size:,} bytes is larger than "
+            f"the {MAX_META_BYTES:,} allowed"
+        )
+    header = _npy_header(zf, info, path)
+    if header[1] != np.dtype(np.uint8) or len(header[0]) != 1:
+        raise CheckpointError(f"{path}: checkpoint metadata is not a byte array")
+    blob = _read_npy(zf, info, header, path)
+    try:
+        text = blob.tobytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: checkpoint metadata is not UTF-8") from None
+    try:
+        meta = json.loads(text)
+    except RecursionError:
+        raise CheckpointError(
+            f"{path}: checkpoint metadata nests too deep (at most {MAX_JSON_DEPTH} levels)"
+        ) from None
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: corrupt checkpoint metadata ({_detail(exc)})") from None
+    depth = json_depth(meta)
+    if depth > MAX_JSON_DEPTH:
+        raise CheckpointError(
+            f"{path}: checkpoint metadata nests {depth} levels deep (at most {MAX_JSON_DEPTH})"
+        )
+    _check_meta(meta, path)
+    return meta
+
+
+def json_depth(value: Any) -> int:
+    """How deeply the lists and dicts of a parsed JSON value nest (0 for a scalar),
+    without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in node if isinstance(child, (list, dict)))
+    return deepest
+
+
+def _array_keys(skeleton: Any, path: Path) -> list[str]:
+    """Every array key the skeleton names (in order, each once)."""
+    keys: list[str] = []
+    seen: set[str] = set()
+    stack = [skeleton]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, dict):
+            if _ARRAY in node:
+                key = node[_ARRAY]
+                if not isinstance(key, str) or key == META_KEY:
+                    raise CheckpointError(f"{path}: invalid array reference {key!r}")
+                if key not in seen:
+                    seen.add(key)
+                    keys.append(key)
+            else:
+                stack.extend(reversed(list(node.values())))
+    return keys
+
+
+def _npy_header(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path
+) -> tuple[tuple[int, ...], np.dtype, bool, int]:
+    """``(shape, dtype, fortran_order, nbytes)`` of a member, read from its first bytes only.
+
+    The data size the header implies must be exactly what the zip directory
+    says the member holds uncompressed: nothing is allocated on a claim the
+    file cannot back.
+    """
+    name = info.filename
+    try:
+        with zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+            offset = f.tell()
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"{path}: corrupt array '{name}' ({_detail(exc)})") from None
+    if dtype.hasobject or dtype.kind not in ARRAY_KINDS or dtype.fields is not None:
+        raise CheckpointError(f"{path}: array '{name}' has dtype {dtype}, not a plain number type")
+    count = 1
+    for n in shape:
+        count *= int(n)
+    nbytes = count * dtype.itemsize
+    if offset + nbytes != info.file_size:
+        raise CheckpointError(
+            f"{path}: array '{name}' claims shape {tuple(shape)} of {dtype} ({nbytes:,} bytes) "
+            f"but its zip entry holds {max(info.file_size - offset, 0):,}"
+        )
+    return tuple(int(n) for n in shape), dtype, bool(fortran), nbytes
+
+
+def _read_npy(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    header: tuple[tuple[int, ...], np.dtype, bool, int],
+    path: Path,
+) -> np.ndarray:
+    """The member's array, read in chunks straight into its buffer (1x its bytes)."""
+    shape, dtype, fortran, nbytes = header
+    array = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
+    target = memoryview(array.reshape(-1).view(np.uint8)) if nbytes else None
+    try:
+        with zf.open(info) as f:
+            f.seek(info.file_size - nbytes)
+            done = 0
+            while done < nbytes:
+                chunk = f.read(min(nbytes - done, 1 << 20))
+                if not chunk:
+                    raise EOFError("the data ends early")
+                target[done : done + len(chunk)] = chunk
+                done += len(chunk)
+    except Exception as exc:  # zlib, CRC and EOF errors all mean "damaged"
+        raise CheckpointError(
+            f"{path}: corrupt or truncated array '{info.filename}' ({_detail(exc)})"
+        ) from None
+    return array.T if fortran else array
+
+
+def _check_memory(nbytes: int, path: Path) -> None:
+    from .memory import available_memory, format_bytes
+
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise CheckpointError(
+            f"{path}: its arrays need {format_bytes(nbytes)}, more than the "
+            f"{format_bytes(available)} of memory available"
+        )
+
+
+def _detail(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def check_parameter_count(expected: int, weights: Any) -> None:
+    """Refuse, before a model is built, a config whose sizes disagree with the saved weights.
+
+    ``expected`` is the parameter count the config's sizes imply (counted, not
+    allocated); ``weights`` the checkpoint's ``model`` dict of arrays. So a
+    config that claims ``num_layers: 1000000000`` next to a few kilobytes of
+    weights costs nothing but this check. Raises ``ValueError`` (the caller
+    names the file, see :func:`config_error`).
+    """
+    if not isinstance(weights, Mapping) or not all(
+        isinstance(a, np.ndarray) for a in weights.values()
+    ):
+        raise ValueError("the checkpoint's 'model' is not a dict of arrays")
+    present = sum(int(a.size) for a in weights.values())
+    if expected != present:
+        raise ValueError(
+            f"the configuration describes a model of {expected:,} parameters "
+            f"but the file holds {present:,} weights"
+        )
+
+
+def config_error(path: str | os.PathLike, what: str, exc: BaseException) -> CheckpointError:
+    """One line for a checkpoint whose config cannot be used: a missing key is named as such."""
+    if isinstance(exc, KeyError):
+        detail = f"missing key {exc.args[0]!r}" if exc.args else "a key is missing"
+    else:
+        detail = _detail(exc)
+    return CheckpointError(f"{path}: not a valid {what} checkpoint ({detail})")
 
 
 def _check_meta(meta: Any, path: Path) -> None:

@@ -7,7 +7,7 @@ import math
 import os
 from pathlib import Path
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write, file_operation
 
 
 class MetricsLog:
@@ -23,8 +23,12 @@ class MetricsLog:
 
     def append(self, record: dict) -> None:
         line = json.dumps(_finite_or_none(record))
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        try:
+            file_operation("append", self.path)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        except OSError as exc:  # a full disk names the log
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
 
     def read(self) -> list[dict]:
         if not self.path.exists():

@@ -17,7 +17,7 @@ import numpy as np
 from ..nn import random as nnrandom
 from ..nn.module import Module
 from ..nn.optim import clip_grad_norm
-from .checkpoint import CheckpointError, atomic_copy, save_checkpoint
+from .checkpoint import CheckpointError, atomic_copy, read_checkpoint_meta, save_checkpoint
 from .metrics import MetricsLog, plot_metrics
 from .progress import Progress, format_duration
 from .rundir import RunDir
@@ -79,6 +79,45 @@ def check_ema_decay(ema_decay: float | None) -> None:
     """Weight averaging's decay must be None (off) or in (0, 1); else a ValueError."""
     if ema_decay is not None and not 0.0 < ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in (0, 1) or None, received {ema_decay}")
+
+
+_TRAINER_KEYS = (
+    "step", "epoch", "index", "elapsed", "best", "best_step", "bad_evals",
+    "last_eval_step", "interval_loss", "interval_steps", "rng",
+)  # fmt: skip
+
+
+def _count(state: dict, key: str, low: int, high: int | None = None) -> int:
+    """``state[key]`` as an int in ``[low, high]``, else a ValueError naming it."""
+    value = state[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"trainer '{key}' must be an integer, received {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"trainer '{key}' must be {bounds}, received {value!r}")
+    return int(value)
+
+
+def _real(state: dict, key: str, low: float | None = None) -> float:
+    """``state[key]`` as a finite float (``>= low``), else a ValueError naming it."""
+    value = state[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"trainer '{key}' must be a finite number, received {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"trainer '{key}' must be >= {low}, received {value!r}")
+    return float(value)
+
+
+def _checkpoint_step(path) -> int | None:
+    """The trainer step a checkpoint file holds (None: no such file, or not a
+    training checkpoint)."""
+    if not path.is_file():
+        return None
+    try:
+        tree = read_checkpoint_meta(path)["tree"]
+        return int(tree["trainer"]["step"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass
@@ -161,40 +200,92 @@ class Trainer:
         self._progress: Progress | None = None
         self._stop_requested = False
 
+    def attach(self, run_dir: RunDir | None) -> None:
+        """Write into ``run_dir`` from now on (the run's lifecycle builds the trainer first)."""
+        self.run_dir = run_dir
+        self.log = MetricsLog(run_dir.metrics) if run_dir is not None else None
+
     # -- resume --------------------------------------------------------------
     def restore(self, ckpt: dict) -> None:
         """Load a training checkpoint (model, optimizer, task, trainer state, engine RNG).
 
-        The metrics log is cut back to the checkpoint's step, so the steps that
-        are replayed after a crash are logged once.
+        Every counter is checked against this run (a step index outside the
+        epoch, a negative step, a best step after the checkpoint's own step...
+        raise :class:`CheckpointError` in one line). The metrics log is cut
+        back to the checkpoint's step, so the steps that are replayed after a
+        crash are logged once; and ``best.npz`` is brought in line with the
+        checkpoint (see :meth:`_repair_best`).
         """
+        where = f"{self.run_dir.latest}: " if self.run_dir is not None else ""
         for key in ("optimizer", "trainer", "task"):
             if key not in ckpt:
-                raise CheckpointError(f"checkpoint has no '{key}' state: it cannot be resumed")
+                raise CheckpointError(
+                    f"{where}checkpoint has no '{key}' state: it cannot be resumed"
+                )
         try:
+            t = ckpt["trainer"]
+            if not isinstance(t, dict):
+                raise ValueError("the trainer state is not a dict")
+            missing = [k for k in _TRAINER_KEYS if k not in t]
+            if missing:
+                raise ValueError(f"the trainer state lacks {', '.join(repr(k) for k in missing)}")
+            batches = int(self.task.batches_per_epoch())
+            step = _count(t, "step", 0)
+            state = {
+                "step": step,
+                "epoch": _count(t, "epoch", 0),
+                "index": _count(t, "index", 0, batches - 1),
+                "elapsed": _real(t, "elapsed", low=0.0),
+                "best": None if t["best"] is None else _real(t, "best"),
+                "best_step": None if t["best_step"] is None else _count(t, "best_step", 0, step),
+                "bad_evals": _count(t, "bad_evals", 0),
+                "last_eval_step": (
+                    None if t["last_eval_step"] is None else _count(t, "last_eval_step", 0, step)
+                ),
+                "interval_loss": _real(t, "interval_loss"),
+                "interval_steps": _count(t, "interval_steps", 0, step),
+            }
+            if not isinstance(t["rng"], dict):
+                raise ValueError("the random state is not a dict")
+            metrics = ckpt.get("metrics", {})
+            if not isinstance(metrics, dict):
+                raise ValueError("'metrics' is not a dict")
             self.model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
             if self.average is not None:  # averaged weights saved as "model" (else start now)
                 saved = ckpt["model"] if "train_model" in ckpt else self.model.state_dict()
                 self.average = {n: np.array(saved[n], dtype=p.dtype) for n, p in self._tracked}
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.task.load_state_dict(ckpt["task"])
-            t = ckpt["trainer"]
-            self.step = int(t["step"])
-            self.epoch = int(t["epoch"])
-            self.index = int(t["index"])
-            self.elapsed = float(t["elapsed"])
-            self.best = t["best"]
-            self.best_step = t["best_step"]
-            self.bad_evals = int(t["bad_evals"])
-            self.last_eval_step = t["last_eval_step"]
-            self.interval_loss = float(t["interval_loss"])
-            self.interval_steps = int(t["interval_steps"])
-            self.last_metrics = dict(ckpt.get("metrics", {}))
             nnrandom.set_rng_state(t["rng"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint does not fit this run: {exc}") from None
+        except KeyError as exc:
+            raise CheckpointError(
+                f"{where}checkpoint does not fit this run: missing key {exc.args[0]!r}"
+            ) from None
+        except (TypeError, ValueError, IndexError, OverflowError, AttributeError) as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise CheckpointError(f"{where}checkpoint does not fit this run: {detail}") from None
+        for key, value in state.items():
+            setattr(self, key, value)
+        self.last_metrics = dict(metrics)
         if self.log is not None:
             self.log.truncate(self.step)
+        self._repair_best()
+
+    def _repair_best(self) -> None:
+        """Make ``best.npz`` the checkpoint ``latest.npz`` says is best.
+
+        An evaluation that improves writes ``latest.npz`` and then copies it to
+        ``best.npz``; a kill between the two leaves a ``latest`` whose
+        ``best_step`` is its own step and a ``best.npz`` that is older (or
+        absent). ``latest`` is then the best checkpoint, so it is copied again.
+        (``best_step`` below the step means the copy was made: every later
+        checkpoint was written after it.)
+        """
+        run = self.run_dir
+        if run is None or self.best_step is None or self.best_step != self.step:
+            return
+        if _checkpoint_step(run.best) != self.step:
+            atomic_copy(run.latest, run.best)
 
     def checkpoint_tree(self) -> dict:
         """Everything a checkpoint holds at the current step (the format of :mod:`.checkpoint`)."""
@@ -312,8 +403,9 @@ class Trainer:
         finally:
             restore_sigint()
             self._progress.close()
+        metrics = dict(self.last_metrics)
         return TrainResult(
-            reason, self.step, self.epoch, dict(self.last_metrics), self.best, self.best_step, message
+            reason, self.step, self.epoch, metrics, self.best, self.best_step, message
         )
 
     def use_average(self) -> None:

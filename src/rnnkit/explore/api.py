@@ -1,0 +1,340 @@
+"""The explorer's JSON endpoints as plain functions: a dict in, a dict out, bounds checked.
+
+No web code here (see :mod:`.server`): :class:`Explorer` holds the loaded
+models and answers one request body at a time; anything wrong with a request
+raises :class:`ApiError` with an HTTP status and a one-line message. Work on a
+model holds that model's lock (the engine keeps scratch arrays per layer, so
+one model computes one thing at a time); the server bounds how many requests
+are admitted at once (:data:`LIMITS`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .cells import PRESETS, cell_values, gate_saturation, pattern_signal, rank_cells
+from .gradients import gradient_curves
+from .models import Model
+
+#: the bounds of every request (documented in docs/explore.md)
+LIMITS = {
+    "max_body_bytes": 64 * 1024,  # request body
+    "max_text_chars": 4000,  # /api/trace, /api/cells
+    "max_sentence_chars": 2000,  # /api/classify
+    "max_generate_chars": 2000,  # /api/generate
+    "max_regex_chars": 200,
+    "max_top_k": 50,  # guesses per character, cells per search
+    "max_cells": 16,  # cells whose values one /api/trace returns
+    "max_concurrent": 4,  # requests in work at once; more get 429
+}
+
+TRACE_CACHE = 4  # traces kept per explorer (the page re-colours without recomputing)
+
+
+class ApiError(ValueError):
+    """A request that cannot be answered: ``status`` (4xx) and a one-line ``message``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = " ".join(str(message).split())
+
+
+def _get(body: dict, name: str, kind, default=None, *, low=None, high=None, allow_none=False):
+    """One field of the body, type- and range-checked (``bool`` is not an int here)."""
+    value = body.get(name, default)
+    if value is None and (allow_none or default is None):
+        return None
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ApiError(400, f"{name} must be {kind.__name__}, received {value!r}"[:200])
+    if low is not None and value < low or high is not None and value > high:
+        raise ApiError(400, f"{name} must be in [{low}, {high}], received {value!r}")
+    return value
+
+
+def _round(a, digits: int = 4) -> list:
+    return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
+
+
+class Explorer:
+    """The loaded models and what the endpoints compute on them."""
+
+    def __init__(self, models: dict[str, Model]):
+        self.models = models
+        self._locks = {name: threading.Lock() for name in models}
+        self._traces: OrderedDict = OrderedDict()
+        self._traces_lock = threading.Lock()
+        self._gradients: dict[str, dict] = {}
+
+    # -- helpers ----------------------------------------------------------------------
+    def model(self, body: dict, kind: str | None = None) -> Model:
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        name = body.get("model")
+        if name is None:
+            candidates = [m for m in self.models.values() if kind is None or m.kind == kind]
+            if len(candidates) != 1:
+                raise ApiError(400, f"give model: one of {sorted(self.models)}")
+            return candidates[0]
+        if not isinstance(name, str) or name not in self.models:
+            raise ApiError(404, f"unknown model {name!r}; models: {sorted(self.models)}"[:300])
+        model = self.models[name]
+        if kind is not None and model.kind != kind:
+            raise ApiError(
+                400, f"model {name!r} is a {model.kind} model; this endpoint needs {kind}"
+            )
+        return model
+
+    def _text(self, body: dict, limit: int, default: str = "") -> str:
+        text = _get(body, "text", str, default)
+        if not text:
+            raise ApiError(400, "text must be a non-empty string")
+        if len(text) > limit:
+            raise ApiError(413, f"text has {len(text)} characters; the limit is {limit}")
+        return text
+
+    def _trace(self, model: Model, text: str):
+        """The CharLM trace of ``text``, from a small cache (under the model's lock)."""
+        key = (model.name, text)
+        with self._traces_lock:
+            if key in self._traces:
+                self._traces.move_to_end(key)
+                return self._traces[key]
+        with self._locks[model.name]:
+            trace = model.app.trace(text, top_k=LIMITS["max_top_k"])
+        with self._traces_lock:
+            self._traces[key] = trace
+            while len(self._traces) > TRACE_CACHE:
+                self._traces.popitem(last=False)
+        return trace
+
+    @staticmethod
+    def _symbol(model: Model, i: int) -> str:
+        return chr(model.app.vocab.symbols[int(i)])
+
+    # -- endpoints --------------------------------------------------------------------
+    def list_models(self) -> dict:
+        """GET /api/models."""
+        return {"models": [m.describe() for m in self.models.values()], "limits": LIMITS,
+                "presets": PRESETS}  # fmt: skip
+
+    def generate_stream(self, body: dict) -> Iterator[dict]:
+        """POST /api/generate/stream: one ``{"char", "top"}`` per character, then ``{"done"}``.
+
+        The request is checked here, before the first character (an
+        :class:`ApiError` is raised at the call, not while streaming).
+        """
+        model, kwargs, guesses = self.check_generate(body)
+        return self._stream(model, kwargs, guesses)
+
+    def _stream(self, model: Model, kwargs: dict, guesses: int) -> Iterator[dict]:
+        from ..textgen.trace import generate_with_guesses
+
+        lock = self._locks[model.name]
+        stream = generate_with_guesses(model.app, guesses=guesses, **kwargs)
+        pieces = []
+        try:
+            while True:
+                with lock:  # one character at a time, so other requests interleave
+                    item = next(stream, None)
+                if item is None:
+                    break
+                next_id, top_ids, top_probs = item
+                char = self._symbol(model, next_id)
+                pieces.append(char)
+                top = [[self._symbol(model, i), round(float(p), 4)]
+                       for i, p in zip(top_ids, top_probs, strict=True)]  # fmt: skip
+                yield {"char": char, "top": top}
+        finally:
+            stream.close()
+        yield {"done": True, "text": "".join(pieces)}
+
+    def check_generate(self, body: dict) -> tuple[Model, dict, int]:
+        model = self.model(body, "textgen")
+        length = _get(body, "length", int, 200, low=0, high=LIMITS["max_generate_chars"])
+        kwargs = {
+            "length": length,
+            "prime": _get(body, "prime", str, "", allow_none=True) or None,
+            "temperature": _get(body, "temperature", float, 1.0, low=0.0, high=10.0),
+            "top_k": _get(body, "top_k", int, None, low=1, high=100000),
+            "top_p": _get(body, "top_p", float, None, low=1e-6, high=1.0),
+            "seed": _get(body, "seed", int, None, low=0, high=2**63 - 1),
+        }
+        guesses = _get(body, "guesses", int, 5, low=1, high=LIMITS["max_top_k"])
+        prime = kwargs["prime"]
+        if prime is not None:
+            if len(prime) > LIMITS["max_text_chars"]:
+                raise ApiError(413, f"prime has {len(prime)} characters; "
+                                    f"the limit is {LIMITS['max_text_chars']}")  # fmt: skip
+            unknown = model.app.vocab.unknown(prime)
+            if unknown:
+                raise ApiError(400, "the prime has characters the model does not know: "
+                                    + ", ".join(unknown[:10]))  # fmt: skip
+        return model, kwargs, guesses
+
+    def generate(self, body: dict) -> dict:
+        """POST /api/generate: the whole text and the guesses after each character."""
+        model = self.model(body, "textgen")
+        chars, text = [], ""
+        for event in self.generate_stream(body):
+            if event.get("done"):
+                text = event["text"]
+            else:
+                chars.append(event)
+        return {"model": model.name, "text": text, "chars": chars}
+
+    def trace(self, body: dict) -> dict:
+        """POST /api/trace: per character its top guesses and log p(next); gate saturation;
+        the values of the cells asked for (``cells: [{"layer", "kind", "unit"}]``)."""
+        model = self.model(body, "textgen")
+        text = self._text(body, LIMITS["max_text_chars"], model.sample)
+        top_k = _get(body, "top_k", int, 5, low=1, high=LIMITS["max_top_k"])
+        wanted = body.get("cells", [{"layer": 0, "kind": "h", "unit": 0}])
+        if not isinstance(wanted, list) or len(wanted) > LIMITS["max_cells"]:
+            raise ApiError(400, f"cells must be a list of at most {LIMITS['max_cells']} objects")
+        self._check_vocab(model, text)
+        trace = self._trace(model, text)
+        chars = []
+        for t in range(len(trace.ids)):
+            guesses = zip(trace.top_ids[t, :top_k], trace.top_probs[t, :top_k], strict=True)
+            top = [[self._symbol(model, i), round(float(p), 4)] for i, p in guesses]
+            entry = {"char": chr(model.app.vocab.symbols[int(trace.ids[t])]), "top": top}
+            entry["logprob_next"] = (
+                round(float(trace.log_prob_next[t]), 4) if t < len(trace.log_prob_next) else None
+            )
+            chars.append(entry)
+        cells = [self._cell(trace.layers, spec) for spec in wanted]
+        return {
+            "model": model.name, "chars": chars,
+            "loss": None if len(text) < 2 else round(trace.loss, 4),
+            "gates": gate_saturation(trace.layers), "cells": cells,
+        }  # fmt: skip
+
+    def _check_vocab(self, model: Model, text: str) -> None:
+        unknown = model.app.vocab.unknown(text)
+        if unknown:
+            raise ApiError(400, "the text has characters the model does not know: "
+                                + ", ".join(unknown[:10]))  # fmt: skip
+
+    def _cell(self, layers, spec) -> dict:
+        if not isinstance(spec, dict):
+            raise ApiError(400, "each cell must be an object {layer, kind, unit}")
+        layer = _get(spec, "layer", int, 0, low=0, high=len(layers) - 1)
+        kind = _get(spec, "kind", str, "h")
+        try:
+            values = cell_values(layers, layer, kind)  # (T, H)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        unit = _get(spec, "unit", int, 0, low=0, high=values.shape[1] - 1)
+        return {"layer": layer, "kind": kind, "unit": unit, "values": _round(values[:, unit], 3)}
+
+    def cells(self, body: dict) -> dict:
+        """POST /api/cells: ``text`` and ``regex`` (or ``position: "line"``) -> ranked cells."""
+        model = self.model(body, "textgen")
+        text = self._text(body, LIMITS["max_text_chars"], model.sample)
+        regex = _get(body, "regex", str, None)
+        position = _get(body, "position", str, None)
+        if regex is not None and len(regex) > LIMITS["max_regex_chars"]:
+            raise ApiError(413, f"regex has {len(regex)} characters; "
+                                f"the limit is {LIMITS['max_regex_chars']}")  # fmt: skip
+        top = _get(body, "top", int, 10, low=1, high=LIMITS["max_top_k"])
+        shown = _get(body, "shown", int, 3, low=0, high=LIMITS["max_cells"])
+        self._check_vocab(model, text)
+        try:
+            signal = pattern_signal(text, regex=regex, position=position)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        trace = self._trace(model, text)
+        try:
+            ranked = rank_cells(trace.layers, signal, top=top)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        for i, cell in enumerate(ranked):
+            cell["correlation"] = round(cell["correlation"], 4)
+            if i < shown:
+                cell["values"] = self._cell(trace.layers, cell)["values"]
+        return {"model": model.name, "regex": regex, "position": position,
+                "matched": round(float((signal > 0).mean()), 4), "cells": ranked}  # fmt: skip
+
+    def classify(self, body: dict) -> dict:
+        """POST /api/classify: label, probabilities, per-word trajectory and attribution."""
+        model = self.model(body, "sentiment")
+        text = self._text(body, LIMITS["max_sentence_chars"])
+        if not text.strip():
+            raise ApiError(400, "text has no words")
+        with self._locks[model.name]:
+            try:
+                trace = model.app.trace(text)
+            except ValueError as exc:
+                raise ApiError(400, str(exc)) from None
+        return {
+            "model": model.name, "label": trace.label,
+            "probability": round(trace.probabilities[trace.label], 4),
+            "probabilities": {k: round(v, 4) for k, v in trace.probabilities.items()},
+            "labels": trace.labels, "tokens": trace.tokens,
+            "trajectory": _round(trace.trajectory), "attribution": _round(trace.attribution),
+            "attribution_method": "leave-one-out",
+        }  # fmt: skip
+
+    def gradients(self, body: dict) -> dict:
+        """POST /api/gradients: gradient-flow curves, trained weights beside random init."""
+        model = self.model(body)
+        with self._locks[model.name]:
+            if model.name not in self._gradients:
+                self._gradients[model.name] = gradient_curves(model)
+        return {"model": model.name, **self._gradients[model.name]}
+
+
+def report_data(explorer: Explorer, text: str | None, sentences: list[str]) -> dict[str, Any]:
+    """Everything the page shows, precomputed, for the self-contained HTML file."""
+    data: dict[str, Any] = {"models": explorer.list_models(), "answers": {}}
+    answers = data["answers"]
+    for name, model in explorer.models.items():
+        entry: dict[str, Any] = {"gradients": explorer.gradients({"model": name})}
+        if model.kind == "textgen":
+            sample = text if text is not None else model.sample
+            if not sample:
+                sample = model.app.generate(600, seed=0, temperature=0.8)
+            sample = sample[: LIMITS["max_text_chars"]]
+            entry["text"] = sample
+            entry["generate"] = explorer.generate({"model": name, "length": 300, "seed": 0,
+                                                   "temperature": 0.8})  # fmt: skip
+            searches = {}
+            for label, regex in PRESETS.items():
+                try:
+                    body = {"model": name, "text": sample, "regex": regex}
+                    searches[label] = explorer.cells(body)
+                except ApiError:
+                    continue  # the pattern does not occur in this text
+            searches["position in the line"] = explorer.cells(
+                {"model": name, "text": sample, "position": "line"}
+            )
+            entry["cells"] = searches
+            cells = [{"layer": c["layer"], "kind": c["kind"], "unit": c["unit"]}
+                     for s in searches.values() for c in s["cells"][:3]]  # fmt: skip
+            seen, unique = set(), []
+            for c in cells + [{"layer": 0, "kind": "h", "unit": u} for u in range(4)]:
+                key = (c["layer"], c["kind"], c["unit"])
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(c)
+            trace = {}
+            for start in range(0, len(unique), LIMITS["max_cells"]):
+                chunk = unique[start : start + LIMITS["max_cells"]]
+                part = explorer.trace({"model": name, "text": sample, "cells": chunk})
+                trace.setdefault("cells", []).extend(part.pop("cells"))
+                trace.update(part)
+            entry["trace"] = trace
+        else:
+            entry["classify"] = [{**explorer.classify({"model": name, "text": s}), "text": s}
+                                 for s in sentences if s.strip()]  # fmt: skip
+        answers[name] = entry
+    return data

@@ -1,0 +1,69 @@
+"""What ``rnnkit explore`` runs: load the runs, then serve the page or write the report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .api import LIMITS, Explorer
+from .models import ExploreError, load_models
+
+EXTRA = "the explorer needs the 'explore' extra: pip install 'rnnkit[explore]'"
+
+#: sentences the report classifies when no --text is given
+EXAMPLE_SENTENCES = [
+    "a gorgeous , witty and moving film",
+    "the plot is dull and the acting is worse",
+    "not bad at all , though a little long",
+]
+
+
+def write_report(explorer: Explorer, out: str | Path, text_file: str | None = None) -> Path:
+    """One self-contained HTML file (no server, no network) with every view precomputed."""
+    from .api import report_data
+    from .server import page_html
+
+    text, sentences = None, EXAMPLE_SENTENCES
+    if text_file is not None:
+        raw = Path(text_file).read_text(encoding="utf-8")
+        text = raw[: LIMITS["max_text_chars"]]
+        lines = [line for line in raw.splitlines() if line.strip()]
+        sentences = [line[: LIMITS["max_sentence_chars"]] for line in lines[:20]] or sentences
+    out = Path(out)
+    out.write_text(page_html(report_data(explorer, text, sentences)), encoding="utf-8")
+    return out
+
+
+def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str | None = None,
+                text: str | None = None) -> int:  # fmt: skip
+    """The command; raises ExploreError / OSError (the CLI prints one line)."""
+    if html is None:
+        try:
+            import starlette  # noqa: F401
+            import uvicorn  # noqa: F401
+        except ImportError:
+            raise ExploreError(EXTRA) from None
+    elif text is not None and not Path(text).is_file():
+        raise ExploreError(f"--text: no such file {text}")
+    if not 0 <= port <= 65535:
+        raise ExploreError(f"--port must be in 0..65535, received {port}")
+    explorer = Explorer(load_models(run_dirs))
+    if html is not None:
+        for model in explorer.models.values():
+            if model.kind == "textgen" and text is not None:
+                shown = Path(text).read_text(encoding="utf-8")[: LIMITS["max_text_chars"]]
+                explorer._check_vocab(model, shown)
+        path = write_report(explorer, html, text)
+        print(f"wrote {path}")
+        return 0
+    from .server import serve
+
+    def ready(url: str) -> None:
+        names = ", ".join(f"{m.name} ({m.kind})" for m in explorer.models.values())
+        print(f"rnnkit explore: {names} at {url}  (Ctrl-C to stop)", flush=True)
+
+    try:
+        serve(explorer, host, port, ready)
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        print("", file=sys.stderr)
+    return 0

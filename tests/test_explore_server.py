@@ -1,0 +1,312 @@
+"""``rnnkit explore``: the JSON API's answers and bounds, the CLI's errors, the HTML
+report, and a 10-second load test against the real server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from explore_models import TEXT, train_sentiment, train_textgen
+from rnnkit.cli import main
+from rnnkit.explore.api import LIMITS, ApiError, Explorer
+from rnnkit.explore.models import load_models
+
+pytest.importorskip("starlette", reason="the 'explore' extra (starlette, uvicorn) is not installed")
+pytest.importorskip("uvicorn", reason="the 'explore' extra (starlette, uvicorn) is not installed")
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("explore")
+    train_textgen(root / "tg", steps=30)
+    train_sentiment(root / "st", epochs=20)
+    return root
+
+
+@pytest.fixture(scope="module")
+def explorer(runs):
+    return Explorer(load_models([runs / "tg", runs / "st"]))
+
+
+def test_models_describe_both_runs(explorer):
+    models = {m["name"]: m for m in explorer.list_models()["models"]}
+    assert models["tg"]["kind"] == "textgen" and models["tg"]["num_layers"] == 2
+    assert models["tg"]["hidden_size"] == 16 and models["tg"]["gates"] == ["i", "f", "g", "o"]
+    assert models["tg"]["sample"] and models["tg"]["sample"] in TEXT  # the validation split
+    assert models["st"]["kind"] == "sentiment" and models["st"]["labels"] == ["neg", "pos"]
+
+
+def test_generate_matches_charlm_stream_and_carries_guesses(explorer):
+    answer = explorer.generate({"model": "tg", "prime": "def", "length": 40, "seed": 3, "temperature": 0.7})
+    lm = explorer.models["tg"].app
+    assert answer["text"] == lm.generate(40, prime="def", seed=3, temperature=0.7)
+    assert len(answer["chars"]) == 40
+    for event in answer["chars"]:
+        probs = [p for _, p in event["top"]]
+        assert len(probs) == 5 and probs == sorted(probs, reverse=True) and sum(probs) <= 1.0001
+
+
+def test_trace_cells_and_classify(explorer):
+    text = TEXT[:300]
+    trace = explorer.trace({"model": "tg", "text": text, "cells": [{"layer": 1, "kind": "tanh_c", "unit": 2}]})
+    assert "".join(c["char"] for c in trace["chars"]) == text
+    assert trace["chars"][-1]["logprob_next"] is None
+    lm = explorer.models["tg"].app
+    assert trace["loss"] == pytest.approx(lm.evaluate(text)["loss"], abs=1e-3)
+    assert len(trace["cells"][0]["values"]) == len(text)
+    assert set(trace["gates"][0]["gates"]) == {"i", "f", "o"}
+    found = explorer.cells({"model": "tg", "text": text, "regex": r"\([^()]*\)", "top": 5, "shown": 2})
+    r = [abs(c["correlation"]) for c in found["cells"]]
+    assert len(r) == 5 and r == sorted(r, reverse=True) and "values" in found["cells"][1]
+    line = explorer.cells({"model": "tg", "text": text, "position": "line"})
+    assert line["cells"][0]["correlation"] != 0
+    verdict = explorer.classify({"text": "i love this film"})  # the one classifier is the default
+    assert verdict["label"] in ("neg", "pos") and len(verdict["trajectory"]) == 4
+    assert verdict["attribution_method"] == "leave-one-out" and len(verdict["attribution"]) == 4
+    flow = explorer.gradients({"model": "tg"})
+    assert len(flow["layers"]) == 2 and len(flow["layers"][0]["trained"]) == flow["steps"]
+    assert flow["layers"][0]["trained"] != flow["layers"][0]["random"]
+
+
+@pytest.mark.parametrize(
+    "method, body, status, message",
+    [
+        ("trace", {"model": "nope"}, 404, "unknown model"),
+        ("trace", {"model": "st", "text": "x"}, 400, "needs textgen"),
+        ("trace", {"model": "tg", "text": "x" * (LIMITS["max_text_chars"] + 1)}, 413, "limit"),
+        ("trace", {"model": "tg", "text": "\u00e9t\u00e9"}, 400, "does not know"),
+        ("trace", {"model": "tg", "text": "def", "cells": [{"layer": 9}]}, 400, "layer"),
+        ("generate", {"model": "tg", "length": LIMITS["max_generate_chars"] + 1}, 400, "length"),
+        ("generate", {"model": "tg", "temperature": "hot"}, 400, "temperature"),
+        ("generate", {"model": "tg", "top_p": 0}, 400, "top_p"),
+        ("generate", {"model": "tg", "length": True}, 400, "length"),
+        ("cells", {"model": "tg", "text": "def", "regex": "("}, 400, "regex"),
+        ("cells", {"model": "tg", "text": "def", "regex": "z"}, 400, "matches everywhere or nowhere"),
+        ("cells", {"model": "tg", "text": "def"}, 400, "either regex or position"),
+        ("classify", {"model": "st", "text": "   "}, 400, "no words"),
+        ("classify", {}, 400, "text"),
+    ],
+)
+def test_bad_requests_are_one_line_4xx(explorer, method, body, status, message):
+    with pytest.raises(ApiError) as info:
+        result = getattr(explorer, method)(body)
+        if hasattr(result, "__next__"):
+            next(result)
+    assert info.value.status == status and message in info.value.message
+    assert "\n" not in info.value.message
+
+
+def test_report_is_one_self_contained_file(runs, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    assert main(["explore", str(runs / "tg"), str(runs / "st"), "--html", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "wrote" in capsys.readouterr().out
+    assert '<script id="report-data"' in html and "<style>" in html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing fetched from anywhere
+    assert "/static/" not in html
+    data = json.loads(re.search(r'<script id="report-data" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert set(data["answers"]) == {"tg", "st"} and data["answers"]["tg"]["cells"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["explore", "/no/such/run"], "no such run directory"),
+        (["explore", "{tmp}"], "no checkpoint"),
+        (["explore", "{corrupt}"], "corrupt.npz"),
+        (["explore", "{tg}", "--port", "70000"], "--port"),
+        (["explore", "{tg}", "--html", "{tmp}/r.html", "--text", "/no/such/file"], "--text"),
+    ],
+)
+def test_bad_start_is_one_line_and_nonzero(runs, tmp_path, capsys, argv, message):
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"not a checkpoint")
+    argv = [a.format(tmp=tmp_path, corrupt=corrupt, tg=runs / "tg") for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+LOCKER = textwrap.dedent(
+    """
+    import sys
+    from rnnkit.training import RunDir
+    run = RunDir.create(sys.argv[1], resume=True)  # a trainer's lock on the run
+    print("locked", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_explore_reads_a_run_without_its_lock(runs, tmp_path):
+    """A reader: loads a run a trainer holds, and leaves the lock free for trainers."""
+    run = tmp_path / "tg"
+    shutil.copytree(runs / "tg", run)
+    env = {**os.environ, "PYTHONPATH": SRC}
+
+    def locker():
+        return subprocess.Popen([sys.executable, "-c", LOCKER, str(run)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)  # fmt: skip
+
+    holder = locker()
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        explorer = Explorer(load_models([run]))  # while a trainer holds the run
+        assert explorer.generate({"length": 5, "seed": 0})["text"]
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    explorer = Explorer(load_models([run]))
+    second = locker()  # a trainer can still lock the run the explorer has open
+    try:
+        assert second.stdout.readline().strip() == "locked", second.stderr.read()
+    finally:
+        second.kill()
+        second.wait(timeout=30)
+    assert explorer.models["tg"].app.network is not None
+
+
+def test_without_the_extra_the_command_names_it(runs, tmp_path):
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('starlette', 'uvicorn'):\n"
+        "            raise ImportError(name)\nsys.meta_path.insert(0, Block())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{SRC}"}
+    done = subprocess.run([sys.executable, "-m", "rnnkit.cli", "explore", str(runs / "tg")],
+                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "rnnkit: error: the explorer needs the 'explore' extra: pip install 'rnnkit[explore]'"
+    ]
+
+
+# -- the real server ----------------------------------------------------------------------
+
+
+def start_server(run_dirs):
+    """``rnnkit explore RUN_DIR... --port 0`` in a subprocess; returns (process, base URL)."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "explore", *map(str, run_dirs), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    line = proc.stdout.readline()
+    match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
+    if not match:
+        proc.kill()
+        raise AssertionError(f"no URL printed: {line!r} {proc.stderr.read()}")
+    return proc, match.group(1)
+
+
+def request(url, body=None, raw=None, timeout=30):
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def load_test(base: str, pid: int, seconds: float, clients: int = 16, first: float | None = None):
+    """``clients`` threads mixing every endpoint (and bad requests) for ``seconds``.
+
+    Returns (status counts, RSS after the first part, RSS at the end), in KiB.
+    """
+    first = seconds / 6 if first is None else first
+    text = TEXT[:600]
+    calls = [
+        ("api/models", None, None),
+        ("api/generate", {"model": "tg", "prime": "def", "length": 60, "seed": 1}, None),
+        ("api/generate/stream", {"model": "tg", "length": 60}, None),
+        ("api/trace", {"model": "tg", "text": text, "cells": [{"layer": 1, "kind": "h", "unit": 3}]}, None),
+        ("api/cells", {"model": "tg", "text": text, "regex": r'"[^"]*"'}, None),
+        ("api/cells", {"model": "tg", "text": text[::-1], "position": "line"}, None),
+        ("api/classify", {"model": "st", "text": "what a great movie"}, None),
+        ("api/gradients", {"model": "st"}, None),
+    ]
+    counts: dict[int, int] = {}
+    lock = threading.Lock()
+    start = time.monotonic()
+    stop = start + seconds
+    marks = {}
+
+    def client(k: int):
+        i = k
+        while time.monotonic() < stop:
+            path, body, raw = calls[i % len(calls)]
+            i += 1
+            if path == "api/models":
+                status, _ = request(base + path)
+            else:
+                status, _ = request(base + path, body, raw)
+            with lock:
+                counts[status] = counts.get(status, 0) + 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(first)
+    marks["first"] = rss_kib(pid)
+    for t in threads:
+        t.join()
+    marks["end"] = rss_kib(pid)
+    return counts, marks["first"], marks["end"]
+
+
+@pytest.fixture(scope="module")
+def server(runs):
+    proc, base = start_server([runs / "tg", runs / "st"])
+    yield proc, base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_load_16_clients_for_10_seconds(server):
+    proc, base = server
+    counts, first, end = load_test(base, proc.pid, seconds=10.0, first=3.0)
+    assert set(counts) <= {200, 429} and counts.get(200, 0) > 0, counts
+    assert end <= 1.2 * first, (first, end)
+
+
+@pytest.mark.parametrize(
+    "path, raw, status",
+    [
+        ("api/trace", b"{not json", 400),
+        ("api/trace", b"[1, 2]", 400),
+        ("api/trace", b'{"model": "nope"}', 404),
+        ("api/generate/stream", b'{"model": "tg", "length": -5}', 400),
+        ("api/generate", b"x" * (LIMITS["max_body_bytes"] + 10), 413),
+        ("api/nothing", b"{}", 404),
+    ],
+)
+def test_http_errors_are_one_line_json_and_the_server_keeps_serving(server, path, raw, status):
+    _, base = server
+    got, body = request(base + path, raw=raw)
+    assert got == status
+    error = json.loads(body)["error"]
+    assert error and "\n" not in error and "Traceback" not in error
+    assert request(base + "api/models")[0] == 200
