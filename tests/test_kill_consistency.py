@@ -106,7 +106,7 @@ def test_textgen_kill_at_every_checkpoint_operation_then_resume(tmp_path):
         out = tmp_path / f"k{k}"
         assert _kill_at(k, lambda out=out: start(out))
         if RunDir(out).latest.is_file():
-            _, result = CharLM.resume(out, progress=False)
+            result = CharLM().fit(out=out, resume=True, progress=False)
         else:  # killed before the first checkpoint: nothing to resume, start again
             result = start(out)
         assert result.step == reference.step == 8

@@ -260,7 +260,8 @@ def test_exact_resume_with_dropout_and_carried_state(tmp_path):
     assert part.fit(corpus, out=tmp_path / "part", steps=30, progress=False, **settings).step == 30
     task_state = load_checkpoint(tmp_path / "part" / "latest.npz")["task"]["carry"]
     assert isinstance(task_state, tuple) and task_state[0].shape == (2, 4, 24)  # (h, c) carried
-    resumed, result = CharLM.resume(tmp_path / "part", steps=50, progress=False)
+    resumed = CharLM()
+    result = resumed.fit(out=tmp_path / "part", resume=True, steps=50, progress=False)
     assert result.step == 50
     assert _loss_records(tmp_path / "part") == _loss_records(tmp_path / "full")
     for name, value in full.network.state_dict().items():
@@ -275,7 +276,7 @@ def test_resume_refuses_a_changed_corpus(tmp_path):
     CharLM(**TINY).fit(corpus, out=tmp_path / "run", steps=4, progress=False, **FAST)
     corpus.write_text(HAMLET * 4 + "x")
     with pytest.raises(CorpusError, match="has changed"):
-        CharLM.resume(tmp_path / "run", steps=8, progress=False)
+        CharLM().fit(out=tmp_path / "run", resume=True, steps=8, progress=False)
 
 
 def test_bytes_corpus_trains_and_generates_bytes(tmp_path):
@@ -328,7 +329,8 @@ def test_weight_averaging_is_saved_kept_and_resumed_exactly(tmp_path):
     assert loaded.generate(30, prime="To", seed=1) == full.generate(30, prime="To", seed=1)
     part = CharLM(**TINY)
     part.fit(corpus, out=tmp_path / "part", steps=20, progress=False, **settings)
-    resumed, result = CharLM.resume(tmp_path / "part", steps=40, progress=False)
+    resumed = CharLM()
+    result = resumed.fit(out=tmp_path / "part", resume=True, steps=40, progress=False)
     assert result.step == 40
     again = load_checkpoint(tmp_path / "part" / "latest.npz")
     for key in ("model", "train_model"):
