@@ -25,7 +25,8 @@ from rnnkit.training import MetricsLog, RunDir, checkpoint, load_checkpoint
 
 TEXT = "the cat sat on the mat and the dog sat on the log; " * 12
 TINY_LM = {"cell": "gru", "hidden_size": 8, "num_layers": 1, "embedding_dim": 4, "dropout": 0.0}
-LM_SETTINGS = {"seq_length": 8, "batch_size": 2, "eval_every": 4, "log_every": 2, "sample_length": 0}
+LM_SETTINGS = {"seq_length": 8, "batch_size": 2, "eval_every": 4, "log_every": 2,
+               "sample_length": 0}
 
 
 class Killed(BaseException):
