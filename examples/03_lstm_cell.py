@@ -65,7 +65,8 @@ def main() -> None:
     c = f * c_prev + i * c_tilde
     h = o * np.tanh(c)
     for name, value in (("z = [h_prev, x]", z), ("forget f", f), ("input i", i),
-                        ("candidate c~", c_tilde), ("output o", o), ("cell c", c), ("hidden h", h)):  # fmt: skip
+                        ("candidate c~", c_tilde), ("output o", o), ("cell c", c),
+                        ("hidden h", h)):
         print(f"{name:<16} {str(value.shape):<9} mean {value.mean():+.4f}")
     print(f"mean forget gate {f.mean():.3f} (bias 1 keeps it open: σ(1) = {sigmoid(1.0):.3f})")
 

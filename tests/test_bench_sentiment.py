@@ -47,7 +47,8 @@ def test_sentence_holdout_drops_the_phrases_of_held_out_sentences(sst2, tmp_path
     expected = {"1": "a gorgeous , witty film ( really )", "0": "dull and lifeless"}[label]
     assert sentence == expected  # PTB brackets read as GLUE writes them
     tokens = sentence.split()
-    runs = {" ".join(tokens[i:j]) for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1)}
+    n = len(tokens)
+    runs = {" ".join(tokens[i:j]) for i in range(n) for j in range(i + 1, n + 1)}
     assert not runs & set(kept)  # nothing of the held-out sentence is left to train on
     assert "an awful mess" in kept  # phrases of no held-out sentence stay
     assert info["train_phrases_kept"] == len(kept)

@@ -199,13 +199,15 @@ def test_json_nested_900_deep_is_one_line(lm_run, tmp_path, capsys):
     [("index", 1e9, "'index' must be in"), ("step", -3, "'step' must be >= 0"),
      ("elapsed", "soon", "'elapsed' must be a finite number"), ("best_step", 10**6, "'best_step'")],
 )  # fmt: skip
-def test_out_of_range_trainer_state_is_refused_on_resume(lm_run, tmp_path, capsys, key, value, message):
+def test_out_of_range_trainer_state_is_refused_on_resume(lm_run, tmp_path, capsys, key, value,
+                                                         message):
     import shutil
 
     out = tmp_path / "run"
     shutil.copytree(lm_run / "run", out)
     latest = RunDir(out).latest
-    tampered = craft(latest, tmp_path / "t.npz", edit_tree(lambda t: t["trainer"].update({key: value})))
+    tampered = craft(latest, tmp_path / "t.npz",
+                     edit_tree(lambda t: t["trainer"].update({key: value})))
     os.replace(tampered, latest)
     code, _, err = run(capsys, "textgen", "train", "--out", out, "--resume", "--quiet")
     one_line_error(code, err, str(latest), message)
@@ -217,7 +219,8 @@ def test_missing_trainer_key_names_it(lm_run, tmp_path, capsys):
     out = tmp_path / "run"
     shutil.copytree(lm_run / "run", out)
     latest = RunDir(out).latest
-    os.replace(craft(latest, tmp_path / "t.npz", edit_tree(lambda t: t["trainer"].pop("epoch"))), latest)
+    os.replace(craft(latest, tmp_path / "t.npz", edit_tree(lambda t: t["trainer"].pop("epoch"))),
+               latest)
     code, _, err = run(capsys, "textgen", "train", "--out", out, "--resume", "--quiet")
     one_line_error(code, err, str(latest), "'epoch'")
 
@@ -252,12 +255,14 @@ def test_a_bad_vocabulary_symbol_blames_the_checkpoint(lm_run, tmp_path, capsys)
 
     bad = craft(RunDir(lm_run / "run").best, tmp_path / "v.npz", edit_tree(change))
     code, _, err = run(capsys, "textgen", "sample", bad)
-    one_line_error(code, err, str(bad), "not a valid text-generator checkpoint", "not a Unicode code point")
+    one_line_error(code, err, str(bad), "not a valid text-generator checkpoint",
+                   "not a Unicode code point")
     assert "corpus" not in err
 
 
 def test_missing_config_keys_name_the_key_and_the_file(clf_file, lm_run, tmp_path):
-    bad = craft(clf_file, tmp_path / "s.npz", edit_tree(lambda t: t["config"]["subwords"].pop("n_min")))
+    bad = craft(clf_file, tmp_path / "s.npz",
+                edit_tree(lambda t: t["config"]["subwords"].pop("n_min")))
     with pytest.raises(CheckpointError, match=rf"{bad}: .*missing key 'n_min'"):
         SentimentClassifier.load(bad)
     bad = craft(RunDir(lm_run / "run").best, tmp_path / "t.npz",
@@ -320,7 +325,8 @@ def test_ten_thousand_classes_short_errors_and_small_memory(capsys, tmp_path):
                               rng.integers(0, 10_000, 2000), batch_size=4)  # fmt: skip
     tracemalloc.start()
     metrics = task.evaluate()
-    report = classification_report(rng.integers(0, 10_000, 2000), rng.integers(0, 10_000, 2000), labels)
+    report = classification_report(rng.integers(0, 10_000, 2000), rng.integers(0, 10_000, 2000),
+                                   labels)
     text = report.format()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()

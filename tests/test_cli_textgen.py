@@ -57,7 +57,7 @@ def run_dir(tmp_path_factory) -> Path:
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = main(["textgen", "train", str(corpus), "--out", str(out), "--steps", "40",
-                     "--eval-every", "20", "--lr", "0.01", "--sample-length", "30", *TINY])  # fmt: skip
+                     "--eval-every", "20", "--lr", "0.01", "--sample-length", "30", *TINY])
     assert code == 0, stderr.getvalue()
     TRAIN_OUTPUT["stdout"] = stdout.getvalue()
     return out
@@ -78,7 +78,8 @@ def test_train_writes_a_run_and_prints_samples(run_dir, capsys):
     assert [step for step, _ in samples] == ["20", "40"], printed
     assert all(len(text) == 30 for _, text in samples), samples
     val = min(r["val_loss"] for r in records if "val_loss" in r)
-    assert f"best validation loss {val:.4f} nats/char ({val / math.log(2):.4f} bits/char)" in printed
+    bits = val / math.log(2)
+    assert f"best validation loss {val:.4f} nats/char ({bits:.4f} bits/char)" in printed
     assert f"run directory: {run_dir}" in printed
 
 
@@ -97,7 +98,8 @@ def test_eval_plain_and_json(run_dir, capsys, tmp_path):
     code, out, _ = run_cli(capsys, "textgen", "eval", str(run_dir))
     assert code == 0 and "nats/char" in out and "bits/char" in out and "perplexity" in out
     (tmp_path / "other.txt").write_text(HAMLET[:500])
-    code, out, _ = run_cli(capsys, "textgen", "eval", str(run_dir), str(tmp_path / "other.txt"), "--json")
+    code, out, _ = run_cli(capsys, "textgen", "eval", str(run_dir), str(tmp_path / "other.txt"),
+                           "--json")
     result = json.loads(out)
     assert code == 0 and result["chars"] > 400
     assert result["bpc"] == pytest.approx(result["loss"] / np.log(2))
@@ -105,10 +107,12 @@ def test_eval_plain_and_json(run_dir, capsys, tmp_path):
 
 # -- bad input: one line on stderr, non-zero status, nothing destroyed ---------------------
 def test_missing_and_empty_corpus(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "r"))
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "nope.txt"), "--out",
+                           str(tmp_path / "r"))
     assert_one_line_error(code, err, "corpus file not found")
     (tmp_path / "empty.txt").write_text("")
-    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "r"))
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "empty.txt"), "--out",
+                           str(tmp_path / "r"))
     assert_one_line_error(code, err, "empty")
     assert not (tmp_path / "r").exists()
 
@@ -117,9 +121,10 @@ def test_non_utf8_corpus_needs_encoding_bytes(tmp_path, capsysbinary):
     corpus = tmp_path / "latin1.txt"
     corpus.write_bytes(("Un café très noir, s'il vous plaît. " * 40).encode("latin-1"))
     code = main(["textgen", "train", str(corpus), "--out", str(tmp_path / "r")])
-    assert_one_line_error(code, capsysbinary.readouterr().err.decode(), "not valid UTF-8", "--encoding bytes")
-    code = main(["textgen", "train", str(corpus), "--out", str(tmp_path / "r"), "--encoding", "bytes",
-                 "--steps", "3", "--sample-length", "0", *TINY])  # fmt: skip
+    assert_one_line_error(code, capsysbinary.readouterr().err.decode(), "not valid UTF-8",
+                          "--encoding bytes")
+    code = main(["textgen", "train", str(corpus), "--out", str(tmp_path / "r"),
+                 "--encoding", "bytes", "--steps", "3", "--sample-length", "0", *TINY])
     assert code == 0
     capsysbinary.readouterr()
     code = main(["textgen", "sample", str(tmp_path / "r"), "--length", "10", "--prime", "caf"])
@@ -129,16 +134,19 @@ def test_non_utf8_corpus_needs_encoding_bytes(tmp_path, capsysbinary):
 
 def test_corpus_shorter_than_a_batch(tmp_path, capsys):
     (tmp_path / "short.txt").write_text("too short\n")
-    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "short.txt"), "--out", str(tmp_path / "r"))
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "short.txt"), "--out",
+                           str(tmp_path / "r"))
     assert_one_line_error(code, err, "too short for batches")
 
 
 def test_existing_run_is_not_overwritten(run_dir, capsys, tmp_path):
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
-    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "x.txt"), "--out", str(run_dir))
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "x.txt"), "--out",
+                           str(run_dir))
     assert_one_line_error(code, err)  # the corpus is checked first ...
     (tmp_path / "x.txt").write_text(HAMLET)
-    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "x.txt"), "--out", str(run_dir), *TINY)
+    code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "x.txt"), "--out",
+                           str(run_dir), *TINY)
     assert_one_line_error(code, err, "already holds a run", "--resume", "--force")
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
 
@@ -163,9 +171,11 @@ def test_damaged_checkpoint(run_dir, capsys, tmp_path, damage):
 
 
 def test_resume_errors(tmp_path, run_dir, capsys):
-    code, _, err = run_cli(capsys, "textgen", "train", "--out", str(tmp_path / "empty_dir"), "--resume")
+    code, _, err = run_cli(capsys, "textgen", "train", "--out", str(tmp_path / "empty_dir"),
+                           "--resume")
     assert_one_line_error(code, err, "nothing to resume")
-    code, _, err = run_cli(capsys, "textgen", "train", "--out", str(run_dir), "--resume", "--hidden-size", "8")
+    code, _, err = run_cli(capsys, "textgen", "train", "--out", str(run_dir), "--resume",
+                           "--hidden-size", "8")
     assert_one_line_error(code, err, "--hidden-size")
     code, _, err = run_cli(capsys, "textgen", "sample", str(tmp_path))
     assert_one_line_error(code, err, "no checkpoint")
@@ -228,26 +238,30 @@ def _losses(path: Path) -> list[dict]:
 def test_killed_run_resumes_to_the_same_losses(tmp_path, capsys):
     corpus = tmp_path / "hamlet.txt"
     corpus.write_text(HAMLET)
-    args = ["textgen", "train", str(corpus), "--steps", "36", "--eval-every", "10", "--log-every", "1",
+    args = ["textgen", "train", str(corpus), "--steps", "36", "--eval-every", "10",
+            "--log-every", "1",
             "--dropout", "0.25", "--num-layers", "2", "--sample-length", "0", "--lr", "0.005",
-            "--hidden-size", "16", "--embedding-dim", "8", "--seq-length", "16", "--batch-size", "4",
-            "--quiet"]  # fmt: skip
+            "--hidden-size", "16", "--embedding-dim", "8", "--seq-length", "16",
+            "--batch-size", "4", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "full")]) == 0
     (tmp_path / "killer.py").write_text(KILLER)
     env = dict(os.environ, KILL_AT_STEP="26")
-    proc = subprocess.run([sys.executable, str(tmp_path / "killer.py"), *args, "--out", str(tmp_path / "killed")],
-                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run([sys.executable, str(tmp_path / "killer.py"), *args, "--out",
+                           str(tmp_path / "killed")],
+                          env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     killed = tmp_path / "killed"
-    assert max(r["step"] for r in MetricsLog(killed / "metrics.jsonl").read()) == 25  # past the ckpt at 20
+    # past the checkpoint at step 20
+    assert max(r["step"] for r in MetricsLog(killed / "metrics.jsonl").read()) == 25
     assert main(["textgen", "train", "--out", str(killed), "--resume", "--quiet"]) == 0
     assert _losses(killed) == _losses(tmp_path / "full")
     capsys.readouterr()
 
 
 def test_entry_point_reports_errors_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", "textgen", "eval", str(tmp_path / "none")],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", "textgen", "eval",
+                           str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert_one_line_error(proc.returncode, proc.stderr, "checkpoint not found")
 
@@ -276,8 +290,9 @@ def test_nan_loss_stops_with_one_line_and_keeps_the_checkpoint(tmp_path, capsys,
     corpus = tmp_path / "hamlet.txt"
     corpus.write_text(HAMLET)
     code, _, err = run_cli(capsys, "textgen", "train", str(corpus), "--out", str(tmp_path / "r"),
-                           "--steps", "30", "--eval-every", "10", "--sample-length", "0", *TINY)  # fmt: skip
+                           "--steps", "30", "--eval-every", "10", "--sample-length", "0", *TINY)
     assert_one_line_error(code, err, "step 13", "loss is inf", "step 10")
     monkeypatch.undo()
-    code, out, _ = run_cli(capsys, "textgen", "sample", str(tmp_path / "r"), "--length", "5", "--seed", "0")
+    code, out, _ = run_cli(capsys, "textgen", "sample", str(tmp_path / "r"), "--length", "5",
+                           "--seed", "0")
     assert code == 0 and len(out) == 1 + 5 + 1

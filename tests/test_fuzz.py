@@ -16,7 +16,8 @@ import zipfile
 
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis", reason="the fuzz tests need hypothesis (the test extra)")
+hypothesis = pytest.importorskip("hypothesis",
+                                 reason="the fuzz tests need hypothesis (the test extra)")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -162,14 +163,19 @@ def test_mutated_class_folders_read_or_fail_cleanly(tmp_path_factory, names, dat
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
 
 def _slots(node, path=()):
     """Every (container, key) of a parsed JSON tree, so one value can be replaced."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    if isinstance(node, dict):
+        items = node.items()
+    else:
+        items = enumerate(node) if isinstance(node, list) else ()
     for key, child in items:
         yield node, key
         yield from _slots(child, (*path, key))

@@ -25,7 +25,8 @@ from rnnkit.training import MetricsLog, RunDir, checkpoint, load_checkpoint
 
 TEXT = "the cat sat on the mat and the dog sat on the log; " * 12
 TINY_LM = {"cell": "gru", "hidden_size": 8, "num_layers": 1, "embedding_dim": 4, "dropout": 0.0}
-LM_SETTINGS = {"seq_length": 8, "batch_size": 2, "eval_every": 4, "log_every": 2, "sample_length": 0}
+LM_SETTINGS = {"seq_length": 8, "batch_size": 2, "eval_every": 4, "log_every": 2,
+               "sample_length": 0}
 
 
 class Killed(BaseException):
@@ -106,7 +107,7 @@ def test_textgen_kill_at_every_checkpoint_operation_then_resume(tmp_path):
         out = tmp_path / f"k{k}"
         assert _kill_at(k, lambda out=out: start(out))
         if RunDir(out).latest.is_file():
-            _, result = CharLM.resume(out, progress=False)
+            result = CharLM().fit(out=out, resume=True, progress=False)
         else:  # killed before the first checkpoint: nothing to resume, start again
             result = start(out)
         assert result.step == reference.step == 8

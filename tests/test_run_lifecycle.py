@@ -63,8 +63,9 @@ def copy_run(runs: Path, app: str, tmp_path: Path) -> Path:
 # -- finding 1 (and 7's meaningless values): nothing is touched before every option is checked --
 @pytest.mark.parametrize("bad, named", [
     (["--minutes", "0"], "minutes"), (["--steps", "0"], "steps"), (["--epochs", "nan"], "epochs"),
-    (["--seed", "-1"], "seed"), (["--lr", "inf"], "lr"), (["--sample-length", "-1"], "sample_length"),
-])  # fmt: skip
+    (["--seed", "-1"], "seed"), (["--lr", "inf"], "lr"),
+    (["--sample-length", "-1"], "sample_length"),
+])
 def test_textgen_force_checks_every_option_before_touching_the_run(
     runs, tmp_path, capsys, bad, named
 ):
@@ -82,8 +83,9 @@ def test_textgen_force_checks_every_option_before_touching_the_run(
     (["--lr", "-1"], "lr"), (["--lr", "0"], "lr"), (["--lr", "inf"], "lr"),
     (["--weight-decay", "nan"], "weight_decay"), (["--weight-decay", "-1"], "weight_decay"),
     (["--grad-clip", "nan"], "grad_clip"), (["--patience", "-1"], "patience"),
-    (["--lr-decay", "nan"], "lr_decay"), (["--lr-decay", "0"], "lr_decay"), (["--seed", "-1"], "seed"),
-])  # fmt: skip
+    (["--lr-decay", "nan"], "lr_decay"), (["--lr-decay", "0"], "lr_decay"),
+    (["--seed", "-1"], "seed"),
+])
 def test_sentiment_force_checks_every_option_before_touching_the_run(
     runs, tmp_path, capsys, bad, named
 ):

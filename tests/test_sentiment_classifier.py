@@ -117,7 +117,10 @@ def test_run_dir_keeps_best_checkpoint_log_and_plot(tmp_path):
 
 
 def fit_run(run_dir, **kw):
-    """A small dropout model trained 4 short epochs in ``run_dir`` (validated on its training set)."""
+    """A small dropout model trained 4 short epochs in ``run_dir``.
+
+    It is validated on its training set.
+    """
     fit = dict(epochs=4, batch_size=3, evals_per_epoch=1, patience=None, progress=False)
     fit.update(kw)
     clf = small(dropout=0.3)

@@ -165,7 +165,7 @@ def test_installed_command_reads_stdin(trained):
     if not exe.exists():
         pytest.skip("the rnnkit console script is not installed in this environment")
     proc = subprocess.run([str(exe), "sentiment", "predict", str(trained / "run")],
-                          input=b"i love this film\n", capture_output=True, timeout=120)  # fmt: skip
+                          input=b"i love this film\n", capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.decode().startswith("pos\t")
 
@@ -200,7 +200,7 @@ def test_eval_and_predict_an_ensemble(trained, tmp_path, capsys):
                        "--json", "--ensemble-with", second)  # fmt: skip
     assert code == 0 and json.loads(out)["accuracy"] == 1.0
     err = one_line_error(*run(capsys, "sentiment", "eval", trained / "run", "--data",
-                              trained / "toy.tsv", "--ensemble-with", tmp_path / "nothing"))  # fmt: skip
+                              trained / "toy.tsv", "--ensemble-with", tmp_path / "nothing"))
     assert "nothing" in err
 
 
@@ -217,7 +217,8 @@ def test_train_distils_teachers_and_refuses_bad_ones(trained, tmp_path, capsys):
     assert ckpt["config"]["train"]["distill_weight"] == 0.25
     assert ckpt["task"]["train_targets"].shape == (8, 2)
     before = (student / "best.npz").read_bytes()
-    three = write_tsv(tmp_path / "three.tsv", [(t, y) for (t, _), y in zip(ROWS, "abcabcab", strict=True)])
+    rows = [(t, y) for (t, _), y in zip(ROWS, "abcabcab", strict=True)]
+    three = write_tsv(tmp_path / "three.tsv", rows)
     bad = [(["--teacher", tmp_path / "nothing"], "nothing"),
            (["--teacher", trained / "run", "--distill-weight", "2"], "distill_weight")]  # fmt: skip
     for extra, message in bad:

@@ -157,7 +157,8 @@ IDS_GRAMS = np.concatenate([IDS[:, :, None], GRAMS], axis=2)  # (B, T, 1 + G)
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_ngram_gradients_match_finite_differences(cell):
-    model = make(cell, "max", num_classes=3, dtype=np.float64, num_subwords=6, embedding_dropout=0.2)
+    model = make(cell, "max", num_classes=3, dtype=np.float64, num_subwords=6,
+                 embedding_dropout=0.2)
     result = gradcheck(model, [IDS_GRAMS, LENGTHS], max_checks=12)
     assert "param:subword_embedding.weight" in result.errors
     assert result.max_error < 1e-5, result.errors

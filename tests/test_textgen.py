@@ -23,7 +23,8 @@ from rnnkit.textgen import CharLM
 from rnnkit.textgen.sampling import SamplingOptions, draw, next_distribution
 from rnnkit.training import CheckpointError, MetricsLog, RunDir, load_checkpoint
 
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare" / "input.txt"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHAKESPEARE = SHARED_DATA / "tinyshakespeare" / "input.txt"
 
 HAMLET = (
     "To be, or not to be, that is the question:\n"
@@ -43,7 +44,8 @@ def test_read_corpus_errors_are_clear(tmp_path):
     with pytest.raises(CorpusError, match="empty"):
         read_corpus(tmp_path / "empty.txt")
     (tmp_path / "latin1.txt").write_bytes("café\n".encode("latin-1"))
-    with pytest.raises(CorpusError, match=r"not valid UTF-8 \(byte 0xe9 at offset 3\).*--encoding bytes"):
+    with pytest.raises(CorpusError,
+                       match=r"not valid UTF-8 \(byte 0xe9 at offset 3\).*--encoding bytes"):
         read_corpus(tmp_path / "latin1.txt")
     assert read_corpus(tmp_path / "latin1.txt", encoding="bytes") == b"caf\xe9\n"
     with pytest.raises(CorpusError, match="directory"):
@@ -134,7 +136,8 @@ def test_download_offline_and_unknown_names(tmp_path, monkeypatch):
     with pytest.raises(download.DownloadError, match="offline") as info:
         download.download("tinyshakespeare")
     assert "\n" not in str(info.value) and not list(tmp_path.iterdir())
-    with pytest.raises(download.DownloadError, match="unknown dataset 'nope'; known: tinyshakespeare"):
+    with pytest.raises(download.DownloadError,
+                       match="unknown dataset 'nope'; known: tinyshakespeare"):
         download.download("nope")
 
 
@@ -143,8 +146,10 @@ LOGITS = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
 
 
 def test_greedy_and_temperature():
-    np.testing.assert_array_equal(next_distribution(LOGITS, SamplingOptions(greedy=True)), [1, 0, 0, 0])
-    np.testing.assert_array_equal(next_distribution(LOGITS, SamplingOptions(temperature=0)), [1, 0, 0, 0])
+    greedy = next_distribution(LOGITS, SamplingOptions(greedy=True))
+    np.testing.assert_array_equal(greedy, [1, 0, 0, 0])
+    frozen = next_distribution(LOGITS, SamplingOptions(temperature=0))
+    np.testing.assert_array_equal(frozen, [1, 0, 0, 0])
     np.testing.assert_allclose(next_distribution(LOGITS, SamplingOptions()), [0.5, 0.3, 0.15, 0.05])
     hot = next_distribution(LOGITS, SamplingOptions(temperature=100.0))
     cold = next_distribution(LOGITS, SamplingOptions(temperature=0.1))
@@ -159,7 +164,8 @@ def test_top_k_and_top_p_keep_the_right_characters():
     nucleus = next_distribution(LOGITS, SamplingOptions(top_p=0.81))
     np.testing.assert_allclose(nucleus, np.array([0.5, 0.3, 0.15, 0]) / 0.95)
     assert next_distribution(LOGITS, SamplingOptions(top_p=0.1))[0] == 1.0  # at least one
-    for bad in (SamplingOptions(top_k=0), SamplingOptions(top_p=0.0), SamplingOptions(temperature=-1)):
+    for bad in (SamplingOptions(top_k=0), SamplingOptions(top_p=0.0),
+                SamplingOptions(temperature=-1)):
         with pytest.raises(ValueError):
             bad.validate()
 
@@ -246,7 +252,8 @@ def test_load_rejects_a_checkpoint_of_another_shape(trained, tmp_path):
 
 def _loss_records(run_dir: Path) -> list[dict]:
     keep = ("step", "epoch", "train_loss", "val_loss", "lr")
-    return [{k: r[k] for k in keep if k in r} for r in MetricsLog(Path(run_dir) / "metrics.jsonl").read()]
+    records = MetricsLog(Path(run_dir) / "metrics.jsonl").read()
+    return [{k: r[k] for k in keep if k in r} for r in records]
 
 
 def test_exact_resume_with_dropout_and_carried_state(tmp_path):
@@ -260,7 +267,8 @@ def test_exact_resume_with_dropout_and_carried_state(tmp_path):
     assert part.fit(corpus, out=tmp_path / "part", steps=30, progress=False, **settings).step == 30
     task_state = load_checkpoint(tmp_path / "part" / "latest.npz")["task"]["carry"]
     assert isinstance(task_state, tuple) and task_state[0].shape == (2, 4, 24)  # (h, c) carried
-    resumed, result = CharLM.resume(tmp_path / "part", steps=50, progress=False)
+    resumed = CharLM()
+    result = resumed.fit(out=tmp_path / "part", resume=True, steps=50, progress=False)
     assert result.step == 50
     assert _loss_records(tmp_path / "part") == _loss_records(tmp_path / "full")
     for name, value in full.network.state_dict().items():
@@ -275,7 +283,7 @@ def test_resume_refuses_a_changed_corpus(tmp_path):
     CharLM(**TINY).fit(corpus, out=tmp_path / "run", steps=4, progress=False, **FAST)
     corpus.write_text(HAMLET * 4 + "x")
     with pytest.raises(CorpusError, match="has changed"):
-        CharLM.resume(tmp_path / "run", steps=8, progress=False)
+        CharLM().fit(out=tmp_path / "run", resume=True, steps=8, progress=False)
 
 
 def test_bytes_corpus_trains_and_generates_bytes(tmp_path):
@@ -328,7 +336,8 @@ def test_weight_averaging_is_saved_kept_and_resumed_exactly(tmp_path):
     assert loaded.generate(30, prime="To", seed=1) == full.generate(30, prime="To", seed=1)
     part = CharLM(**TINY)
     part.fit(corpus, out=tmp_path / "part", steps=20, progress=False, **settings)
-    resumed, result = CharLM.resume(tmp_path / "part", steps=40, progress=False)
+    resumed = CharLM()
+    result = resumed.fit(out=tmp_path / "part", resume=True, steps=40, progress=False)
     assert result.step == 40
     again = load_checkpoint(tmp_path / "part" / "latest.npz")
     for key in ("model", "train_model"):
@@ -336,5 +345,6 @@ def test_weight_averaging_is_saved_kept_and_resumed_exactly(tmp_path):
             np.testing.assert_array_equal(again[key][k], ckpt[key][k], err_msg=f"{key} {k}")
     assert _loss_records(tmp_path / "part") == _loss_records(tmp_path / "full")
     with pytest.raises(ValueError, match="ema_decay"):
-        CharLM(**TINY).fit(corpus, out=tmp_path / "bad", steps=2, progress=False, **dict(FAST, ema_decay=1.5))
+        CharLM(**TINY).fit(corpus, out=tmp_path / "bad", steps=2, progress=False,
+                           **dict(FAST, ema_decay=1.5))
     assert not (tmp_path / "bad").exists()

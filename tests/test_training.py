@@ -289,7 +289,8 @@ def make_trainer(run_dir, steps=40, fail_at=None, resume=False, plot=False, **co
     task = ToyTask(model, fail_at=fail_at)
     opt = Adam(model.parameters(), lr=0.05)
     run = RunDir.create(run_dir, resume=resume)
-    cfg = TrainerConfig(steps=steps, eval_every=10, log_every=3, progress=False, plot=plot, **config)
+    cfg = TrainerConfig(steps=steps, eval_every=10, log_every=3, progress=False, plot=plot,
+                        **config)
     trainer = Trainer(task, model, opt, run, cfg, app="toy", app_config={"dim": 5},
                       lr_schedule=lambda step, epoch: 0.05 * 0.9**epoch)  # fmt: skip
     if resume:
@@ -436,7 +437,8 @@ def test_ema_evaluates_and_saves_the_average_and_resumes_exactly(tmp_path):
     # Resume continues both the raw weights and the average exactly.
     part, _, _ = make_trainer(tmp_path / "part", steps=20, ema_decay=0.9)
     part.fit()
-    resumed, _, resumed_model = make_trainer(tmp_path / "part", steps=40, resume=True, ema_decay=0.9)
+    resumed, _, resumed_model = make_trainer(tmp_path / "part", steps=40, resume=True,
+                                             ema_decay=0.9)
     resumed.fit()
     again = load_checkpoint(RunDir(tmp_path / "part").latest)
     for key in ("model", "train_model"):

@@ -3,7 +3,7 @@
 See ``docs/engine-contract.md`` for the forward/backward contract every module follows.
 """
 
-from . import fast, init, optim
+from . import fast, functional, init, optim
 from .layers import Dropout, Embedding, EmbeddingBag, Linear
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss
 from .module import Module, Parameter
@@ -14,5 +14,5 @@ from .recurrent import GRU, LSTM, RNN
 __all__ = [
     "Module", "Parameter", "RNN", "LSTM", "GRU", "Linear", "Embedding", "EmbeddingBag", "Dropout",
     "CrossEntropyLoss", "BCEWithLogitsLoss", "clip_grad_norm", "clip_grad_value",
-    "fast", "init", "optim", "manual_seed", "get_rng_state", "set_rng_state",
+    "fast", "functional", "init", "optim", "manual_seed", "get_rng_state", "set_rng_state",
 ]

@@ -42,11 +42,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import fast
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """σ(x) = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2: no overflow for any x."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+from .functional import sigmoid
 
 
 def _recurrent(h_prev: np.ndarray, weight_hh: np.ndarray, bias_hh: np.ndarray | None):

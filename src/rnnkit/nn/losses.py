@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .functional import log_softmax
 from .module import Module
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -132,24 +133,19 @@ class CrossEntropyLoss(Module):
             )
 
         t = np.where(counted, target, 0)  # (...) safe class ids
-        z = logits - logits.max(axis=-1, keepdims=True)  # (..., C), max is 0
-        z_t = np.take_along_axis(z, t[..., None], axis=-1)[..., 0]  # (...)
-        np.exp(z, out=z)
-        sum_exp = z.sum(axis=-1)  # (...), >= 1
-        z /= sum_exp[..., None]  # z is now softmax(logits)
-        losses = np.where(counted, np.log(sum_exp) - z_t, 0).astype(logits.dtype)  # (...)
+        log_p = log_softmax(logits)  # (..., C)
+        log_p_t = np.take_along_axis(log_p, t[..., None], axis=-1)[..., 0]  # (...)
+        losses = np.where(counted, -log_p_t, 0).astype(logits.dtype)  # (...)
+        probs = np.exp(log_p, out=log_p)  # (..., C) softmax(logits), in place
 
-        self._probs, self._t, self._q, self._counted = z, t, None, counted
+        self._probs, self._t, self._q, self._counted = probs, t, None, counted
         return self._reduce(losses, counted)
 
     def _soft_forward(self, logits: np.ndarray, q: np.ndarray, counted: np.ndarray):
         """``l_n = -sum_c q_nc log p_nc`` for probability targets ``q (..., C)``."""
-        z = logits - logits.max(axis=-1, keepdims=True)  # (..., C), max is 0
-        e = np.exp(z)
-        sum_exp = e.sum(axis=-1, keepdims=True)  # (..., 1), >= 1
-        log_p = z - np.log(sum_exp)  # (..., C) log-softmax
+        log_p = log_softmax(logits)  # (..., C)
         losses = np.where(counted, -(q * log_p).sum(axis=-1), 0).astype(logits.dtype)
-        self._probs, self._t, self._q, self._counted = e / sum_exp, None, q, counted
+        self._probs, self._t, self._q, self._counted = np.exp(log_p), None, q, counted
         return self._reduce(losses, counted)
 
     def _reduce(self, losses: np.ndarray, counted: np.ndarray):
@@ -238,7 +234,9 @@ class BCEWithLogitsLoss(Module):
     def backward(self, grad=1.0) -> np.ndarray:
         x = _saved(self, "_x")
         y, w, e = self._y, self._w, self._e
-        sig = np.where(x >= 0, 1, e) / (1 + e)  # sigmoid(x), stable for both signs
+        # sigmoid(x) from the forward's e = exp(-|x|): no second exp; equals
+        # functional.sigmoid to an ulp; a sentiment test depends on these exact bits
+        sig = np.where(x >= 0, 1, e) / (1 + e)
         dx = sig - y if w is None else (1 - y) * sig - w * y * (1 - sig)
         grad = _upstream(grad, self.reduction, x.shape)
         if self.reduction == "mean":

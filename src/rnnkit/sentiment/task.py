@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..nn.functional import sigmoid, softmax
 from ..nn.losses import BCEWithLogitsLoss, CrossEntropyLoss
 from ..text.batching import bucket_batches
 from .data import batch_arrays
@@ -57,11 +58,9 @@ def probabilities(logits: np.ndarray, num_classes: int) -> np.ndarray:
     """Logits (B, K) -> class probabilities (B, C), float64: sigmoid for 2 classes, else softmax."""
     z = logits.astype(np.float64)
     if num_classes == 2:
-        p1 = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))  # sigmoid without overflow
+        p1 = sigmoid(z[:, 0])  # (B,)
         return np.stack([1.0 - p1, p1], axis=1)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax(z, axis=1)
 
 
 def predict_logits(

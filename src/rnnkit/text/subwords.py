@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from .cache import BoundedCache
+
 PAD_ID = 0
 #: Words whose n-gram ids are remembered; emptied when full (bounded memory in
 #: a long-running predictor).
@@ -69,7 +71,7 @@ class CharNgrams:
         if len(set(self.ngrams)) != len(self.ngrams):
             raise ValueError("the n-gram list has duplicates")
         self._ids = {gram: i + 1 for i, gram in enumerate(self.ngrams)}
-        self._cache: dict[str, list[int]] = {}
+        self._cache = BoundedCache[str, list[int]](CACHE_SIZE)  # word -> n-gram ids
 
     @classmethod
     def build(
@@ -101,14 +103,11 @@ class CharNgrams:
 
     def encode(self, word: str) -> list[int]:
         """Ids of the known n-grams of ``word`` (possibly none)."""
-        ids = self._cache.get(word)
-        if ids is None:
-            grams = char_ngrams(word, self.n_min, self.n_max)
-            ids = [self._ids[g] for g in grams if g in self._ids]
-            if len(self._cache) >= CACHE_SIZE:
-                self._cache.clear()
-            self._cache[word] = ids
-        return ids
+        return self._cache.get(word, self._known_ngram_ids)
+
+    def _known_ngram_ids(self, word: str) -> list[int]:
+        grams = char_ngrams(word, self.n_min, self.n_max)
+        return [self._ids[g] for g in grams if g in self._ids]
 
     def to_dict(self) -> dict:
         return {"n_min": self.n_min, "n_max": self.n_max, "ngrams": list(self.ngrams)}

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from .cache import BoundedCache
+
 # (suffix, replacements): "ies" -> "y" (parodies -> parody),
 # "ly" -> "le" or "" (gently -> gentle)...
 _SUFFIXES = (
@@ -65,7 +67,7 @@ class Vocab:
             raise ValueError("a vocabulary must not contain duplicate tokens")
         self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tokens)}
-        self._backoff: dict[str, int] = {}  # cache of backed-off unknown words
+        self._backoff = BoundedCache[str, int](BACKOFF_CACHE_SIZE)  # unknown word -> id
 
     @classmethod
     def build(
@@ -117,15 +119,10 @@ class Vocab:
         return out
 
     def _back_off(self, token: str) -> int:
-        found = self._backoff.get(token)
-        if found is None:
-            found = next(
-                (self.index[s] for s in inflection_stems(token) if s in self.index), UNK_ID
-            )
-            if len(self._backoff) >= BACKOFF_CACHE_SIZE:
-                self._backoff.clear()
-            self._backoff[token] = found
-        return found
+        return self._backoff.get(token, self._first_known_stem)
+
+    def _first_known_stem(self, token: str) -> int:
+        return next((self.index[s] for s in inflection_stems(token) if s in self.index), UNK_ID)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         return [self.tokens[i] for i in ids]

@@ -150,13 +150,6 @@ class CharLM:
 
         return fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock)
 
-    @classmethod
-    def resume(cls, run_dir: str | os.PathLike, **kwargs: Any) -> tuple[CharLM, TrainResult]:
-        """``CharLM().fit(out=run_dir, resume=True, **kwargs)``, returning the model too."""
-        lm = cls()
-        result = lm.fit(kwargs.pop("text", None), out=run_dir, resume=True, **kwargs)
-        return lm, result
-
     def _trainer(self, task: CharLMTask, stop: StopRule, progress: bool) -> Trainer:
         s = self.settings
         config = TrainerConfig(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..nn.functional import softmax
 from .model import CharRNN
 
 
@@ -59,9 +60,7 @@ def next_distribution(logits: np.ndarray, options: SamplingOptions) -> np.ndarra
     if options.top_k is not None and options.top_k < z.size:
         kth = np.partition(z, -options.top_k)[-options.top_k]
         z = np.where(z >= kth, z, -np.inf)
-    z = z - z.max()
-    probs = np.exp(z)
-    probs /= probs.sum()
+    probs = softmax(z)
     if options.top_p is not None and options.top_p < 1:
         order = np.argsort(-probs, kind="stable")
         cumulative = np.cumsum(probs[order])
