@@ -19,14 +19,31 @@ CORPUS = (
     "Or to take arms against a sea of troubles\n"
 ) * 3
 
-POS = ["i love this film", "what a great movie", "this movie was wonderful", "i really enjoyed it",
-       "warmly funny and sweet", "a gorgeous , witty film"]  # fmt: skip
-NEG = ["worst movie ever", "i hate this film", "this movie was terrible", "what a boring waste",
-       "dull and lifeless", "it isn't funny at all"]  # fmt: skip
+POS = [
+    "i love this film",
+    "what a great movie",
+    "this movie was wonderful",
+    "i really enjoyed it",
+    "warmly funny and sweet",
+    "a gorgeous , witty film",
+]
+NEG = [
+    "worst movie ever",
+    "i hate this film",
+    "this movie was terrible",
+    "what a boring waste",
+    "dull and lifeless",
+    "it isn't funny at all",
+]
 TEXTS, LABELS = POS + NEG, ["pos"] * len(POS) + ["neg"] * len(NEG)
 # held-out texts with unknown words, inflections (back-off) and mixed lengths
-HELD_OUT = ["a wonderfully gorgeous film", "boring", "what a terribly dull , lifeless waste of a movie",
-            "I LOVED it!", "sweetest movies ever , really"]  # fmt: skip
+HELD_OUT = [
+    "a wonderfully gorgeous film",
+    "boring",
+    "what a terribly dull , lifeless waste of a movie",
+    "I LOVED it!",
+    "sweetest movies ever , really",
+]
 
 
 def scramble(network, seed: int) -> None:
@@ -38,19 +55,42 @@ def scramble(network, seed: int) -> None:
 
 def textgen(out=None, *, cell="lstm", num_layers=2, seed=0, steps=2) -> CharLM:
     lm = CharLM(cell=cell, hidden_size=12, num_layers=num_layers, embedding_dim=6, dropout=0.0)
-    lm.fit(CORPUS, out=out, steps=steps, seq_length=16, batch_size=4, eval_every=steps,
-           sample_length=0, progress=False)  # fmt: skip
+    lm.fit(
+        CORPUS,
+        out=out,
+        steps=steps,
+        seq_length=16,
+        batch_size=4,
+        eval_every=steps,
+        sample_length=0,
+        progress=False,
+    )
     scramble(lm.network, seed)
     return lm
 
 
 def sentiment(out=None, *, seed=0, labels=None, **model) -> SentimentClassifier:
-    settings = dict(cell="lstm", embedding_dim=6, hidden_size=8, num_layers=1,
-                    bidirectional=True, pooling="max", dropout=0.0)  # fmt: skip
+    settings = dict(
+        cell="lstm",
+        embedding_dim=6,
+        hidden_size=8,
+        num_layers=1,
+        bidirectional=True,
+        pooling="max",
+        dropout=0.0,
+    )
     settings.update(model)
     clf = SentimentClassifier(**settings)
-    clf.fit(TEXTS, labels or LABELS, valid_fraction=0.0, epochs=1, batch_size=6, out=out,
-            progress=False, plot=False)  # fmt: skip
+    clf.fit(
+        TEXTS,
+        labels or LABELS,
+        valid_fraction=0.0,
+        epochs=1,
+        batch_size=6,
+        out=out,
+        progress=False,
+        plot=False,
+    )
     scramble(clf.network, seed)
     if clf.network.subword_embedding is not None:
         clf.network.subword_embedding.weight.data[0] = 0.0  # the padding row stays zero

@@ -39,7 +39,21 @@ def test_export_commands_and_snippets_run(tmp_path, monkeypatch, capsys):
         exec(compile(code, str(PAGE), "exec"), namespace)
         namespaces.append(namespace)
     capsys.readouterr()
-    assert main(["textgen", "sample", "runs/shakespeare", "--greedy", "--prime", "The ", "--length", "80"]) == 0
+    assert (
+        main(
+            [
+                "textgen",
+                "sample",
+                "runs/shakespeare",
+                "--greedy",
+                "--prime",
+                "The ",
+                "--length",
+                "80",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out == "The " + namespaces[0]["text"] + "\n"
     from rnnkit.sentiment import SentimentClassifier
 
@@ -50,9 +64,13 @@ def test_export_commands_and_snippets_run(tmp_path, monkeypatch, capsys):
     from rnnkit.sentiment.data import encode_texts
 
     many = ["Warmly FUNNIEST <br /> stepping isn't it?", "", "x " * 500, "the loved movies"]
-    ours = encode_texts(many, clf.tokenizer, clf.vocab, clf.text.max_length, clf.text.truncate, True, clf.subwords)
+    ours = encode_texts(
+        many, clf.tokenizer, clf.vocab, clf.text.max_length, clf.text.truncate, True, clf.subwords
+    )
     feeds = namespaces[1]["inputs"](many)
     for b, rows in enumerate(ours):
         assert list(feeds["ids"][b, : len(rows)]) == list(rows[:, 0])
         for t, row in enumerate(rows):
-            assert sorted(g for g in feeds["ngram_ids"][b, t] if g) == sorted(g for g in row[1:] if g)
+            assert sorted(g for g in feeds["ngram_ids"][b, t] if g) == sorted(
+                g for g in row[1:] if g
+            )

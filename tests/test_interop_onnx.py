@@ -1,4 +1,4 @@
-"""ONNX export: onnx.checker passes and onnxruntime computes what rnnkit computes (1e-5, float32)."""
+"""ONNX export: onnx.checker passes and onnxruntime computes what rnnkit computes (1e-5)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,12 @@ def session(model):
 
 
 LAYERS = [
-    (LSTM, {}), (GRU, {}), (GRU, {"reset_after": False}), (RNN, {}), (RNN, {"nonlinearity": "relu"}),
-]  # fmt: skip
+    (LSTM, {}),
+    (GRU, {}),
+    (GRU, {"reset_after": False}),
+    (RNN, {}),
+    (RNN, {"nonlinearity": "relu"}),
+]
 
 
 @pytest.mark.parametrize("cls,kw", LAYERS, ids=["lstm", "gru", "gru-cho", "rnn-tanh", "rnn-relu"])
@@ -80,8 +84,11 @@ def test_text_generator_matches_and_steps_one_character_at_a_time(tmp_path, cell
     ids = rng.integers(0, len(lm.vocab), size=(9, 3))  # (T, B)
     L, H = num_layers, 12
     lstm = cell == "lstm"
-    state = tuple(rng.standard_normal((2, L, 3, H)).astype(np.float32)) if lstm else \
-        rng.standard_normal((L, 3, H)).astype(np.float32)  # fmt: skip
+    state = (
+        tuple(rng.standard_normal((2, L, 3, H)).astype(np.float32))
+        if lstm
+        else rng.standard_normal((L, 3, H)).astype(np.float32)
+    )
     lm.network.eval()
     logits, final = lm.network(ids, state)
     feeds = {"ids": ids, **({"h0": state[0], "c0": state[1]} if lstm else {"h0": state})}
@@ -119,10 +126,28 @@ def test_greedy_text_through_onnxruntime_equals_textgen_sample_greedy(tmp_path, 
 
     textgen(tmp_path / "run", cell="lstm", num_layers=2, steps=4)  # the run on disk is trained only
     lm = CharLM.load(tmp_path / "run")
-    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert (
+        main(
+            ["export", str(tmp_path / "run"), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["textgen", "sample", str(tmp_path / "run"), "--greedy", "--prime", "To be",
-                 "--length", "60"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "textgen",
+                "sample",
+                str(tmp_path / "run"),
+                "--greedy",
+                "--prime",
+                "To be",
+                "--length",
+                "60",
+            ]
+        )
+        == 0
+    )
     cli_text = capsys.readouterr().out
     meta = json.loads((tmp_path / "m.onnx.json").read_text())
     sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
@@ -132,11 +157,23 @@ def test_greedy_text_through_onnxruntime_equals_textgen_sample_greedy(tmp_path, 
 
 
 def classifier_inputs(clf, texts):
-    ids, lengths = pad_batch(encode_texts(texts, clf.tokenizer, clf.vocab, clf.text.max_length,
-                                          clf.text.truncate, clf.text.unknown_backoff, clf.subwords))  # fmt: skip
+    ids, lengths = pad_batch(
+        encode_texts(
+            texts,
+            clf.tokenizer,
+            clf.vocab,
+            clf.text.max_length,
+            clf.text.truncate,
+            clf.text.unknown_backoff,
+            clf.subwords,
+        )
+    )
     if ids.ndim == 3:
-        return {"ids": ids[:, :, 0].astype(np.int64), "lengths": lengths,
-                "ngram_ids": ids[:, :, 1:].astype(np.int64)}  # fmt: skip
+        return {
+            "ids": ids[:, :, 0].astype(np.int64),
+            "lengths": lengths,
+            "ngram_ids": ids[:, :, 1:].astype(np.int64),
+        }
     return {"ids": ids.astype(np.int64), "lengths": lengths}
 
 
@@ -149,7 +186,9 @@ CLASSIFIERS = [
 ]
 
 
-@pytest.mark.parametrize("model", CLASSIFIERS, ids=lambda m: f"{m['cell']}-{m['pooling']}-{m['num_layers']}")
+@pytest.mark.parametrize(
+    "model", CLASSIFIERS, ids=lambda m: f"{m['cell']}-{m['pooling']}-{m['num_layers']}"
+)
 def test_classifier_matches_and_padding_changes_nothing(tmp_path, model):
     clf = sentiment(seed=model["num_layers"], **model)
     path, _ = export(clf, "onnx", tmp_path / "clf.onnx")
@@ -159,12 +198,18 @@ def test_classifier_matches_and_padding_changes_nothing(tmp_path, model):
     (probs,) = sess.run(None, feeds)
     np.testing.assert_allclose(probs, clf.predict_proba(HELD_OUT), atol=TOL, rtol=0)
     # more padding (and garbage ids in it) leaves every probability as it was
-    padded = {k: np.concatenate([v, np.full((*v.shape[:1], 4, *v.shape[2:]), 2)], axis=1)
-              if k != "lengths" else v for k, v in feeds.items()}  # fmt: skip
+    padded = {
+        k: np.concatenate([v, np.full((*v.shape[:1], 4, *v.shape[2:]), 2)], axis=1)
+        if k != "lengths"
+        else v
+        for k, v in feeds.items()
+    }
     np.testing.assert_allclose(sess.run(None, padded)[0], probs, atol=TOL, rtol=0)
     # one text at a time gives the same as the batch
     for i, text in enumerate(HELD_OUT[:2]):
-        np.testing.assert_allclose(sess.run(None, classifier_inputs(clf, [text]))[0][0], probs[i], atol=TOL)
+        np.testing.assert_allclose(
+            sess.run(None, classifier_inputs(clf, [text]))[0][0], probs[i], atol=TOL
+        )
 
 
 def test_three_class_classifier_uses_softmax(tmp_path):
@@ -182,10 +227,24 @@ def test_export_command_and_its_errors(tmp_path, capsys):
 
     sentiment(tmp_path / "run")
     assert main(["export", str(tmp_path / "run"), "--format", "onnx"]) == 0
-    assert (tmp_path / "run" / "model.onnx").is_file() and (tmp_path / "run" / "model.onnx.json").is_file()
+    assert (tmp_path / "run" / "model.onnx").is_file() and (
+        tmp_path / "run" / "model.onnx.json"
+    ).is_file()
     assert "model.onnx" in capsys.readouterr().out
     assert main(["export", str(tmp_path / "nothing"), "--format", "onnx"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing" in err
-    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--out", str(tmp_path / "no" / "m.onnx")]) == 1
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "run"),
+                "--format",
+                "onnx",
+                "--out",
+                str(tmp_path / "no" / "m.onnx"),
+            ]
+        )
+        == 1
+    )
     assert "--out" in capsys.readouterr().err

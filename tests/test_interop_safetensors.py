@@ -1,4 +1,4 @@
-"""safetensors export: PyTorch's names, readable by the safetensors package, loaded back by rnnkit."""
+"""safetensors export: PyTorch's names, read by the safetensors package and by rnnkit."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def test_round_trip_of_both_applications(tmp_path):
 
 
 def test_the_safetensors_package_reads_ours_and_we_read_its(tmp_path):
-    safetensors_numpy = pytest.importorskip("safetensors.numpy", reason="needs the safetensors extra")
+    safetensors_numpy = pytest.importorskip(
+        "safetensors.numpy", reason="needs the safetensors extra"
+    )
     from safetensors import safe_open
 
     lm = textgen()
@@ -38,8 +40,11 @@ def test_the_safetensors_package_reads_ours_and_we_read_its(tmp_path):
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads(f.metadata()["rnnkit"])
     assert meta["app"] == "textgen" and meta["config"]["vocab"] == lm.vocab.to_dict()
-    arrays = {"a": np.arange(6, dtype=np.float64).reshape(2, 3), "b": np.array([1, -2], np.int64),
-              "c": np.ones((0, 4), np.float32)}  # fmt: skip
+    arrays = {
+        "a": np.arange(6, dtype=np.float64).reshape(2, 3),
+        "b": np.array([1, -2], np.int64),
+        "c": np.ones((0, 4), np.float32),
+    }
     safetensors_numpy.save_file(arrays, str(tmp_path / "theirs.safetensors"), metadata={"k": "v"})
     tensors, metadata = st.load_file(tmp_path / "theirs.safetensors")
     assert metadata == {"k": "v"} and all(np.array_equal(tensors[k], arrays[k]) for k in arrays)
@@ -47,7 +52,9 @@ def test_the_safetensors_package_reads_ours_and_we_read_its(tmp_path):
 
 def test_loadable_into_the_equivalent_torch_module(tmp_path):
     torch = pytest.importorskip("torch", reason="needs the torch extra")
-    safetensors_torch = pytest.importorskip("safetensors.torch", reason="needs the safetensors extra")
+    safetensors_torch = pytest.importorskip(
+        "safetensors.torch", reason="needs the safetensors extra"
+    )
     from rnnkit.interop.torch import to_torch
 
     clf = sentiment(num_layers=2, pooling="max")
@@ -78,11 +85,21 @@ def write_raw(path, header: bytes, data: bytes = b"", size: int | None = None):
         (b"{}", b"", 10**6, "header of"),  # larger than the file
         (b"[1]", b"", None, "not a JSON object"),
         (b"{not json", b"", None, "corrupt"),
-        (b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', b"\0" * 4, None, "does not fit"),
+        (
+            b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}',
+            b"\0" * 4,
+            None,
+            "does not fit",
+        ),
         (b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}', b"\0" * 4, None, "outside"),
         (b'{"w":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}}', b"\0" * 4, None, "bad header"),
         (b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', b"\0" * 8, None, "gaps"),
-        (b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', b"\0" * 8, None, "after the last"),
+        (
+            b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}',
+            b"\0" * 8,
+            None,
+            "after the last",
+        ),
         (b'{"__metadata__":{"a":1}}', b"", None, "strings"),
     ],
 )
@@ -94,7 +111,9 @@ def test_bad_files_are_refused_in_one_line(tmp_path, header, data, size, message
 
 
 def test_a_foreign_file_is_not_an_rnnkit_export(tmp_path):
-    path = st.save_file({"w": np.zeros(3, np.float32)}, tmp_path / "x.safetensors", {"format": "pt"})
+    path = st.save_file(
+        {"w": np.zeros(3, np.float32)}, tmp_path / "x.safetensors", {"format": "pt"}
+    )
     with pytest.raises(CheckpointError, match="not an rnnkit export"):
         st.load_app(path)
     lm = textgen()
@@ -111,7 +130,19 @@ def test_export_command_writes_safetensors(tmp_path, capsys):
     from rnnkit.cli import main
 
     textgen(tmp_path / "run")
-    assert main(["export", str(tmp_path / "run"), "--format", "safetensors", "--out", str(tmp_path / "m.st")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "run"),
+                "--format",
+                "safetensors",
+                "--out",
+                str(tmp_path / "m.st"),
+            ]
+        )
+        == 0
+    )
     assert st.load_app(tmp_path / "m.st").vocab is not None
 
 
@@ -129,4 +160,7 @@ def test_a_missing_extra_is_named_in_one_line(tmp_path, monkeypatch, capsys):
         monkeypatch.delattr(rnnkit.interop, name, raising=False)
     monkeypatch.delitem(sys.modules, "rnnkit.interop.onnx")
     assert main(["export", str(tmp_path / "run"), "--format", "onnx"]) == 1
-    assert capsys.readouterr().err == "rnnkit: error: onnx is not installed: pip install 'rnnkit[onnx]'\n"
+    assert (
+        capsys.readouterr().err
+        == "rnnkit: error: onnx is not installed: pip install 'rnnkit[onnx]'\n"
+    )

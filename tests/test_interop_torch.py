@@ -23,7 +23,9 @@ def test_text_generator_to_torch_and_back(cell, num_layers):
         ref, ref_state = module(torch.from_numpy(ids))
     np.testing.assert_allclose(ref.numpy(), logits, atol=1e-5, rtol=0)
     h = state[0] if cell == "lstm" else state
-    np.testing.assert_allclose((ref_state[0] if cell == "lstm" else ref_state).numpy(), h, atol=1e-5)
+    np.testing.assert_allclose(
+        (ref_state[0] if cell == "lstm" else ref_state).numpy(), h, atol=1e-5
+    )
     with torch.no_grad():  # change the torch weights; reading back must carry the change
         for p in module.parameters():
             p.mul_(-0.5)
@@ -33,20 +35,27 @@ def test_text_generator_to_torch_and_back(cell, num_layers):
     assert not np.allclose(back(ids)[0], logits, atol=1e-3)
 
 
-@pytest.mark.parametrize("model", [
-    dict(cell="lstm", pooling="max", bidirectional=True, num_layers=2),
-    dict(cell="gru", pooling="mean", bidirectional=True, num_layers=1, char_ngrams=(3, 4)),
-    dict(cell="lstm", pooling="last", bidirectional=True, num_layers=1),
-], ids=["lstm-max", "gru-mean-ngrams", "lstm-last"])  # fmt: skip
+@pytest.mark.parametrize(
+    "model",
+    [
+        dict(cell="lstm", pooling="max", bidirectional=True, num_layers=2),
+        dict(cell="gru", pooling="mean", bidirectional=True, num_layers=1, char_ngrams=(3, 4)),
+        dict(cell="lstm", pooling="last", bidirectional=True, num_layers=1),
+    ],
+    ids=["lstm-max", "gru-mean-ngrams", "lstm-last"],
+)
 def test_classifier_to_torch_and_back(model):
     from test_interop_onnx import classifier_inputs
 
     clf = sentiment(**model)
     module = to_torch(clf)
     feeds = classifier_inputs(clf, HELD_OUT)
-    logits = clf.network(feeds["ids"] if "ngram_ids" not in feeds else
-                         np.concatenate([feeds["ids"][:, :, None], feeds["ngram_ids"]], axis=2),
-                         feeds["lengths"])  # fmt: skip
+    logits = clf.network(
+        feeds["ids"]
+        if "ngram_ids" not in feeds
+        else np.concatenate([feeds["ids"][:, :, None], feeds["ngram_ids"]], axis=2),
+        feeds["lengths"],
+    )
     with torch.no_grad():
         ref = module(**{k: torch.from_numpy(v) for k, v in feeds.items()}).numpy()
     np.testing.assert_allclose(ref, logits, atol=1e-5, rtol=0)
@@ -60,13 +69,19 @@ def test_float64_parity_and_refusals():
     from rnnkit.nn import GRU
     from rnnkit.textgen.model import CharRNN, CharRNNConfig
 
-    network = CharRNN(CharRNNConfig(vocab_size=9, cell="lstm", hidden_size=5, num_layers=2,
-                                    dropout=0.0, embedding_dim=4), dtype=np.float64)  # fmt: skip
+    network = CharRNN(
+        CharRNNConfig(
+            vocab_size=9, cell="lstm", hidden_size=5, num_layers=2, dropout=0.0, embedding_dim=4
+        ),
+        dtype=np.float64,
+    )
     scramble(network, 4)
     module = to_torch(network)
     ids = np.random.default_rng(1).integers(0, 9, size=(6, 2))
     with torch.no_grad():
-        np.testing.assert_allclose(module(torch.from_numpy(ids))[0].numpy(), network(ids)[0], atol=1e-12)
+        np.testing.assert_allclose(
+            module(torch.from_numpy(ids))[0].numpy(), network(ids)[0], atol=1e-12
+        )
     network.rnn = GRU(4, 5, num_layers=2, reset_after=False, dtype=np.float64)
     with pytest.raises(ValueError, match="reset_after=False"):
         to_torch(network)
