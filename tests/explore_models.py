@@ -20,7 +20,9 @@ SENTENCES = [
 def train_textgen(run_dir: Path, steps: int = 30, cell: str = "lstm"):
     from rnnkit.textgen import CharLM
 
-    corpus = Path(run_dir).parent / f"{Path(run_dir).name}.txt"  # from a file: the page gets a sample
+    corpus = (
+        Path(run_dir).parent / f"{Path(run_dir).name}.txt"
+    )  # from a file: the page gets a sample
     corpus.parent.mkdir(parents=True, exist_ok=True)
     corpus.write_text(TEXT, encoding="utf-8")
     lm = CharLM(cell=cell, hidden_size=16, num_layers=2, dropout=0.0)

@@ -22,7 +22,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-dev-shm-usage", "--window-size=1280,1000"]  # fmt: skip
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-    pytest.skip("no /usr/bin/chromium and /usr/bin/chromedriver (apt-get install -y chromium chromium-driver)",
+    pytest.skip("no /usr/bin/chromium and /usr/bin/chromedriver "
+                "(apt-get install -y chromium chromium-driver)",
                 allow_module_level=True)  # fmt: skip
 pytest.importorskip("selenium", reason="selenium is not installed (pip install 'rnnkit[test]')")
 pytest.importorskip("uvicorn", reason="the 'explore' extra is not installed")
@@ -88,11 +89,14 @@ def test_generate_streams_text_with_guesses(page):
 
 def test_pick_a_cell_and_the_colouring_changes(page):
     tab(page, "cells")
-    wait(page, lambda d: d.find_element(By.ID, "cells-output").get_attribute("data-cell") is not None)
+    wait(
+        page, lambda d: d.find_element(By.ID, "cells-output").get_attribute("data-cell") is not None
+    )
 
     def colours(d):
         return [s.value_of_css_property("background-color")
-                for s in d.find_elements(By.CSS_SELECTOR, "#cells-output span.ch")[:200]]  # fmt: skip
+                for s in d.find_elements(By.CSS_SELECTOR,
+                                         "#cells-output span.ch")[:200]]  # fmt: skip
 
     before = colours(page)
     assert len(before) > 50
@@ -100,7 +104,10 @@ def test_pick_a_cell_and_the_colouring_changes(page):
     unit.clear()
     unit.send_keys("7")
     Select(page.find_element(By.ID, "cell-kind")).select_by_value("tanh_c")  # fires change
-    wait(page, lambda d: d.find_element(By.ID, "cells-output").get_attribute("data-cell") == "0/tanh_c/7")
+    wait(
+        page,
+        lambda d: d.find_element(By.ID, "cells-output").get_attribute("data-cell") == "0/tanh_c/7",
+    )
     assert colours(page) != before
 
 
@@ -114,7 +121,10 @@ def test_cell_search_lists_ranked_cells(page):
     assert values == sorted(values, reverse=True) and values[0] > 0
     assert len(page.find_elements(By.CSS_SELECTOR, "#cells-results .top-cell")) == 3
     tab(page, "gates")
-    wait(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#gates-output svg circle")) == 2 * 3 * 16)
+    wait(
+        page,
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#gates-output svg circle")) == 2 * 3 * 16,
+    )
 
 
 def test_classify_a_sentence(page):

@@ -51,7 +51,9 @@ def test_models_describe_both_runs(explorer):
 
 
 def test_generate_matches_charlm_stream_and_carries_guesses(explorer):
-    answer = explorer.generate({"model": "tg", "prime": "def", "length": 40, "seed": 3, "temperature": 0.7})
+    answer = explorer.generate(
+        {"model": "tg", "prime": "def", "length": 40, "seed": 3, "temperature": 0.7}
+    )
     lm = explorer.models["tg"].app
     assert answer["text"] == lm.generate(40, prime="def", seed=3, temperature=0.7)
     assert len(answer["chars"]) == 40
@@ -62,14 +64,18 @@ def test_generate_matches_charlm_stream_and_carries_guesses(explorer):
 
 def test_trace_cells_and_classify(explorer):
     text = TEXT[:300]
-    trace = explorer.trace({"model": "tg", "text": text, "cells": [{"layer": 1, "kind": "tanh_c", "unit": 2}]})
+    trace = explorer.trace(
+        {"model": "tg", "text": text, "cells": [{"layer": 1, "kind": "tanh_c", "unit": 2}]}
+    )
     assert "".join(c["char"] for c in trace["chars"]) == text
     assert trace["chars"][-1]["logprob_next"] is None
     lm = explorer.models["tg"].app
     assert trace["loss"] == pytest.approx(lm.evaluate(text)["loss"], abs=1e-3)
     assert len(trace["cells"][0]["values"]) == len(text)
     assert set(trace["gates"][0]["gates"]) == {"i", "f", "o"}
-    found = explorer.cells({"model": "tg", "text": text, "regex": r"\([^()]*\)", "top": 5, "shown": 2})
+    found = explorer.cells(
+        {"model": "tg", "text": text, "regex": r"\([^()]*\)", "top": 5, "shown": 2}
+    )
     r = [abs(c["correlation"]) for c in found["cells"]]
     assert len(r) == 5 and r == sorted(r, reverse=True) and "values" in found["cells"][1]
     line = explorer.cells({"model": "tg", "text": text, "position": "line"})
@@ -95,7 +101,12 @@ def test_trace_cells_and_classify(explorer):
         ("generate", {"model": "tg", "top_p": 0}, 400, "top_p"),
         ("generate", {"model": "tg", "length": True}, 400, "length"),
         ("cells", {"model": "tg", "text": "def", "regex": "("}, 400, "regex"),
-        ("cells", {"model": "tg", "text": "def", "regex": "z"}, 400, "matches everywhere or nowhere"),
+        (
+            "cells",
+            {"model": "tg", "text": "def", "regex": "z"},
+            400,
+            "matches everywhere or nowhere",
+        ),
         ("cells", {"model": "tg", "text": "def"}, 400, "either regex or position"),
         ("classify", {"model": "st", "text": "   "}, 400, "no words"),
         ("classify", {}, 400, "text"),
@@ -118,7 +129,11 @@ def test_report_is_one_self_contained_file(runs, tmp_path, capsys):
     assert '<script id="report-data"' in html and "<style>" in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing fetched from anywhere
     assert "/static/" not in html
-    data = json.loads(re.search(r'<script id="report-data" type="application/json">(.*?)</script>', html, re.S).group(1))
+    data = json.loads(
+        re.search(
+            r'<script id="report-data" type="application/json">(.*?)</script>', html, re.S
+        ).group(1)
+    )
     assert set(data["answers"]) == {"tg", "st"} and data["answers"]["tg"]["cells"]
 
 
@@ -204,8 +219,9 @@ def test_without_the_extra_the_command_names_it(runs, tmp_path):
 def start_server(run_dirs):
     """``rnnkit explore RUN_DIR... --port 0`` in a subprocess; returns (process, base URL)."""
     env = {**os.environ, "PYTHONPATH": SRC}
-    proc = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "explore", *map(str, run_dirs), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    cmd = [sys.executable, "-m", "rnnkit.cli", "explore", *map(str, run_dirs), "--port", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
     line = proc.stdout.readline()
     match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
     if not match:
@@ -242,7 +258,11 @@ def load_test(base: str, pid: int, seconds: float, clients: int = 16, first: flo
         ("api/models", None, None),
         ("api/generate", {"model": "tg", "prime": "def", "length": 60, "seed": 1}, None),
         ("api/generate/stream", {"model": "tg", "length": 60}, None),
-        ("api/trace", {"model": "tg", "text": text, "cells": [{"layer": 1, "kind": "h", "unit": 3}]}, None),
+        (
+            "api/trace",
+            {"model": "tg", "text": text, "cells": [{"layer": 1, "kind": "h", "unit": 3}]},
+            None,
+        ),
         ("api/cells", {"model": "tg", "text": text, "regex": r'"[^"]*"'}, None),
         ("api/cells", {"model": "tg", "text": text[::-1], "position": "line"}, None),
         ("api/classify", {"model": "st", "text": "what a great movie"}, None),

@@ -54,11 +54,17 @@ def test_traced_h_is_the_forward_output_and_final_state(cls, bidirectional, leng
     for layer_index, record in enumerate(traced):
         for b in range(B):
             # forward direction: state after the last valid step; reverse: after x_0
-            np.testing.assert_allclose(record["h"][ends[b], b, 0], h_n[layer_index * D, b], atol=1e-12)
+            np.testing.assert_allclose(
+                record["h"][ends[b], b, 0], h_n[layer_index * D, b], atol=1e-12
+            )
             if D == 2:
-                np.testing.assert_allclose(record["h"][0, b, 1], h_n[layer_index * D + 1, b], atol=1e-12)
+                np.testing.assert_allclose(
+                    record["h"][0, b, 1], h_n[layer_index * D + 1, b], atol=1e-12
+                )
             if cls is LSTM:
-                np.testing.assert_allclose(record["c"][ends[b], b, 0], final[1][layer_index * D, b], atol=1e-12)
+                np.testing.assert_allclose(
+                    record["c"][ends[b], b, 0], final[1][layer_index * D, b], atol=1e-12
+                )
     if lengths is not None:
         for b, n in enumerate(LENGTHS):
             for value in last.values():
@@ -142,7 +148,9 @@ def test_charlm_trace_matches_forward_and_evaluate(lm):
     output, _ = net.rnn(x)
     np.testing.assert_allclose(trace.layers[-1]["h"], output[:, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(trace.loss, lm.evaluate(text)["loss"], rtol=1e-5)
-    assert np.all(np.diff(trace.top_probs, axis=1) <= 0) and np.all(trace.top_probs.sum(1) <= 1 + 1e-9)
+    assert np.all(np.diff(trace.top_probs, axis=1) <= 0) and np.all(
+        trace.top_probs.sum(1) <= 1 + 1e-9
+    )
     # the top guess's probability bounds the actual next character's
     assert np.all(np.log(trace.top_probs[:-1, 0]) >= trace.log_prob_next - 1e-9)
 
@@ -156,8 +164,13 @@ def test_charlm_trace_refuses_unknown_characters_and_bad_top_k(lm):
         lm.trace("")
 
 
-@pytest.mark.parametrize("model", [dict(bidirectional=True, pooling="max"),
-                                   dict(bidirectional=False, pooling="last", cell="gru")])
+@pytest.mark.parametrize(
+    "model",
+    [
+        dict(bidirectional=True, pooling="max"),
+        dict(bidirectional=False, pooling="last", cell="gru"),
+    ],
+)
 def test_classifier_trace_matches_predict_and_leave_one_out(model):
     clf = train_sentiment(None, epochs=10, **model)
     sentence = "i really hate this boring film"
