@@ -255,7 +255,9 @@ def matmul_rate(lib: str, size: int = 2048, reps: int = 5) -> float:
 
         def product():
             torch.mm(ta, tb, out=tout)
-    product()
+    t0 = time.perf_counter()  # warm-up: the first products of a fresh process run slow
+    while time.perf_counter() - t0 < 1.0:  # (page faults, thread start-up); seen 111 vs 190
+        product()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -937,7 +939,7 @@ def main(argv=None) -> dict:
     size = 1024 if args.quick else 2048
     print(f"matmul rate {size}^3 ({args.threads} threads), one process per library...",
           flush=True)
-    rates = paired({"kind": "matmul", "size": size, "threads": args.threads, "reps": 5},
+    rates = paired({"kind": "matmul", "size": size, "threads": args.threads, "reps": 10},
                    args.pairs)
     result["matmul"] = {"size": size, "flop": 2.0 * size ** 3,
                         **{f"{'numpy' if lib == 'rnnkit' else 'torch'}_gflops":
