@@ -326,3 +326,30 @@ def test_dropout_bad_inputs():
         Dropout(0.5, dtype=np.float32)(np.zeros(3))
     with pytest.raises(ValueError, match="int64"):
         Dropout(0.5)(np.zeros(3, np.int64))
+
+
+def test_skip_init_draws_nothing_and_assign_keeps_the_arrays():
+    from rnnkit import nn
+
+    nn.manual_seed(3)
+    before = nn.get_rng_state()
+    with nn.skip_init():
+        lstm = nn.LSTM(3, 4, num_layers=2)
+        emb = nn.Embedding(5, 3, padding_idx=0)
+    assert nn.get_rng_state() == before  # the generator did not move
+    nn.manual_seed(3)
+    reference = nn.LSTM(3, 4, num_layers=2)
+    state = reference.state_dict()
+    lstm.load_state_dict(state, assign=True)
+    for name, p in lstm.named_parameters():
+        assert p.data is state[name]  # taken, not copied
+        assert p.grad.shape == p.data.shape and not p.grad.any()
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(lstm(x)[0], reference(x)[0])
+    # a dtype that does not fit is cast (a copy), and a read-only array is copied
+    frozen = np.ones((5, 3))
+    frozen.flags.writeable = False
+    emb.load_state_dict({"weight": frozen}, assign=True)
+    assert emb.weight.data.dtype == np.float32 and emb.weight.data.flags.writeable
+    with pytest.raises(ValueError, match="shape mismatch"):
+        emb.load_state_dict({"weight": np.ones((4, 3))}, assign=True)

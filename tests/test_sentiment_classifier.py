@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -235,7 +236,7 @@ def test_unknown_inflected_words_back_off_to_their_stem():
     assert "hates" not in clf.vocab and "hate" in clf.vocab
     backed, stem = clf.predict_proba(["i hates this film", "i hate this film"])
     np.testing.assert_array_equal(backed, stem)
-    clf.unknown_backoff = False
+    clf.text = dataclasses.replace(clf.text, unknown_backoff=False)
     assert not np.array_equal(clf.predict_proba(["i hates this film"])[0], stem)
 
 

@@ -146,3 +146,21 @@ def test_shared_sst2_files():
     assert not any(t.endswith(" ") for t in dev.texts)
     stsa = read_labeled(SHARED / "sst2" / "stsa.binary.dev")
     assert len(stsa) == 872
+
+
+def test_gzip_members_are_all_read_and_a_gzip_bomb_is_refused(tmp_path):
+    from rnnkit.text import readers
+
+    two = tmp_path / "two.txt.gz"
+    two.write_bytes(gzip.compress(b"first line\n") + gzip.compress(b"second line\n"))
+    assert readers.read_lines(two) == ["first line", "second line"]
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(gzip.compress(b"some text\n" * 100)[:-12])
+    with pytest.raises(readers.DataError, match=r"cut\.txt\.gz: corrupt gzip data"):
+        readers.read_text(cut)
+    # 200 MB of zeros in ~200 KB: past 100x + 64 MB, refused while it grows (never held)
+    bomb = tmp_path / "bomb.tsv.gz"
+    bomb.write_bytes(gzip.compress(bytes(200 << 20), compresslevel=9))
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(readers.DataError, match=r"bomb\.tsv\.gz: gzip data expands past"):
+        readers.read_text(bomb)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from . import random as nnrandom
-from .module import Module, Parameter, resolve_dtype, uniform_array
+from .module import Module, Parameter, normal_array, resolve_dtype, uniform_array
 
 
 def _check_float_input(x, dtype: np.dtype, name: str = "input") -> np.ndarray:
@@ -176,7 +176,7 @@ class Embedding(Module):
         self.padding_idx = padding_idx
         shape = (self.num_embeddings, self.embedding_dim)
         if _weight is None:
-            weight = nnrandom.get_rng().standard_normal(shape).astype(self.dtype)
+            weight = normal_array(shape, self.dtype)
             if padding_idx is not None:
                 weight[padding_idx] = 0
         else:  # given vectors (from_pretrained): copied as they are, no random draw
@@ -294,8 +294,7 @@ class EmbeddingBag(Module):
         self.mode = mode
         self.dtype = resolve_dtype(dtype)
         self.padding_idx = _check_padding_idx(padding_idx, self.num_embeddings)
-        weight = nnrandom.get_rng().standard_normal((self.num_embeddings, self.embedding_dim))
-        weight = weight.astype(self.dtype)
+        weight = normal_array((self.num_embeddings, self.embedding_dim), self.dtype)
         if self.padding_idx is not None:
             weight[self.padding_idx] = 0
         self.weight = Parameter(weight)

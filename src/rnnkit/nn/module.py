@@ -18,6 +18,7 @@ Only the most recent forward is remembered; call ``backward`` once per forward.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 
@@ -33,7 +34,9 @@ class Parameter:
 
     def __init__(self, data: np.ndarray, requires_grad: bool = True):
         self.data = np.ascontiguousarray(data)
-        self.grad = np.zeros_like(self.data)
+        # np.zeros (calloc): pages cost nothing until a backward writes them, so a model
+        # loaded only to predict holds its weights once (np.zeros_like would touch them)
+        self.grad = np.zeros(self.data.shape, dtype=self.data.dtype)
         self.requires_grad = requires_grad
 
     @property
@@ -105,13 +108,18 @@ class Module:
         """Copies of every parameter array, keyed by PyTorch-style dotted names."""
         return OrderedDict((n, p.data.copy()) for n, p in self.named_parameters())
 
-    def load_state_dict(self, state: Mapping[str, object], strict: bool = True) -> None:
+    def load_state_dict(
+        self, state: Mapping[str, object], strict: bool = True, assign: bool = False
+    ) -> None:
         """Copy arrays into the parameters (cast to each parameter's dtype).
 
         Accepts NumPy arrays or anything ``np.asarray`` understands (a PyTorch
         tensor's ``.numpy()``, say). With ``strict`` every key must match.
         Shapes are checked before anything is written, so a failed load leaves
-        the module unchanged.
+        the module unchanged. With ``assign`` (as PyTorch's ``assign=True``) each
+        parameter takes the given array itself where its dtype and layout already
+        fit, instead of a copy: with :func:`skip_init` this loads a model without
+        holding its weights twice. The caller must not reuse the arrays.
         """
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state]
@@ -134,7 +142,13 @@ class Module:
                 )
             staged[name] = arr
         for name, arr in staged.items():
-            own[name].data[...] = arr
+            p = own[name]
+            if assign:
+                p.data = np.ascontiguousarray(arr, dtype=p.data.dtype)
+                if not p.data.flags.writeable:
+                    p.data = p.data.copy()
+            else:
+                p.data[...] = arr
 
     # -- modes and gradients -----------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -180,6 +194,44 @@ def resolve_dtype(dtype) -> np.dtype:
     return dt
 
 
+_skip_init = False
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Inside the block, new modules leave their parameters uninitialised.
+
+    Like ``torch.nn.utils.skip_init``: for a module whose weights are about to
+    be replaced by a checkpoint's, the random draws (and their float64
+    temporaries) would cost time and up to three times the weights' memory for
+    nothing. Parameters are ``np.empty`` (their pages cost nothing until
+    written) and the global generator is not advanced. Always follow with
+    ``load_state_dict(..., strict=True)``.
+    """
+    global _skip_init
+    previous, _skip_init = _skip_init, True
+    try:
+        yield
+    finally:
+        _skip_init = previous
+
+
+def init_skipped() -> bool:
+    """Whether modules built now skip their initialisation (inside :func:`skip_init`):
+    a model that rescales its fresh weights checks this first."""
+    return _skip_init
+
+
 def uniform_array(shape: tuple[int, ...], bound: float, dtype) -> np.ndarray:
     """Draw U(-bound, bound) from the global generator (see :mod:`rnnkit.nn.random`)."""
+    if _skip_init:
+        return np.empty(shape, dtype=dtype)
     return nnrandom.get_rng().uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def normal_array(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Draw N(0, 1) from the global generator (drawn in float64, then cast, so seeded
+    results do not depend on ``dtype``)."""
+    if _skip_init:
+        return np.empty(shape, dtype=dtype)
+    return nnrandom.get_rng().standard_normal(shape).astype(dtype)

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import random as nnrandom
+from ..nn import skip_init
 from ..nn.optim import Adam
 from ..text.subwords import CharNgrams
 from ..text.tokenize import Tokenizer
@@ -299,9 +300,12 @@ class SentimentClassifier(_Predictor):
                 raise ValueError(
                     f"{len(clf.labels)} labels for a model of {model_config.num_classes} classes"
                 )
-            if weights is not None:
+            if weights is None:
+                clf.network = TextClassifier(model_config)
+            else:  # the weights replace any draw: build without one (see load)
                 check_parameter_count(model_config.num_parameters(), weights)
-            clf.network = TextClassifier(model_config)
+                with skip_init():
+                    clf.network = TextClassifier(model_config)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise config_error(path, "sentiment model", exc) from None
         return clf
@@ -602,7 +606,7 @@ class SentimentClassifier(_Predictor):
         tree = load_checkpoint(path, app=APP)
         clf = cls.from_config(tree["config"], tree["model"], path)
         try:
-            clf.network.load_state_dict(tree["model"])
+            clf.network.load_state_dict(tree["model"], assign=True)  # the tree is ours
         except ValueError as exc:
             raise CheckpointError(
                 f"{path}: weights do not fit the saved configuration ({_one_line(exc)})"

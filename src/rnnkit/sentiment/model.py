@@ -33,7 +33,7 @@ import numpy as np
 from ..nn import random as nnrandom
 from ..nn.cells import GRUCell, LSTMCell
 from ..nn.layers import Dropout, Embedding, EmbeddingBag, Linear
-from ..nn.module import Module
+from ..nn.module import Module, init_skipped
 from ..nn.recurrent import GRU, LSTM, RNNBase
 from ..text.vocab import PAD_ID, UNK_ID
 from ..training.memory import check_allocation
@@ -144,13 +144,16 @@ class TextClassifier(Module):
         self.embedding = Embedding(
             config.vocab_size, config.embedding_dim, padding_idx=PAD_ID, dtype=dtype
         )
-        self.embedding.weight.data *= config.embedding_init  # N(0, 1) -> N(0, s^2)
+        scale = not init_skipped()  # skip_init: the weights are not drawn, nothing to scale
+        if scale:
+            self.embedding.weight.data *= config.embedding_init  # N(0, 1) -> N(0, s^2)
         self.subword_embedding = None
         if config.num_subwords > 0:  # row 0 = no n-gram
             self.subword_embedding = EmbeddingBag(
                 config.num_subwords + 1, config.embedding_dim, "mean", padding_idx=0, dtype=dtype
             )
-            self.subword_embedding.weight.data *= config.embedding_init
+            if scale:
+                self.subword_embedding.weight.data *= config.embedding_init
         self.embedding_dropout = Dropout(config.embedding_dropout)
         rnn_cls = LSTM if config.cell == "lstm" else GRU
         self.rnn = rnn_cls(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import random as nnrandom
+from ..nn import skip_init
 from ..text.corpus import (
     DEFAULT_CORPUS_CHARS,
     CharVocab,
@@ -292,10 +293,10 @@ class CharLM:
         """Load a checkpoint file, or a run directory's ``which`` checkpoint
         (``best.npz``, else ``latest.npz``; or ``"latest"``)."""
         path = resolve_checkpoint(path, which)
-        return cls._from_tree(load_checkpoint(path, app=APP), path)
+        return cls._from_tree(load_checkpoint(path, app=APP), path, owned=True)
 
     @classmethod
-    def _from_tree(cls, tree: dict, path: Path) -> CharLM:
+    def _from_tree(cls, tree: dict, path: Path, owned: bool = False) -> CharLM:
         config = tree["config"]
         version = config.get("version", 1) if isinstance(config, dict) else None
         if not isinstance(version, int) or version > CONFIG_VERSION:
@@ -315,8 +316,10 @@ class CharLM:
             check_parameter_count(model_config.num_parameters(), tree["model"])
             lm = cls(model_config)
             lm.vocab, lm.settings, lm.data = vocab, settings, dict(config.get("data", {}))
-            lm.network = CharRNN(model_config)
-            lm.network.load_state_dict(tree["model"])
+            with skip_init():  # the checkpoint's weights replace any draw
+                lm.network = CharRNN(model_config)
+            # load() owns its tree: the network may keep those arrays (no second copy)
+            lm.network.load_state_dict(tree["model"], assign=owned)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise config_error(path, "text-generator", exc) from None
         return lm
