@@ -535,7 +535,8 @@ DEMO_MINUTES = 1.5
 def add_demo_command(sub) -> None:
     demo = sub.add_parser(
         "demo",
-        help="train a small generator on Python's own source for ~2 minutes, then write code",
+        help=(f"train a small generator on Python's own source for {DEMO_MINUTES:g} minutes, "
+              "then write code"),
         description=(
             "Trains a small LSTM on the Python standard library's source (no download) "
             "and prints text it generates."
