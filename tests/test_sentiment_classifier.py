@@ -405,3 +405,16 @@ def test_distillation_with_three_classes_and_bad_teachers(tmp_path):
     assert not (tmp_path / "bad").exists()
     with pytest.raises(RuntimeError, match="not trained"):
         small().fit(TEXTS, three, teacher=small(), progress=False)
+
+
+def test_char_ngrams_with_none_frequent_enough_still_train_and_load(tmp_path):
+    # Two-word texts, n-grams kept only when found in 3+ words: none is kept, and the
+    # encoder's (B, T, 1) ids (words, no n-gram column) must still train and predict.
+    clf = SentimentClassifier(embedding_dim=4, hidden_size=4, char_ngrams=(2, 3),
+                              ngram_min_words=30)  # fmt: skip
+    texts = ["good film", "bad film", "great one", "awful one"] * 3
+    clf.fit(texts, ["pos", "neg"] * 6, epochs=2, progress=False, plot=False)
+    assert len(clf.subwords) == 0
+    clf.save(tmp_path / "m.npz")
+    again = SentimentClassifier.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(again.predict_proba(texts), clf.predict_proba(texts))

@@ -174,7 +174,8 @@ class TextClassifier(Module):
         ids = np.asarray(ids)
         lengths = np.asarray(lengths)
         grams = None
-        if ids.ndim == 3 and self.subword_embedding is not None:
+        if ids.ndim == 3 and (self.subword_embedding is not None or ids.shape[2] == 1):
+            # (B, T, 1) when n-grams were asked for but none was frequent enough to keep
             ids, grams = ids[:, :, 0], ids[:, :, 1:]  # (B, T), (B, T, G)
         if ids.ndim != 2 or lengths.shape != (ids.shape[0],):
             expected = "(B, T) or (B, T, 1 + G)" if self.subword_embedding is not None else "(B, T)"
