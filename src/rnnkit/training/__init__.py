@@ -121,14 +121,33 @@ from .checkpoint import (
 )
 from .metrics import MetricsLog, plot_metrics
 from .rundir import RunDir, RunDirError, fit_run, resolve_checkpoint
-from .settings import StopRule, check_positive, check_seed, from_dict, option, option_fields
-from .trainer import Trainer, TrainerConfig, TrainResult, TrainTask, check_ema_decay
+from .settings import (
+    ENGINES,
+    EngineChoice,
+    StopRule,
+    check_positive,
+    check_seed,
+    from_dict,
+    option,
+    option_fields,
+)
+from .trainer import (
+    Processes,
+    Trainer,
+    TrainerConfig,
+    TrainResult,
+    TrainTask,
+    check_ema_decay,
+)
 
 __all__ = [
+    "ENGINES",
+    "EngineChoice",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "CheckpointError",
     "MetricsLog",
+    "Processes",
     "RunDir",
     "RunDirError",
     "TrainResult",
