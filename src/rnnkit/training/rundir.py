@@ -43,7 +43,10 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .trainer import Processes
 
 try:
     import fcntl
@@ -340,7 +343,7 @@ def fit_run(
     resume: bool = False,
     force: bool = False,
     lock: bool = True,
-    processes: Any = None,
+    processes: Processes | None = None,
 ) -> Any:
     """Train through the run directory's whole lifecycle; returns the ``TrainResult``.
 
