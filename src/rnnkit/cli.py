@@ -146,6 +146,7 @@ def report_training(
 def add_textgen_commands(sub) -> None:
     from .textgen import CharRNNConfig, TrainSettings
     from .textgen.api import DEFAULT_STOP
+    from .training import EngineChoice
 
     textgen = sub.add_parser(
         "textgen",
@@ -175,6 +176,7 @@ def add_textgen_commands(sub) -> None:
                           help="read CORPUS as UTF-8 text (default) or raw bytes")  # fmt: skip
     _stop_group(train, DEFAULT_STOP)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_options(train, EngineChoice)
     train.set_defaults(run=cmd_textgen_train)
 
     sample = tg.add_parser(
@@ -228,7 +230,7 @@ def _add_checkpoint_option(parser) -> None:
 
 def cmd_textgen_train(args) -> int:
     from .textgen import CharLM, CharRNNConfig, TrainSettings
-    from .training import StopRule
+    from .training import EngineChoice, StopRule
 
     if args.resume:
         if not args.out:
@@ -242,8 +244,10 @@ def cmd_textgen_train(args) -> int:
         _corpus_path(args.corpus) if args.corpus else None,
         encoding=args.encoding or "utf-8", out=run_dir, resume=args.resume, force=args.force,
         progress=not args.quiet, **given_options(args, StopRule),
-        **given_options(args, TrainSettings),
+        **given_options(args, TrainSettings), **given_options(args, EngineChoice),
     )  # fmt: skip
+    if os.environ.get("RANK", "0") != "0":  # a torchrun process other than rank 0: it reports
+        return {"diverged": EXIT_ERROR, "interrupted": EXIT_INTERRUPTED}.get(result.reason, 0)
     summary = ""
     if result.best is not None:
         summary = (
@@ -733,11 +737,12 @@ def _help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], 
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from .interop.extras import MissingExtraError
     from .text.download import DownloadError
     from .training import CheckpointError
 
     # CorpusError and RunDirError are ValueErrors; OSError covers missing and unreadable files.
-    return (UsageError, CheckpointError, DownloadError, ValueError, OSError)
+    return (UsageError, CheckpointError, DownloadError, MissingExtraError, ValueError, OSError)
 
 
 MARKDOWN_HEAD = """# Command-line reference

@@ -34,11 +34,14 @@ from ..text.corpus import (
 )
 from ..training import (
     CheckpointError,
+    EngineChoice,
+    Processes,
     RunDir,
     StopRule,
     Trainer,
     TrainerConfig,
     TrainResult,
+    TrainTask,
     check_parameter_count,
     config_error,
     fit_run,
@@ -96,6 +99,7 @@ class CharLM:
         steps: int | None = None,
         minutes: float | None = None,
         progress: bool = True,
+        engine: str = "numpy",
         **settings: Any,
     ) -> TrainResult:
         """Train on ``text``, or (``resume=True``) continue the run in ``out`` exactly.
@@ -117,12 +121,22 @@ class CharLM:
         sha256); pass ``text`` for a run trained on in-memory text. Without a
         stop rule the run's own applies; ``minutes`` includes the time already
         spent. Every input is checked before the run directory is touched.
+
+        ``engine="torch"``: PyTorch computes forward and backward, the rest of
+        the recipe stays (see :mod:`rnnkit.interop.torch_engine`); under
+        ``torchrun`` each process trains its share of every batch
+        (DistributedDataParallel) and only rank 0 writes ``out``. Either
+        engine resumes a run of the other.
         """
         unknown = sorted(set(settings) - {f.name for f in fields(TrainSettings)})
         if unknown:
             raise ValueError(f"unknown training settings {unknown}")
         stop = StopRule(epochs, steps, minutes)
         stop.validate()
+        EngineChoice(engine).validate()
+        processes = _processes(engine)  # None: the NumPy engine
+        group = processes if processes is not None and processes.world_size > 1 else None
+        writer = group is None or group.rank == 0
 
         def make_trainer(checkpoint: dict | None) -> Trainer:
             if checkpoint is None:
@@ -146,13 +160,26 @@ class CharLM:
                 saved = checkpoint.get("trainer", {}).get("config", {})
                 rule = stop if stop.given() else from_dict(StopRule, saved)
                 rule = rule if rule.given() else DEFAULT_STOP
-            task = CharLMTask(self.network, batches, val_ids)
-            return self._trainer(task, rule, progress)
+            if processes is None:
+                task = CharLMTask(self.network, batches, val_ids)
+            else:
+                from ..interop.torch_engine import TorchCharLMTask
 
-        return fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock)
+                task = TorchCharLMTask(self.network, batches, val_ids, processes,
+                                       seed=self.settings.seed)  # fmt: skip
+            return self._trainer(task, rule, progress and writer, group)
 
-    def _trainer(self, task: CharLMTask, stop: StopRule, progress: bool) -> Trainer:
+        result = fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock,
+                         processes=group)  # fmt: skip
+        if processes is not None:  # (after an error the process ends: torchrun stops the rest)
+            processes.close()
+        return result
+
+    def _trainer(
+        self, task: TrainTask, stop: StopRule, progress: bool, processes: Processes | None = None
+    ) -> Trainer:
         s = self.settings
+        rank = 0 if processes is None else processes.rank  # rank 0 prints the samples
         config = TrainerConfig(
             epochs=stop.epochs,
             steps=stop.steps,
@@ -174,7 +201,8 @@ class CharLM:
             app=APP,
             app_config=self._app_config(),
             lr_schedule=s.lr_at,
-            on_eval=self._print_sample if s.sample_length > 0 else None,
+            on_eval=self._print_sample if s.sample_length > 0 and rank == 0 else None,
+            processes=processes,
         )
 
     def _print_sample(self, trainer: Trainer, metrics: dict[str, float]) -> None:
@@ -390,6 +418,19 @@ def _source(
         raise CorpusError("the corpus is empty")
     info.update(encoding=encoding, sha256=_sha256(corpus), chars=len(corpus))
     return corpus, info
+
+
+def _processes(engine: str):
+    """The torch engine's processes (this one, or torchrun's), None for the NumPy engine."""
+    if engine == "numpy":
+        return None
+    from ..interop.extras import MissingExtraError
+
+    try:
+        from ..interop.torch_engine import Processes
+    except MissingExtraError as exc:
+        raise MissingExtraError(f"engine {engine!r}: {exc}") from None
+    return Processes.from_env()
 
 
 def _split(

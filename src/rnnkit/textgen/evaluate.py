@@ -19,20 +19,32 @@ from ..nn.losses import CrossEntropyLoss
 from ..text.corpus import eval_streams
 from .model import CharRNN
 
+#: the evaluation reads its streams this many characters at a time
+CHUNK_LENGTH = 256
 
-def evaluate_ids(
-    model: CharRNN, ids: np.ndarray, *, num_streams: int = 64, chunk_length: int = 256
-) -> dict[str, float]:
-    """Loss of ``model`` on the id sequence ``ids`` (eval mode, no dropout, no RNG draws).
+
+def evaluation_streams(
+    ids: np.ndarray, num_streams: int = 64, chunk_length: int = CHUNK_LENGTH
+) -> tuple[np.ndarray, np.ndarray]:
+    """The streams :func:`evaluate_ids` scores, ``inputs (L, S)`` and ``targets (L, S)``.
 
     At most ``num_streams`` streams, fewer for a short text so that each stream
     is at least ``chunk_length`` characters long (a stream's first characters
     are predicted with little context).
+    """
+    num_streams = max(1, min(num_streams, (len(ids) - 1) // chunk_length))
+    return eval_streams(ids, num_streams)
+
+
+def evaluate_ids(
+    model: CharRNN, ids: np.ndarray, *, num_streams: int = 64, chunk_length: int = CHUNK_LENGTH
+) -> dict[str, float]:
+    """Loss of ``model`` on the id sequence ``ids`` (eval mode, no dropout, no RNG draws),
+    over :func:`evaluation_streams` read ``chunk_length`` characters at a time.
 
     Returns ``{"loss": nats/char, "bpc": bits/char, "perplexity": ..., "chars": N}``.
     """
-    num_streams = max(1, min(num_streams, (len(ids) - 1) // chunk_length))
-    inputs, targets = eval_streams(ids, num_streams)  # (L, S) each
+    inputs, targets = evaluation_streams(ids, num_streams, chunk_length)  # (L, S) each
     loss_fn = CrossEntropyLoss(reduction="sum")
     was_training = model.training
     model.eval()

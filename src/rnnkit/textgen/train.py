@@ -22,7 +22,7 @@ from ..nn.losses import CrossEntropyLoss
 from ..text.corpus import StreamBatches
 from ..training import check_ema_decay, check_positive, check_seed, from_dict, option
 from .evaluate import evaluate_ids
-from .model import CharRNN
+from .model import CharRNN, CharRNNConfig
 
 OPTIMIZERS = {
     "adam": optim.Adam,
@@ -153,13 +153,17 @@ class CharLMTask:
 
     def load_state_dict(self, state: dict) -> None:
         carry = state["carry"]
-        if carry is not None:  # (L, B, H), a pair of them for the LSTM
-            c = self.model.config
-            shape = (c.num_layers, self.batches.batch_size, c.hidden_size)
-            parts = carry if isinstance(carry, tuple) else (carry,)
-            arity = 2 if c.cell == "lstm" else 1
-            if len(parts) != arity or any(
-                not isinstance(a, np.ndarray) or a.shape != shape for a in parts
-            ):
-                raise ValueError(f"the carried state must be {arity} array(s) of shape {shape}")
+        check_carry(carry, self.model.config, self.batches.batch_size)
         self.state = carry
+
+
+def check_carry(carry, config: CharRNNConfig, batch_size: int) -> None:
+    """A saved carried state is None or ``(L, B, H)`` array(s) (a pair for the LSTM), else a
+    ValueError saying what was expected."""
+    if carry is None:
+        return
+    shape = (config.num_layers, batch_size, config.hidden_size)
+    parts = carry if isinstance(carry, tuple) else (carry,)
+    arity = 2 if config.cell == "lstm" else 1
+    if len(parts) != arity or any(not isinstance(a, np.ndarray) or a.shape != shape for a in parts):
+        raise ValueError(f"the carried state must be {arity} array(s) of shape {shape}")

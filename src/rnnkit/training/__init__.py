@@ -58,6 +58,13 @@ a second Ctrl-C aborts. At the end of a run (not after an interruption) the
 model is evaluated and saved once more unless that just happened.
 Without a run directory (``run_dir=None``) nothing is written.
 
+Several processes training one run (PyTorch DDP under ``torchrun``, see
+:mod:`rnnkit.interop.torch_engine`): every process runs the same trainer with
+``processes=`` (a :class:`Processes`); the task shares each batch out and
+averages the gradients, the trainer makes the processes agree on when to stop
+and builds every checkpoint on all of them, and only rank 0 gets the run
+directory (:func:`fit_run` with ``processes``).
+
 Anything else a task needs to resume (a learning-rate scheduler's state, an
 RNG of its own) goes into its ``state_dict``; it can step a plateau scheduler
 inside ``evaluate``. ``optimizer`` is any ``rnnkit.nn.optim`` optimizer (``lr``
@@ -121,14 +128,33 @@ from .checkpoint import (
 )
 from .metrics import MetricsLog, plot_metrics
 from .rundir import RunDir, RunDirError, fit_run, resolve_checkpoint
-from .settings import StopRule, check_positive, check_seed, from_dict, option, option_fields
-from .trainer import Trainer, TrainerConfig, TrainResult, TrainTask, check_ema_decay
+from .settings import (
+    ENGINES,
+    EngineChoice,
+    StopRule,
+    check_positive,
+    check_seed,
+    from_dict,
+    option,
+    option_fields,
+)
+from .trainer import (
+    Processes,
+    Trainer,
+    TrainerConfig,
+    TrainResult,
+    TrainTask,
+    check_ema_decay,
+)
 
 __all__ = [
+    "ENGINES",
+    "EngineChoice",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "CheckpointError",
     "MetricsLog",
+    "Processes",
     "RunDir",
     "RunDirError",
     "TrainResult",

@@ -17,9 +17,12 @@ Its lifecycle, the same for every application::
   is refused with a one-line :class:`RunDirError` naming the holder's pid.
   Readers (sampling, evaluation, prediction) never take it: checkpoints are
   replaced atomically, so they always read a whole file. In a job where
-  several processes train one run (PyTorch DDP), rank 0 passes ``lock=True``
-  and the other ranks ``lock=False``. Within one process the lock is
-  re-entrant (a notebook may fit twice into the same directory).
+  several processes train one run (PyTorch DDP), only rank 0 opens the
+  directory (and takes the lock); the other ranks write nothing and only read
+  ``latest.npz`` to resume (:func:`fit_run` with ``processes``);
+  ``RunDir.create(..., lock=False)`` opens a directory without the lock.
+  Within one process the lock is re-entrant (a notebook may fit twice into
+  the same directory).
 * **Force.** ``force`` does not delete the old run: its files
   (``latest.npz``, ``best.npz``, ``metrics.jsonl``, ``loss.png``) are moved
   into ``RUN_DIR/.previous-run/`` and deleted once the new run has written its
@@ -40,7 +43,10 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .trainer import Processes
 
 try:
     import fcntl
@@ -337,6 +343,7 @@ def fit_run(
     resume: bool = False,
     force: bool = False,
     lock: bool = True,
+    processes: Processes | None = None,
 ) -> Any:
     """Train through the run directory's whole lifecycle; returns the ``TrainResult``.
 
@@ -355,11 +362,30 @@ def fit_run(
     * ``out=None``: no files at all (``resume`` needs ``out``).
 
     At the end the network holds what was evaluated and saved (the averaged
-    weights with ``ema_decay``). ``lock=False`` is for the non-zero ranks of a
-    distributed job.
+    weights with ``ema_decay``). ``lock=False`` opens the run directory without
+    its lock.
+
+    ``processes`` (a :class:`~rnnkit.training.trainer.Processes`: several
+    processes training one run): rank 0 goes through the lifecycle above;
+    the other ranks never touch the directory: their trainer has no run
+    directory, and on resume they read ``latest.npz`` once rank 0 has opened
+    the run (a barrier). ``make_trainer`` runs on every process in the same
+    order relative to that barrier, so the collectives it makes (DDP's
+    initial broadcast) pair up.
     """
     from .checkpoint import load_checkpoint
 
+    if processes is not None and processes.rank != 0:
+        checkpoint = None
+        if resume:
+            if out is None:
+                raise ValueError("resume needs out=RUN_DIR, the run to continue")
+            processes.barrier()  # rank 0 has locked the run (and repaired a killed --force)
+            checkpoint = load_checkpoint(RunDir(out).latest, app=app)
+        trainer = make_trainer(checkpoint)
+        if checkpoint is not None:
+            trainer.restore(checkpoint)
+        return _fit(trainer)
     if out is None:
         if resume:
             raise ValueError("resume needs out=RUN_DIR, the run to continue")
@@ -367,6 +393,8 @@ def fit_run(
     if resume:
         run = RunDir.create(out, resume=True, lock=lock)
         try:
+            if processes is not None:
+                processes.barrier()  # the other ranks may read latest.npz now
             checkpoint = load_checkpoint(run.latest, app=app)
             trainer = make_trainer(checkpoint)
             trainer.attach(run)

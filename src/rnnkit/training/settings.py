@@ -93,3 +93,25 @@ class StopRule:
     def validate(self) -> None:
         for name in ("epochs", "steps", "minutes"):
             check_positive(name, getattr(self, name), allow_none=True)
+
+
+#: who computes a training step's forward and backward
+ENGINES = ("numpy", "torch")
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """Who computes forward and backward; not saved with the run (either engine resumes it)."""
+
+    engine: str = option(
+        "numpy",
+        "who computes forward and backward: numpy, or torch (PyTorch, on a GPU when one is "
+        "present; also under torchrun, see docs/beyond-one-machine.md)",
+        choices=ENGINES,
+    )
+
+    def validate(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(
+                f"engine must be one of {', '.join(ENGINES)}, received {self.engine!r}"
+            )

@@ -39,6 +39,22 @@ class TrainTask(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
+class Processes(Protocol):
+    """The processes that train one run together (PyTorch DDP under ``torchrun``).
+
+    Every process runs the same :class:`Trainer` on the same weights; the
+    task splits each batch and averages the gradients. What the trainer needs
+    from the group (:class:`rnnkit.interop.torch_engine.Processes` is one):
+    """
+
+    rank: int  # 0 writes the run directory; the others write nothing
+    world_size: int
+
+    def barrier(self) -> None: ...  # every process waits for all the others
+
+    def max(self, value: int) -> int: ...  # the largest ``value`` among the processes
+
+
 @dataclass
 class TrainerConfig:
     """Stop rules, cadence and guards of a run. At least one stop rule is required."""
@@ -145,6 +161,13 @@ class Trainer:
     runs after each evaluation and checkpoint (e.g. to print a sample with
     :meth:`write`); it must not draw from the engine's random generator.
 
+    With ``processes`` (several processes training one run, see
+    :class:`Processes`) every process runs this loop in step: they agree on
+    when to stop (a clock or a Ctrl-C on one process stops all of them at the
+    same step, a Ctrl-C as ``interrupted``) and every process builds each
+    checkpoint (the task may gather its state from all of them), which only
+    the process given the ``run_dir`` (rank 0) writes.
+
     With ``config.ema_decay = d`` the trainer keeps an exponential moving
     average of the trainable weights (Polyak averaging), updated after every
     optimizer step with ``avg <- avg + (1 - d_t)(w - avg)``, ``d_t = min(d,
@@ -167,8 +190,10 @@ class Trainer:
         app_config: dict,
         lr_schedule: Callable[[int, int], float] | None = None,
         on_eval: Callable[[Trainer, dict[str, float]], None] | None = None,
+        processes: Processes | None = None,
     ):
         config.validate()
+        self.processes = processes
         self.task = task
         self.model = model
         self.optimizer = optimizer
@@ -346,6 +371,8 @@ class Trainer:
             while True:
                 self.elapsed = base_elapsed + (time.monotonic() - session_start)
                 reason = self._stop_rule(batches)
+                if self.processes is not None:
+                    reason = self._agree_on_stop(reason)
                 if reason:
                     break
                 if self._stop_requested:
@@ -441,6 +468,16 @@ class Trainer:
             return "minutes"
         return ""
 
+    def _agree_on_stop(self, reason: str) -> str:
+        """The stop decision of all processes: any one's Ctrl-C (all ``interrupted``), else
+        any one's stop rule (only a clock can differ: steps and epochs agree everywhere)."""
+        wanted = 2 if self._stop_requested else 1 if reason else 0
+        agreed = self.processes.max(wanted)  # type: ignore[union-attr]
+        if agreed == 2:
+            self._stop_requested = True
+            return ""
+        return reason or ("minutes" if agreed == 1 else "")
+
     def _grad_norm(self, params: list) -> float:
         if self.config.grad_clip is not None:
             return clip_grad_norm(params, self.config.grad_clip)
@@ -533,8 +570,11 @@ class Trainer:
             self.model.load_state_dict(weights, strict=False)
 
     def _save(self) -> None:
+        if self.run_dir is None and self.processes is None:
+            return
+        tree = self.checkpoint_tree()  # on every process: the task may gather its state
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir.latest, self.checkpoint_tree())
+            save_checkpoint(self.run_dir.latest, tree)
 
     def _install_sigint(self) -> Callable[[], None]:
         """First Ctrl-C: stop after the current step. Second: abort (KeyboardInterrupt)."""

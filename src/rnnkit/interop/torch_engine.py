@@ -1,0 +1,268 @@
+"""The torch engine: the text generator's training step with PyTorch doing forward and backward,
+in one process or in many (``torchrun``, DistributedDataParallel).
+
+    rnnkit textgen train input.txt --out runs/big --engine torch
+    torchrun --standalone --nproc_per_node 2 -m rnnkit.cli textgen train input.txt \\
+        --out runs/big --engine torch
+
+Everything but the forward and backward is the NumPy engine's: the corpus
+reading, vocabulary, contiguous-stream batching with state carry, and the
+shared :class:`rnnkit.training.Trainer` (optimizer, learning-rate schedule,
+gradient clipping, evaluation cadence, samples, progress bar, metrics log,
+plots, checkpoints, resume). :class:`TorchCharLMTask` takes the place of
+:class:`rnnkit.textgen.train.CharLMTask`; the NumPy network keeps the master
+weights, and each step of each of the ``N`` processes is::
+
+    torch weights <- NumPy weights                   a copy (the device may be a GPU)
+    x, y = rows rank*B/N .. (rank+1)*B/N of chunk i  (T, B/N): this process's streams
+    logits, state = module(x, state)                 its share of the carried state
+    loss = cross_entropy(logits, y)                  mean over its T*B/N characters
+    loss.backward()                                  DDP averages the gradients over the
+                                                     N processes: the global batch's mean
+    NumPy grads <- torch grads                       the trainer clips them and steps its
+                                                     optimizer, the same on every process
+
+so the global batch ``B`` and the learning rate mean what they mean in one
+process, and the weights stay the same on every process. The run directory
+is the ordinary one (``textgen sample`` / ``eval``, ``rnnkit export`` and
+``--engine numpy`` read and resume it): only rank 0 opens it, takes its lock
+and writes it; every checkpoint holds the carried state of all ``B``
+streams, gathered from the processes, and each process's torch random state
+(dropout), so ``--resume`` with the same number of processes continues
+exactly.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+
+import numpy as np
+
+from ..text.corpus import StreamBatches
+from ..textgen.evaluate import CHUNK_LENGTH, evaluation_streams
+from ..textgen.model import CharRNN
+from ..textgen.train import check_carry
+from .extras import import_extra
+
+torch = import_extra("torch", "torch")
+from .torch import to_torch  # noqa: E402
+
+
+class Processes:
+    """This process's place among the ``world_size`` processes of a ``torchrun`` job (one
+    process without torchrun) and its device: ``cuda:LOCAL_RANK`` when CUDA is there, else
+    the CPU. The process group (nccl on CUDA, gloo on the CPU) is joined on first use.
+
+    Implements :class:`rnnkit.training.Processes` (``rank``, ``world_size``, ``barrier``,
+    ``max``) for the trainer, and the sums and gathers the task needs.
+    """
+
+    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0):
+        self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
+        cuda = torch.cuda.is_available()
+        self.device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+        self._joined = False  # this object initialized the process group
+
+    @classmethod
+    def from_env(cls) -> Processes:
+        """From torchrun's ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (joins nothing yet)."""
+        world, rank, local = (_env_int(name, 1 if name == "WORLD_SIZE" else 0)
+                              for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"))  # fmt: skip
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"RANK {rank} and WORLD_SIZE {world} do not describe a process group")
+        return cls(rank, world, local)
+
+    def join(self) -> None:
+        """Join torchrun's process group (nothing to do for one process, or if joined)."""
+        if self.world_size == 1 or torch.distributed.is_initialized():
+            return
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self._joined = True
+
+    def close(self) -> None:
+        """After training: leave the process group if this object joined it, once every
+        process is done with it (a barrier) and the DDP wrappers are gone."""
+        if self._joined and torch.distributed.is_initialized():
+            self.barrier()
+            gc.collect()  # a DDP module left for the garbage collector outlives the group
+            torch.distributed.destroy_process_group()
+        self._joined = False
+
+    # -- collectives (every process calls them, in the same order) ------------------
+    def _all_reduce(self, values: list[float], op) -> list[float]:
+        if self.world_size == 1:
+            return values
+        self.join()
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor, op=op)
+        return tensor.tolist()
+
+    def sum(self, value: float) -> float:
+        return self._all_reduce([value], torch.distributed.ReduceOp.SUM)[0]
+
+    def max(self, value: int) -> int:
+        return int(self._all_reduce([value], torch.distributed.ReduceOp.MAX)[0])
+
+    def barrier(self) -> None:
+        self.max(0)  # an all-reduce: the same on gloo and nccl
+
+    def gather(self, tensor, dim: int):
+        """Every process's ``tensor`` (the same shape everywhere), concatenated along ``dim``
+        in rank order."""
+        if self.world_size == 1:
+            return tensor
+        self.join()
+        parts = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        torch.distributed.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts, dim=dim)
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name, str(default))
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(
+            f"environment variable {name} must be an integer, received {text!r}"
+        ) from None
+
+
+class TorchCharLMTask:
+    """:class:`rnnkit.textgen.train.CharLMTask` with PyTorch computing the forward and backward
+    of this process's share of every batch (see the module docstring)."""
+
+    unit = "chars"
+
+    def __init__(self, network: CharRNN, batches: StreamBatches, val_ids: np.ndarray,
+                 processes: Processes, seed: int = 0, eval_streams: int = 64):  # fmt: skip
+        B, N = batches.batch_size, processes.world_size
+        if B % N:
+            raise ValueError(
+                f"--batch-size {B} is not divisible by the {N} processes: each process takes "
+                f"an equal share of the batch (give a multiple of {N})"
+            )
+        processes.join()
+        self.network, self.batches, self.val_ids = network, batches, val_ids
+        self.processes, self.eval_streams = processes, eval_streams
+        share = B // N
+        self.rows = slice(processes.rank * share, (processes.rank + 1) * share)  # its streams
+        self.module = to_torch(network).to(processes.device).train()
+        self.ddp = self.module
+        if N > 1:
+            cuda = processes.device.type == "cuda"
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.module, device_ids=[processes.device] if cuda else None
+            )
+        own = dict(self.module.named_parameters())
+        self.pairs = [(p, own[name]) for name, p in network.named_parameters()]  # (NumPy, torch)
+        self.state = None  # this process's rows of the carried state, torch tensors
+        # dropout: one seeded stream per process
+        torch.manual_seed(int(np.random.SeedSequence((seed, processes.rank)).generate_state(1)[0]))
+
+    def batches_per_epoch(self) -> int:
+        return len(self.batches)
+
+    def _push_weights(self) -> None:
+        """The master (NumPy) weights into the torch module."""
+        with torch.no_grad():
+            for p, t in self.pairs:
+                t.copy_(torch.from_numpy(p.data))
+
+    def _ids(self, ids: np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)).to(
+            self.processes.device
+        )
+
+    def train_step(self, epoch: int, index: int) -> tuple[float, int]:
+        if index == 0:
+            self.state = None  # each epoch starts from zeros
+        self._push_weights()
+        self.module.train(self.network.training)
+        x, y = self.batches.chunk(index)  # (T, B) each
+        x, y = self._ids(x[:, self.rows]), self._ids(y[:, self.rows])  # (T, B/N)
+        self.module.zero_grad(set_to_none=True)
+        logits, state = self.ddp(x, self.state)  # (T, B/N, V)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+        )  # mean over this process's characters
+        loss.backward()  # DDP averages over the processes: the gradient of the global mean
+        self.state = _detach(state)
+        for p, t in self.pairs:
+            p.grad[...] = t.grad.detach().cpu().numpy()
+        N = self.processes.world_size
+        return self.processes.sum(float(loss.item())) / N, x.numel() * N
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """The NumPy engine's evaluation (the same streams, read the same way), computed by
+        PyTorch; the streams are shared out among the processes and the sums added up."""
+        if len(self.val_ids) < 2:
+            return {}
+        self._push_weights()
+        self.module.eval()
+        inputs, targets = evaluation_streams(self.val_ids, self.eval_streams)  # (L, S) each
+        mine = np.array_split(np.arange(inputs.shape[1]), self.processes.world_size)
+        mine = mine[self.processes.rank]  # this process's streams
+        total, state = 0.0, None
+        if len(mine):
+            for start in range(0, inputs.shape[0], CHUNK_LENGTH):
+                x = self._ids(inputs[start : start + CHUNK_LENGTH, mine])  # (t, S/N)
+                y = self._ids(targets[start : start + CHUNK_LENGTH, mine])
+                logits, state = self.module(x, state)  # (t, S/N, V)
+                total += float(torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]).double(), y.reshape(-1),
+                    reduction="sum",
+                ))  # fmt: skip
+        self.module.train()
+        nats = self.processes.sum(total) / inputs.size
+        return {"val_loss": nats, "val_bpc": nats / math.log(2)}
+
+    # -- resume ---------------------------------------------------------------------
+    def _rng_state(self):
+        """The state of the generator dropout draws from on this process's device (uint8)."""
+        device = self.processes.device
+        return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+
+    def _set_rng_state(self, state) -> None:
+        device = self.processes.device
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(state, device)
+        else:
+            torch.set_rng_state(state)
+
+    def state_dict(self) -> dict:
+        """The carried state of all ``B`` streams (the NumPy engine's format) and every
+        process's torch random state (``(N, bytes)``), gathered: every process calls it."""
+        procs, carry = self.processes, None
+        if self.state is not None:
+            parts = self.state if isinstance(self.state, tuple) else (self.state,)
+            full = tuple(procs.gather(s, dim=1).cpu().numpy() for s in parts)  # (L, B, H)
+            carry = full if isinstance(self.state, tuple) else full[0]
+        rng = self._rng_state().to(procs.device)[None]  # (1, bytes)
+        return {"carry": carry, "torch_rng": procs.gather(rng, dim=0).cpu().numpy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        carry = state["carry"]
+        check_carry(carry, self.network.config, self.batches.batch_size)
+        if carry is None:
+            self.state = None
+        else:
+            parts = carry if isinstance(carry, tuple) else (carry,)
+            mine = tuple(
+                torch.from_numpy(np.ascontiguousarray(s[:, self.rows])).to(self.processes.device)
+                for s in parts
+            )  # (L, B/N, H): this process's rows
+            self.state = mine if isinstance(carry, tuple) else mine[0]
+        # a NumPy-engine checkpoint, or another number of processes or device: the seed stands
+        rng = state.get("torch_rng")
+        shape = (self.processes.world_size, self._rng_state().numel())  # (N, bytes)
+        if isinstance(rng, np.ndarray) and rng.dtype == np.uint8 and rng.shape == shape:
+            self._set_rng_state(torch.from_numpy(rng[self.processes.rank].copy()))
+
+
+def _detach(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
