@@ -1,0 +1,259 @@
+"""A matrix product callable from compiled code, for the fast path's time loops.
+
+The fast path (:mod:`rnnkit.nn.fast`) runs a whole direction's time loop inside
+one numba function, so each step's recurrent product ``h W_hh^T`` has to be
+called from compiled code, not through ``np.matmul``. This module finds a
+CBLAS ``sgemm``/``dgemm`` and hands the drivers its address; :func:`gemm` is
+the njit-callable product the drivers use.
+
+Which library (``backend()``, chosen once, on first use):
+
+* ``"mkl"``: Intel MKL's ``cblas_sgemm``/``cblas_dgemm`` from ``libmkl_rt``,
+  when the ``mkl`` package is installed (``pip install 'rnnkit[mkl]'``); the
+  BLAS of PyTorch's CPU build, faster than OpenBLAS on the small products of
+  a recurrent step;
+* ``"openblas"``: the OpenBLAS that NumPy itself loaded (found through
+  threadpoolctl, so it is the library and thread pool ``np.matmul`` uses);
+* ``"numpy"``: none of them: the drivers keep their time loop in Python with
+  one ``np.matmul`` a step (the previous fast path; same results).
+
+``RNNKIT_BLAS=mkl|openblas|numpy`` (read at import) chooses explicitly, for
+benchmarks and tests that compare them; a choice that is not available is an
+error with one line saying what to install. Without numba there is nothing to
+call the pointer from and the backend is ``"numpy"``.
+
+Threads: each worker thread of the time loop runs its own batch rows with a
+one-thread BLAS (``set_local_threads(1)``: MKL's ``mkl_set_num_threads_local``
+or OpenBLAS's ``openblas_set_num_threads_local``; a per-thread setting, the
+user's global one is untouched).
+
+The call itself: :func:`gemm` ``(A, B, C, alpha, beta)`` computes
+``C = alpha A B + beta C`` for 2-D arrays whose rows or columns are contiguous
+(a transposed view passes as a transposed operand, no copy), in row-major
+CBLAS terms; C's dtype selects ``sgemm`` or ``dgemm`` (all three must share
+it). The library's address travels as a plain integer argument
+(:attr:`Backend.sgemm`), so the compiled drivers can be cached on disk.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import sys
+
+import numpy as np
+
+CHOICES = ("mkl", "openblas", "numpy")
+
+
+class Backend:
+    """One BLAS library: its name, the gemm addresses, the integer width, the thread setter."""
+
+    __slots__ = ("name", "sgemm", "dgemm", "ilp64", "_set_local", "_lib")
+
+    def __init__(self, name, sgemm=0, dgemm=0, ilp64=False, set_local=None, lib=None):
+        self.name, self.sgemm, self.dgemm, self.ilp64 = name, sgemm, dgemm, ilp64
+        self._set_local, self._lib = set_local, lib
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the drivers can call this library from compiled code."""
+        return self.sgemm != 0
+
+    def address(self, dtype) -> int:
+        return self.dgemm if np.dtype(dtype) == np.float64 else self.sgemm
+
+    def set_local_threads(self, n: int) -> None:
+        """The BLAS thread count of the calling thread only (nothing for ``"numpy"``)."""
+        if self._set_local is not None:
+            self._set_local(int(n))
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r})"
+
+
+def _mkl() -> Backend | None:
+    # the mkl package puts libmkl_rt.so.N in the environment's lib/; else the loader's path
+    names = sorted(glob.glob(os.path.join(sys.prefix, "lib", "libmkl_rt.so*")), reverse=True)
+    names += ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"]
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    else:
+        return None
+    try:
+        lib.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
+        lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
+        s = ctypes.cast(lib.cblas_sgemm, ctypes.c_void_p).value
+        d = ctypes.cast(lib.cblas_dgemm, ctypes.c_void_p).value
+    except AttributeError:
+        return None
+    return Backend("mkl", s, d, False, lib.MKL_Set_Num_Threads_Local, lib)
+
+
+def _numpy_openblas() -> Backend | None:
+    """The OpenBLAS NumPy loaded: its path from threadpoolctl, its symbols by their known
+    prefixes (NumPy's wheels rename them, ``scipy_cblas_sgemm64_``, 64-bit integers)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    paths = [i["filepath"] for i in threadpool_info() if i.get("internal_api") == "openblas"]
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+    paths.sort(key=lambda p: not p.startswith(numpy_dir))  # NumPy's own first
+    paths += glob.glob(os.path.join(numpy_dir, "numpy.libs", "libscipy_openblas*.so*"))
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix, ilp64 in (("scipy_", "64_", True), ("", "64_", True), ("", "", False)):
+            try:
+                s = getattr(lib, f"{prefix}cblas_sgemm{suffix}")
+                d = getattr(lib, f"{prefix}cblas_dgemm{suffix}")
+            except AttributeError:
+                continue
+            set_local = getattr(lib, "openblas_set_num_threads_local", None)
+            if set_local is not None:
+                set_local.argtypes = [ctypes.c_int]
+                set_local.restype = ctypes.c_int
+            s = ctypes.cast(s, ctypes.c_void_p).value
+            d = ctypes.cast(d, ctypes.c_void_p).value
+            return Backend("openblas", s, d, ilp64, set_local, lib)
+    return None
+
+
+_BACKEND: Backend | None = None
+
+
+def backend() -> Backend:
+    """The library the fast path calls (resolved on first use; see the module docstring)."""
+    global _BACKEND
+    if _BACKEND is None:
+        _BACKEND = resolve(os.environ.get("RNNKIT_BLAS", "").strip().lower() or None)
+    return _BACKEND
+
+
+def resolve(choice: str | None) -> Backend:
+    """The backend for ``choice`` (one of :data:`CHOICES`, or None: the best available)."""
+    if choice is not None and choice not in CHOICES:
+        raise ValueError(f"RNNKIT_BLAS must be one of {', '.join(CHOICES)}, received {choice!r}")
+    if choice == "numpy" or gemm is None:
+        if choice not in (None, "numpy"):
+            raise RuntimeError(f"RNNKIT_BLAS={choice} needs numba: pip install 'rnnkit[fast]'")
+        return Backend("numpy")
+    if choice in (None, "mkl"):
+        found = _mkl()
+        if found is not None:
+            return found
+        if choice == "mkl":
+            raise RuntimeError("RNNKIT_BLAS=mkl needs Intel MKL: pip install 'rnnkit[mkl]'")
+    found = _numpy_openblas()
+    if found is not None:
+        return found
+    if choice == "openblas":
+        raise RuntimeError("RNNKIT_BLAS=openblas found no OpenBLAS in NumPy "
+                           "(needs threadpoolctl: pip install 'rnnkit[fast]')")  # fmt: skip
+    return Backend("numpy")
+
+
+def use(choice: str | None) -> Backend:
+    """Switch the backend now (tests, benchmarks); returns the previous one."""
+    global _BACKEND
+    previous = backend()
+    _BACKEND = resolve(choice)
+    return previous
+
+
+# ---------------------------------------------------------------------------
+# The compiled call
+# ---------------------------------------------------------------------------
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+gemm = None  # njit-callable gemm(addr, ilp64, A, B, C, alpha, beta), defined with numba below
+
+try:  # pragma: no cover - exercised whenever numba is there
+    if os.environ.get("RNNKIT_DISABLE_JIT"):
+        raise ImportError("disabled by RNNKIT_DISABLE_JIT")
+    import numba
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    def _cblas_intrinsic(int_bits: int):
+        """``call(addr, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, like)``: a call
+        of the CBLAS gemm at ``addr`` (row-major), pointers as integers, integers of
+        ``int_bits``, the float type that of the array ``like`` (float32: sgemm, float64:
+        dgemm)."""
+
+        @intrinsic
+        def call(typingctx, addr, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, like):
+            sig = types.void(addr, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, like)
+
+            def codegen(context, builder, signature, args):
+                iT, i32 = ir.IntType(int_bits), ir.IntType(32)
+                ftype = signature.args[14].dtype
+                fT = context.get_value_type(ftype)
+                vp = ir.IntType(8).as_pointer()
+                fnty = ir.FunctionType(ir.VoidType(),
+                                       [i32, i32, i32, iT, iT, iT, fT, vp, iT, vp, iT, fT, vp, iT])
+                fn = builder.inttoptr(args[0], fnty.as_pointer())
+
+                def integer(j, t):
+                    v = context.cast(builder, args[j], signature.args[j], types.int64)
+                    return builder.trunc(v, t) if t.width < 64 else v
+
+                def real(j):
+                    return context.cast(builder, args[j], signature.args[j], ftype)
+
+                def pointer(j):
+                    v = context.cast(builder, args[j], signature.args[j], types.uintp)
+                    return builder.inttoptr(v, vp)
+
+                builder.call(fn, [ir.Constant(i32, _ROW_MAJOR), integer(1, i32), integer(2, i32),
+                                  integer(3, iT), integer(4, iT), integer(5, iT), real(6),
+                                  pointer(7), integer(8, iT), pointer(9), integer(10, iT),
+                                  real(11), pointer(12), integer(13, iT)])
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return call
+
+    _cblas32 = _cblas_intrinsic(32)
+    _cblas64 = _cblas_intrinsic(64)
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _operand(A):
+        """(trans, ld) of a 2-D operand with contiguous rows (row-major) or columns."""
+        s = A.itemsize
+        if A.shape[1] == 1 or A.strides[1] == s:
+            return _NO_TRANS, max(A.strides[0] // s, A.shape[1], 1)
+        return _TRANS, max(A.strides[1] // s, A.shape[0], 1)
+
+    @numba.njit(cache=True, nogil=True)
+    def gemm(addr, ilp64, A, B, C, alpha, beta):  # noqa: F811 - the real one
+        """C = alpha A B + beta C (row-major; A (M, K), B (K, N), C (M, N), C's rows contiguous).
+
+        ``addr``: :meth:`Backend.address` for C's dtype; ``ilp64``: :attr:`Backend.ilp64`."""
+        M, K = A.shape
+        N = B.shape[1]
+        if M == 0 or N == 0:
+            return
+        ta, lda = _operand(A)
+        tb, ldb = _operand(B)
+        ldc = max(C.strides[0] // C.itemsize, N)
+        if ilp64:
+            _cblas64(addr, ta, tb, M, N, K, alpha, A.ctypes.data, lda, B.ctypes.data, ldb,
+                     beta, C.ctypes.data, ldc, C)
+        else:
+            _cblas32(addr, ta, tb, M, N, K, alpha, A.ctypes.data, lda, B.ctypes.data, ldb,
+                     beta, C.ctypes.data, ldc, C)
+
+except ImportError:  # pragma: no cover
+    pass
