@@ -50,6 +50,12 @@ def flat(x):
     (2, 1, 11, [1], True, True),           # T*B < I < H: per-step scaling, with lengths
 ])
 def test_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias):
+    check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias)
+
+
+def check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias):
+    """Outputs, final states, input and state gradients, every parameter gradient and the
+    trace of the fast path against the reference path, 2 layers."""
     rng = np.random.default_rng(0)
     cls, kw = KINDS[kind]
     I, L = 7, 2
@@ -147,3 +153,74 @@ def test_workspace_reuse_keeps_results_and_outputs(kind, bidirectional):
             np.testing.assert_allclose(p.grad, grads_b[n], rtol=0, atol=1e-13)
         np.testing.assert_array_equal(out_a, out_a_copy)  # earlier results untouched
         np.testing.assert_array_equal(gx_a, gx_a_copy)
+
+
+BACKENDS = ["numpy", "openblas"] + (["mkl"] if blas._mkl() is not None else [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-5)])
+@pytest.mark.parametrize("T,B,H,lengths,bidirectional,bias", [
+    (5, 5, 6, [5, 2, 4, 5, 1], True, True),  # rows split 2 + 3, lengths, both directions
+    (4, 3, 9, None, False, True),            # T*B < H: per-step scaling, split 1 + 2
+    (3, 1, 4, None, True, False),            # one row: one thread
+])
+def test_each_blas_and_the_row_split_match_reference(monkeypatch, backend, kind, dtype, tol, T,
+                                                     B, H, lengths, bidirectional, bias):
+    """Every backend (the compiled loops calling MKL or NumPy's OpenBLAS, or the per-step
+    path), with the batch rows split over two threads however small the work."""
+    split = []
+
+    def two_workers(B, macs):
+        split.append(min(2, B))
+        return min(2, B)
+
+    monkeypatch.setattr(fast, "_workers", two_workers)
+    with blas.selected(backend) as be:
+        assert be.name == backend
+        check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias)
+    assert bool(split and max(split) == min(2, B)) == (backend != "numpy")
+
+
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_from_compiled_code_matches_numpy(backend, dtype):
+    """C = alpha A B + beta C for row-major, transposed and strided operands and C a block."""
+    rng = np.random.default_rng(2)
+    be = blas.resolve(backend)
+    A = rng.standard_normal((9, 7)).astype(dtype)
+    Bt = rng.standard_normal((11, 5)).astype(dtype)  # used as Bt.T[:, 1:4] ... transposed
+    for a, b in ((A[2:6, :5], Bt.T), (A[1:4].T[1:6, :], rng.standard_normal((3, 4)).astype(dtype)),
+                 (A[:, 2:3], Bt[:1, :])):  # fmt: skip
+        C = rng.standard_normal((2, 12, 14)).astype(dtype)
+        expect = C.copy()
+        M, N = a.shape[0], b.shape[1]
+        expect[1, 3 : 3 + M, 2 : 2 + N] = 0.5 * (a @ b) + 2.0 * C[1, 3 : 3 + M, 2 : 2 + N]
+        blas.gemm(be.address(dtype), be.ilp64, a, b, C[1, 3 : 3 + M, 2 : 2 + N], 0.5, 2.0)
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(C, expect, rtol=tol, atol=tol)
+
+
+def test_blas_resolution_falls_back_and_names_what_to_install(monkeypatch):
+    monkeypatch.setattr(blas, "_mkl", lambda: None)
+    assert blas.resolve(None).name == "openblas"  # no MKL: NumPy's OpenBLAS
+    with pytest.raises(RuntimeError, match=r"rnnkit\[mkl\]"):
+        blas.resolve("mkl")
+    monkeypatch.setattr(blas, "_numpy_openblas", lambda: None)
+    assert blas.resolve(None).name == "numpy"  # nothing to call: the per-step path
+    with pytest.raises(ValueError, match="RNNKIT_BLAS must be one of mkl, openblas, numpy"):
+        blas.resolve("atlas")
+
+
+def test_without_numba_the_backend_is_numpy_and_layers_run():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from rnnkit.nn import LSTM, blas, fast; "
+            "assert not fast.AVAILABLE and blas.gemm is None; print(blas.backend().name); "
+            "m = LSTM(3, 4); y, _ = m(np.ones((2, 3, 3), np.float32)); m.backward(y)")  # fmt: skip
+    env = {**__import__("os").environ, "RNNKIT_DISABLE_JIT": "1", "RNNKIT_BLAS": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "numpy"

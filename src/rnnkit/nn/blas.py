@@ -37,6 +37,7 @@ it). The library's address travels as a plain integer argument
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
@@ -161,12 +162,18 @@ def resolve(choice: str | None) -> Backend:
     return Backend("numpy")
 
 
-def use(choice: str | None) -> Backend:
-    """Switch the backend now (tests, benchmarks); returns the previous one."""
+@contextlib.contextmanager
+def selected(choice: str | None):
+    """Inside the block the fast path calls ``choice`` (as ``RNNKIT_BLAS``; tests, benchmarks).
+
+    A forward and its backward must run under the same backend."""
     global _BACKEND
     previous = backend()
     _BACKEND = resolve(choice)
-    return previous
+    try:
+        yield _BACKEND
+    finally:
+        _BACKEND = previous
 
 
 # ---------------------------------------------------------------------------
