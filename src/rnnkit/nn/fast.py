@@ -7,13 +7,22 @@ speed:
 * both bias vectors are folded into the input projection ``Gx`` once per
   sequence (except the GRU's ``b_hn`` when the reset gate comes after the
   matmul, since ``r`` multiplies it);
-* per step, one BLAS matmul for the recurrent part (``np.matmul(..., out=)``
-  into a preallocated buffer), then one compiled loop that applies every gate
-  non-linearity, the state update and the length mask in a single pass, writing
-  into preallocated (T, B, ...) arrays: no per-step allocation;
-* backward mirrors it: one compiled loop per step computes the gate gradients
-  (and keeps the "skip" gradient of padded steps), one matmul sends them back
-  through ``W_hh``.
+* the whole time loop of a direction is one compiled ``nogil`` function
+  (``*_loop_forward`` / ``*_loop_backward``): per step it calls the BLAS gemm
+  for the recurrent product itself (:mod:`rnnkit.nn.blas`: MKL, or NumPy's own
+  OpenBLAS), then applies every gate non-linearity, the state update and the
+  length mask in one vectorised pass, writing into preallocated (T, B, ...)
+  arrays: no Python and no allocation per step;
+* the recurrence never mixes batch rows, so the rows are split into
+  contiguous ranges, one per thread (``_run_rows``: the user's BLAS thread
+  setting, at most one per core; one thread for small work), each running its
+  whole time loop with a one-thread BLAS and no synchronisation per step;
+* backward mirrors it: per step the compiled loop computes the gate gradients
+  (and keeps the "skip" gradient of padded steps), then one gemm sends them back
+  through ``W_hh``;
+* where no BLAS can be called from compiled code (``RNNKIT_BLAS=numpy``, or no
+  threadpoolctl) the drivers keep the earlier per-step form: the loop in Python,
+  one ``np.matmul(..., out=)`` and the same kernels a step (same results).
 
 Each cell has a pair of whole-direction drivers here, ``*_forward`` and
 ``*_backward`` (``lstm_forward``, ``gru_forward``, ``gru_reset_before_forward``,
