@@ -203,8 +203,8 @@ def test_gemm_from_compiled_code_matches_numpy(backend, dtype):
 
 
 def test_blas_resolution_falls_back_and_names_what_to_install(monkeypatch):
+    assert blas.resolve(None).name == "openblas"  # the default: NumPy's own OpenBLAS
     monkeypatch.setattr(blas, "_mkl", lambda: None)
-    assert blas.resolve(None).name == "openblas"  # no MKL: NumPy's OpenBLAS
     with pytest.raises(RuntimeError, match=r"rnnkit\[mkl\]"):
         blas.resolve("mkl")
     monkeypatch.setattr(blas, "_numpy_openblas", lambda: None)

@@ -8,16 +8,22 @@ the njit-callable product the drivers use.
 
 Which library (``backend()``, chosen once, on first use):
 
-* ``"mkl"``: Intel MKL's ``cblas_sgemm``/``cblas_dgemm`` from ``libmkl_rt``,
-  when the ``mkl`` package is installed (``pip install 'rnnkit[mkl]'``); the
-  BLAS of PyTorch's CPU build, faster than OpenBLAS on the small products of
-  a recurrent step;
-* ``"openblas"``: the OpenBLAS that NumPy itself loaded (found through
-  threadpoolctl, so it is the library and thread pool ``np.matmul`` uses);
+* ``"openblas"`` (the default): the OpenBLAS that NumPy itself loaded, found
+  through threadpoolctl, so the time loops use the same library as
+  ``np.matmul`` and the layers' large products;
+* ``"mkl"``: Intel MKL's ``cblas_sgemm``/``cblas_dgemm`` from ``libmkl_rt``
+  (``pip install 'rnnkit[mkl]'``, then ``RNNKIT_BLAS=mkl``), the BLAS of
+  PyTorch's CPU build. Not the default: on the 2-core AMD EPYC (Zen 4) this
+  was written on, one-thread MKL products of a recurrent step's sizes took
+  the same time as OpenBLAS's ((32 x 128)(128 x 512): 54 us both, loaded
+  machine) and larger ones longer, and its OpenMP runtime is a second thread
+  pool beside NumPy's;
 * ``"numpy"``: none of them: the drivers keep their time loop in Python with
-  one ``np.matmul`` a step (the previous fast path; same results).
+  one ``np.matmul`` a step (the previous fast path; same results); also what
+  is left when OpenBLAS is not found (no threadpoolctl, or a NumPy built on
+  another BLAS) and MKL was not asked for.
 
-``RNNKIT_BLAS=mkl|openblas|numpy`` (read at import) chooses explicitly, for
+``RNNKIT_BLAS=mkl|openblas|numpy`` (read on first use) chooses explicitly, for
 benchmarks and tests that compare them; a choice that is not available is an
 error with one line saying what to install. Without numba there is nothing to
 call the pointer from and the backend is ``"numpy"``.
@@ -147,12 +153,11 @@ def resolve(choice: str | None) -> Backend:
         if choice not in (None, "numpy"):
             raise RuntimeError(f"RNNKIT_BLAS={choice} needs numba: pip install 'rnnkit[fast]'")
         return Backend("numpy")
-    if choice in (None, "mkl"):
+    if choice == "mkl":
         found = _mkl()
-        if found is not None:
-            return found
-        if choice == "mkl":
+        if found is None:
             raise RuntimeError("RNNKIT_BLAS=mkl needs Intel MKL: pip install 'rnnkit[mkl]'")
+        return found
     found = _numpy_openblas()
     if found is not None:
         return found
