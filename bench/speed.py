@@ -269,7 +269,7 @@ def matmul_rate(lib: str, size: int = 2048, reps: int = 5) -> float:
         be = blas.backend()
 
         def product():
-            blas.gemm(be.sgemm, be.ilp64, a, b, out, 1.0, 0.0)
+            blas.gemm(be.address(np.float32), be.ilp64, a, b, out, 1.0, 0.0)
     elif lib == "rnnkit":
         def product():
             np.matmul(a, b, out=out)

@@ -186,13 +186,16 @@ def test_each_blas_and_the_row_split_match_reference(monkeypatch, backend, kind,
 @pytest.mark.parametrize("backend", BACKENDS[1:])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_from_compiled_code_matches_numpy(backend, dtype):
-    """C = alpha A B + beta C for row-major, transposed and strided operands and C a block."""
+    """C = alpha A B + beta C for row-major, transposed and strided operands and C a block,
+    one row (gemv) included."""
     rng = np.random.default_rng(2)
     be = blas.resolve(backend)
     A = rng.standard_normal((9, 7)).astype(dtype)
-    Bt = rng.standard_normal((11, 5)).astype(dtype)  # used as Bt.T[:, 1:4] ... transposed
-    for a, b in ((A[2:6, :5], Bt.T), (A[1:4].T[1:6, :], rng.standard_normal((3, 4)).astype(dtype)),
-                 (A[:, 2:3], Bt[:1, :])):  # fmt: skip
+    Bt = rng.standard_normal((11, 5)).astype(dtype)  # Bt.T: a transposed operand
+    R = rng.standard_normal((9, 4)).astype(dtype)
+    for a, b in ((A[2:6, :5], Bt.T), (A[1:4].T[1:6, :], R[:3]), (A[:, 2:3], Bt[:1, :]),
+                 (A[3:4, :5], Bt.T), (A[3:4, :3], R[2:5]), (A.T[2:3, :], R),  # one row: gemv
+                 (A[3:4, :1], Bt[:1, :])):  # fmt: skip
         C = rng.standard_normal((2, 12, 14)).astype(dtype)
         expect = C.copy()
         M, N = a.shape[0], b.shape[1]
@@ -224,3 +227,18 @@ def test_without_numba_the_backend_is_numpy_and_layers_run():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "numpy"
+
+
+def test_row_split_follows_the_users_thread_setting():
+    """One worker under a one-thread BLAS limit (OMP_NUM_THREADS=1 alike), for small work and
+    for one row; else the limit, at most one per core."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not blas.backend().compiled:
+        pytest.skip("no BLAS callable from compiled code")
+    big = fast.PARALLEL_MIN_MACS
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert fast.thread_setting() == 1 and fast._workers(8, big) == 1
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert fast.thread_setting() == 2
+        assert fast._workers(8, big) == min(2, __import__("os").cpu_count())
+        assert fast._workers(8, big - 1) == 1 and fast._workers(1, big) == 1

@@ -3,7 +3,7 @@
 The fast path (:mod:`rnnkit.nn.fast`) runs a whole direction's time loop inside
 one numba function, so each step's recurrent product ``h W_hh^T`` has to be
 called from compiled code, not through ``np.matmul``. This module finds a
-CBLAS ``sgemm``/``dgemm`` and hands the drivers its address; :func:`gemm` is
+CBLAS ``sgemm``/``dgemm`` (and ``gemv``) and hands the drivers their addresses; :func:`gemm` is
 the njit-callable product the drivers use.
 
 Which library (``backend()``, chosen once, on first use):
@@ -37,8 +37,9 @@ The call itself: :func:`gemm` ``(A, B, C, alpha, beta)`` computes
 ``C = alpha A B + beta C`` for 2-D arrays whose rows or columns are contiguous
 (a transposed view passes as a transposed operand, no copy), in row-major
 CBLAS terms; C's dtype selects ``sgemm`` or ``dgemm`` (all three must share
-it). The library's address travels as a plain integer argument
-(:attr:`Backend.sgemm`), so the compiled drivers can be cached on disk.
+it); a single row goes to gemv. The library's addresses travel as a plain
+int64 array argument (:meth:`Backend.address`), so the compiled drivers can be
+cached on disk.
 """
 
 from __future__ import annotations
@@ -55,21 +56,27 @@ CHOICES = ("mkl", "openblas", "numpy")
 
 
 class Backend:
-    """One BLAS library: its name, the gemm addresses, the integer width, the thread setter."""
+    """One BLAS library: its name, the routines' addresses, the integer width, the thread setter.
 
-    __slots__ = ("name", "sgemm", "dgemm", "ilp64", "_set_local", "_lib")
+    ``routines``: dtype name -> (gemm, gemv) addresses, for "float32" (sgemm, sgemv) and
+    "float64" (dgemm, dgemv); empty for ``"numpy"``.
+    """
 
-    def __init__(self, name, sgemm=0, dgemm=0, ilp64=False, set_local=None, lib=None):
-        self.name, self.sgemm, self.dgemm, self.ilp64 = name, sgemm, dgemm, ilp64
+    __slots__ = ("name", "routines", "ilp64", "_set_local", "_lib", "_addresses")
+
+    def __init__(self, name, routines=None, ilp64=False, set_local=None, lib=None):
+        self.name, self.routines, self.ilp64 = name, dict(routines or {}), ilp64
         self._set_local, self._lib = set_local, lib
+        self._addresses = {k: np.array(v, dtype=np.int64) for k, v in self.routines.items()}
 
     @property
     def compiled(self) -> bool:
         """Whether the drivers can call this library from compiled code."""
-        return self.sgemm != 0
+        return bool(self.routines)
 
-    def address(self, dtype) -> int:
-        return self.dgemm if np.dtype(dtype) == np.float64 else self.sgemm
+    def address(self, dtype) -> np.ndarray:
+        """The (gemm, gemv) addresses for ``dtype``, as the int64 array :func:`gemm` takes."""
+        return self._addresses[np.dtype(dtype).name]
 
     def set_local_threads(self, n: int) -> None:
         """The BLAS thread count of the calling thread only (nothing for ``"numpy"``)."""
@@ -78,6 +85,16 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"
+
+
+def _addresses(lib, pattern: str) -> dict:
+    """dtype name -> (gemm, gemv) addresses of the CBLAS routines named ``pattern % routine``
+    (AttributeError where one is missing)."""
+    found = {}
+    for dt, p in (("float32", "s"), ("float64", "d")):
+        found[dt] = tuple(ctypes.cast(getattr(lib, pattern % f"{p}{r}"), ctypes.c_void_p).value
+                          for r in ("gemm", "gemv"))  # fmt: skip
+    return found
 
 
 def _mkl() -> Backend | None:
@@ -95,11 +112,10 @@ def _mkl() -> Backend | None:
     try:
         lib.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
         lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
-        s = ctypes.cast(lib.cblas_sgemm, ctypes.c_void_p).value
-        d = ctypes.cast(lib.cblas_dgemm, ctypes.c_void_p).value
+        routines = _addresses(lib, "cblas_%s")
     except AttributeError:
         return None
-    return Backend("mkl", s, d, False, lib.MKL_Set_Num_Threads_Local, lib)
+    return Backend("mkl", routines, False, lib.MKL_Set_Num_Threads_Local, lib)
 
 
 def _numpy_openblas() -> Backend | None:
@@ -120,17 +136,14 @@ def _numpy_openblas() -> Backend | None:
             continue
         for prefix, suffix, ilp64 in (("scipy_", "64_", True), ("", "64_", True), ("", "", False)):
             try:
-                s = getattr(lib, f"{prefix}cblas_sgemm{suffix}")
-                d = getattr(lib, f"{prefix}cblas_dgemm{suffix}")
+                routines = _addresses(lib, f"{prefix}cblas_%s{suffix}")
             except AttributeError:
                 continue
             set_local = getattr(lib, "openblas_set_num_threads_local", None)
             if set_local is not None:
                 set_local.argtypes = [ctypes.c_int]
                 set_local.restype = ctypes.c_int
-            s = ctypes.cast(s, ctypes.c_void_p).value
-            d = ctypes.cast(d, ctypes.c_void_p).value
-            return Backend("openblas", s, d, ilp64, set_local, lib)
+            return Backend("openblas", routines, ilp64, set_local, lib)
     return None
 
 
@@ -197,48 +210,48 @@ try:  # pragma: no cover - exercised whenever numba is there
     from numba import types
     from numba.extending import intrinsic
 
-    def _cblas_intrinsic(int_bits: int):
-        """``call(addr, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, like)``: a call
-        of the CBLAS gemm at ``addr`` (row-major), pointers as integers, integers of
-        ``int_bits``, the float type that of the array ``like`` (float32: sgemm, float64:
-        dgemm)."""
+    def _cblas_intrinsic(int_bits: int, kinds: str):
+        """``call(addr, *args, like)``: a call of the CBLAS routine at ``addr`` (row-major
+        order prepended) whose arguments after the order are of ``kinds``: ``i`` an integer
+        of ``int_bits`` (``e`` a 32-bit enum), ``f`` the float type of the array ``like``
+        (float32: the ``s`` routines, float64: the ``d`` ones), ``p`` a pointer passed as an
+        integer."""
 
         @intrinsic
-        def call(typingctx, addr, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, like):
-            sig = types.void(addr, ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, like)
+        def call(typingctx, addr, args, like):
+            sig = types.void(addr, args, like)
 
-            def codegen(context, builder, signature, args):
+            def codegen(context, builder, signature, llargs):
                 iT, i32 = ir.IntType(int_bits), ir.IntType(32)
-                ftype = signature.args[14].dtype
+                ftype = signature.args[2].dtype
                 fT = context.get_value_type(ftype)
                 vp = ir.IntType(8).as_pointer()
-                fnty = ir.FunctionType(ir.VoidType(),
-                                       [i32, i32, i32, iT, iT, iT, fT, vp, iT, vp, iT, fT, vp, iT])
-                fn = builder.inttoptr(args[0], fnty.as_pointer())
-
-                def integer(j, t):
-                    v = context.cast(builder, args[j], signature.args[j], types.int64)
-                    return builder.trunc(v, t) if t.width < 64 else v
-
-                def real(j):
-                    return context.cast(builder, args[j], signature.args[j], ftype)
-
-                def pointer(j):
-                    v = context.cast(builder, args[j], signature.args[j], types.uintp)
-                    return builder.inttoptr(v, vp)
-
-                builder.call(fn, [ir.Constant(i32, _ROW_MAJOR), integer(1, i32), integer(2, i32),
-                                  integer(3, iT), integer(4, iT), integer(5, iT), real(6),
-                                  pointer(7), integer(8, iT), pointer(9), integer(10, iT),
-                                  real(11), pointer(12), integer(13, iT)])
+                llty = {"e": i32, "i": iT, "f": fT, "p": vp}
+                fnty = ir.FunctionType(ir.VoidType(), [i32] + [llty[k] for k in kinds])
+                fn = builder.inttoptr(llargs[0], fnty.as_pointer())
+                values = [ir.Constant(i32, _ROW_MAJOR)]
+                tup_ty = signature.args[1]
+                for j, k in enumerate(kinds):
+                    v, ty = builder.extract_value(llargs[1], j), tup_ty[j]
+                    if k == "f":
+                        values.append(context.cast(builder, v, ty, ftype))
+                    elif k == "p":
+                        v = context.cast(builder, v, ty, types.uintp)
+                        values.append(builder.inttoptr(v, vp))
+                    else:
+                        v = context.cast(builder, v, ty, types.int64)
+                        values.append(builder.trunc(v, llty[k]) if llty[k].width < 64 else v)
+                builder.call(fn, values)
                 return context.get_dummy_value()
 
             return sig, codegen
 
         return call
 
-    _cblas32 = _cblas_intrinsic(32)
-    _cblas64 = _cblas_intrinsic(64)
+    _GEMM = "eeiiifpipifpi"  # transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
+    _GEMV = "eiifpipifpi"  # trans, m, n, alpha, a, lda, x, incx, beta, y, incy
+    _gemm32, _gemm64 = _cblas_intrinsic(32, _GEMM), _cblas_intrinsic(64, _GEMM)
+    _gemv32, _gemv64 = _cblas_intrinsic(32, _GEMV), _cblas_intrinsic(64, _GEMV)
 
     @numba.njit(cache=True, nogil=True, inline="always")
     def _operand(A):
@@ -252,20 +265,35 @@ try:  # pragma: no cover - exercised whenever numba is there
     def gemm(addr, ilp64, A, B, C, alpha, beta):  # noqa: F811 - the real one
         """C = alpha A B + beta C (row-major; A (M, K), B (K, N), C (M, N), C's rows contiguous).
 
-        ``addr``: :meth:`Backend.address` for C's dtype; ``ilp64``: :attr:`Backend.ilp64`."""
+        ``addr``: :meth:`Backend.address` for C's dtype; ``ilp64``: :attr:`Backend.ilp64`.
+        One row (M = 1, a generation step) goes to gemv: gemm would pack all of B first."""
         M, K = A.shape
         N = B.shape[1]
         if M == 0 or N == 0:
             return
-        ta, lda = _operand(A)
         tb, ldb = _operand(B)
+        if M == 1:
+            s = A.itemsize
+            inc = max(A.strides[1] // s, 1)
+            if tb == _NO_TRANS:  # c = B^T a with B (K, N) row-major
+                args = (_TRANS, K, N, alpha, B.ctypes.data, ldb, A.ctypes.data, inc, beta,
+                        C.ctypes.data, 1)
+            else:  # B = W^T, W (N, K) row-major: c = W a
+                args = (_NO_TRANS, N, K, alpha, B.ctypes.data, ldb, A.ctypes.data, inc, beta,
+                        C.ctypes.data, 1)
+            if ilp64:
+                _gemv64(addr[1], args, C)
+            else:
+                _gemv32(addr[1], args, C)
+            return
+        ta, lda = _operand(A)
         ldc = max(C.strides[0] // C.itemsize, N)
+        args = (ta, tb, M, N, K, alpha, A.ctypes.data, lda, B.ctypes.data, ldb, beta,
+                C.ctypes.data, ldc)
         if ilp64:
-            _cblas64(addr, ta, tb, M, N, K, alpha, A.ctypes.data, lda, B.ctypes.data, ldb,
-                     beta, C.ctypes.data, ldc, C)
+            _gemm64(addr[0], args, C)
         else:
-            _cblas32(addr, ta, tb, M, N, K, alpha, A.ctypes.data, lda, B.ctypes.data, ldb,
-                     beta, C.ctypes.data, ldc, C)
+            _gemm32(addr[0], args, C)
 
 except ImportError:  # pragma: no cover
     pass

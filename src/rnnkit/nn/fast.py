@@ -121,7 +121,7 @@ def small_work_threads(macs: int):
     the BLAS libraries' own controllers (about a microsecond a call; a full
     ``threadpool_limits`` costs tens of microseconds, a tenth of a small step).
     """
-    global _single, _user_threads
+    global _single
     if _single or macs > SMALL_MATMUL_MACS:
         yield
         return
@@ -129,7 +129,6 @@ def small_work_threads(macs: int):
     previous = [lib.get_num_threads() for lib in libs]
     lower = [(lib, n) for lib, n in zip(libs, previous, strict=True) if n is not None and n > 1]
     _single = True
-    _user_threads = max([n for n in previous if n is not None], default=None)
     try:
         for lib, _ in lower:
             lib.set_num_threads(1)
@@ -138,10 +137,6 @@ def small_work_threads(macs: int):
         for lib, n in lower:
             lib.set_num_threads(n)
         _single = False
-        _user_threads = None
-
-
-_user_threads = None  # the BLAS thread setting while small_work_threads has lowered it
 
 
 def _controllers():
@@ -161,11 +156,19 @@ def _controllers():
 
 
 def thread_setting() -> int:
-    """The user's BLAS thread count (``OMP_NUM_THREADS``, threadpoolctl limits), even inside a
-    :func:`small_work_threads` region; the number of cores without threadpoolctl."""
-    if _user_threads is not None:
-        return _user_threads
-    counts = [lib.get_num_threads() for lib in _controllers()]
+    """The user's thread count (``OMP_NUM_THREADS``, threadpoolctl limits) of the BLAS the
+    compiled loops call (of every BLAS loaded where that one is not found; the number of
+    cores without threadpoolctl).
+
+    Inside a :func:`small_work_threads` region this reads 1, which is right: there every
+    product, and so every time loop, is below :data:`PARALLEL_MIN_MACS`."""
+    libs = _controllers()
+    path = getattr(blas.backend()._lib, "_name", None)
+    if path:
+        path = os.path.realpath(path)
+        own = [c for c in libs if os.path.realpath(c.filepath) == path]
+        libs = own or libs
+    counts = [lib.get_num_threads() for lib in libs]
     return max([n for n in counts if n is not None], default=os.cpu_count() or 1)
 
 
@@ -383,10 +386,13 @@ def _run_rows(fn, args, B: int, n: int) -> None:
         f.result()
 
 
-def _compiled() -> blas.Backend | None:
-    """The BLAS the compiled loops call, or None: use the per-step drivers."""
+def _compiled(T: int) -> blas.Backend | None:
+    """The BLAS the compiled loops call, or None: use the per-step drivers.
+
+    One step (generation: T = 1) keeps the per-step driver: there is no Python loop to
+    save, and its ``np.matmul`` of one row measured faster than the compiled call's."""
     be = blas.backend()
-    return be if be.compiled else None
+    return be if be.compiled and T > 1 else None
 
 
 # ---------------------------------------------------------------------------
@@ -529,7 +535,7 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     Cs[0] = c0
     tanh_c = ws.get("tanh_c", (T, B, Hd), dt)
     gh = ws.get("gh", (B, GH), dt)
-    be = _compiled()
+    be = _compiled(T)
     if be is not None:
         scaled = step_scale is None
         scale = gh[0] if scaled else step_scale  # (unused when scaled)
@@ -558,7 +564,7 @@ def lstm_backward(run: FastRun, dY, dstate, W_hh):
     T, B, GH = dGx.shape
     dc = np.array(dc, dtype=dGx.dtype, copy=True)
     (_, Cs), acts, tanh_c, m = run.states, run.acts, run.aux, run.m
-    be = _compiled()
+    be = _compiled(T)
     if be is not None:
         args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c,
                 dGx, W_hh)  # fmt: skip
@@ -769,7 +775,7 @@ def gru_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     hn = ws.get("hn", (T, B, Hd), dt)
     if step_scale is not None:
         step_scale = step_scale[: 2 * Hd]
-    be = _compiled()
+    be = _compiled(T)
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
         args = (be.address(dt), be.ilp64, Gx, W_hhT, scale, b_hn, gh, m, Hs, acts, hn)
@@ -799,7 +805,7 @@ def gru_backward(run: FastRun, dY, dstate, W_hh):
     (Hs,), acts, hn, m = run.states, run.acts, run.aux, run.m
     dgh = run.ws.get("dgh", (B, GH), dt)  # one step's recurrent-side gradient
     dGh_n = run.ws.get("dGh_n", (T, B, Hd), dt)
-    be = _compiled()
+    be = _compiled(T)
     if be is not None:
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, hn, Hs, dGx, dgh, dGh_n,
                 W_hh)  # fmt: skip
@@ -832,7 +838,7 @@ def gru_reset_before_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> Fas
     rh = ws.get("rh", (T, B, Hd), dt)
     if step_scale is not None:
         step_scale = step_scale[: 2 * Hd]
-    be = _compiled()
+    be = _compiled(T)
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
         args = (be.address(dt), be.ilp64, Gx, W_rzT, W_nT, scale, t_rz, gh_n, m, Hs, acts, rh)
@@ -862,7 +868,7 @@ def gru_reset_before_backward(run: FastRun, dY, dstate, W_hh):
     (Hs,), acts, m = run.states, run.acts, run.m
     W_rz, W_n = W_hh[: 2 * Hd], W_hh[2 * Hd :]
     drh = run.ws.get("drh", (B, Hd), dt)
-    be = _compiled()
+    be = _compiled(T)
     if be is not None:
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, Hs, dGx, drh, W_rz, W_n)
         _run_rows(gru_before_loop_backward, args, B, _workers(B, T * B * GH * Hd))
@@ -969,7 +975,7 @@ def _rnn_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, activation) -> Fas
     T, B, Hd = Gx.shape
     # the activations are the states: keep them once (apart only for the mask)
     acts = Hs[1:] if mask is None else ws.get("acts", (T, B, Hd), X.dtype)
-    be = _compiled()
+    be = _compiled(T)
     if be is not None:
         args = (be.address(X.dtype), be.ilp64, Gx, W_hhT, activation is _relu, mask is not None,
                 m, Hs, acts)  # fmt: skip
@@ -990,7 +996,7 @@ def _rnn_backward(run: FastRun, dY, dstate, W_hh, step):
     dY, dh_skip, dh_rec, dGx = _backward_start(run, dY, dstate[0], W_hh, "Gx")
     T, B, Hd = dGx.shape
     acts, m = run.acts, run.m
-    be = _compiled()
+    be = _compiled(T)
     if be is not None:
         args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh,
                 step is rnn_relu_backward_step)  # fmt: skip
