@@ -29,9 +29,11 @@ error with one line saying what to install. Without numba there is nothing to
 call the pointer from and the backend is ``"numpy"``.
 
 Threads: each worker thread of the time loop runs its own batch rows with a
-one-thread BLAS (``set_local_threads(1)``: MKL's ``mkl_set_num_threads_local``
-or OpenBLAS's ``openblas_set_num_threads_local``; a per-thread setting, the
-user's global one is untouched).
+one-thread BLAS: the fast path lowers the libraries' thread count to 1 for the
+layer call (:func:`rnnkit.nn.fast.small_work_threads`), and MKL's calls are
+also made one-thread per worker (``mkl_set_num_threads_local``, a per-thread
+setting). NumPy's OpenBLAS has no such per-thread setting that works: its
+``openblas_set_num_threads_local`` changes the global count.
 
 The call itself: :func:`gemm` ``(A, B, C, alpha, beta)`` computes
 ``C = alpha A B + beta C`` for 2-D arrays whose rows or columns are contiguous
@@ -139,11 +141,9 @@ def _numpy_openblas() -> Backend | None:
                 routines = _addresses(lib, f"{prefix}cblas_%s{suffix}")
             except AttributeError:
                 continue
-            set_local = getattr(lib, "openblas_set_num_threads_local", None)
-            if set_local is not None:
-                set_local.argtypes = [ctypes.c_int]
-                set_local.restype = ctypes.c_int
-            return Backend("openblas", routines, ilp64, set_local, lib)
+            # no per-thread setter: this build's openblas_set_num_threads_local changes the
+            # global count (the fast path lowers it for the whole layer call instead)
+            return Backend("openblas", routines, ilp64, None, lib)
     return None
 
 

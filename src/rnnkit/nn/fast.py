@@ -112,23 +112,45 @@ _single = False  # inside a one-thread region already
 
 
 @contextlib.contextmanager
-def small_work_threads(macs: int):
-    """One BLAS thread for a region whose matmuls are small (``macs`` multiply-adds each).
+def small_work_threads(macs: int, steps: int = 1):
+    """The BLAS thread setting of a layer call whose largest matmul has ``macs`` multiply-adds
+    over ``steps`` time steps: one BLAS thread where the work is small, or where the fast
+    path's own threads will share it.
 
-    Only ever lowers the thread count, and only inside the region; larger work
-    keeps the user's setting (``OMP_NUM_THREADS``, threadpoolctl). Needs
-    threadpoolctl (the ``fast`` extra); without it this does nothing. Talks to
-    the BLAS libraries' own controllers (about a microsecond a call; a full
-    ``threadpool_limits`` costs tens of microseconds, a tenth of a small step).
+    * Small work (``macs <= SMALL_MATMUL_MACS``): one thread; waking BLAS threads costs
+      more than they save on small products.
+    * Compiled time loops (``steps > 1``, a BLAS callable from compiled code, the user's
+      setting at least 2): one BLAS thread too, and the user's setting is kept for
+      :func:`_workers`, which splits the batch rows (time loops and the layer's large
+      products, :func:`matmul`) over that many threads of the fast path's own. A BLAS
+      library's thread pool is then never woken inside the layer: its threads keep spinning
+      for a while after each product (OpenBLAS: ~0.1 s) and would take the cores from the
+      row threads; and a one-thread setting per thread is not available (the
+      ``openblas_set_num_threads_local`` of NumPy's OpenBLAS sets the global count).
+    * Else the user's setting as it is.
+
+    Only ever lowers the thread count, and only inside the region. Needs threadpoolctl (the
+    ``fast`` extra); without it this does nothing. Talks to the BLAS libraries' own
+    controllers (about a microsecond a call; a full ``threadpool_limits`` costs tens of
+    microseconds, a tenth of a small step).
     """
-    global _single
-    if _single or macs > SMALL_MATMUL_MACS:
+    global _single, _region_threads
+    if _single:
         yield
         return
+    user = None
+    if macs > SMALL_MATMUL_MACS:
+        if steps <= 1 or not (ENABLED and blas.backend().compiled):
+            yield
+            return
+        user = thread_setting()
+        if user < 2:
+            yield
+            return
     libs = _controllers()
     previous = [lib.get_num_threads() for lib in libs]
     lower = [(lib, n) for lib, n in zip(libs, previous, strict=True) if n is not None and n > 1]
-    _single = True
+    _single, _region_threads = True, user
     try:
         for lib, _ in lower:
             lib.set_num_threads(1)
@@ -136,7 +158,10 @@ def small_work_threads(macs: int):
     finally:
         for lib, n in lower:
             lib.set_num_threads(n)
-        _single = False
+        _single, _region_threads = False, None
+
+
+_region_threads = None  # the user's thread setting inside a region that lowered BLAS to 1
 
 
 def _controllers():
@@ -312,7 +337,7 @@ def _input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, block_scale=None, gx_na
     # amortise the copy.
     W_hhT = np.ascontiguousarray(W_hh.T) if T * B >= Hd else W_hh.T  # (H, G*H)
     Gx = ws.get(gx_name, (T, B, GH), dt)  # (T, B, G*H)
-    np.matmul(X.reshape(T * B, -1), W_ih.T, out=Gx.reshape(T * B, GH))
+    matmul(X.reshape(T * B, -1), W_ih.T, Gx.reshape(T * B, GH))
     if scale is not None and T * B < I:
         Gx *= scale
     b_hn = np.zeros(Hd, dtype=dt) if keep_b_hn else None
@@ -355,7 +380,8 @@ def _workers(B: int, macs: int) -> int:
     BLAS thread setting, at most one per core and per row, one for small work."""
     if macs < PARALLEL_MIN_MACS:
         return 1
-    return max(1, min(thread_setting(), os.cpu_count() or 1, B))
+    threads = _region_threads if _region_threads is not None else thread_setting()
+    return max(1, min(threads, os.cpu_count() or 1, B))
 
 
 def _rows_task(backend, fn, args, b0, b1):
@@ -384,6 +410,37 @@ def _run_rows(fn, args, B: int, n: int) -> None:
                for i in range(n)]  # fmt: skip
     for f in futures:
         f.result()
+
+
+@_jit
+def _gemm_rows(addr, ilp64, A, B, C, beta, b0, b1):
+    """Rows [b0, b1) of C = A B + beta C (see :func:`matmul`)."""
+    blas.gemm(addr, ilp64, A[b0:b1], B, C[b0:b1], 1.0, beta)
+
+
+def matmul(A, B, out, accumulate: bool = False) -> np.ndarray:
+    """``out = A @ B`` (``accumulate``: ``out += A @ B``), the rows of ``out`` split over the
+    same threads as the time loops, each with a one-thread BLAS.
+
+    The layers' large products (input projection, weight and input gradients) go through
+    this too, so that a layer never wakes the BLAS library's own thread pool: its threads
+    keep spinning for a while after each product (OpenBLAS: ~0.1 s) and would take a core
+    from the time loops' threads. ``A`` and ``B`` 2-D with contiguous rows or columns,
+    ``out`` with contiguous rows. Where that would be one thread (small work, a one-thread
+    setting, no BLAS callable from compiled code): np.matmul on the calling thread.
+    """
+    M = out.shape[0]
+    be = blas.backend()
+    n = _workers(M, M * A.shape[1] * B.shape[1]) if be.compiled else 1
+    if n == 1:  # small work, one thread or no compiled BLAS: as NumPy does it
+        if accumulate:
+            out += A @ B
+        else:
+            np.matmul(A, B, out=out)
+        return out
+    args = (be.address(out.dtype), be.ilp64, A, B, out, 1.0 if accumulate else 0.0)
+    _run_rows(_gemm_rows, args, M, n)
+    return out
 
 
 def _compiled(T: int) -> blas.Backend | None:
