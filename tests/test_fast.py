@@ -242,3 +242,30 @@ def test_row_split_follows_the_users_thread_setting():
         assert fast.thread_setting() == 2
         assert fast._workers(8, big) == min(2, __import__("os").cpu_count())
         assert fast._workers(8, big - 1) == 1 and fast._workers(1, big) == 1
+
+
+def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_them():
+    """Compiled loops over T > 1 steps: inside the call the BLAS runs on one thread and the
+    user's two threads go to the row split; afterwards the setting is back."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not blas.backend().compiled:
+        pytest.skip("no BLAS callable from compiled code")
+    seen = []
+
+    class Probe(GRU):
+        def _forward(self, *args):
+            info = threadpoolctl.threadpool_info()
+            seen.append(({i["num_threads"] for i in info if i["user_api"] == "blas"},
+                         fast._region_threads))  # fmt: skip
+            return super()._forward(*args)
+
+    m = Probe(96, 96)  # largest product 160 x 288 x 96: above SMALL_MATMUL_MACS
+    x = np.zeros((20, 8, 96), np.float32)
+    m(x)  # loads what loads on first use
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = threadpoolctl.threadpool_info()
+        m(x)
+        m.backward(np.ones((20, 8, 96), np.float32))
+        assert threadpoolctl.threadpool_info() == before
+        assert fast._region_threads is None
+    assert seen[-1] == ({1}, 2)
