@@ -140,7 +140,7 @@ def small_work_threads(macs: int, steps: int = 1):
         return
     user = None
     if macs > SMALL_MATMUL_MACS:
-        if steps <= 1 or not (ENABLED and blas.backend().compiled):
+        if steps <= 1 or not (SPLIT_ROWS and ENABLED and blas.backend().compiled):
             yield
             return
         user = thread_setting()
@@ -372,13 +372,18 @@ def _backward_start(run: FastRun, dY, dh, W_hh, dgx_name: str):
 #: calling thread: handing rows to other threads costs tens of microseconds.
 PARALLEL_MIN_MACS = 1 << 22
 
+#: Split the batch rows over the fast path's own threads (else the compiled loops run on
+#: the calling thread and each product uses the BLAS library's threads). ``RNNKIT_SPLIT_ROWS=0``
+#: (before import) turns it off, to compare the two.
+SPLIT_ROWS = os.environ.get("RNNKIT_SPLIT_ROWS", "1").strip() not in ("0", "false", "no")
+
 _pool = None
 
 
 def _workers(B: int, macs: int) -> int:
     """How many threads share the B rows of a time loop of ``macs`` multiply-adds: the user's
     BLAS thread setting, at most one per core and per row, one for small work."""
-    if macs < PARALLEL_MIN_MACS:
+    if macs < PARALLEL_MIN_MACS or not SPLIT_ROWS:
         return 1
     threads = _region_threads if _region_threads is not None else thread_setting()
     return max(1, min(threads, os.cpu_count() or 1, B))
