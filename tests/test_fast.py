@@ -269,3 +269,25 @@ def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_the
         assert threadpoolctl.threadpool_info() == before
         assert fast._region_threads is None
     assert seen[-1] == ({1}, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_products_on_the_row_threads_match_numpy(monkeypatch, dtype):
+    """nn.Linear's products through fast.matmul split over two threads (forced), against
+    NumPy: output, input gradient, accumulated weight gradient."""
+    from rnnkit.nn import Linear
+
+    monkeypatch.setattr(fast, "_workers", lambda rows, macs: min(2, rows))
+    rng = np.random.default_rng(3)
+    lin = Linear(5, 7, dtype=dtype)
+    x = rng.standard_normal((3, 4, 5)).astype(dtype)
+    g = rng.standard_normal((3, 4, 7)).astype(dtype)
+    W, b = lin.weight.data, lin.bias.data
+    lin.weight.grad[...] = 1.0
+    out = lin(x)
+    dx = lin.backward(g)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, x @ W.T + b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, g @ W, rtol=tol, atol=tol)
+    expect = 1.0 + g.reshape(-1, 7).T @ x.reshape(-1, 5)
+    np.testing.assert_allclose(lin.weight.grad, expect, rtol=tol, atol=tol)

@@ -436,16 +436,32 @@ def matmul(A, B, out, accumulate: bool = False) -> np.ndarray:
     """
     M = out.shape[0]
     be = blas.backend()
-    n = _workers(M, M * A.shape[1] * B.shape[1]) if be.compiled else 1
-    if n == 1:  # small work, one thread or no compiled BLAS: as NumPy does it
+    macs = M * A.shape[1] * B.shape[1]
+    n = _workers(M, macs) if be.compiled and _gemm_operands(A, B, out) else 1
+    if n == 1:  # small work, one thread, no compiled BLAS, other layouts: as NumPy does it
         if accumulate:
             out += A @ B
         else:
             np.matmul(A, B, out=out)
         return out
     args = (be.address(out.dtype), be.ilp64, A, B, out, 1.0 if accumulate else 0.0)
-    _run_rows(_gemm_rows, args, M, n)
+    if _single:  # inside a layer call that has lowered the BLAS threads already
+        _run_rows(_gemm_rows, args, M, n)
+    else:  # on its own (e.g. nn.Linear): the same one-thread BLAS region for the row threads
+        with small_work_threads(macs, steps=2):
+            _run_rows(_gemm_rows, args, M, n)
     return out
+
+
+def _gemm_operands(A, B, out) -> bool:
+    """Whether :func:`blas.gemm` takes these: 2-D, one float dtype, rows or columns of A and B
+    contiguous, rows of ``out`` contiguous."""
+    dt = out.dtype
+    if dt not in (np.float32, np.float64) or A.dtype != dt or B.dtype != dt:
+        return False
+    if A.ndim != 2 or B.ndim != 2 or out.ndim != 2 or out.strides[1] != dt.itemsize:
+        return False
+    return all(a.strides[1] == dt.itemsize or a.strides[0] == dt.itemsize for a in (A, B))
 
 
 def _compiled(T: int) -> blas.Backend | None:
