@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python bench/speed.py --threads 2 --pairs 3 --json bench/results/speed.json
     .venv/bin/python bench/speed.py --quick      # smoke run: two smallest shapes, short timings
     .venv/bin/python bench/speed.py --only lstm,gru   # names: lstm, gru, rnn, lm, generate
+    .venv/bin/python bench/speed.py --blas mkl   # rnnkit with RNNKIT_BLAS=mkl (the mkl extra)
 
 Needs NumPy, PyTorch (CPU) and threadpoolctl. Prints a table and writes a JSON
 file with every figure, every process's samples, the machine and the targets
@@ -57,8 +58,11 @@ which is also what either library uses when a user sets nothing):
   and every repetition of every process is kept in the JSON. ratio = PyTorch's
   figure / rnnkit's (above 1: rnnkit faster).
 * **FLOPs and the matmul rate**: the machine's float32 rate is the median time
-  of a 2048 x 2048 @ 2048 x 2048 NumPy matmul (2 * 2048**3 FLOP) with the same
-  threads, in rnnkit's kind of process (NumPy only); PyTorch's ``torch.mm``
+  of a 2048 x 2048 @ 2048 x 2048 product (2 * 2048**3 FLOP) with the same
+  threads and the same BLAS that rnnkit's fast path calls in its time loops
+  (``--blas``: NumPy's ``np.matmul`` for ``openblas`` and ``numpy``, MKL's
+  ``cblas_sgemm`` for ``mkl``; every rnnkit row records the BLAS it used), in
+  rnnkit's kind of process (no torch); PyTorch's ``torch.mm``
   rate is measured in a PyTorch process and recorded too. A training step's
   FLOP count is its matmul FLOPs only (element-wise gate math is not
   counted). For one recurrent layer with G gate blocks (LSTM 4, GRU 3, RNN 1)::
@@ -157,6 +161,11 @@ def set_threads(n: int, torch: bool = False):
     """
     from threadpoolctl import threadpool_limits
 
+    if not torch:  # load the BLAS of rnnkit's time loops first, so that the limit covers it
+        try:
+            importlib.import_module("rnnkit.nn.blas").backend()
+        except ImportError:
+            pass
     limiter = threadpool_limits(limits=n)
     if torch:
         import torch as _torch
@@ -223,6 +232,7 @@ def library_info(lib: str) -> dict:
                             for p in threadpool_info()]}
     if lib == "rnnkit":
         info["rnnkit_fast_path"] = fast_path_info()
+        info["rnnkit_blas"] = rnnkit_blas()
         try:
             import numba
 
@@ -239,13 +249,28 @@ def library_info(lib: str) -> dict:
     return info
 
 
+def rnnkit_blas() -> str | None:
+    """The BLAS rnnkit's fast path calls in its time loops (``RNNKIT_BLAS``), or None."""
+    try:
+        return importlib.import_module("rnnkit.nn.blas").backend().name
+    except ImportError:
+        return None
+
+
 def matmul_rate(lib: str, size: int = 2048, reps: int = 5) -> float:
-    """Measured float32 GFLOP/s of a size x size @ size x size product (NumPy or torch.mm)."""
+    """Measured float32 GFLOP/s of a size x size @ size x size product: torch.mm, or for
+    rnnkit the BLAS of its time loops (MKL's sgemm; else NumPy's matmul, its OpenBLAS)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
     out = np.empty_like(a)
-    if lib == "rnnkit":
+    if lib == "rnnkit" and rnnkit_blas() == "mkl":
+        blas = importlib.import_module("rnnkit.nn.blas")
+        be = blas.backend()
+
+        def product():
+            blas.gemm(be.address(np.float32), be.ilp64, a, b, out, 1.0, 0.0)
+    elif lib == "rnnkit":
         def product():
             np.matmul(a, b, out=out)
     else:
@@ -635,16 +660,21 @@ def run_job(job: dict) -> dict:
     lib, kind = job["lib"], job["kind"]
     if lib not in LIBS:
         raise ValueError(f"lib must be one of {LIBS}; received {lib!r}")
+    if lib == "rnnkit" and job.get("blas", "auto") != "auto":
+        os.environ["RNNKIT_BLAS"] = job["blas"]  # read when rnnkit first runs a layer
     limiter = set_threads(job["threads"], torch=lib == "torch")  # noqa: F841 (kept alive)
+    blas = {"blas": rnnkit_blas()} if lib == "rnnkit" else {}
     if kind == "train":
         step, zero = build_train(lib, job["case"])
-        return time_steps(step, zero, job["reps"], job.get("warmup", 2),
-                          job.get("warmup_seconds", 1.0),
-                          job.get("min_rep_seconds", MIN_REP_SECONDS), job.get("budget", 30.0))
+        return {**time_steps(step, zero, job["reps"], job.get("warmup", 2),
+                             job.get("warmup_seconds", 1.0),
+                             job.get("min_rep_seconds", MIN_REP_SECONDS),
+                             job.get("budget", 30.0)), **blas}
     if kind == "generate":
-        return generation_rate(lib, job["chars"], job.get("reps", 3), **job.get("model", {}))
+        return {**generation_rate(lib, job["chars"], job.get("reps", 3),
+                                  **job.get("model", {})), **blas}
     if kind == "matmul":
-        return {"gflops": matmul_rate(lib, job["size"], job.get("reps", 5))}
+        return {"gflops": matmul_rate(lib, job["size"], job.get("reps", 5)), **blas}
     if kind == "memory":
         return {"cases": [step_memory(lib, case) for case in job["cases"]]}
     if kind == "info":
@@ -694,7 +724,8 @@ def combine(runs: list[dict], key: str = "seconds") -> dict:
     return {key: statistics.median(values), "process_" + key: values,
             "spread": max(values) / min(values) if min(values) > 0 else float("inf"),
             "processes": len(values), "samples": [r["samples"] for r in runs],
-            "reps": [r["reps"] for r in runs] if "reps" in runs[0] else None}
+            "reps": [r["reps"] for r in runs] if "reps" in runs[0] else None,
+            **({"blas": runs[0]["blas"]} if "blas" in runs[0] else {})}
 
 
 # ---------------------------------------------------------------------------
@@ -705,11 +736,12 @@ def combine(runs: list[dict], key: str = "seconds") -> dict:
 def bench_train_case(case: dict, threads: int, pairs: int = 3, reps: int = 7, warmup: int = 2,
                      warmup_seconds: float = 1.0, min_rep_seconds: float = MIN_REP_SECONDS,
                      case_budget: float = 120.0, rate_gflops: float | None = None,
-                     libs=LIBS) -> dict:
-    """Time one training case, each library in its own processes (see :func:`paired`)."""
+                     libs=LIBS, blas: str = "auto") -> dict:
+    """Time one training case, each library in its own processes (see :func:`paired`);
+    ``blas``: rnnkit's ``RNNKIT_BLAS`` (``auto``: its own choice)."""
     job = {"kind": "train", "case": case, "threads": threads, "reps": reps, "warmup": warmup,
            "warmup_seconds": warmup_seconds, "min_rep_seconds": min_rep_seconds,
-           "budget": case_budget / (2 * max(1, pairs))}
+           "budget": case_budget / (2 * max(1, pairs)), "blas": blas}
     runs = paired(job, pairs, libs)
     return train_row(case, runs, rate_gflops)
 
@@ -729,9 +761,11 @@ def train_row(case: dict, runs: dict, rate_gflops: float | None = None) -> dict:
     return row
 
 
-def bench_generation(chars: int, threads: int, pairs: int = 3, reps: int = 3, **model) -> dict:
+def bench_generation(chars: int, threads: int, pairs: int = 3, reps: int = 3,
+                     blas: str = "auto", **model) -> dict:
     """Median chars/s per library, each in its own processes, and rnnkit / torch."""
-    job = {"kind": "generate", "chars": chars, "threads": threads, "reps": reps, "model": model}
+    job = {"kind": "generate", "chars": chars, "threads": threads, "reps": reps, "model": model,
+           "blas": blas}
     return generation_row(chars, paired(job, pairs), model)
 
 
@@ -746,10 +780,10 @@ def generation_row(chars: int, runs: dict, model: dict | None = None) -> dict:
     return result
 
 
-def measure_memory(cases: list[dict], threads: int, libs=LIBS) -> list[dict]:
+def measure_memory(cases: list[dict], threads: int, libs=LIBS, blas: str = "auto") -> list[dict]:
     """:func:`step_memory` of every case, one process per library with MALLOC_ENV."""
-    per_lib = {lib: spawn({"kind": "memory", "lib": lib, "cases": cases, "threads": threads},
-                          MALLOC_ENV)["cases"] for lib in libs}
+    per_lib = {lib: spawn({"kind": "memory", "lib": lib, "cases": cases, "threads": threads,
+                           "blas": blas}, MALLOC_ENV)["cases"] for lib in libs}
     return [{lib: per_lib[lib][i] for lib in libs} for i in range(len(cases))]
 
 
@@ -823,8 +857,9 @@ def format_table(result: dict) -> str:
         f"threads, {m['cpu']} ({m['cpu_count']} cores), NumPy {m['numpy']}, rnnkit fast path "
         f"active: {m.get('rnnkit', {}).get('rnnkit_fast_path', {}).get('active')}; "
         f"each library in its own processes, {result['settings']['pairs']} pairs per case",
-        f"matmul {mm['size']}^3: NumPy {mm['numpy_gflops']:.1f} GFLOP/s, "
-        f"torch.mm {mm.get('torch_gflops') or nan:.1f} GFLOP/s (fractions below use NumPy's)",
+        f"matmul {mm['size']}^3: rnnkit's BLAS ({mm.get('rnnkit_blas')}) "
+        f"{mm['numpy_gflops']:.1f} GFLOP/s, torch.mm {mm.get('torch_gflops') or nan:.1f} "
+        "GFLOP/s (fractions below use rnnkit's)",
         "",
         f"{'case (B, T, I, H)':<34}{'GFLOP':>7}{'rnnkit ms':>11}{'torch ms':>10}{'ratio':>8}"
         f"{'rk %mm':>8}{'pt %mm':>8}{'rk MiB':>8}{'pt MiB':>8}  targets",
@@ -899,6 +934,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "200 chars")
     p.add_argument("--only", default=",".join(NAMES), help=f"comma list of {', '.join(NAMES)}")
     p.add_argument("--no-memory", action="store_true", help="skip the memory processes")
+    p.add_argument("--blas", default="auto", choices=("auto", "mkl", "openblas", "numpy"),
+                   help="rnnkit's RNNKIT_BLAS (the BLAS of its compiled time loops; the "
+                        "matmul rate is measured with it too)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -928,23 +966,25 @@ def main(argv=None) -> dict:
     machine = machine_info(args.threads)
     machine["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     for lib in LIBS:
-        machine[lib] = spawn({"kind": "info", "lib": lib, "threads": args.threads})
+        machine[lib] = spawn({"kind": "info", "lib": lib, "threads": args.threads,
+                              "blas": args.blas})
     result = {"machine": machine,
               "settings": {"method": "each library in its own process, alternating",
                            "pairs": args.pairs, "reps": args.reps, "warmup": args.warmup,
                            "warmup_seconds": args.warmup_seconds, "quick": args.quick,
                            "case_budget": args.case_budget, "only": sorted(args.only),
                            "dtype": "float32", "min_rep_seconds": MIN_REP_SECONDS,
-                           "memory_env": MALLOC_ENV, "command": " ".join(sys.argv)}}
+                           "memory_env": MALLOC_ENV, "blas": args.blas,
+                           "command": " ".join(sys.argv)}}
     size = 1024 if args.quick else 2048
     print(f"matmul rate {size}^3 ({args.threads} threads), one process per library...",
           flush=True)
-    rates = paired({"kind": "matmul", "size": size, "threads": args.threads, "reps": 10},
-                   args.pairs)
+    rates = paired({"kind": "matmul", "size": size, "threads": args.threads, "reps": 10,
+                    "blas": args.blas}, args.pairs)
     result["matmul"] = {"size": size, "flop": 2.0 * size ** 3,
                         **{f"{'numpy' if lib == 'rnnkit' else 'torch'}_gflops":
                            statistics.median(r["gflops"] for r in rates[lib]) for lib in LIBS},
-                        "processes": rates}
+                        "rnnkit_blas": rates["rnnkit"][0].get("blas"), "processes": rates}
     rate = result["matmul"]["numpy_gflops"]
 
     rows = []
@@ -952,10 +992,11 @@ def main(argv=None) -> dict:
         print(f"train {_label(case)} ...", flush=True)
         rows.append(bench_train_case(case, args.threads, args.pairs, args.reps, args.warmup,
                                      args.warmup_seconds, case_budget=args.case_budget,
-                                     rate_gflops=rate))
+                                     rate_gflops=rate, blas=args.blas))
     if cases and not args.no_memory:
         print(f"peak memory of {len(cases)} cases (one process per library)...", flush=True)
-        for row, mem in zip(rows, measure_memory(cases, args.threads), strict=True):
+        for row, mem in zip(rows, measure_memory(cases, args.threads, blas=args.blas),
+                            strict=True):
             attach_memory(row, mem)
     for row in rows:
         row["targets"] = row_targets(row)
@@ -964,7 +1005,8 @@ def main(argv=None) -> dict:
     if "generate" in args.only:
         chars = 200 if args.quick else GEN["chars"]
         print(f"generation ({chars} chars)...", flush=True)
-        result["generation"] = bench_generation(chars, args.threads, args.pairs)
+        result["generation"] = bench_generation(chars, args.threads, args.pairs,
+                                                blas=args.blas)
     result["summary"] = summarize(result)
     result["seconds"] = time.time() - t_start
     try:

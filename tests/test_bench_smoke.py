@@ -136,3 +136,19 @@ def test_parse_args(speed):
     for bad in (["--only", "transformer"], ["--pairs", "0"], ["--reps", "0"]):
         with pytest.raises(SystemExit):
             speed.parse_args(bad)
+
+
+def test_blas_choice_reaches_rnnkit_processes_and_is_recorded(speed):
+    """--blas sets RNNKIT_BLAS in rnnkit's processes only; its rows and matmul rate say which
+    BLAS they used, and the rate is measured with it."""
+    args = speed.parse_args(["--blas", "numpy"])
+    assert args.blas == "numpy"
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--blas", "atlas"])
+    row = speed.bench_train_case(TINY, threads=1, pairs=1, blas="numpy", **QUICK_TIMING)
+    assert row["rnnkit"]["blas"] == "numpy" and "blas" not in row["torch"]
+    rate = speed.spawn({"kind": "matmul", "lib": "rnnkit", "size": 64, "threads": 1, "reps": 1,
+                        "blas": "openblas"})
+    assert rate["blas"] == "openblas" and rate["gflops"] > 0
+    info = speed.spawn({"kind": "info", "lib": "rnnkit", "threads": 1, "blas": "openblas"})
+    assert info["rnnkit_blas"] == "openblas"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnkit.nn import GRU, LSTM, RNN, fast
+from rnnkit.nn import GRU, LSTM, RNN, blas, fast
 
 pytestmark = pytest.mark.skipif(not fast.AVAILABLE,
                                 reason="numba is not installed (pip install rnnkit[fast])")
@@ -50,6 +50,12 @@ def flat(x):
     (2, 1, 11, [1], True, True),           # T*B < I < H: per-step scaling, with lengths
 ])
 def test_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias):
+    check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias)
+
+
+def check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias):
+    """Outputs, final states, input and state gradients, every parameter gradient and the
+    trace of the fast path against the reference path, 2 layers."""
     rng = np.random.default_rng(0)
     cls, kw = KINDS[kind]
     I, L = 7, 2
@@ -88,13 +94,17 @@ def test_small_work_runs_on_one_blas_thread_and_restores_the_setting():
 
     def blas_threads():
         info = threadpoolctl.threadpool_info()
-        return [i["num_threads"] for i in info if i["user_api"] == "blas"]
+        return {i["filepath"]: i["num_threads"] for i in info if i["user_api"] == "blas"}
 
     class Probe(LSTM):
         def _forward(self, *args):
-            seen.extend(blas_threads())
+            seen.extend(blas_threads().values())
             return super()._forward(*args)
 
+    # libraries load on first use (the compiled loops' BLAS; numba's own, SciPy's, on its
+    # first compile): one call before counting
+    blas.backend()
+    LSTM(3, 4)(np.zeros((2, 1, 3), np.float32))
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         before = blas_threads()
         Probe(3, 4)(np.zeros((2, 1, 3), np.float32))
@@ -143,3 +153,141 @@ def test_workspace_reuse_keeps_results_and_outputs(kind, bidirectional):
             np.testing.assert_allclose(p.grad, grads_b[n], rtol=0, atol=1e-13)
         np.testing.assert_array_equal(out_a, out_a_copy)  # earlier results untouched
         np.testing.assert_array_equal(gx_a, gx_a_copy)
+
+
+BACKENDS = ["numpy", "openblas"] + (["mkl"] if blas._mkl() is not None else [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-5)])
+@pytest.mark.parametrize("T,B,H,lengths,bidirectional,bias", [
+    (5, 5, 6, [5, 2, 4, 5, 1], True, True),  # rows split 2 + 3, lengths, both directions
+    (4, 3, 9, None, False, True),            # T*B < H: per-step scaling, split 1 + 2
+    (3, 1, 4, None, True, False),            # one row: one thread
+])
+def test_each_blas_and_the_row_split_match_reference(monkeypatch, backend, kind, dtype, tol, T,
+                                                     B, H, lengths, bidirectional, bias):
+    """Every backend (the compiled loops calling MKL or NumPy's OpenBLAS, or the per-step
+    path), with the batch rows split over two threads however small the work."""
+    split = []
+
+    def two_workers(rows, macs):  # time loops: rows = B; large products: their rows
+        split.append(min(2, rows))
+        return min(2, rows)
+
+    monkeypatch.setattr(fast, "_workers", two_workers)
+    with blas.selected(backend) as be:
+        assert be.name == backend
+        check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias)
+    assert bool(split and max(split) == 2) == (backend != "numpy")
+
+
+@pytest.mark.parametrize("backend", BACKENDS[1:])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_from_compiled_code_matches_numpy(backend, dtype):
+    """C = alpha A B + beta C for row-major, transposed and strided operands and C a block,
+    one row (gemv) included."""
+    rng = np.random.default_rng(2)
+    be = blas.resolve(backend)
+    A = rng.standard_normal((9, 7)).astype(dtype)
+    Bt = rng.standard_normal((11, 5)).astype(dtype)  # Bt.T: a transposed operand
+    R = rng.standard_normal((9, 4)).astype(dtype)
+    for a, b in ((A[2:6, :5], Bt.T), (A[1:4].T[1:6, :], R[:3]), (A[:, 2:3], Bt[:1, :]),
+                 (A[3:4, :5], Bt.T), (A[3:4, :3], R[2:5]), (A.T[2:3, :], R),  # one row: gemv
+                 (A[3:4, :1], Bt[:1, :])):  # fmt: skip
+        C = rng.standard_normal((2, 12, 14)).astype(dtype)
+        expect = C.copy()
+        M, N = a.shape[0], b.shape[1]
+        expect[1, 3 : 3 + M, 2 : 2 + N] = 0.5 * (a @ b) + 2.0 * C[1, 3 : 3 + M, 2 : 2 + N]
+        blas.gemm(be.address(dtype), be.ilp64, a, b, C[1, 3 : 3 + M, 2 : 2 + N], 0.5, 2.0)
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(C, expect, rtol=tol, atol=tol)
+
+
+def test_blas_resolution_falls_back_and_names_what_to_install(monkeypatch):
+    assert blas.resolve(None).name == "openblas"  # the default: NumPy's own OpenBLAS
+    monkeypatch.setattr(blas, "_mkl", lambda: None)
+    with pytest.raises(RuntimeError, match=r"rnnkit\[mkl\]"):
+        blas.resolve("mkl")
+    monkeypatch.setattr(blas, "_numpy_openblas", lambda: None)
+    assert blas.resolve(None).name == "numpy"  # nothing to call: the per-step path
+    with pytest.raises(ValueError, match="RNNKIT_BLAS must be one of mkl, openblas, numpy"):
+        blas.resolve("atlas")
+
+
+def test_without_numba_the_backend_is_numpy_and_layers_run():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from rnnkit.nn import LSTM, blas, fast; "
+            "assert not fast.AVAILABLE and blas.gemm is None; print(blas.backend().name); "
+            "m = LSTM(3, 4); y, _ = m(np.ones((2, 3, 3), np.float32)); m.backward(y)")  # fmt: skip
+    env = {**__import__("os").environ, "RNNKIT_DISABLE_JIT": "1", "RNNKIT_BLAS": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "numpy"
+
+
+def test_row_split_follows_the_users_thread_setting():
+    """One worker under a one-thread BLAS limit (OMP_NUM_THREADS=1 alike), for small work and
+    for one row; else the limit, at most one per core."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not blas.backend().compiled:
+        pytest.skip("no BLAS callable from compiled code")
+    big = fast.PARALLEL_MIN_MACS
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert fast.thread_setting() == 1 and fast._workers(8, big) == 1
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert fast.thread_setting() == 2
+        assert fast._workers(8, big) == min(2, __import__("os").cpu_count())
+        assert fast._workers(8, big - 1) == 1 and fast._workers(1, big) == 1
+
+
+def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_them():
+    """Compiled loops over T > 1 steps: inside the call the BLAS runs on one thread and the
+    user's two threads go to the row split; afterwards the setting is back."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not blas.backend().compiled:
+        pytest.skip("no BLAS callable from compiled code")
+    seen = []
+
+    class Probe(GRU):
+        def _forward(self, *args):
+            info = threadpoolctl.threadpool_info()
+            seen.append(({i["num_threads"] for i in info if i["user_api"] == "blas"},
+                         fast._region_threads))  # fmt: skip
+            return super()._forward(*args)
+
+    m = Probe(96, 96)  # largest product 160 x 288 x 96: above SMALL_MATMUL_MACS
+    x = np.zeros((20, 8, 96), np.float32)
+    m(x)  # loads what loads on first use
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = threadpoolctl.threadpool_info()
+        m(x)
+        m.backward(np.ones((20, 8, 96), np.float32))
+        assert threadpoolctl.threadpool_info() == before
+        assert fast._region_threads is None
+    assert seen[-1] == ({1}, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_products_on_the_row_threads_match_numpy(monkeypatch, dtype):
+    """nn.Linear's products through fast.matmul split over two threads (forced), against
+    NumPy: output, input gradient, accumulated weight gradient."""
+    from rnnkit.nn import Linear
+
+    monkeypatch.setattr(fast, "_workers", lambda rows, macs: min(2, rows))
+    rng = np.random.default_rng(3)
+    lin = Linear(5, 7, dtype=dtype)
+    x = rng.standard_normal((3, 4, 5)).astype(dtype)
+    g = rng.standard_normal((3, 4, 7)).astype(dtype)
+    W, b = lin.weight.data, lin.bias.data
+    lin.weight.grad[...] = 1.0
+    out = lin(x)
+    dx = lin.backward(g)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, x @ W.T + b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, g @ W, rtol=tol, atol=tol)
+    expect = 1.0 + g.reshape(-1, 7).T @ x.reshape(-1, 5)
+    np.testing.assert_allclose(lin.weight.grad, expect, rtol=tol, atol=tol)

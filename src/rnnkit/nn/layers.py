@@ -12,9 +12,19 @@ import math
 
 import numpy as np
 
+from . import fast
 from . import random as nnrandom
 from .module import Module, Parameter, normal_array, resolve_dtype, uniform_array
 
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` (2-D); on the fast path split over the recurrent layers' row threads, so that
+    a model's Linear layers do not wake the BLAS library's own spinning thread pool between
+    its recurrent layers (:func:`rnnkit.nn.fast.matmul`)."""
+    if not fast.ENABLED:
+        return a @ b
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    return fast.matmul(a, b, out)
 
 def _check_float_input(x, dtype: np.dtype, name: str = "input") -> np.ndarray:
     """Return ``x`` as an array of ``dtype``; any other dtype is a ValueError naming both."""
@@ -111,7 +121,7 @@ class Linear(Module):
             )
         self._x = x
         x2 = x.reshape(-1, self.in_features)  # (N, I)
-        out = x2 @ self.weight.data.T  # (N, O)
+        out = _matmul(x2, self.weight.data.T)  # (N, O)
         if self.bias is not None:
             out += self.bias.data
         return out.reshape(*x.shape[:-1], self.out_features)
@@ -126,11 +136,15 @@ class Linear(Module):
                 f"received {grad_output.shape}"
             )
         g2 = grad_output.reshape(-1, self.out_features)  # (N, O)
-        if self.weight.requires_grad:
-            self.weight.grad += g2.T @ x.reshape(-1, self.in_features)  # (O, I)
+        if self.weight.requires_grad:  # (O, I)
+            x2 = x.reshape(-1, self.in_features)
+            if fast.ENABLED:
+                fast.matmul(g2.T, x2, self.weight.grad, accumulate=True)
+            else:
+                self.weight.grad += g2.T @ x2
         if self.bias is not None and self.bias.requires_grad:
             self.bias.grad += g2.sum(axis=0)
-        return (g2 @ self.weight.data).reshape(x.shape)  # (..., I)
+        return _matmul(g2, self.weight.data).reshape(x.shape)  # (..., I)
 
     def extra_repr(self) -> str:
         return (

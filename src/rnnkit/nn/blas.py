@@ -1,0 +1,299 @@
+"""A matrix product callable from compiled code, for the fast path's time loops.
+
+The fast path (:mod:`rnnkit.nn.fast`) runs a whole direction's time loop inside
+one numba function, so each step's recurrent product ``h W_hh^T`` has to be
+called from compiled code, not through ``np.matmul``. This module finds a
+CBLAS ``sgemm``/``dgemm`` (and ``gemv``) and hands the drivers their addresses; :func:`gemm` is
+the njit-callable product the drivers use.
+
+Which library (``backend()``, chosen once, on first use):
+
+* ``"openblas"`` (the default): the OpenBLAS that NumPy itself loaded, found
+  through threadpoolctl, so the time loops use the same library as
+  ``np.matmul`` and the layers' large products;
+* ``"mkl"``: Intel MKL's ``cblas_sgemm``/``cblas_dgemm`` from ``libmkl_rt``
+  (``pip install 'rnnkit[mkl]'``, then ``RNNKIT_BLAS=mkl``), the BLAS of
+  PyTorch's CPU build. Not the default: on the 2-core AMD EPYC (Zen 4) this
+  was written on, one-thread MKL products of a recurrent step's sizes took
+  the same time as OpenBLAS's ((32 x 128)(128 x 512): 54 us both, loaded
+  machine) and larger ones longer, and its OpenMP runtime is a second thread
+  pool beside NumPy's;
+* ``"numpy"``: none of them: the drivers keep their time loop in Python with
+  one ``np.matmul`` a step (the previous fast path; same results); also what
+  is left when OpenBLAS is not found (no threadpoolctl, or a NumPy built on
+  another BLAS) and MKL was not asked for.
+
+``RNNKIT_BLAS=mkl|openblas|numpy`` (read on first use) chooses explicitly, for
+benchmarks and tests that compare them; a choice that is not available is an
+error with one line saying what to install. Without numba there is nothing to
+call the pointer from and the backend is ``"numpy"``.
+
+Threads: each worker thread of the time loop runs its own batch rows with a
+one-thread BLAS: the fast path lowers the libraries' thread count to 1 for the
+layer call (:func:`rnnkit.nn.fast.small_work_threads`), and MKL's calls are
+also made one-thread per worker (``mkl_set_num_threads_local``, a per-thread
+setting). NumPy's OpenBLAS has no such per-thread setting that works: its
+``openblas_set_num_threads_local`` changes the global count.
+
+The call itself: :func:`gemm` ``(A, B, C, alpha, beta)`` computes
+``C = alpha A B + beta C`` for 2-D arrays whose rows or columns are contiguous
+(a transposed view passes as a transposed operand, no copy), in row-major
+CBLAS terms; C's dtype selects ``sgemm`` or ``dgemm`` (all three must share
+it); a single row goes to gemv. The library's addresses travel as a plain
+int64 array argument (:meth:`Backend.address`), so the compiled drivers can be
+cached on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import os
+import sys
+
+import numpy as np
+
+CHOICES = ("mkl", "openblas", "numpy")
+
+
+class Backend:
+    """One BLAS library: its name, the routines' addresses, the integer width, the thread setter.
+
+    ``routines``: dtype name -> (gemm, gemv) addresses, for "float32" (sgemm, sgemv) and
+    "float64" (dgemm, dgemv); empty for ``"numpy"``.
+    """
+
+    __slots__ = ("name", "routines", "ilp64", "_set_local", "_lib", "_addresses")
+
+    def __init__(self, name, routines=None, ilp64=False, set_local=None, lib=None):
+        self.name, self.routines, self.ilp64 = name, dict(routines or {}), ilp64
+        self._set_local, self._lib = set_local, lib
+        self._addresses = {k: np.array(v, dtype=np.int64) for k, v in self.routines.items()}
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the drivers can call this library from compiled code."""
+        return bool(self.routines)
+
+    def address(self, dtype) -> np.ndarray:
+        """The (gemm, gemv) addresses for ``dtype``, as the int64 array :func:`gemm` takes."""
+        return self._addresses[np.dtype(dtype).name]
+
+    def set_local_threads(self, n: int) -> None:
+        """The BLAS thread count of the calling thread only (nothing for ``"numpy"``)."""
+        if self._set_local is not None:
+            self._set_local(int(n))
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r})"
+
+
+def _addresses(lib, pattern: str) -> dict:
+    """dtype name -> (gemm, gemv) addresses of the CBLAS routines named ``pattern % routine``
+    (AttributeError where one is missing)."""
+    found = {}
+    for dt, p in (("float32", "s"), ("float64", "d")):
+        found[dt] = tuple(ctypes.cast(getattr(lib, pattern % f"{p}{r}"), ctypes.c_void_p).value
+                          for r in ("gemm", "gemv"))  # fmt: skip
+    return found
+
+
+def _mkl() -> Backend | None:
+    # the mkl package puts libmkl_rt.so.N in the environment's lib/; else the loader's path
+    names = sorted(glob.glob(os.path.join(sys.prefix, "lib", "libmkl_rt.so*")), reverse=True)
+    names += ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so"]
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    else:
+        return None
+    try:
+        lib.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
+        lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
+        routines = _addresses(lib, "cblas_%s")
+    except AttributeError:
+        return None
+    return Backend("mkl", routines, False, lib.MKL_Set_Num_Threads_Local, lib)
+
+
+def _numpy_openblas() -> Backend | None:
+    """The OpenBLAS NumPy loaded: its path from threadpoolctl, its symbols by their known
+    prefixes (NumPy's wheels rename them, ``scipy_cblas_sgemm64_``, 64-bit integers)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    paths = [i["filepath"] for i in threadpool_info() if i.get("internal_api") == "openblas"]
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+    paths.sort(key=lambda p: not p.startswith(numpy_dir))  # NumPy's own first
+    paths += glob.glob(os.path.join(numpy_dir, "numpy.libs", "libscipy_openblas*.so*"))
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix, ilp64 in (("scipy_", "64_", True), ("", "64_", True), ("", "", False)):
+            try:
+                routines = _addresses(lib, f"{prefix}cblas_%s{suffix}")
+            except AttributeError:
+                continue
+            # no per-thread setter: this build's openblas_set_num_threads_local changes the
+            # global count (the fast path lowers it for the whole layer call instead)
+            return Backend("openblas", routines, ilp64, None, lib)
+    return None
+
+
+_BACKEND: Backend | None = None
+
+
+def backend() -> Backend:
+    """The library the fast path calls (resolved on first use; see the module docstring)."""
+    global _BACKEND
+    if _BACKEND is None:
+        _BACKEND = resolve(os.environ.get("RNNKIT_BLAS", "").strip().lower() or None)
+    return _BACKEND
+
+
+def resolve(choice: str | None) -> Backend:
+    """The backend for ``choice`` (one of :data:`CHOICES`, or None: the best available)."""
+    if choice is not None and choice not in CHOICES:
+        raise ValueError(f"RNNKIT_BLAS must be one of {', '.join(CHOICES)}, received {choice!r}")
+    if choice == "numpy" or gemm is None:
+        if choice not in (None, "numpy"):
+            raise RuntimeError(f"RNNKIT_BLAS={choice} needs numba: pip install 'rnnkit[fast]'")
+        return Backend("numpy")
+    if choice == "mkl":
+        found = _mkl()
+        if found is None:
+            raise RuntimeError("RNNKIT_BLAS=mkl needs Intel MKL: pip install 'rnnkit[mkl]'")
+        return found
+    found = _numpy_openblas()
+    if found is not None:
+        return found
+    if choice == "openblas":
+        raise RuntimeError("RNNKIT_BLAS=openblas found no OpenBLAS in NumPy "
+                           "(needs threadpoolctl: pip install 'rnnkit[fast]')")  # fmt: skip
+    return Backend("numpy")
+
+
+@contextlib.contextmanager
+def selected(choice: str | None):
+    """Inside the block the fast path calls ``choice`` (as ``RNNKIT_BLAS``; tests, benchmarks).
+
+    A forward and its backward must run under the same backend."""
+    global _BACKEND
+    previous = backend()
+    _BACKEND = resolve(choice)
+    try:
+        yield _BACKEND
+    finally:
+        _BACKEND = previous
+
+
+# ---------------------------------------------------------------------------
+# The compiled call
+# ---------------------------------------------------------------------------
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+gemm = None  # njit-callable gemm(addr, ilp64, A, B, C, alpha, beta), defined with numba below
+
+try:  # pragma: no cover - exercised whenever numba is there
+    if os.environ.get("RNNKIT_DISABLE_JIT"):
+        raise ImportError("disabled by RNNKIT_DISABLE_JIT")
+    import numba
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    def _cblas_intrinsic(int_bits: int, kinds: str):
+        """``call(addr, *args, like)``: a call of the CBLAS routine at ``addr`` (row-major
+        order prepended) whose arguments after the order are of ``kinds``: ``i`` an integer
+        of ``int_bits`` (``e`` a 32-bit enum), ``f`` the float type of the array ``like``
+        (float32: the ``s`` routines, float64: the ``d`` ones), ``p`` a pointer passed as an
+        integer."""
+
+        @intrinsic
+        def call(typingctx, addr, args, like):
+            sig = types.void(addr, args, like)
+
+            def codegen(context, builder, signature, llargs):
+                iT, i32 = ir.IntType(int_bits), ir.IntType(32)
+                ftype = signature.args[2].dtype
+                fT = context.get_value_type(ftype)
+                vp = ir.IntType(8).as_pointer()
+                llty = {"e": i32, "i": iT, "f": fT, "p": vp}
+                fnty = ir.FunctionType(ir.VoidType(), [i32] + [llty[k] for k in kinds])
+                fn = builder.inttoptr(llargs[0], fnty.as_pointer())
+                values = [ir.Constant(i32, _ROW_MAJOR)]
+                tup_ty = signature.args[1]
+                for j, k in enumerate(kinds):
+                    v, ty = builder.extract_value(llargs[1], j), tup_ty[j]
+                    if k == "f":
+                        values.append(context.cast(builder, v, ty, ftype))
+                    elif k == "p":
+                        v = context.cast(builder, v, ty, types.uintp)
+                        values.append(builder.inttoptr(v, vp))
+                    else:
+                        v = context.cast(builder, v, ty, types.int64)
+                        values.append(builder.trunc(v, llty[k]) if llty[k].width < 64 else v)
+                builder.call(fn, values)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return call
+
+    _GEMM = "eeiiifpipifpi"  # transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
+    _GEMV = "eiifpipifpi"  # trans, m, n, alpha, a, lda, x, incx, beta, y, incy
+    _gemm32, _gemm64 = _cblas_intrinsic(32, _GEMM), _cblas_intrinsic(64, _GEMM)
+    _gemv32, _gemv64 = _cblas_intrinsic(32, _GEMV), _cblas_intrinsic(64, _GEMV)
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _operand(A):
+        """(trans, ld) of a 2-D operand with contiguous rows (row-major) or columns."""
+        s = A.itemsize
+        if A.shape[1] == 1 or A.strides[1] == s:
+            return _NO_TRANS, max(A.strides[0] // s, A.shape[1], 1)
+        return _TRANS, max(A.strides[1] // s, A.shape[0], 1)
+
+    @numba.njit(cache=True, nogil=True)
+    def gemm(addr, ilp64, A, B, C, alpha, beta):  # noqa: F811 - the real one
+        """C = alpha A B + beta C (row-major; A (M, K), B (K, N), C (M, N), C's rows contiguous).
+
+        ``addr``: :meth:`Backend.address` for C's dtype; ``ilp64``: :attr:`Backend.ilp64`.
+        One row (M = 1, a generation step) goes to gemv: gemm would pack all of B first."""
+        M, K = A.shape
+        N = B.shape[1]
+        if M == 0 or N == 0:
+            return
+        tb, ldb = _operand(B)
+        if M == 1:
+            s = A.itemsize
+            inc = max(A.strides[1] // s, 1)
+            if tb == _NO_TRANS:  # c = B^T a with B (K, N) row-major
+                args = (_TRANS, K, N, alpha, B.ctypes.data, ldb, A.ctypes.data, inc, beta,
+                        C.ctypes.data, 1)
+            else:  # B = W^T, W (N, K) row-major: c = W a
+                args = (_NO_TRANS, N, K, alpha, B.ctypes.data, ldb, A.ctypes.data, inc, beta,
+                        C.ctypes.data, 1)
+            if ilp64:
+                _gemv64(addr[1], args, C)
+            else:
+                _gemv32(addr[1], args, C)
+            return
+        ta, lda = _operand(A)
+        ldc = max(C.strides[0] // C.itemsize, N)
+        args = (ta, tb, M, N, K, alpha, A.ctypes.data, lda, B.ctypes.data, ldb, beta,
+                C.ctypes.data, ldc)
+        if ilp64:
+            _gemm64(addr[0], args, C)
+        else:
+            _gemm32(addr[0], args, C)
+
+except ImportError:  # pragma: no cover
+    pass
