@@ -107,7 +107,7 @@ def flags(enabled: bool):
 #: machine a thread that has to wait for a core can cost milliseconds a call).
 SMALL_MATMUL_MACS = 1 << 21
 
-_blas = None  # ((backend, module count), threadpoolctl's BLAS controllers) once looked up
+_blas = None  # ((backend, module count), all BLAS controllers, the loops' own) once looked up
 _single = False  # inside a one-thread region already
 
 
@@ -164,8 +164,10 @@ def small_work_threads(macs: int, steps: int = 1):
 _region_threads = None  # the user's thread setting inside a region that lowered BLAS to 1
 
 
-def _controllers():
-    """threadpoolctl's controllers of the BLAS libraries loaded now (cached; [] without it)."""
+def _lookup():
+    """``(all, own)``: threadpoolctl's controllers of the BLAS libraries loaded now, and those
+    of the library the compiled loops call (all of them where it is not among them); cached,
+    ``([], [])`` without threadpoolctl."""
     global _blas
     # Looked up again when a library may have been loaded since: another backend (loaded on
     # first use), or new modules (numba imports SciPy, with its own OpenBLAS, on a compile).
@@ -174,10 +176,21 @@ def _controllers():
         try:
             from threadpoolctl import ThreadpoolController
 
-            _blas = (key, list(ThreadpoolController().select(user_api="blas").lib_controllers))
+            libs = list(ThreadpoolController().select(user_api="blas").lib_controllers)
         except ImportError:  # pragma: no cover
-            _blas = (key, [])
-    return _blas[1]
+            libs = []
+        own = libs
+        path = getattr(key[0]._lib, "_name", None)
+        if path:
+            path = os.path.realpath(path)
+            own = [c for c in libs if os.path.realpath(c.filepath) == path] or libs
+        _blas = (key, libs, own)
+    return _blas[1], _blas[2]
+
+
+def _controllers():
+    """threadpoolctl's controllers of the BLAS libraries loaded now (cached; [] without it)."""
+    return _lookup()[0]
 
 
 def thread_setting() -> int:
@@ -187,13 +200,7 @@ def thread_setting() -> int:
 
     Inside a :func:`small_work_threads` region this reads 1, which is right: there every
     product, and so every time loop, is below :data:`PARALLEL_MIN_MACS`."""
-    libs = _controllers()
-    path = getattr(blas.backend()._lib, "_name", None)
-    if path:
-        path = os.path.realpath(path)
-        own = [c for c in libs if os.path.realpath(c.filepath) == path]
-        libs = own or libs
-    counts = [lib.get_num_threads() for lib in libs]
+    counts = [lib.get_num_threads() for lib in _lookup()[1]]
     return max([n for n in counts if n is not None], default=os.cpu_count() or 1)
 
 
