@@ -215,12 +215,27 @@ def machine_info(threads: int) -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        # OpenBLAS reads these at load time; a forced older core type (e.g. Haswell's AVX2
+        # kernels on an AVX-512 machine) can halve its matmul rate (docs/performance.md)
+        "openblas_env": {k: os.environ.get(k) for k in OPENBLAS_ENV if k in os.environ},
     }
     try:
         info["load_average"] = list(os.getloadavg())
     except OSError:
         pass
     return info
+
+
+#: Environment variables that change which kernels OpenBLAS runs (read when it loads).
+OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def openblas_kernel(info: dict) -> str | None:
+    """The OpenBLAS kernel family ("SkylakeX", "Haswell", ...) in a process's library_info."""
+    for p in info.get("threadpools", []):
+        if p.get("internal_api") == "openblas":
+            return p.get("architecture")
+    return None
 
 
 def library_info(lib: str) -> dict:
@@ -860,6 +875,9 @@ def format_table(result: dict) -> str:
         f"matmul {mm['size']}^3: rnnkit's BLAS ({mm.get('rnnkit_blas')}) "
         f"{mm['numpy_gflops']:.1f} GFLOP/s, torch.mm {mm.get('torch_gflops') or nan:.1f} "
         "GFLOP/s (fractions below use rnnkit's)",
+        f"OpenBLAS kernels in rnnkit's processes: {openblas_kernel(m.get('rnnkit', {}))}"
+        + "".join(f"; {k}={v} set in the environment" for k, v in
+                  m.get("openblas_env", {}).items()),
         "",
         f"{'case (B, T, I, H)':<34}{'GFLOP':>7}{'rnnkit ms':>11}{'torch ms':>10}{'ratio':>8}"
         f"{'rk %mm':>8}{'pt %mm':>8}{'rk MiB':>8}{'pt MiB':>8}  targets",
@@ -976,6 +994,12 @@ def main(argv=None) -> dict:
                            "dtype": "float32", "min_rep_seconds": MIN_REP_SECONDS,
                            "memory_env": MALLOC_ENV, "blas": args.blas,
                            "command": " ".join(sys.argv)}}
+    if machine.get("openblas_env"):
+        forced = " ".join(f"{k}={v}" for k, v in machine["openblas_env"].items())
+        print(f"note: {forced} is set, so rnnkit's OpenBLAS runs "
+              f"{openblas_kernel(machine['rnnkit'])} kernels; to measure what OpenBLAS picks "
+              f"for this CPU: env -u {' -u '.join(machine['openblas_env'])} make bench",
+              flush=True)
     size = 1024 if args.quick else 2048
     print(f"matmul rate {size}^3 ({args.threads} threads), one process per library...",
           flush=True)
