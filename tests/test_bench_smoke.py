@@ -152,3 +152,28 @@ def test_blas_choice_reaches_rnnkit_processes_and_is_recorded(speed):
     assert rate["blas"] == "openblas" and rate["gflops"] > 0
     info = speed.spawn({"kind": "info", "lib": "rnnkit", "threads": 1, "blas": "openblas"})
     assert info["rnnkit_blas"] == "openblas"
+
+
+def test_openblas_kernel_and_forced_core_type_are_recorded(speed, monkeypatch):
+    """A forced OPENBLAS_CORETYPE reaches the record, and the kernel that rnnkit's processes ran
+    (threadpoolctl's architecture) is read from their library info and printed."""
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    machine = speed.machine_info(1)
+    assert machine["openblas_env"] == {"OPENBLAS_CORETYPE": "Haswell"}
+    info = {"threadpools": [{"internal_api": "openmp", "architecture": None},
+                            {"internal_api": "openblas", "architecture": "Haswell"}]}
+    assert speed.openblas_kernel(info) == "Haswell"
+    assert speed.openblas_kernel({"threadpools": []}) is None
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert speed.machine_info(1)["openblas_env"] == {}
+    real = speed.spawn({"kind": "info", "lib": "rnnkit", "threads": 1})
+    kernel = speed.openblas_kernel(real)
+    assert kernel is None or isinstance(kernel, str)
+    result = {"machine": {**machine, "rnnkit": info, "torch": {"torch": "x"}},
+              "matmul": {"size": 8, "numpy_gflops": 1.0, "rnnkit_blas": "openblas"},
+              "settings": {"pairs": 1}, "train": [],
+              "summary": {"passed": 0, "missed": 0, "misses": []}}
+    text = speed.format_table(result)
+    assert "OpenBLAS kernels in rnnkit's processes: Haswell" in text
+    assert "OPENBLAS_CORETYPE=Haswell set in the environment" in text
