@@ -13,11 +13,10 @@ Which library (``backend()``, chosen once, on first use):
   ``np.matmul`` and the layers' large products;
 * ``"mkl"``: Intel MKL's ``cblas_sgemm``/``cblas_dgemm`` from ``libmkl_rt``
   (``pip install 'rnnkit[mkl]'``, then ``RNNKIT_BLAS=mkl``), the BLAS of
-  PyTorch's CPU build. Not the default: on the 2-core AMD EPYC (Zen 4) this
-  was written on, one-thread MKL products of a recurrent step's sizes took
-  the same time as OpenBLAS's ((32 x 128)(128 x 512): 54 us both, loaded
-  machine) and larger ones longer, and its OpenMP runtime is a second thread
-  pool beside NumPy's;
+  PyTorch's CPU build. Not the default: on the 2-core AMD EPYC (Zen 5) this
+  was measured on, MKL's 2048^3 sgemm ran at 161 GFLOP/s against OpenBLAS's
+  426 (its SkylakeX kernels; docs/performance.md), and its OpenMP runtime is
+  a second thread pool beside NumPy's;
 * ``"numpy"``: none of them: the drivers keep their time loop in Python with
   one ``np.matmul`` a step (the previous fast path; same results); also what
   is left when OpenBLAS is not found (no threadpoolctl, or a NumPy built on
