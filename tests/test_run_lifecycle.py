@@ -172,11 +172,12 @@ def test_a_locked_run_refuses_trainers_but_not_readers(runs, tmp_path, capsys):
                  "--quiet"]) == 0  # fmt: skip
 
 
-def test_lock_is_released_by_close_and_reentrant_in_one_process(tmp_path):
+def test_lock_is_released_by_close_and_not_reentrant_in_one_process(tmp_path):
     first = RunDir.create(tmp_path / "run")
-    RunDir.create(tmp_path / "run").close()  # the same process may open it again
+    with pytest.raises(RunDirError, match="in use: another trainer in this process"):
+        RunDir.create(tmp_path / "run")  # a second trainer in the same process is refused
     first.close()
-    with RunDir.create(tmp_path / "run"):
+    with RunDir.create(tmp_path / "run"):  # ... once the first is done, it may go on
         pass
 
 
@@ -197,14 +198,15 @@ def test_sentiment_resume_refuses_different_training_data(tmp_path):
 
 # -- finding 7: killed before the first checkpoint; leftovers -------------------------------
 def test_a_run_killed_before_its_first_checkpoint_can_be_started_again(runs, tmp_path, capsys):
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "metrics.jsonl").write_text('{"step": 1, "train_loss": 4.0}\n')  # no checkpoint yet
+    run = RunDir.create(tmp_path / "run")  # the manifest says the run wrote what follows
+    run.metrics.write_text('{"step": 1, "train_loss": 4.0}\n')  # no checkpoint yet
+    run.close()
     corpus = str(runs / "hamlet.txt")
-    code = main(["textgen", "train", corpus, "--out", str(run), "--resume"])
+    code = main(["textgen", "train", corpus, "--out", str(run.path), "--resume"])
     one_line_error(capsys, code, "before its first checkpoint", "without --resume")
-    assert main(["textgen", "train", corpus, "--out", str(run), "--steps", "2", *TEXTGEN]) == 0
-    assert (run / "latest.npz").is_file()
+    assert main(["textgen", "train", corpus, "--out", str(run.path), "--steps", "2",
+                 *TEXTGEN]) == 0  # fmt: skip
+    assert run.latest.is_file()
 
 
 def test_temporary_leftovers_are_cleaned_on_start_resume_and_force(tmp_path):

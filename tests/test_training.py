@@ -204,11 +204,16 @@ def test_run_dir_refuses_to_clobber_and_force_removes_only_its_files(tmp_path):
     run = RunDir.create(tmp_path / "run")
     run.latest.write_bytes(b"checkpoint")
     (run.path / "notes.txt").write_text("mine")
+    run.close()
     with pytest.raises(RunDirError, match="--resume"):
         RunDir.create(run.path)
     assert run.latest.read_bytes() == b"checkpoint"
-    RunDir.create(run.path, force=True)
+    RunDir.create(run.path, force=True).close()  # no new checkpoint: the old run comes back
+    assert run.latest.read_bytes() == b"checkpoint"
+    forced = RunDir.create(run.path, force=True)
     assert not run.latest.exists() and (run.path / "notes.txt").read_text() == "mine"
+    forced.close()
+    run.latest.unlink()
     with pytest.raises(RunDirError, match="nothing to resume"):
         RunDir.create(run.path, resume=True)
     (tmp_path / "file").write_text("x")
@@ -283,12 +288,19 @@ class ToyTask:
         self.carry = state["carry"].copy()
 
 
+#: the run directory each test trainer opened, by path (a trainer keeps its lock until closed)
+_OPENED: dict = {}
+
+
 def make_trainer(run_dir, steps=40, fail_at=None, resume=False, plot=False, **config):
     nnrandom.manual_seed(0)
     model = Regression(5)
     task = ToyTask(model, fail_at=fail_at)
     opt = Adam(model.parameters(), lr=0.05)
-    run = RunDir.create(run_dir, resume=resume)
+    previous = _OPENED.pop(str(run_dir), None)
+    if previous is not None:  # the earlier trainer on this directory is over (its process ended)
+        previous.close()
+    run = _OPENED[str(run_dir)] = RunDir.create(run_dir, resume=resume)
     cfg = TrainerConfig(steps=steps, eval_every=10, log_every=3, progress=False, plot=plot,
                         **config)
     trainer = Trainer(task, model, opt, run, cfg, app="toy", app_config={"dim": 5},

@@ -79,6 +79,10 @@ Run directory (:class:`RunDir`)::
                            "elapsed"}; at every evaluation {"step", "epoch",
                            **task.evaluate(), "elapsed"}
     RUN_DIR/loss.png       loss curves (matplotlib, imported lazily; skipped if absent)
+    RUN_DIR/.rnnkit-run    the manifest, written first: the run's own names are its files
+    RUN_DIR/.lock          the trainer's OS lock (its pid)
+    RUN_DIR/.previous-run/ a run set aside by --force until the new run's first checkpoint
+                           (with its journal; see :mod:`.rundir` for the crash-safety promise)
 
 Checkpoint format ``rnnkit-checkpoint`` version 1 (:mod:`.checkpoint`): one
 ``.npz`` file (``np.savez``; read member by member, never with pickle, so loading

@@ -575,6 +575,7 @@ class Trainer:
         tree = self.checkpoint_tree()  # on every process: the task may gather its state
         if self.run_dir is not None:
             save_checkpoint(self.run_dir.latest, tree)
+            self.run_dir.commit()  # the first checkpoint ends a --force's old run
 
     def _install_sigint(self) -> Callable[[], None]:
         """First Ctrl-C: stop after the current step. Second: abort (KeyboardInterrupt)."""
