@@ -268,3 +268,20 @@ def test_cli_analyze_gradients_prints_the_table_and_writes_the_files(tmp_path, c
     }
     assert main(["analyze", "gradients", "--steps", "0", "--out", str(out)]) == 1
     assert "steps must be a positive integer" in capsys.readouterr().err
+
+
+def test_cli_analyze_refuses_to_overwrite_its_files_unless_forced(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    out = tmp_path / "grads"
+    out.mkdir()
+    (out / "gradient_flow.md").write_text("someone's notes")
+    argv = ["analyze", "gradients", "--out", str(out), "--hidden-size", "4", "--steps", "4",
+            "--batch-size", "2", "--radii", "1", "--forget-biases", "1"]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "gradient_flow.md exists" in err and "--force" in err, err
+    assert (out / "gradient_flow.md").read_text() == "someone's notes"
+    assert [p.name for p in out.iterdir()] == ["gradient_flow.md"]
+    assert main([*argv, "--force"]) == 0
+    assert "| lstm forget bias=1 |" in (out / "gradient_flow.md").read_text()

@@ -584,6 +584,8 @@ def add_analyze_commands(sub) -> None:
     grads.add_argument(
         "--out", metavar="DIR", default="analysis", help="output directory (analysis)"
     )
+    grads.add_argument("--force", action="store_true",
+                       help="replace gradient_flow.* files already in --out")  # fmt: skip
     grads.add_argument("--hidden-size", type=int, default=64, help="units in every layer (64)")
     grads.add_argument(
         "--steps", type=int, default=100, help="distances measured, 0..STEPS-1 (100)"
@@ -616,8 +618,8 @@ def cmd_analyze_gradients(args) -> int:
     from .analysis import analyze_gradients
 
     report = analyze_gradients(
-        args.out, hidden_size=args.hidden_size, steps=args.steps, batch_size=args.batch_size,
-        input_scale=args.input_scale, radii=tuple(args.radii),
+        args.out, force=args.force, hidden_size=args.hidden_size, steps=args.steps,
+        batch_size=args.batch_size, input_scale=args.input_scale, radii=tuple(args.radii),
         forget_biases=tuple(args.forget_biases), max_norm=args.max_norm, seed=args.seed,
     )  # fmt: skip
     print(report.text())

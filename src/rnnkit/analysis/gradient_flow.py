@@ -244,6 +244,25 @@ class GradientFlowStudy:
         return json.dumps(self.to_json(), indent=1)
 
 
+def check_study_options(
+    hidden_size: int, steps: int, input_size: int, batch_size: int, input_scale: float,
+    radii: tuple[float, ...], max_norm: float, warmup: int,
+) -> None:
+    """Raise ``ValueError`` (one line naming the option) for a value the study cannot use."""
+    for name, value in (("hidden_size", hidden_size), ("steps", steps), ("input_size", input_size),
+                        ("batch_size", batch_size)):  # fmt: skip
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, received {value!r}")
+    if not input_scale > 0 or not max_norm > 0:
+        raise ValueError(
+            f"input_scale and max_norm must be > 0, received {input_scale}, {max_norm}"
+        )
+    if any(not r > 0 for r in radii):
+        raise ValueError(f"radii must be positive, received {radii}")
+    if not isinstance(warmup, (int, np.integer)) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative integer, received {warmup!r}")
+
+
 def gradient_flow_study(
     hidden_size: int = 64,
     steps: int = 100,
@@ -278,20 +297,8 @@ def gradient_flow_study(
         A :class:`GradientFlowStudy` (``.table()``, ``.to_json()``; plot it with
         :func:`rnnkit.analysis.plots.plot_gradient_flow`).
     """
-    for name, value in (("hidden_size", hidden_size), ("steps", steps), ("input_size", input_size),
-                        ("batch_size", batch_size)):  # fmt: skip
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, received {value!r}")
-    if not input_scale > 0 or not max_norm > 0:
-        raise ValueError(
-            f"input_scale and max_norm must be > 0, received {input_scale}, {max_norm}"
-        )
-    if any(not r > 0 for r in radii):
-        raise ValueError(f"radii must be positive, received {radii}")
-
-    if not isinstance(warmup, (int, np.integer)) or warmup < 0:
-        raise ValueError(f"warmup must be a non-negative integer, received {warmup!r}")
-
+    check_study_options(hidden_size, steps, input_size, batch_size, input_scale, radii,
+                        max_norm, warmup)  # fmt: skip
     dt = np.float64
     rng = np.random.default_rng(seed)
     T = warmup + steps

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..training.checkpoint import atomic_write
 from .gradient_flow import GradientFlowStudy
 
 __all__ = ["plot_gradient_flow"]
@@ -46,5 +47,5 @@ def plot_gradient_flow(study: GradientFlowStudy, path: str | os.PathLike) -> Pat
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
     return path
