@@ -680,14 +680,18 @@ def add_export_commands(sub) -> None:
     ex = sub.add_parser(
         "export", help="write a trained model as ONNX or safetensors",
         description="Export a text generator or classifier (RUN_DIR's best.npz, else "
-        "latest.npz, or a checkpoint file) for use without rnnkit; ONNX also writes FILE.json "
-        "(preprocessing).",
+        "latest.npz, a checkpoint file, or a safetensors export) for use without rnnkit; ONNX "
+        "also writes FILE.json (preprocessing). Never overwrites its input or a checkpoint; "
+        "an existing FILE (or FILE.json) is replaced, atomically, only with --force.",
     )  # fmt: skip
-    ex.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or a checkpoint file")
+    ex.add_argument("run_dir", metavar="RUN_DIR",
+                    help="a run directory, a checkpoint file or a safetensors export")  # fmt: skip
     ex.add_argument("--format", required=True, choices=("onnx", "safetensors"),
                     help="onnx or safetensors")  # fmt: skip
     ex.add_argument("--out", help="the file to write (default: RUN_DIR/model.FORMAT, or the "
                     "checkpoint's name with .FORMAT)")  # fmt: skip
+    ex.add_argument("--force", action="store_true",
+                    help="replace an existing output file (and its .json sidecar)")  # fmt: skip
     ex.set_defaults(run=cmd_export)
 
 
@@ -700,7 +704,7 @@ def cmd_export(args) -> int:
     else:
         default = run_dir.with_suffix(f".{args.format}")
     try:
-        written = export(args.run_dir, args.format, args.out or default)
+        written = export(args.run_dir, args.format, args.out or default, force=args.force)
     except MissingExtraError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
