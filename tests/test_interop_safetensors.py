@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -256,8 +257,10 @@ def test_the_wrong_application_and_foreign_files_are_named_in_one_line(runs, tmp
     # an ONNX model (only its first bytes matter) and its sidecar say what they are
     onnx_file = tmp_path / "m.onnx"
     onnx_file.write_bytes(b"\x08\x08\x12\x06rnnkit:\x00" + bytes(range(256)))
+    renamed = tmp_path / "model.bin"
+    renamed.write_bytes(onnx_file.read_bytes())
     (tmp_path / "m.onnx.json").write_text('{"app": "textgen"}\n')
-    for path in (onnx_file, tmp_path / "m.onnx.json"):
+    for path in (onnx_file, renamed, tmp_path / "m.onnx.json"):
         for argv in (
             ("textgen", "sample", path),
             ("textgen", "eval", path),
@@ -266,8 +269,13 @@ def test_the_wrong_application_and_foreign_files_are_named_in_one_line(runs, tmp
             ("export", path, "--format", "safetensors", "--out", tmp_path / "z.safetensors"),
         ):
             err = one_line_error(cli(capsys, *argv), str(path), "rnnkit reads its own checkpoints")
-            assert ("onnxruntime" in err) == (path == onnx_file), err
+            assert ("onnxruntime" in err) == (path != tmp_path / "m.onnx.json"), err
     assert not (tmp_path / "z.safetensors").exists()
+    # a PyTorch checkpoint is a zip of pickles: named, never unpickled
+    torch_file = tmp_path / "model.pt"
+    with zipfile.ZipFile(torch_file, "w") as zf:
+        zf.writestr("archive/data.pkl", b"\x80\x02cos\nsystem\n.")
+    one_line_error(cli(capsys, "textgen", "sample", torch_file), str(torch_file), "PyTorch")
 
 
 def test_a_header_of_many_lists_is_refused_before_parsing(tmp_path):

@@ -392,15 +392,28 @@ def sniff(path: str | os.PathLike) -> str | None:
             # rnnkit's export: the "rnnkit" metadata entry sits near the header's start
             window = head[8 : 8 + min(n, 4096)]
             return "safetensors" if b'"rnnkit"' in window else "foreign-safetensors"
-    if head[:1] in (b"\x80",) and len(head) > 1 and 2 <= head[1] <= 5:
-        return "pickle"
-    if path.suffix.lower() == ".onnx" or (
-        len(head) >= 3 and head[0] == 0x08 and head[1] < 0x80 and head[2] in (0x12, 0x1A, 0x3A)
-    ):
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5 and _last_byte(path) == b".":
+        return "pickle"  # PROTO 2-5 ... STOP
+    if path.suffix.lower() == ".onnx" or _onnx_head(head):
         return "onnx"
     if head.lstrip()[:1] in (b"{", b"[") and path.suffix.lower() == ".json":
         return "json"
     return None
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)
+
+
+def _onnx_head(head: bytes) -> bool:
+    """An ONNX ``ModelProto`` as serialized: ``ir_version`` (field 1, 3-15), then
+    ``producer_name`` (field 2) of printable ASCII."""
+    if len(head) < 4 or head[0] != 0x08 or not 3 <= head[1] <= 15 or head[2] != 0x12:
+        return False
+    name = head[4 : 4 + head[3]]
+    return len(name) == head[3] and all(32 <= c < 127 for c in name)
 
 
 def _member(zf: zipfile.ZipFile, key: str) -> zipfile.ZipInfo | None:
