@@ -382,3 +382,88 @@ def test_loading_a_model_peaks_below_twice_its_weights(app, tmp_path):
     named, peak = map(int, out.split())
     assert named > 15_000_000, named
     assert peak < 1.5 * named, (peak / named, peak, named)  # 1.03-1.08x measured; the bound is 2x
+
+
+# -- "nothing lost, round two", 4: the metadata's bound follows the file --------------
+def rezip_meta(src: Path, dst: Path, text: str, compress: int) -> Path:
+    """``src`` with its metadata replaced by ``text``, that member written with ``compress``."""
+    blob = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            if info.filename == META_KEY + ".npy":
+                member = zipfile.ZipInfo(info.filename)
+                member.compress_type = compress
+                with zout.open(member, "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, blob)
+            else:
+                zout.writestr(info, zin.read(info))
+    return dst
+
+
+def padded_meta(src: Path, pad) -> str:
+    meta = read_meta_text(src)
+    meta["tree"]["config"]["padding"] = pad
+    return json.dumps(meta, separators=(",", ":"))
+
+
+def read_meta_text(src: Path) -> dict:
+    with zipfile.ZipFile(src) as zin, zin.open(META_KEY + ".npy") as f:
+        return json.loads(np.lib.format.read_array(f).tobytes().decode("utf-8"))
+
+
+def test_a_metadata_bomb_is_refused_for_its_ratio_to_the_file(lm_run, tmp_path, capsys):
+    # the issue's 200 MB of "[]," in a 566 KB file, scaled down: 3 MB in about 60 KB
+    src = lm_run / "run" / "best.npz"
+    text = padded_meta(src, [[]] * 1_000_000)
+    bad = rezip_meta(src, tmp_path / "bomb.npz", text, zipfile.ZIP_DEFLATED)
+    assert bad.stat().st_size * 16 < len(text)
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match="times the file") as info:
+        load_checkpoint(bad)
+    assert time.perf_counter() - start < 0.5
+    assert "\n" not in str(info.value) and str(bad) in str(info.value)
+    code, _, err = run(capsys, "textgen", "sample", bad, "--length", 5)
+    one_line_error(code, err, str(bad), "metadata of", "times the file")
+
+
+def test_metadata_of_many_lists_is_refused_before_parsing(lm_run, tmp_path, capsys):
+    # stored (not compressed): 600 KB of "[]," in a file of 650 KB is 200,000 lists,
+    # four times what a file that size may hold (1 per 16 bytes + 10,000)
+    src = lm_run / "run" / "best.npz"
+    text = padded_meta(src, [[]] * 200_000)
+    bad = rezip_meta(src, tmp_path / "lists.npz", text, zipfile.ZIP_STORED)
+    with pytest.raises(CheckpointError, match="lists and dicts") as info:
+        load_checkpoint(bad)
+    assert "\n" not in str(info.value) and str(bad) in str(info.value)
+    code, _, err = run(capsys, "textgen", "sample", bad, "--length", 5)
+    one_line_error(code, err, str(bad), "lists and dicts")
+
+
+def test_metadata_of_more_values_than_the_file_has_bytes_is_refused(lm_run, tmp_path):
+    # random digits compress about 4x: under the size ratio, yet 600,000 numbers
+    # could never fit in a file of about 330 KB without compression
+    src = lm_run / "run" / "best.npz"
+    digits = np.random.default_rng(0).integers(0, 10, 600_000).tolist()
+    text = padded_meta(src, digits)
+    bad = rezip_meta(src, tmp_path / "values.npz", text, zipfile.ZIP_DEFLATED)
+    assert bad.stat().st_size * 16 > len(text)
+    with pytest.raises(CheckpointError, match="values, more than") as info:
+        load_checkpoint(bad)
+    assert "\n" not in str(info.value) and str(bad) in str(info.value)
+
+
+def test_real_checkpoints_stay_far_inside_the_metadata_bounds(lm_run, clf_file):
+    from rnnkit.training import checkpoint as ck
+
+    for path in (lm_run / "run" / "best.npz", lm_run / "run" / "latest.npz", clf_file):
+        size = path.stat().st_size
+        data = json.dumps(read_meta_text(path)).encode()
+        containers = data.count(b"[") + data.count(b"{")
+        assert len(data) * 4 < size * ck.META_SIZE_RATIO
+        assert containers * 4 < size // ck.META_BYTES_PER_CONTAINER
+        load_checkpoint(path)
+    # a checkpoint deflated by some zip tool (about 5x here) still loads
+    path = lm_run / "run" / "best.npz"
+    text = json.dumps(read_meta_text(path))
+    again = rezip_meta(path, lm_run / "deflated.npz", text, zipfile.ZIP_DEFLATED)
+    assert load_checkpoint(again)["app"] == "textgen"

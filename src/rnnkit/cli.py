@@ -143,6 +143,10 @@ def report_training(
 # ---------------------------------------------------------------------------
 
 
+#: what a command that reads a model takes
+MODEL_HELP = "run directory, checkpoint file or safetensors export"
+
+
 def add_textgen_commands(sub) -> None:
     from .textgen import CharRNNConfig, TrainSettings
     from .textgen.api import DEFAULT_STOP
@@ -183,11 +187,11 @@ def add_textgen_commands(sub) -> None:
         "sample",
         help="generate text from a trained model (streams to stdout)",
         description=(
-            "Generate text from RUN_DIR's best checkpoint (or a .npz file), "
-            "one character at a time."
+            "Generate text from RUN_DIR's best checkpoint (or a .npz checkpoint, or a "
+            ".safetensors export), one character at a time."
         ),
     )
-    sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
+    sample.add_argument("run_dir", metavar="RUN_DIR", help=MODEL_HELP)
     sample.add_argument("--length", type=int, default=500, help="characters to generate (500)")
     sample.add_argument("--temperature", type=float, default=1.0,
                         help="below 1: safer, above 1: wilder; 0 = greedy (1.0)")  # fmt: skip
@@ -205,7 +209,7 @@ def add_textgen_commands(sub) -> None:
         help="loss in nats/char, bits/char and perplexity",
         description="Evaluate on FILE or, without it, on the run's own validation split.",
     )
-    ev.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint file")
+    ev.add_argument("run_dir", metavar="RUN_DIR", help=MODEL_HELP)
     ev.add_argument("file", nargs="?", metavar="FILE", help="text to evaluate on")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     _add_checkpoint_option(ev)
@@ -678,14 +682,18 @@ def add_export_commands(sub) -> None:
     ex = sub.add_parser(
         "export", help="write a trained model as ONNX or safetensors",
         description="Export a text generator or classifier (RUN_DIR's best.npz, else "
-        "latest.npz, or a checkpoint file) for use without rnnkit; ONNX also writes FILE.json "
-        "(preprocessing).",
+        "latest.npz, a checkpoint file, or a safetensors export) for use without rnnkit; ONNX "
+        "also writes FILE.json (preprocessing). Never overwrites its input or a checkpoint; "
+        "an existing FILE (or FILE.json) is replaced, atomically, only with --force.",
     )  # fmt: skip
-    ex.add_argument("run_dir", metavar="RUN_DIR", help="a run directory or a checkpoint file")
+    ex.add_argument("run_dir", metavar="RUN_DIR",
+                    help="a run directory, a checkpoint file or a safetensors export")  # fmt: skip
     ex.add_argument("--format", required=True, choices=("onnx", "safetensors"),
                     help="onnx or safetensors")  # fmt: skip
     ex.add_argument("--out", help="the file to write (default: RUN_DIR/model.FORMAT, or the "
                     "checkpoint's name with .FORMAT)")  # fmt: skip
+    ex.add_argument("--force", action="store_true",
+                    help="replace an existing output file (and its .json sidecar)")  # fmt: skip
     ex.set_defaults(run=cmd_export)
 
 
@@ -698,7 +706,7 @@ def cmd_export(args) -> int:
     else:
         default = run_dir.with_suffix(f".{args.format}")
     try:
-        written = export(args.run_dir, args.format, args.out or default)
+        written = export(args.run_dir, args.format, args.out or default, force=args.force)
     except MissingExtraError as exc:
         print(f"rnnkit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from ..training.checkpoint import atomic_write
 from .extras import import_extra
 from .source import app_name, load_app
 
@@ -354,14 +355,18 @@ def preprocessing(app) -> dict:
 
 
 def export_app(source, out: str | os.PathLike) -> list[Path]:
-    """Export a run directory / checkpoint / application to ``out`` and ``out.json``."""
+    """Export a run directory / checkpoint / application to ``out`` and ``out.json``.
+
+    Both files are written atomically (:func:`rnnkit.training.checkpoint.atomic_write`):
+    an existing one is replaced whole or not at all. Refusing to overwrite is
+    :func:`rnnkit.interop.export`'s job.
+    """
     app = load_app(source)
     model = textgen_model(app) if app_name(app) == "textgen" else sentiment_model(app)
+    sidecar_text = json.dumps(preprocessing(app), indent=1, ensure_ascii=False) + "\n"
     path = _write(model, out)
     sidecar = path.with_name(path.name + ".json")
-    sidecar.write_text(
-        json.dumps(preprocessing(app), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    atomic_write(sidecar, lambda f: f.write(sidecar_text.encode("utf-8")))
     return [path, sidecar]
 
 
@@ -369,5 +374,6 @@ def _write(model, out: str | os.PathLike) -> Path:
     path = Path(out)
     if path.parent and not path.parent.is_dir():
         raise FileNotFoundError(f"--out: no directory {path.parent}")
-    path.write_bytes(model.SerializeToString())
+    data = model.SerializeToString()
+    atomic_write(path, lambda f: f.write(data))
     return path

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..training import CheckpointError
-from ..training.checkpoint import atomic_write
+from ..training.checkpoint import MAX_JSON_DEPTH, atomic_write, check_json_counts, json_depth
 from .source import app_config, app_from_weights, app_name
 from .source import load_app as load_source
 
@@ -78,7 +78,14 @@ def save_file(
 
 
 def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """``(tensors, metadata)`` of a safetensors file (see the module docstring for the checks)."""
+    """``(tensors, metadata)`` of a safetensors file (see the module docstring for the checks).
+
+    Everything is checked against the file before anything is allocated: the
+    header's length against the file's size, its count of lists and dicts
+    against its length, the tensors' offsets against the data, which they
+    must tile exactly. Then each tensor is read straight into its array, so a
+    load needs the bytes of the file and no more.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"safetensors file not found: {path}")
@@ -93,46 +100,70 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
                 f"{path}: not a safetensors file (header of {n:,} bytes in a file of {size:,}; "
                 f"at most {MAX_HEADER_BYTES:,})"
             )
-        try:
-            header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: corrupt safetensors header ({exc})") from None
-        data = f.read()
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise CheckpointError(f"{path}: safetensors metadata must map strings to strings")
-    tensors, spans = {}, []
-    for name, entry in header.items():
-        try:
-            dtype = np.dtype(DTYPES[entry["dtype"]]).newbyteorder("<")
-            shape = [int(s) for s in entry["shape"]]
-            begin, end = (int(o) for o in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"{path}: tensor {name!r} has a bad header entry ({exc})"
-            ) from None
-        if min(shape, default=0) < 0 or not 0 <= begin <= end <= len(data):
-            raise CheckpointError(f"{path}: tensor {name!r} lies outside the file's data")
-        if end - begin != math.prod(shape) * dtype.itemsize:
-            raise CheckpointError(
-                f"{path}: tensor {name!r} of shape {shape} does not fit its {end - begin} bytes"
-            )
-        spans.append((begin, end))
-        tensors[name] = (
-            np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=begin)
-            .reshape(shape)
-            .copy()
-        )
-    position = 0
-    for begin, end in sorted(spans):
-        if begin != position:
-            raise CheckpointError(f"{path}: the tensors' data overlap or leave gaps")
-        position = end
-    if position != len(data):
-        raise CheckpointError(f"{path}: {len(data) - position} bytes after the last tensor")
-    return tensors, metadata
+        raw = f.read(n)
+        header = _parse_header(raw, path, size)
+        del raw
+        data_size = size - 8 - n
+        if not isinstance(header, dict):
+            raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
+        metadata = header.pop("__metadata__", None) or {}
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise CheckpointError(f"{path}: safetensors metadata must map strings to strings")
+        entries = []
+        for name, entry in header.items():
+            try:
+                dtype = np.dtype(DTYPES[entry["dtype"]]).newbyteorder("<")
+                shape = [int(s) for s in entry["shape"]]
+                begin, end = (int(o) for o in entry["data_offsets"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(
+                    f"{path}: tensor {name!r} has a bad header entry ({exc})"
+                ) from None
+            if min(shape, default=0) < 0 or not 0 <= begin <= end <= data_size:
+                raise CheckpointError(f"{path}: tensor {name!r} lies outside the file's data")
+            if end - begin != math.prod(shape) * dtype.itemsize:
+                raise CheckpointError(
+                    f"{path}: tensor {name!r} of shape {shape} does not fit its {end - begin} bytes"
+                )
+            entries.append((begin, end, name, dtype, shape))
+        entries.sort(key=lambda e: (e[0], e[1]))
+        position = 0
+        for begin, end, *_ in entries:
+            if begin != position:
+                raise CheckpointError(f"{path}: the tensors' data overlap or leave gaps")
+            position = end
+        if position != data_size:
+            raise CheckpointError(f"{path}: {data_size - position} bytes after the last tensor")
+        tensors = {}
+        for begin, end, name, dtype, shape in entries:  # in file order: one pass
+            array = np.empty(shape, dtype=dtype)
+            if end > begin and f.readinto(memoryview(array.reshape(-1).view(np.uint8))) != (
+                end - begin
+            ):
+                raise CheckpointError(f"{path}: truncated (tensor {name!r} ends early)")
+            tensors[name] = array
+    return {name: tensors[name] for name in header}, metadata
+
+
+def _parse_header(raw: bytes, path: Path, size: int):
+    """The header's JSON, its lists and dicts counted first (bounded by its length)."""
+    # a real header has 3 containers per tensor entry of 50+ bytes (and the
+    # config inside the "rnnkit" string has few): 1 per 8 bytes is generous
+    check_json_counts(
+        raw, path, "safetensors header",
+        max_containers=len(raw) // 8 + 4096, max_values=len(raw) + 1, file_size=size,
+    )  # fmt: skip
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise CheckpointError(f"{path}: corrupt safetensors header (nested too deep)") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: corrupt safetensors header ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def export_app(source, out: str | os.PathLike) -> list[Path]:
@@ -143,14 +174,31 @@ def export_app(source, out: str | os.PathLike) -> list[Path]:
     return [save_file(weights, out, {"format": "pt", "rnnkit": json.dumps(meta)})]
 
 
-def load_app(path: str | os.PathLike):
-    """The ``CharLM`` or ``SentimentClassifier`` saved by :func:`export_app`."""
+def read_export(path: str | os.PathLike) -> dict:
+    """The ``{"app", "config", "model"}`` tree of a file written by :func:`export_app`
+    (the same tree a model-only checkpoint holds); one-line :class:`CheckpointError`
+    for any other file."""
     tensors, metadata = load_file(path)
     try:
         meta = json.loads(metadata["rnnkit"])
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+        if json_depth(meta) > MAX_JSON_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
         if meta.get("format") != FORMAT or int(meta.get("version", 0)) > VERSION:
             raise ValueError(f"format {meta.get('format')!r} version {meta.get('version')!r}")
         app, config = meta["app"], meta["config"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not an rnnkit export (metadata 'rnnkit': {exc})") from None
-    return app_from_weights(app, config, tensors, str(path))
+        if not isinstance(app, str) or not isinstance(config, dict):
+            raise ValueError("'app' must be a string and 'config' a dict")
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        detail = _one_line(exc) if not isinstance(exc, KeyError) else f"no {exc}"
+        raise CheckpointError(
+            f"{path}: not an rnnkit export (metadata 'rnnkit': {detail})"
+        ) from None
+    return {"app": app, "config": config, "model": tensors}
+
+
+def load_app(path: str | os.PathLike):
+    """The ``CharLM`` or ``SentimentClassifier`` saved by :func:`export_app`."""
+    tree = read_export(path)
+    return app_from_weights(tree["app"], tree["config"], tree["model"], str(path))

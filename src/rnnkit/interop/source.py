@@ -1,4 +1,5 @@
-"""What gets exported: the trained application behind a run directory or a checkpoint file.
+"""What gets exported: the trained application behind a run directory, a checkpoint file
+or a safetensors file of rnnkit's own export.
 
 Applications are loaded only through their own ``load`` (``CharLM.load``,
 ``SentimentClassifier.load``), which resolves a run directory to its
@@ -12,7 +13,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..training import CheckpointError, RunDir, load_checkpoint, save_checkpoint
+from ..training import (
+    CheckpointError,
+    RunDir,
+    load_checkpoint,
+    read_checkpoint_meta,
+    save_checkpoint,
+)
+from ..training.checkpoint import sniff
 
 APPS = ("textgen", "sentiment")
 
@@ -31,7 +39,13 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
 def app_of(path: str | os.PathLike) -> str:
     """``"textgen"`` or ``"sentiment"``: which application wrote the checkpoint at ``path``."""
     path = checkpoint_path(path)
-    app = load_checkpoint(path).get("app")
+    if sniff(path) == "safetensors":
+        from .safetensors import read_export
+
+        app = read_export(path)["app"]
+    else:  # the metadata says, no array needs reading
+        tree = read_checkpoint_meta(path)["tree"]
+        app = tree.get("app") if isinstance(tree, dict) else None
     if app not in APPS:
         raise CheckpointError(
             f"{path}: written by {app!r}, which has no export (expected one of {APPS})"
@@ -53,6 +67,10 @@ def load_app(source: Any):
             f"received {type(source).__name__}"
         )
     path = checkpoint_path(source)
+    if sniff(path) == "safetensors":  # rnnkit's own export: weights and config
+        from .safetensors import load_app as load_export
+
+        return load_export(path)
     return (CharLM if app_of(path) == "textgen" else SentimentClassifier).load(path)
 
 

@@ -54,6 +54,7 @@ from ..training import (
     config_error,
     fit_run,
     load_checkpoint,
+    load_model,
     resolve_checkpoint,
     save_checkpoint,
 )
@@ -600,10 +601,11 @@ class SentimentClassifier(_Predictor):
         """Load a saved model, or a run directory's ``which`` checkpoint (best, else latest).
 
         Raises :class:`rnnkit.training.CheckpointError` (one-line message) for a
-        missing, corrupt or foreign file.
+        missing, corrupt or foreign file. A safetensors file written by ``rnnkit
+        export`` (weights and config) loads too.
         """
         path = resolve_checkpoint(path, which)
-        tree = load_checkpoint(path, app=APP)
+        tree = load_model(path, app=APP)
         clf = cls.from_config(tree["config"], tree["model"], path)
         try:
             clf.network.load_state_dict(tree["model"], assign=True)  # the tree is ours

@@ -46,7 +46,7 @@ from ..training import (
     config_error,
     fit_run,
     from_dict,
-    load_checkpoint,
+    load_model,
     resolve_checkpoint,
     save_checkpoint,
 )
@@ -319,9 +319,10 @@ class CharLM:
     @classmethod
     def load(cls, path: str | os.PathLike, which: str = "best") -> CharLM:
         """Load a checkpoint file, or a run directory's ``which`` checkpoint
-        (``best.npz``, else ``latest.npz``; or ``"latest"``)."""
+        (``best.npz``, else ``latest.npz``; or ``"latest"``), or a safetensors
+        file written by ``rnnkit export``."""
         path = resolve_checkpoint(path, which)
-        return cls._from_tree(load_checkpoint(path, app=APP), path, owned=True)
+        return cls._from_tree(load_model(path, app=APP), path, owned=True)
 
     @classmethod
     def _from_tree(cls, tree: dict, path: Path, owned: bool = False) -> CharLM:

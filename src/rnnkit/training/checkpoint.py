@@ -19,8 +19,11 @@ as a uint8 array under the key ``__meta__``::
 
 Loading never runs code (no pickle, object arrays refused) and is bounded
 (:func:`load_checkpoint`): the JSON is at most :data:`MAX_META_BYTES` and
-:data:`MAX_JSON_DEPTH` deep, only the arrays the skeleton names are read (other
-members of the zip are never decompressed), and each member's ``.npy`` header
+:data:`META_SIZE_RATIO` times the file's size, holds a number of lists, dicts
+and values proportional to the file's size (counted before it is parsed, see
+:func:`check_json_counts`) and nests at most :data:`MAX_JSON_DEPTH` deep;
+only the arrays the skeleton names are read (other members of the zip are
+never decompressed), and each member's ``.npy`` header
 must agree with the uncompressed size in the zip directory before its array is
 allocated; their total must fit in the memory the machine has available. So a
 load needs about the bytes of the named arrays, and a crafted file is refused
@@ -54,7 +57,20 @@ _MARKERS = (_ARRAY, _INTKEYS, _TUPLE)
 
 #: the metadata JSON may be at most this large (bytes) ...
 MAX_META_BYTES = 256 * 2**20
-#: ... and nest lists/dicts at most this deep
+#: ... and at most this many times the size of the whole file: ``np.savez`` stores
+#: the metadata uncompressed (ratio 1), and JSON that some tool re-zipped with
+#: deflate shrinks 3-10x, so 16 leaves room for that while a "zip bomb" of
+#: ``[],[],...`` (200 MB in a 566 KB file: ratio 370) is refused unread ...
+META_SIZE_RATIO = 16
+#: ... and it may hold at most ``file size / 16 + 10,000`` lists and dicts
+#: (the test runs' checkpoints have one per 400-700 bytes of file; each costs
+#: 56-200 bytes of Python objects) ...
+META_BYTES_PER_CONTAINER = 16
+META_MIN_CONTAINERS = 10_000
+#: ... and at most ``file size + 100,000`` values in all (an uncompressed
+#: metadata can never have more: each value takes at least one byte) ...
+META_MIN_VALUES = 100_000
+#: ... nesting lists/dicts at most this deep
 MAX_JSON_DEPTH = 64
 #: members of the .npz a checkpoint may have (arrays are one member each)
 MAX_MEMBERS = 100_000
@@ -275,6 +291,26 @@ def load_checkpoint(path: str | os.PathLike, app: str | None = None) -> dict[str
     return tree
 
 
+def load_model(path: str | os.PathLike, app: str | None = None) -> dict[str, Any]:
+    """The ``{"app", "config", "model"}`` tree of a model file: a checkpoint
+    (:func:`load_checkpoint`) or rnnkit's own safetensors export (which carries
+    the application's config; :func:`rnnkit.interop.safetensors.read_export`).
+
+    What inference reads (``textgen sample``, ``sentiment predict``, ``export``);
+    resuming a run needs a real checkpoint. Any other file is refused in one
+    line saying what it is and what reads it.
+    """
+    path = Path(path)
+    if path.is_file() and sniff(path) == "safetensors":
+        from ..interop.safetensors import read_export
+
+        tree = read_export(path)
+        if app is not None and tree["app"] != app:
+            raise CheckpointError(f"{path}: this is a {tree['app']!r} export, expected {app!r}")
+        return tree
+    return load_checkpoint(path, app)
+
+
 def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     """Only the metadata of a checkpoint (``format``, ``version``, ``tree`` skeleton), no array.
 
@@ -294,10 +330,11 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-        if magic == b"\x93NUMPY":
+        kind = sniff(path)
+        if kind == "npy":
             raise CheckpointError(f"{path}: not an rnnkit checkpoint (a bare .npy array)") from None
+        if kind in FOREIGN:
+            raise CheckpointError(f"{path}: {FOREIGN[kind]}") from None
         raise CheckpointError(
             f"{path}: corrupt or truncated checkpoint (not a zip archive)"
         ) from None
@@ -311,6 +348,74 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     return zf
 
 
+#: what rnnkit reads, said after what a file it cannot read is
+READS = "rnnkit reads its own checkpoints (.npz) and safetensors exports"
+#: one line per kind of file :func:`sniff` recognises (after "PATH: ")
+FOREIGN = {
+    "safetensors": "rnnkit's safetensors export (weights and config), not a training "
+    "checkpoint; textgen sample/eval, sentiment predict/eval and export read it",
+    "foreign-safetensors": "a safetensors file without rnnkit's metadata (not written by "
+    f"'rnnkit export'); {READS}",
+    "onnx": f"an ONNX model, not an rnnkit checkpoint; {READS}; run it with onnxruntime",
+    "json": f"a JSON file (an ONNX export's preprocessing sidecar?), not a model; {READS}",
+    "pytorch": "a PyTorch (pickle) checkpoint, which rnnkit never loads (pickle runs code); "
+    f"{READS}",
+    "pickle": f"a Python pickle, which rnnkit never loads (pickle runs code); {READS}",
+}
+
+
+def sniff(path: str | os.PathLike) -> str | None:
+    """What kind of file ``path`` is, from its first bytes: ``"npy"``, ``"safetensors"``
+    (rnnkit's export), ``"foreign-safetensors"``, ``"onnx"``, ``"json"``,
+    ``"pytorch"``, ``"pickle"``, ``"zip"`` or None (unknown). Reads at most 64 KiB."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    if head[:6] == b"\x93NUMPY":
+        return "npy"
+    if head[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except Exception:
+            return "zip"
+        if any(n.endswith("data.pkl") for n in names):
+            return "pytorch"
+        return "zip"
+    if len(head) >= 10:
+        n = int.from_bytes(head[:8], "little")
+        if 2 <= n <= size - 8 and head[8:9] == b"{":
+            # rnnkit's export: the "rnnkit" metadata entry sits near the header's start
+            window = head[8 : 8 + min(n, 4096)]
+            return "safetensors" if b'"rnnkit"' in window else "foreign-safetensors"
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5 and _last_byte(path) == b".":
+        return "pickle"  # PROTO 2-5 ... STOP
+    if path.suffix.lower() == ".onnx" or _onnx_head(head):
+        return "onnx"
+    if head.lstrip()[:1] in (b"{", b"[") and path.suffix.lower() == ".json":
+        return "json"
+    return None
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)
+
+
+def _onnx_head(head: bytes) -> bool:
+    """An ONNX ``ModelProto`` as serialized: ``ir_version`` (field 1, 3-15), then
+    ``producer_name`` (field 2) of printable ASCII."""
+    if len(head) < 4 or head[0] != 0x08 or not 3 <= head[1] <= 15 or head[2] != 0x12:
+        return False
+    name = head[4 : 4 + head[3]]
+    return len(name) == head[3] and all(32 <= c < 127 for c in name)
+
+
 def _member(zf: zipfile.ZipFile, key: str) -> zipfile.ZipInfo | None:
     try:
         return zf.getinfo(key + ".npy")
@@ -321,20 +426,34 @@ def _member(zf: zipfile.ZipFile, key: str) -> zipfile.ZipInfo | None:
 def _read_meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     info = _member(zf, META_KEY)
     if info is None:
+        if any(n.endswith("data.pkl") for n in zf.namelist()):
+            raise CheckpointError(f"{path}: {FOREIGN['pytorch']}")
         raise CheckpointError(f"{path}: not an rnnkit checkpoint (no '{META_KEY}' entry)")
-    if info.file_size > MAX_META_BYTES + 1024:
+    try:
+        file_size = os.path.getsize(path)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    limit = min(MAX_META_BYTES, META_SIZE_RATIO * file_size) + 1024  # + the .npy header
+    if info.file_size > limit:
         raise CheckpointError(
-            f"{path}: checkpoint metadata of {info.file_size:,} bytes is larger than "
-            f"the {MAX_META_BYTES:,} allowed"
+            f"{path}: checkpoint metadata of {info.file_size:,} bytes is larger than the "
+            f"{limit - 1024:,} allowed in a file of {file_size:,} bytes "
+            f"(at most {META_SIZE_RATIO} times the file, and {MAX_META_BYTES:,})"
         )
     header = _npy_header(zf, info, path)
     if header[1] != np.dtype(np.uint8) or len(header[0]) != 1:
         raise CheckpointError(f"{path}: checkpoint metadata is not a byte array")
-    blob = _read_npy(zf, info, header, path)
+    blob = _read_npy(zf, info, header, path).tobytes()
+    check_json_counts(
+        blob, path, "checkpoint metadata",
+        max_containers=file_size // META_BYTES_PER_CONTAINER + META_MIN_CONTAINERS,
+        max_values=file_size + META_MIN_VALUES, file_size=file_size,
+    )  # fmt: skip
     try:
-        text = blob.tobytes().decode("utf-8")
+        text = blob.decode("utf-8")
     except UnicodeDecodeError:
         raise CheckpointError(f"{path}: checkpoint metadata is not UTF-8") from None
+    del blob
     try:
         meta = json.loads(text)
     except RecursionError:
@@ -350,6 +469,36 @@ def _read_meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
         )
     _check_meta(meta, path)
     return meta
+
+
+def check_json_counts(
+    data: bytes,
+    path: str | os.PathLike,
+    what: str,
+    *,
+    max_containers: int,
+    max_values: int,
+    file_size: int,
+) -> None:
+    """Refuse JSON ``data`` that would parse into more objects than ``path`` justifies.
+
+    Counts, before parsing and at C speed, the ``[`` and ``{`` (containers) and
+    the ``[``, ``{``, ``,`` and ``:`` (an upper bound of the values, less one)
+    in the raw bytes, those inside strings included: an over-count, so the
+    true numbers are never larger. Raises :class:`CheckpointError` in one line.
+    """
+    containers = data.count(b"[") + data.count(b"{")
+    if containers > max_containers:
+        raise CheckpointError(
+            f"{path}: {what} holds up to {containers:,} lists and dicts, more than the "
+            f"{max_containers:,} a file of {file_size:,} bytes may have"
+        )
+    values = containers + data.count(b",") + data.count(b":") + 1
+    if values > max_values:
+        raise CheckpointError(
+            f"{path}: {what} holds up to {values:,} values, more than the "
+            f"{max_values:,} a file of {file_size:,} bytes may have"
+        )
 
 
 def json_depth(value: Any) -> int:
