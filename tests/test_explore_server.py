@@ -105,6 +105,7 @@ def test_trace_cells_and_classify(explorer):
         ("generate", {"model": "tg", "top_p": float("nan")}, 400, "finite"),
         ("generate", {"model": "tg", "temperature": float("inf")}, 400, "finite"),
         ("generate", {"model": "tg", "temperature": 10**400}, 400, "temperature"),
+        ("generate", {"model": "tg", "temperature": 5e-324}, 400, "greedy"),
         ("cells", {"model": "tg", "text": "def", "regex": "a{4294967296}"}, 400, "regex"),
         ("cells", {"model": "tg", "text": "def", "regex": "("}, 400, "regex"),
         (

@@ -40,6 +40,9 @@ LIMITS = {
     "max_concurrent": 4,  # requests in work at once; more get 429
 }
 
+#: the smallest temperature above 0 (greedy); below it the sampler's logits / T overflow
+MIN_TEMPERATURE = 1e-6
+
 TRACE_CACHE = 4  # traces kept per explorer (the page re-colours without recomputing)
 
 
@@ -255,6 +258,9 @@ class Explorer:
             "top_p": _get(body, "top_p", float, None, low=1e-6, high=1.0),
             "seed": _get(body, "seed", int, None, low=0, high=2**63 - 1),
         }
+        if 0 < kwargs["temperature"] < MIN_TEMPERATURE:  # logits / T would overflow to NaN
+            raise ApiError(400, f"temperature must be 0 (greedy) or in [{MIN_TEMPERATURE:g}, "
+                                f"10.0], received {kwargs['temperature']!r}")  # fmt: skip
         guesses = _get(body, "guesses", int, 5, low=1, high=LIMITS["max_top_k"])
         prime = kwargs["prime"]
         if prime is not None:

@@ -12,7 +12,8 @@ and a pattern such as ``(a+)+$`` backtracks for an exponential time. So:
   ``python -I -S`` started by us, reused between calls, at most
   :data:`MAX_IDLE` kept waiting). A worker that has not answered within
   ``seconds`` is killed, the caller gets a one-line ``ValueError``, and the
-  next call starts a fresh worker. The cost: a pipe round trip per call (about
+  next call starts a fresh worker (a worker also ends itself, by ``SIGALRM``,
+  2 s after the bound, should its parent be gone). The cost: a pipe round trip per call (about
   a millisecond for the explorer's 4,000-character texts), plus the start of a
   worker (tens of milliseconds) when none is waiting.
 
@@ -34,16 +35,21 @@ MAX_IDLE = 4
 #: how long a new worker may take to start (a loaded machine), apart from the match bound
 START_SECONDS = 30.0
 
+# SIGALRM's default action ends the worker by itself a little after the parent's bound,
+# should the parent be gone (killed) while a match runs; on Windows only the parent kills.
 _WORKER = """
-import json, re, sys
+import json, re, signal, sys
+alarm = getattr(signal, "alarm", lambda seconds: None)
 sys.stdout.write("ready\\n")
 sys.stdout.flush()
 for line in sys.stdin:
-    pattern, text = json.loads(line)
+    pattern, text, seconds = json.loads(line)
+    alarm(int(seconds) + 2)
     try:
         out = [m.span() for m in re.finditer(pattern, text)]
     except Exception as exc:
         out = f"{type(exc).__name__}: {exc}"
+    alarm(0)
     sys.stdout.write(json.dumps(out) + "\\n")
     sys.stdout.flush()
 """
@@ -145,7 +151,7 @@ def match_spans(pattern: str, text: str, seconds: float = 2.0,
     """``[m.span() for m in re.finditer(pattern, text)]``, computed in a worker process
     stopped after ``seconds``; every failure is a one-line ``ValueError``."""
     compile_pattern(pattern, max_chars)
-    message = json.dumps([pattern, text]).encode("ascii")
+    message = json.dumps([pattern, text, seconds]).encode("ascii")
     try:
         worker = _take()
         answer = worker.ask(message, seconds)

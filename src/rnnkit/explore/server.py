@@ -12,7 +12,8 @@ Every answer is JSON (the page and its own static files aside), written with
   connection is closed (uvicorn has no such bound: :func:`guarded_protocol`);
   its body within ``timeout`` of the headers, else 408 and the connection
   closed; a kept-alive connection idle for ``min(5 s, timeout)`` is closed;
-  the head of a request is at most :data:`MAX_HEAD_BYTES` (400);
+  a request's head still incomplete past :data:`MAX_HEAD_BYTES` is refused
+  (h11's incomplete-event bound: 400);
 * work: at most ``LIMITS["max_concurrent"]`` requests at once (one more is
   answered 429 at once rather than queued). A streaming generation holds its
   slot until it ends or the client goes: between two characters it checks
@@ -46,7 +47,7 @@ from .api import LIMITS, ApiError, Explorer, parse_body
 
 STATIC = {"explore.js": "application/javascript", "explore.css": "text/css"}
 
-#: the request line and headers together, at most (h11's incomplete-event bound; then 400)
+#: a request line and headers still incomplete past this many bytes are refused (400)
 MAX_HEAD_BYTES = 16 * 1024
 #: seconds a client has for each request's line, headers and body (``rnnkit explore --timeout``)
 TIMEOUT = 10.0
