@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from importlib import resources
 
 import anyio
@@ -161,8 +161,8 @@ class _LineStream(Response):
 
     media_type = "application/x-ndjson"
 
-    def __init__(self, request: Request, events: Iterator[dict], first: bytes, release,
-                 timeout: float):  # fmt: skip
+    def __init__(self, request: Request, events: Generator[dict, None, None], first: bytes,
+                 release, timeout: float):  # fmt: skip
         self.status_code = 200
         self.background = None
         self.init_headers()
@@ -178,7 +178,7 @@ class _LineStream(Response):
         try:
             return self.next_line()
         except Exception as exc:  # noqa: BLE001 - the stream ends with one error line
-            self.events = iter(())
+            self.events.close()  # a closed generator's next is the end
             message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
             return (json.dumps({"error": message}) + "\n").encode()
 
@@ -204,10 +204,8 @@ class _LineStream(Response):
             await self._send(send, {"type": "http.response.body", "body": b"",
                                     "more_body": False})  # fmt: skip
         finally:
-            close = getattr(self.events, "close", None)  # None after an error line
             try:
-                if close is not None:
-                    close()
+                self.events.close()
             finally:
                 self.release()
 
