@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -100,6 +101,12 @@ def test_trace_cells_and_classify(explorer):
         ("generate", {"model": "tg", "temperature": "hot"}, 400, "temperature"),
         ("generate", {"model": "tg", "top_p": 0}, 400, "top_p"),
         ("generate", {"model": "tg", "length": True}, 400, "length"),
+        ("generate", {"model": "tg", "temperature": float("nan")}, 400, "finite"),
+        ("generate", {"model": "tg", "top_p": float("nan")}, 400, "finite"),
+        ("generate", {"model": "tg", "temperature": float("inf")}, 400, "finite"),
+        ("generate", {"model": "tg", "temperature": 10**400}, 400, "temperature"),
+        ("generate", {"model": "tg", "temperature": 5e-324}, 400, "greedy"),
+        ("cells", {"model": "tg", "text": "def", "regex": "a{4294967296}"}, 400, "regex"),
         ("cells", {"model": "tg", "text": "def", "regex": "("}, 400, "regex"),
         (
             "cells",
@@ -216,17 +223,18 @@ def test_without_the_extra_the_command_names_it(runs, tmp_path):
 # -- the real server ----------------------------------------------------------------------
 
 
-def start_server(run_dirs):
-    """``rnnkit explore RUN_DIR... --port 0`` in a subprocess; returns (process, base URL)."""
+def start_server(run_dirs, *options, stderr=subprocess.PIPE):
+    """``rnnkit explore RUN_DIR... --port 0 [options]`` in a subprocess; returns
+    (process, base URL)."""
     env = {**os.environ, "PYTHONPATH": SRC}
-    cmd = [sys.executable, "-m", "rnnkit.cli", "explore", *map(str, run_dirs), "--port", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    cmd = [sys.executable, "-m", "rnnkit.cli", "explore", *map(str, run_dirs), "--port", "0",
+           *options]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
     line = proc.stdout.readline()
     match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
     if not match:
         proc.kill()
-        raise AssertionError(f"no URL printed: {line!r} {proc.stderr.read()}")
+        raise AssertionError(f"no URL printed: {line!r} {proc.communicate()[1]}")
     return proc, match.group(1)
 
 
@@ -330,3 +338,140 @@ def test_http_errors_are_one_line_json_and_the_server_keeps_serving(server, path
     error = json.loads(body)["error"]
     assert error and "\n" not in error and "Traceback" not in error
     assert request(base + "api/models")[0] == 200
+
+
+# -- hostile clients: a second server with a 1-second timeout and its stderr in a file ------
+
+
+@pytest.fixture(scope="module")
+def guarded(runs, tmp_path_factory):
+    """(base URL, stderr file): a server started with ``--timeout 1``."""
+    log = tmp_path_factory.mktemp("guarded") / "stderr.txt"
+    with open(log, "w") as err:
+        proc, base = start_server([runs / "tg", runs / "st"], "--timeout", "1", stderr=err)
+    yield base, log
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def address(base: str) -> tuple[str, int]:
+    host, port = base.split("//")[1].strip("/").split(":")
+    return host, int(port)
+
+
+def post_head(path: str, body: bytes) -> bytes:
+    return (f"POST /{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+
+
+def test_abandoned_streams_give_their_slots_back_at_once(guarded):
+    """Four streams (every work slot) that the client closes after the first line: the
+    next four requests, sent together, are all answered 200 (not 429)."""
+    base, log = guarded
+    body = json.dumps({"model": "tg", "length": LIMITS["max_generate_chars"]}).encode()
+    for _ in range(LIMITS["max_concurrent"]):
+        sock = socket.create_connection(address(base), timeout=10)
+        sock.sendall(post_head("api/generate/stream", body) + body)
+        received = b""
+        while b'{"char"' not in received:  # the stream has started: it holds a slot
+            received += sock.recv(4096)
+        assert received.startswith(b"HTTP/1.1 200")
+        sock.close()
+    time.sleep(0.2)  # the server sees the closed connections
+    short = {"model": "tg", "length": 5, "seed": 0}
+    statuses = []
+
+    def one():
+        statuses.append(request(base + "api/generate", short)[0])
+
+    threads = [threading.Thread(target=one) for _ in range(LIMITS["max_concurrent"])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * LIMITS["max_concurrent"]
+    assert log.read_text() == ""
+
+
+DEEP = b'{"model": "tg", "cells": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+
+
+@pytest.mark.parametrize(
+    "path, raw, message",
+    [
+        ("api/trace", DEEP, "nested"),
+        ("api/generate", DEEP, "nested"),
+        ("api/generate", b'{"model": "tg", "length": ' + b"7" * 5000 + b"}", "digits"),
+        ("api/generate/stream", b'{"model": "tg", "seed": ' + b"1" * 5000 + b"}", "digits"),
+        ("api/generate/stream", b'{"model": "tg", "temperature": NaN}', "NaN"),
+        ("api/generate/stream", b'{"model": "tg", "top_p": -Infinity}', "Infinity"),
+        ("api/generate/stream", b'{"model": "tg", "temperature": 1e999}', "finite"),
+        ("api/generate", b'{"model": "tg", "temperature": NaN}', "NaN"),
+        ("api/classify", b'{"model": "st", "text": "good", "x": [Infinity]}', "Infinity"),
+        ("api/cells", b'{"model": "tg", "text": "def", "regex": "a{4294967296}"}', "regex"),
+        ("api/cells", b'{"model": "tg", "text": "def", "regex": "(?<=a+)b"}', "regex"),
+        ("api/trace", b'{"model": "tg", "text": "\\ud800"}', "does not know"),
+        ("api/trace", b'{"model": "tg", "text": "\xff"}', "UTF-8"),
+    ],
+)
+def test_hostile_json_is_a_one_line_4xx_before_any_answer_starts(guarded, path, raw, message):
+    base, log = guarded
+    got, body = request(base + path, raw=raw)
+    assert 400 <= got < 500, (got, body[:200])
+    error = json.loads(body)["error"]
+    assert message in error and "\n" not in error and "Traceback" not in error
+    assert log.read_text() == "", log.read_text()[-2000:]
+
+
+def test_a_backtracking_regex_is_stopped_at_its_time_limit(explorer, monkeypatch):
+    """``(a+)+$`` on 26 a's and a b backtracks for seconds; the worker is stopped."""
+    monkeypatch.setitem(LIMITS, "regex_seconds", 0.5)
+    start = time.monotonic()
+    with pytest.raises(ApiError) as info:
+        explorer.cells({"model": "tg", "text": "a" * 26 + "b", "regex": r"(a+)+$"})
+    assert time.monotonic() - start < 3.0
+    assert info.value.status == 400 and "longer than 0.5 s" in info.value.message
+    found = explorer.cells({"model": "tg", "text": TEXT[:300], "regex": r'"[^"]*"'})
+    assert found["cells"]  # a fresh worker answers the next pattern
+
+
+def test_half_open_and_idle_connections_are_closed_after_the_timeout(guarded):
+    """50 connections that never finish their request line or headers, 10 that send
+    nothing, one whose body never arrives (408), one kept alive with half a second
+    request: all closed within the 1-second timeout, while a normal request is answered."""
+    base, log = guarded
+    partial = [b"POST /api/gen", b"GET / HTTP/1.1\r\nHost: x\r\nAcc"]
+    socks = []
+    for i in range(50):
+        sock = socket.create_connection(address(base), timeout=10)
+        sock.sendall(partial[i % 2])
+        socks.append(sock)
+    socks += [socket.create_connection(address(base), timeout=10) for _ in range(10)]
+    short_body = socket.create_connection(address(base), timeout=10)
+    short_body.sendall(post_head("api/trace", b"x" * 100) + b'{"model": ')
+    kept = socket.create_connection(address(base), timeout=10)
+    kept.sendall(b"GET /api/models HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += kept.recv(65536)
+    head, rest = answer.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+    while len(rest) < length:
+        rest += kept.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200") and len(rest) == length
+    kept.sendall(b"GET /api/mo")
+    start = time.monotonic()
+    assert request(base + "api/models", timeout=5)[0] == 200
+    assert time.monotonic() - start < 0.9  # answered while the others hang
+    for sock in [*socks, kept]:
+        sock.settimeout(5)
+        assert sock.recv(1024) == b""  # closed by the server
+        sock.close()
+    answer = b""
+    short_body.settimeout(5)
+    while chunk := short_body.recv(4096):
+        answer += chunk
+    short_body.close()
+    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive" in answer
+    assert time.monotonic() - start < 4.0
+    assert log.read_text() == ""

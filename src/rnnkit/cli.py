@@ -659,6 +659,9 @@ def add_explore_commands(sub) -> None:
         "--text", metavar="FILE",
         help="with --html: the text to trace (sentences, one a line, for a classifier)",
     )  # fmt: skip
+    explore.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                         help="close a connection whose request (line and headers, then "
+                              "body) has not arrived within SECONDS (10)")  # fmt: skip
     explore.set_defaults(run=cmd_explore)
 
 
@@ -666,7 +669,7 @@ def cmd_explore(args) -> int:
     from .explore.command import run_explore
 
     return run_explore(args.run_dirs, host=args.host, port=args.port, html=args.html,
-                       text=args.text)  # fmt: skip
+                       text=args.text, timeout=args.timeout)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------

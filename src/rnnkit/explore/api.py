@@ -5,11 +5,15 @@ models and answers one request body at a time; anything wrong with a request
 raises :class:`ApiError` with an HTTP status and a one-line message. Work on a
 model holds that model's lock (the engine keeps scratch arrays per layer, so
 one model computes one thing at a time); the server bounds how many requests
-are admitted at once (:data:`LIMITS`).
+are admitted at once (:data:`LIMITS`). :func:`parse_body` reads a request body
+under bounds of its own: nesting depth, integer digits, finite numbers only.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -28,10 +32,16 @@ LIMITS = {
     "max_sentence_chars": 2000,  # /api/classify
     "max_generate_chars": 2000,  # /api/generate
     "max_regex_chars": 200,
+    "regex_seconds": 2.0,  # matching one regex against the text (then 400)
+    "max_json_depth": 32,  # arrays and objects inside each other in a request body
+    "max_int_digits": 20,  # an integer in a request body (2**64 has 20)
     "max_top_k": 50,  # guesses per character, cells per search
     "max_cells": 16,  # cells whose values one /api/trace returns
     "max_concurrent": 4,  # requests in work at once; more get 429
 }
+
+#: the smallest temperature above 0 (greedy); below it the sampler's logits / T overflow
+MIN_TEMPERATURE = 1e-6
 
 TRACE_CACHE = 4  # traces kept per explorer (the page re-colours without recomputing)
 
@@ -45,18 +55,97 @@ class ApiError(ValueError):
         self.message = " ".join(str(message).split())
 
 
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+
+
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in ``text`` (brackets inside strings not counted)."""
+    skeleton = _JSON_STRING.sub("", text).encode("ascii", "replace")
+    codes = np.frombuffer(skeleton, dtype=np.uint8)
+    steps = np.isin(codes, (ord("["), ord("{"))).astype(np.int64)
+    steps -= np.isin(codes, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _json_int(digits: str) -> int:
+    count = len(digits.lstrip("-"))
+    if count > LIMITS["max_int_digits"]:
+        raise ApiError(400, f"a number in the request has {count} digits; "
+                            f"the limit is {LIMITS['max_int_digits']}")  # fmt: skip
+    return int(digits)
+
+
+def _json_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ApiError(400, f"numbers must be finite; {literal[:40]} is not")
+    return value
+
+
+def _json_constant(name: str):
+    raise ApiError(400, f"{name} is not a JSON number: numbers must be finite")
+
+
+def parse_body(raw: bytes) -> dict:
+    """A request body (UTF-8 JSON) -> dict; an empty body is ``{}``.
+
+    Bounds, each a one-line :class:`ApiError` 400 before anything is computed:
+    arrays and objects nested at most ``LIMITS["max_json_depth"]`` deep
+    (checked on the text before parsing, so a 30,000-level body never reaches
+    the parser's recursion), integers of at most ``LIMITS["max_int_digits"]``
+    digits, no ``NaN`` / ``Infinity`` and no number that overflows to
+    infinity (``1e999``).
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"malformed JSON: the body is not UTF-8 ({exc.reason} at byte "
+                            f"{exc.start})") from None  # fmt: skip
+    if not text.strip():
+        return {}
+    depth = _json_depth(text)
+    if depth > LIMITS["max_json_depth"]:
+        raise ApiError(400, f"the request body is nested {depth} levels deep; "
+                            f"the limit is {LIMITS['max_json_depth']}")  # fmt: skip
+    try:
+        body = json.loads(text, parse_int=_json_int, parse_float=_json_float,
+                          parse_constant=_json_constant)  # fmt: skip
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
+    except RecursionError:  # not reached under the depth bound; never a 500
+        raise ApiError(400, "the request body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return body
+
+
+def _shown(value) -> str:
+    """``repr(value)`` cut to 100 characters (an int past Python's 4,300 digits named by size)."""
+    try:
+        return repr(value)[:100]
+    except ValueError:
+        return f"an integer of {value.bit_length()} bits"
+
+
 def _get(body: dict, name: str, kind, default=None, *, low=None, high=None, allow_none=False):
-    """One field of the body, type- and range-checked (``bool`` is not an int here)."""
+    """One field of the body, type- and range-checked (``bool`` is not an int here; a
+    float must be finite)."""
     value = body.get(name, default)
     if value is None and (allow_none or default is None):
         return None
     ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
+        try:
+            value, ok = float(value), True
+        except OverflowError:
+            raise ApiError(400, f"{name} must be in [{low}, {high}], received "
+                                f"{_shown(value)}") from None  # fmt: skip
     if not ok:
-        raise ApiError(400, f"{name} must be {kind.__name__}, received {value!r}"[:200])
+        raise ApiError(400, f"{name} must be {kind.__name__}, received {_shown(value)}")
+    if kind is float and not math.isfinite(value):
+        raise ApiError(400, f"{name} must be a finite number, received {value!r}")
     if low is not None and value < low or high is not None and value > high:
-        raise ApiError(400, f"{name} must be in [{low}, {high}], received {value!r}")
+        raise ApiError(400, f"{name} must be in [{low}, {high}], received {_shown(value)}")
     return value
 
 
@@ -85,7 +174,8 @@ class Explorer:
                 raise ApiError(400, f"give model: one of {sorted(self.models)}")
             return candidates[0]
         if not isinstance(name, str) or name not in self.models:
-            raise ApiError(404, f"unknown model {name!r}; models: {sorted(self.models)}"[:300])
+            known = sorted(self.models)
+            raise ApiError(404, f"unknown model {_shown(name)}; models: {known}"[:300])
         model = self.models[name]
         if kind is not None and model.kind != kind:
             raise ApiError(
@@ -168,6 +258,9 @@ class Explorer:
             "top_p": _get(body, "top_p", float, None, low=1e-6, high=1.0),
             "seed": _get(body, "seed", int, None, low=0, high=2**63 - 1),
         }
+        if 0 < kwargs["temperature"] < MIN_TEMPERATURE:  # logits / T would overflow to NaN
+            raise ApiError(400, f"temperature must be 0 (greedy) or in [{MIN_TEMPERATURE:g}, "
+                                f"10.0], received {kwargs['temperature']!r}")  # fmt: skip
         guesses = _get(body, "guesses", int, 5, low=1, high=LIMITS["max_top_k"])
         prime = kwargs["prime"]
         if prime is not None:
@@ -249,7 +342,8 @@ class Explorer:
         shown = _get(body, "shown", int, 3, low=0, high=LIMITS["max_cells"])
         self._check_vocab(model, text)
         try:
-            signal = pattern_signal(text, regex=regex, position=position)
+            signal = pattern_signal(text, regex=regex, position=position,
+                                    seconds=LIMITS["regex_seconds"])  # fmt: skip
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         trace = self._trace(model, text)

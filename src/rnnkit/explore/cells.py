@@ -10,7 +10,9 @@ and cells are ranked by ``|r_u|`` (a cell that is *low* inside quotes is as
 much a quote cell as one that is high). Patterns:
 
 * a regex: ``s[t] = 1`` for the characters inside any match, else 0
-  (``"[^"\\n]*"``: inside double quotes; ``\\([^()]*\\)``: inside parentheses);
+  (``"[^"\\n]*"``: inside double quotes; ``\\([^()]*\\)``: inside parentheses),
+  matched under a time bound (:mod:`.regex`: a pattern that backtracks is
+  stopped, not waited for);
 * ``position="line"``: ``s[t]`` = characters since the last newline.
 
 Gate saturation, per layer and sigmoid gate (LSTM i, f, o; GRU r, z): the
@@ -20,9 +22,9 @@ fraction of steps each unit's gate is below 0.1 (left-saturated) and above
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
+
+from .regex import match_spans
 
 #: the sigmoid gates, whose values lie in (0, 1)
 SIGMOID_GATES = ("i", "f", "o", "r", "z")
@@ -37,8 +39,13 @@ PRESETS = {
 }
 
 
-def pattern_signal(text: str, regex: str | None = None, position: str | None = None) -> np.ndarray:
-    """The target signal (T,) float64 of a regex or of ``position="line"``."""
+def pattern_signal(text: str, regex: str | None = None, position: str | None = None,
+                   seconds: float = 2.0) -> np.ndarray:  # fmt: skip
+    """The target signal (T,) float64 of a regex or of ``position="line"``.
+
+    The regex is at most 200 characters and its matching is stopped after
+    ``seconds`` (a ``ValueError``, as is a pattern that does not compile).
+    """
     if (regex is None) == (position is None):
         raise ValueError("give either regex or position")
     T = len(text)
@@ -51,13 +58,9 @@ def pattern_signal(text: str, regex: str | None = None, position: str | None = N
             signal[t] = column
             column = 0 if ch == "\n" else column + 1
         return signal
-    try:
-        compiled = re.compile(regex)
-    except re.error as exc:
-        raise ValueError(f"regex: {exc}") from None
     signal = np.zeros(T)
-    for match in compiled.finditer(text):
-        signal[match.start() : match.end()] = 1.0
+    for start, end in match_spans(regex, text, seconds):
+        signal[start:end] = 1.0
     return signal
 
 

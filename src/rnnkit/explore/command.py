@@ -35,8 +35,12 @@ def write_report(explorer: Explorer, out: str | Path, text_file: str | None = No
 
 
 def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str | None = None,
-                text: str | None = None) -> int:  # fmt: skip
-    """The command; raises ExploreError / OSError (the CLI prints one line)."""
+                text: str | None = None, timeout: float = 10.0) -> int:  # fmt: skip
+    """The command; raises ExploreError / OSError (the CLI prints one line).
+
+    ``timeout``: seconds a client has to send each request (line and headers,
+    then body) before its connection is closed (see :mod:`.server`).
+    """
     if html is None:
         try:
             import starlette  # noqa: F401
@@ -47,6 +51,8 @@ def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str |
         raise ExploreError(f"--text: no such file {text}")
     if not 0 <= port <= 65535:
         raise ExploreError(f"--port must be in 0..65535, received {port}")
+    if not 0 < timeout <= 3600:
+        raise ExploreError(f"--timeout must be in (0, 3600] seconds, received {timeout:g}")
     explorer = Explorer(load_models(run_dirs))
     if html is not None:
         for model in explorer.models.values():
@@ -63,7 +69,7 @@ def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str |
         print(f"rnnkit explore: {names} at {url}  (Ctrl-C to stop)", flush=True)
 
     try:
-        serve(explorer, host, port, ready)
+        serve(explorer, host, port, ready, timeout=timeout)
     except KeyboardInterrupt:  # pragma: no cover - interactive
         print("", file=sys.stderr)
     return 0
