@@ -163,6 +163,39 @@ def test_bad_start_is_one_line_and_nonzero(runs, tmp_path, capsys, argv, message
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+def test_report_never_replaces_a_file_unless_forced_and_never_a_model(runs, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    out.write_text("someone's page")
+    tg = str(runs / "tg")
+    assert main(["explore", tg, "--html", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "exists; pass --force" in err and len(err.splitlines()) == 1, err
+    assert out.read_text() == "someone's page"
+    for model in (runs / "tg" / "best.npz", runs / "tg" / "latest.npz"):
+        before = model.read_bytes()
+        assert main(["explore", tg, "--html", str(model), "--force"]) == 1
+        assert "is a model" in capsys.readouterr().err
+        assert model.read_bytes() == before
+    assert main(["explore", tg, "--html", str(out), "--force"]) == 0
+    assert '<script id="report-data"' in out.read_text(encoding="utf-8")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temporary left
+
+
+def test_the_explorer_reads_the_projects_own_safetensors_export(runs, tmp_path, capsys):
+    pytest.importorskip("safetensors")
+    exported = tmp_path / "tg.safetensors"
+    assert main(["export", str(runs / "tg"), "--format", "safetensors", "--out",
+                 str(exported)]) == 0  # fmt: skip
+    models = load_models([exported])
+    (name, model), = models.items()
+    assert model.kind == "textgen"
+    from_export = Explorer(models).generate({"model": name, "prime": "th", "length": 20,
+                                             "seed": 3})  # fmt: skip
+    from_run = Explorer(load_models([runs / "tg"])).generate({"model": "tg", "prime": "th",
+                                                             "length": 20, "seed": 3})  # fmt: skip
+    assert from_export["text"] == from_run["text"]
+
+
 LOCKER = textwrap.dedent(
     """
     import sys

@@ -655,6 +655,8 @@ def add_explore_commands(sub) -> None:
                          help="port to listen on; 0 picks a free one (8000)")  # fmt: skip
     explore.add_argument("--html", metavar="FILE",
                          help="write a self-contained HTML report instead of serving")  # fmt: skip
+    explore.add_argument("--force", action="store_true",
+                         help="with --html: replace an existing report file")  # fmt: skip
     explore.add_argument(
         "--text", metavar="FILE",
         help="with --html: the text to trace (sentences, one a line, for a classifier)",
@@ -669,7 +671,7 @@ def cmd_explore(args) -> int:
     from .explore.command import run_explore
 
     return run_explore(args.run_dirs, host=args.host, port=args.port, html=args.html,
-                       text=args.text, timeout=args.timeout)  # fmt: skip
+                       text=args.text, timeout=args.timeout, force=args.force)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------

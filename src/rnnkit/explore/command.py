@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+from ..training.checkpoint import atomic_write, sniff
 from .api import LIMITS, Explorer
 from .models import ExploreError, load_models
 
@@ -30,12 +32,33 @@ def write_report(explorer: Explorer, out: str | Path, text_file: str | None = No
         lines = [line for line in raw.splitlines() if line.strip()]
         sentences = [line[: LIMITS["max_sentence_chars"]] for line in lines[:20]] or sentences
     out = Path(out)
-    out.write_text(page_html(report_data(explorer, text, sentences)), encoding="utf-8")
+    page = page_html(report_data(explorer, text, sentences)).encode("utf-8")
+    atomic_write(out, lambda f: f.write(page))  # a reader never sees half a report
     return out
 
 
+def check_report_path(out: str | Path, inputs, force: bool = False) -> None:
+    """Refuse (:class:`ExploreError`, one line) a report path that exists (unless
+    ``force``), is a directory, one of the models read, or a model file (never,
+    not even with ``force``). Reads only."""
+    out = Path(out)
+    if out.is_dir():
+        raise ExploreError(f"--html: {out} is a directory")
+    if not os.path.lexists(out):
+        return
+    for given in inputs:
+        given = Path(given)
+        if given.exists() and out.exists() and os.path.samefile(out, given):
+            raise ExploreError(f"--html: {out} is a model being explored; choose another file")
+    if out.is_file() and sniff(out) in ("zip", "npy", "safetensors", "onnx", "pytorch"):
+        raise ExploreError(f"--html: {out} is a model file, not a report; choose another file")
+    if not force:
+        raise ExploreError(f"--html: {out} exists; pass --force to replace it")
+
+
 def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str | None = None,
-                text: str | None = None, timeout: float = 10.0) -> int:  # fmt: skip
+                text: str | None = None, timeout: float = 10.0,
+                force: bool = False) -> int:  # fmt: skip
     """The command; raises ExploreError / OSError (the CLI prints one line).
 
     ``timeout``: seconds a client has to send each request (line and headers,
@@ -47,8 +70,10 @@ def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str |
             import uvicorn  # noqa: F401
         except ImportError:
             raise ExploreError(EXTRA) from None
-    elif text is not None and not Path(text).is_file():
-        raise ExploreError(f"--text: no such file {text}")
+    else:
+        check_report_path(html, run_dirs, force)
+        if text is not None and not Path(text).is_file():
+            raise ExploreError(f"--text: no such file {text}")
     if not 0 <= port <= 65535:
         raise ExploreError(f"--port must be in 0..65535, received {port}")
     if not 0 < timeout <= 3600:

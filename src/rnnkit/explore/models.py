@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..training import CheckpointError, load_checkpoint, resolve_checkpoint
+from ..training import CheckpointError, resolve_checkpoint
+from ..training import load_model as read_model
 
 #: characters of validation text kept as a model's sample text
 SAMPLE_CHARS = 1000
@@ -71,7 +72,7 @@ def load_model(path: str | os.PathLike, name: str | None = None) -> Model:
     path = Path(path)
     try:
         checkpoint = _checkpoint_of(path)
-        app_name = load_checkpoint(checkpoint)["app"]
+        app_name = read_model(checkpoint)["app"]  # a checkpoint or a safetensors export
         if app_name == "textgen":
             from ..textgen import CharLM
 
