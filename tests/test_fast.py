@@ -176,7 +176,7 @@ def test_each_blas_and_the_row_split_match_reference(monkeypatch, backend, kind,
         split.append(min(2, rows))
         return min(2, rows)
 
-    monkeypatch.setattr(fast, "_workers", two_workers)
+    monkeypatch.setattr(fast.threads, "_workers", two_workers)
     with blas.selected(backend) as be:
         assert be.name == backend
         check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias)
@@ -237,11 +237,11 @@ def test_row_split_follows_the_users_thread_setting():
         pytest.skip("no BLAS callable from compiled code")
     big = fast.PARALLEL_MIN_MACS
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        assert fast.thread_setting() == 1 and fast._workers(8, big) == 1
+        assert fast.thread_setting() == 1 and fast.threads._workers(8, big) == 1
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         assert fast.thread_setting() == 2
-        assert fast._workers(8, big) == min(2, __import__("os").cpu_count())
-        assert fast._workers(8, big - 1) == 1 and fast._workers(1, big) == 1
+        assert fast.threads._workers(8, big) == min(2, __import__("os").cpu_count())
+        assert fast.threads._workers(8, big - 1) == 1 and fast.threads._workers(1, big) == 1
 
 
 def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_them():
@@ -256,7 +256,7 @@ def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_the
         def _forward(self, *args):
             info = threadpoolctl.threadpool_info()
             seen.append(({i["num_threads"] for i in info if i["user_api"] == "blas"},
-                         fast._region_threads))  # fmt: skip
+                         fast.threads._region_threads))  # fmt: skip
             return super()._forward(*args)
 
     m = Probe(96, 96)  # largest product 160 x 288 x 96: above SMALL_MATMUL_MACS
@@ -267,7 +267,7 @@ def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_the
         m(x)
         m.backward(np.ones((20, 8, 96), np.float32))
         assert threadpoolctl.threadpool_info() == before
-        assert fast._region_threads is None
+        assert fast.threads._region_threads is None
     assert seen[-1] == ({1}, 2)
 
 
@@ -277,7 +277,7 @@ def test_linear_products_on_the_row_threads_match_numpy(monkeypatch, dtype):
     NumPy: output, input gradient, accumulated weight gradient."""
     from rnnkit.nn import Linear
 
-    monkeypatch.setattr(fast, "_workers", lambda rows, macs: min(2, rows))
+    monkeypatch.setattr(fast.threads, "_workers", lambda rows, macs: min(2, rows))
     rng = np.random.default_rng(3)
     lin = Linear(5, 7, dtype=dtype)
     x = rng.standard_normal((3, 4, 5)).astype(dtype)
