@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -37,9 +38,24 @@ PARALLEL_MIN_MACS = 1 << 22
 SPLIT_ROWS = os.environ.get("RNNKIT_SPLIT_ROWS", "1").strip() not in ("0", "false", "no")
 
 _blas = None  # ((backend, module count), all BLAS controllers, the loops' own) once looked up
-_single = False  # inside a one-thread region already
-_region_threads = None  # the user's thread setting inside a region that lowered BLAS to 1
 _pool = None
+
+# A BLAS library's thread count is one setting for the whole process, and layers may be
+# called from several Python threads at once (the explorer serves requests on worker
+# threads). So the regions share one lowering: the first region to open (in any thread)
+# lowers the libraries to one thread and notes the user's setting, the last to close puts
+# the setting back; what a region decides for its own calls lives in its own thread.
+_lock = threading.Lock()  # guards _open, _lowered, _setting and the creation of _pool
+_open = 0  # regions open now, all Python threads together
+_lowered: list = []  # [(controller, n)]: the libraries the first region lowered from n to 1
+_setting = None  # the user's thread_setting() while regions hold the libraries lowered
+_local = threading.local()  # .threads: this thread's row-split count inside its region
+
+
+def region_threads() -> int | None:
+    """How many threads split the rows inside the calling thread's region (the user's
+    setting for compiled time loops, 1 for small work), or None outside any region."""
+    return getattr(_local, "threads", None)
 
 
 @contextlib.contextmanager
@@ -60,36 +76,61 @@ def small_work_threads(macs: int, steps: int = 1):
       ``openblas_set_num_threads_local`` of NumPy's OpenBLAS sets the global count).
     * Else the user's setting as it is.
 
-    Only ever lowers the thread count, and only inside the region. Needs threadpoolctl (the
-    ``fast`` extra); without it this does nothing. Talks to the BLAS libraries' own
-    controllers (about a microsecond a call; a full ``threadpool_limits`` costs tens of
-    microseconds, a tenth of a small step).
+    Only ever lowers the thread count, and only while a region is open. Safe to enter from
+    several Python threads at once: the libraries stay lowered while any region is open
+    and get the user's setting back when the last one closes (a setting the user changes
+    from another thread while regions are open is overwritten then); a region nested in
+    the same thread's does nothing. Needs threadpoolctl (the ``fast`` extra); without it
+    this does nothing. Talks to the BLAS libraries' own controllers (about a microsecond a
+    call; a full ``threadpool_limits`` costs tens of microseconds, a tenth of a small step).
     """
-    global _single, _region_threads
-    if _single:
+    global _open, _lowered, _setting
+    if region_threads() is not None:  # inside this thread's region already
         yield
         return
-    user = None
-    if macs > SMALL_MATMUL_MACS:
-        if steps <= 1 or not (SPLIT_ROWS and _package.ENABLED and blas.backend().compiled):
-            yield
-            return
-        user = thread_setting()
-        if user < 2:
-            yield
-            return
-    libs = _controllers()
-    previous = [lib.get_num_threads() for lib in libs]
-    lower = [(lib, n) for lib, n in zip(libs, previous, strict=True) if n is not None and n > 1]
-    _single, _region_threads = True, user
+    with _lock:
+        user = _setting if _open else thread_setting()
+        threads = 1
+        if macs > SMALL_MATMUL_MACS:
+            compiled = SPLIT_ROWS and _package.ENABLED and blas.backend().compiled
+            threads = user if steps > 1 and compiled and user >= 2 else None
+        if threads is not None:
+            if not _open:
+                libs = _controllers()
+                previous = [lib.get_num_threads() for lib in libs]
+                _setting = user
+                _lowered = [(lib, n) for lib, n in zip(libs, previous, strict=True)
+                            if n is not None and n > 1]  # fmt: skip
+                for lib, _ in _lowered:
+                    _set_num_threads(lib, 1)
+            _open += 1
+    if threads is None:
+        yield
+        return
+    _local.threads = threads
     try:
-        for lib, _ in lower:
-            lib.set_num_threads(1)
         yield
     finally:
-        for lib, n in lower:
-            lib.set_num_threads(n)
-        _single, _region_threads = False, None
+        _local.threads = None
+        with _lock:
+            _open -= 1
+            if not _open:
+                for lib, n in _lowered:
+                    _set_num_threads(lib, n)
+                _lowered, _setting = [], None
+
+
+def _set_num_threads(lib, n: int) -> None:
+    """Set a BLAS library's thread count from whichever thread holds the region.
+
+    threadpoolctl's ``set_num_threads`` of OpenBLAS (pthreads) lets only one "controlling"
+    thread change the count (the first to call it, until its ``threadpool_limits`` block
+    ends or it dies) and silently does nothing in any other: a region opened or closed on
+    another thread would leave the libraries at the user's setting, or at one thread for
+    good. The regions change the count under their own lock, so they call the library's
+    setter itself where threadpoolctl has it apart (``_real_set_num_threads``)."""
+    setter = getattr(lib, "_real_set_num_threads", None) or lib.set_num_threads
+    setter(n)
 
 
 def _lookup():
@@ -126,8 +167,8 @@ def thread_setting() -> int:
     compiled loops call (of every BLAS loaded where that one is not found; the number of
     cores without threadpoolctl).
 
-    Inside a :func:`small_work_threads` region this reads 1, which is right: there every
-    product, and so every time loop, is below :data:`PARALLEL_MIN_MACS`."""
+    While a :func:`small_work_threads` region is open (in any thread) this reads 1; the row
+    split reads the setting the region noted instead (:func:`_workers`)."""
     counts = [lib.get_num_threads() for lib in _lookup()[1]]
     return max([n for n in counts if n is not None], default=os.cpu_count() or 1)
 
@@ -137,7 +178,10 @@ def _workers(B: int, macs: int) -> int:
     BLAS thread setting, at most one per core and per row, one for small work."""
     if macs < PARALLEL_MIN_MACS or not SPLIT_ROWS:
         return 1
-    threads = _region_threads if _region_threads is not None else thread_setting()
+    threads = region_threads()
+    if threads is None:  # outside a region of this thread; others may hold the BLAS lowered
+        setting = _setting
+        threads = setting if setting is not None else thread_setting()
     return max(1, min(threads, os.cpu_count() or 1, B))
 
 
@@ -157,13 +201,15 @@ def _run_rows(fn, args, B: int, n: int) -> None:
     if n <= 1:
         fn(*args, 0, B)
         return
-    if _pool is None or _pool._max_workers < n:
-        from concurrent.futures import ThreadPoolExecutor
+    with _lock:
+        if _pool is None or _pool._max_workers < n:
+            from concurrent.futures import ThreadPoolExecutor
 
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="rnnkit")
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="rnnkit")
+        pool = _pool
     cuts = [B * i // n for i in range(n + 1)]
     backend = blas.backend()
-    futures = [_pool.submit(_rows_task, backend, fn, args, cuts[i], cuts[i + 1])
+    futures = [pool.submit(_rows_task, backend, fn, args, cuts[i], cuts[i + 1])
                for i in range(n)]  # fmt: skip
     for f in futures:
         f.result()
@@ -197,7 +243,7 @@ def matmul(A, B, out, accumulate: bool = False) -> np.ndarray:
             np.matmul(A, B, out=out)
         return out
     args = (be.address(out.dtype), be.ilp64, A, B, out, 1.0 if accumulate else 0.0)
-    if _single:  # inside a layer call that has lowered the BLAS threads already
+    if region_threads() is not None:  # inside a layer call that has lowered the BLAS already
         _run_rows(_gemm_rows, args, M, n)
     else:  # on its own (e.g. nn.Linear): the same one-thread BLAS region for the row threads
         with small_work_threads(macs, steps=2):
