@@ -14,7 +14,38 @@ from ..cells import LSTMCell
 from ..registry import register
 from . import threads
 from .base import _LSTM_SCALE, FastRun, _backward_start, _compiled, _input_side
-from .jit import _HALF, _ONE, _jit, _tanh
+from .jit import _HALF, _ONE, _inline, _jit, _tanh
+
+# One element's arithmetic, written once: the per-step kernels (after a vectorised np.tanh)
+# and the whole-loop kernels (tanh inline) call the same functions.
+
+
+@_inline
+def _cell_forward(ti, tf, g, to, c_prev, mb):
+    """From the tanh of the half-scaled i, f, o pre-activations and g = tanh(x_g): the gates
+    i, f, o = σ = (1 + t) / 2, c_new = f c_prev + i g, and the cell state kept (masked)."""
+    i = _HALF + _HALF * ti
+    f = _HALF + _HALF * tf
+    o = _HALF + _HALF * to
+    c_new = f * c_prev + i * g
+    return i, f, o, c_new, _masked(c_prev, mb, c_new)
+
+
+@_inline
+def _masked(prev, mb, new):
+    """prev + m (new - prev): a padded step (m = 0) keeps the previous value."""
+    return prev + mb * (new - prev)
+
+
+@_inline
+def _cell_backward(dh, dc, mb, i, f, g, o, tanh_c, c_prev):
+    """One element of LSTMCell.backward on a masked step: ``dh`` dL/dh_t (skip, recurrent
+    and output parts together), ``dc`` dL/dc_t. Returns the gate pre-activation gradients
+    (di, df, dg, do), dL/dc_prev and the part of dL/dh_prev that skips the cell (padded)."""
+    dh_cell = dh * mb
+    dct = dc * mb + dh_cell * o * (_ONE - tanh_c * tanh_c)
+    return (dct * g * i * (_ONE - i), dct * c_prev * f * (_ONE - f), dct * i * (_ONE - g * g),
+            dh_cell * tanh_c * o * (_ONE - o), dct * f + dc * (_ONE - mb), dh * (_ONE - mb))
 
 
 @_jit
@@ -25,15 +56,12 @@ def lstm_state_step(acts, m, c_prev, c, tanh_c):
     for b in range(B):
         mb = m[b]
         for j in range(H):
-            i = _HALF + _HALF * acts[b, j]
-            f = _HALF + _HALF * acts[b, H + j]
+            i, f, o, cn, c[b, j] = _cell_forward(acts[b, j], acts[b, H + j], acts[b, 2 * H + j],
+                                                 acts[b, 3 * H + j], c_prev[b, j], mb)
             acts[b, j] = i
             acts[b, H + j] = f
-            acts[b, 3 * H + j] = _HALF + _HALF * acts[b, 3 * H + j]
-            cp = c_prev[b, j]
-            cn = f * cp + i * acts[b, 2 * H + j]
+            acts[b, 3 * H + j] = o
             tanh_c[b, j] = cn
-            c[b, j] = cp + mb * (cn - cp)
 
 
 @_jit
@@ -43,8 +71,8 @@ def lstm_hidden_step(acts, m, tanh_c, h_prev, h):
     for b in range(B):
         mb = m[b]
         for j in range(H):
-            hp = h_prev[b, j]
-            h[b, j] = hp + mb * (acts[b, 3 * H + j] * tanh_c[b, j] - hp)
+            h[b, j] = _masked(h_prev[b, j], mb, acts[b, 3 * H + j] * tanh_c[b, j])
+
 
 @_jit
 def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates):
@@ -53,22 +81,11 @@ def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates)
     for b in range(B):
         mb = m[b]
         for j in range(H):
-            dhv = dh_skip[b, j] + dh_rec[b, j] + dy[b, j] * mb
-            dcv = dc[b, j]
-            dh_cell = dhv * mb
-            i = acts[b, j]
-            f = acts[b, H + j]
-            g = acts[b, 2 * H + j]
-            o = acts[b, 3 * H + j]
-            tc = tanh_c[b, j]
-            dct = dcv * mb + dh_cell * o * (_ONE - tc * tc)
-            dgates[b, j] = dct * g * i * (_ONE - i)
-            dgates[b, H + j] = dct * c_prev[b, j] * f * (_ONE - f)
-            dgates[b, 2 * H + j] = dct * i * (_ONE - g * g)
-            dgates[b, 3 * H + j] = dh_cell * tc * o * (_ONE - o)
-            dc[b, j] = dct * f + dcv * (_ONE - mb)
-            dh_skip[b, j] = dhv * (_ONE - mb)
-
+            dh = dh_skip[b, j] + dh_rec[b, j] + dy[b, j] * mb
+            (dgates[b, j], dgates[b, H + j], dgates[b, 2 * H + j], dgates[b, 3 * H + j],
+             dc[b, j], dh_skip[b, j]) = _cell_backward(
+                dh, dc[b, j], mb, acts[b, j], acts[b, H + j], acts[b, 2 * H + j],
+                acts[b, 3 * H + j], tanh_c[b, j], c_prev[b, j])  # fmt: skip
 
 
 @_jit
@@ -77,8 +94,8 @@ def lstm_loop_forward(addr, ilp64, acts, W_hhT, scaled, scale, gh, m, Hs, Cs, ta
 
     Per step: ``acts[t] += Hs[t] W_hhT`` (``scaled``: the gate scale is already in W_hhT;
     else the product goes to ``gh`` and is scaled by ``scale`` (G*H,) here), then i, f, o =
-    σ, g = tanh, c = f c_prev + i g, h = o tanh(c), masked, as lstm_state_step and
-    lstm_hidden_step."""
+    σ, g = tanh, c = f c_prev + i g, h = o tanh(c), masked, with the arithmetic of
+    lstm_state_step and lstm_hidden_step."""
     T = acts.shape[0]
     H = Hs.shape[2]
     for t in range(T):
@@ -93,49 +110,34 @@ def lstm_loop_forward(addr, ilp64, acts, W_hhT, scaled, scale, gh, m, Hs, Cs, ta
         for b in range(b0, b1):
             mb = m[t, b]
             for j in range(H):
-                i = _HALF + _HALF * _tanh(a[b, j])
-                f = _HALF + _HALF * _tanh(a[b, H + j])
                 g = _tanh(a[b, 2 * H + j])
-                o = _HALF + _HALF * _tanh(a[b, 3 * H + j])
+                i, f, o, cn, Cs[t + 1, b, j] = _cell_forward(
+                    _tanh(a[b, j]), _tanh(a[b, H + j]), g, _tanh(a[b, 3 * H + j]), Cs[t, b, j], mb)
                 a[b, j] = i
                 a[b, H + j] = f
                 a[b, 2 * H + j] = g
                 a[b, 3 * H + j] = o
-                cp = Cs[t, b, j]
-                cn = f * cp + i * g
                 tc = _tanh(cn)
                 tanh_c[t, b, j] = tc
-                Cs[t + 1, b, j] = cp + mb * (cn - cp)
-                hp = Hs[t, b, j]
-                Hs[t + 1, b, j] = hp + mb * (o * tc - hp)
+                Hs[t + 1, b, j] = _masked(Hs[t, b, j], mb, o * tc)
 
 
 @_jit
 def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx, W_hh,
                        b0, b1):  # fmt: skip
-    """The whole BPTT loop over batch rows [b0, b1): lstm_backward_step, then
-    ``dh_rec = dGx[t] W_hh`` from compiled code, for t = T-1..0."""
+    """The whole BPTT loop over batch rows [b0, b1): the arithmetic of lstm_backward_step,
+    then ``dh_rec = dGx[t] W_hh`` from compiled code, for t = T-1..0."""
     T = dY.shape[0]
     H = dh_skip.shape[1]
     for t in range(T - 1, -1, -1):
         for b in range(b0, b1):
             mb = m[t, b]
             for j in range(H):
-                dhv = dh_skip[b, j] + dh_rec[b, j] + dY[t, b, j] * mb
-                dcv = dc[b, j]
-                dh_cell = dhv * mb
-                i = acts[t, b, j]
-                f = acts[t, b, H + j]
-                g = acts[t, b, 2 * H + j]
-                o = acts[t, b, 3 * H + j]
-                tc = tanh_c[t, b, j]
-                dct = dcv * mb + dh_cell * o * (_ONE - tc * tc)
-                dGx[t, b, j] = dct * g * i * (_ONE - i)
-                dGx[t, b, H + j] = dct * Cs[t, b, j] * f * (_ONE - f)
-                dGx[t, b, 2 * H + j] = dct * i * (_ONE - g * g)
-                dGx[t, b, 3 * H + j] = dh_cell * tc * o * (_ONE - o)
-                dc[b, j] = dct * f + dcv * (_ONE - mb)
-                dh_skip[b, j] = dhv * (_ONE - mb)
+                dh = dh_skip[b, j] + dh_rec[b, j] + dY[t, b, j] * mb
+                (dGx[t, b, j], dGx[t, b, H + j], dGx[t, b, 2 * H + j], dGx[t, b, 3 * H + j],
+                 dc[b, j], dh_skip[b, j]) = _cell_backward(
+                    dh, dc[b, j], mb, acts[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j],
+                    acts[t, b, 3 * H + j], tanh_c[t, b, j], Cs[t, b, j])  # fmt: skip
         blas.gemm(addr, ilp64, dGx[t, b0:b1], W_hh, dh_rec[b0:b1], 1.0, 0.0)
 
 
