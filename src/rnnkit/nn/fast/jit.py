@@ -1,5 +1,9 @@
 """What every compiled kernel of the fast path is built with: numba (when present), the
-decorators, the typed constants and a tanh LLVM can vectorise in float32."""
+decorators, the typed constants and a tanh LLVM can vectorise in float32.
+
+The kernels are cached on disk (``cache=True``), and numba checks a kernel's cache against
+its own source file only: after editing this module (the tanh) or :mod:`rnnkit.nn.blas`
+(the gemm), delete the ``*.nbi`` / ``*.nbc`` files under ``nn/fast/__pycache__``."""
 
 from __future__ import annotations
 
