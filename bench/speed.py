@@ -7,6 +7,7 @@ Usage::
     .venv/bin/python bench/speed.py --quick      # smoke run: two smallest shapes, short timings
     .venv/bin/python bench/speed.py --only lstm,gru   # names: lstm, gru, rnn, lm, generate
     .venv/bin/python bench/speed.py --blas mkl   # rnnkit with RNNKIT_BLAS=mkl (the mkl extra)
+    .venv/bin/python bench/phases.py --kind lstm # where rnnkit's step spends its time, by phase
 
 Needs NumPy, PyTorch (CPU) and threadpoolctl. Prints a table and writes a JSON
 file with every figure, every process's samples, the machine and the targets

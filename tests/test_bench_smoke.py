@@ -177,3 +177,53 @@ def test_openblas_kernel_and_forced_core_type_are_recorded(speed, monkeypatch):
     text = speed.format_table(result)
     assert "OpenBLAS kernels in rnnkit's processes: Haswell" in text
     assert "OPENBLAS_CORETYPE=Haswell set in the environment" in text
+
+
+PHASES_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "phases.py"
+
+
+@pytest.fixture(scope="module")
+def phases():
+    pytest.importorskip("threadpoolctl")
+    from rnnkit.nn import fast
+
+    if not fast.AVAILABLE:
+        pytest.skip("the phase profile times the compiled path (numba)")
+    spec = importlib.util.spec_from_file_location("bench_phases", PHASES_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_cho", "rnn"])
+def test_phase_profile_covers_the_step(phases, kind):
+    """Every phase is timed, the phases add up to the whole step (the last one is the rest),
+    and the ideal times follow from the FLOPs and the bytes at the rates given."""
+    T, B, I, H = 3, 2, 4, 5
+    row = phases.profile_case(kind, B, T, I, H, reps=1, rate_gflops=10.0, bandwidth=1e9)
+    assert list(row["seconds"]) == list(phases.PHASES)
+    assert sum(row["seconds"].values()) == pytest.approx(row["step"])
+    for phase in ("input projection", "forward step products", "backward step products",
+                  "weight and input gradients"):  # timed directly, not differences
+        assert row["seconds"][phase] > 0
+        assert row["ideal"][phase] == pytest.approx(row["flops"][phase] / 1e10)
+    G = {"lstm": 4, "gru": 3, "gru_cho": 3, "rnn": 1}[kind]
+    # forward + backward matmul FLOPs of the layer: 6 T B G H (I + H)
+    assert sum(row["flops"].values()) == 6 * T * B * G * H * (I + H)
+    for phase in ("forward gate arithmetic", "backward gate arithmetic"):
+        assert row["ideal"][phase] > 0
+
+
+def test_phase_profile_prints_every_phase(phases, capsys, tmp_path):
+    out_json = tmp_path / "phases.json"
+    row = phases.main(["--kind", "lstm", "--batch", "2", "--seq", "3", "--input", "4",
+                       "--hidden", "5", "--threads", "1", "--reps", "1", "--rate-size", "64",
+                       "--bandwidth-mib", "1", "--json", str(out_json)])  # fmt: skip
+    printed = capsys.readouterr().out
+    for phase in (*phases.PHASES, "sum of the phases", "matmul rate", "bandwidth"):
+        assert phase in printed
+    assert row["rate_gflops"] > 0 and row["bandwidth"] > 0
+    import json
+
+    assert json.loads(out_json.read_text())["seconds"] == row["seconds"]

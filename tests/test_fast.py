@@ -176,7 +176,7 @@ def test_each_blas_and_the_row_split_match_reference(monkeypatch, backend, kind,
         split.append(min(2, rows))
         return min(2, rows)
 
-    monkeypatch.setattr(fast, "_workers", two_workers)
+    monkeypatch.setattr(fast.threads, "_workers", two_workers)
     with blas.selected(backend) as be:
         assert be.name == backend
         check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias)
@@ -237,11 +237,11 @@ def test_row_split_follows_the_users_thread_setting():
         pytest.skip("no BLAS callable from compiled code")
     big = fast.PARALLEL_MIN_MACS
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        assert fast.thread_setting() == 1 and fast._workers(8, big) == 1
+        assert fast.thread_setting() == 1 and fast.threads._workers(8, big) == 1
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         assert fast.thread_setting() == 2
-        assert fast._workers(8, big) == min(2, __import__("os").cpu_count())
-        assert fast._workers(8, big - 1) == 1 and fast._workers(1, big) == 1
+        assert fast.threads._workers(8, big) == min(2, __import__("os").cpu_count())
+        assert fast.threads._workers(8, big - 1) == 1 and fast.threads._workers(1, big) == 1
 
 
 def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_them():
@@ -256,7 +256,7 @@ def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_the
         def _forward(self, *args):
             info = threadpoolctl.threadpool_info()
             seen.append(({i["num_threads"] for i in info if i["user_api"] == "blas"},
-                         fast._region_threads))  # fmt: skip
+                         fast.threads.region_threads()))  # fmt: skip
             return super()._forward(*args)
 
     m = Probe(96, 96)  # largest product 160 x 288 x 96: above SMALL_MATMUL_MACS
@@ -267,7 +267,7 @@ def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_the
         m(x)
         m.backward(np.ones((20, 8, 96), np.float32))
         assert threadpoolctl.threadpool_info() == before
-        assert fast._region_threads is None
+        assert fast.threads.region_threads() is None
     assert seen[-1] == ({1}, 2)
 
 
@@ -277,7 +277,7 @@ def test_linear_products_on_the_row_threads_match_numpy(monkeypatch, dtype):
     NumPy: output, input gradient, accumulated weight gradient."""
     from rnnkit.nn import Linear
 
-    monkeypatch.setattr(fast, "_workers", lambda rows, macs: min(2, rows))
+    monkeypatch.setattr(fast.threads, "_workers", lambda rows, macs: min(2, rows))
     rng = np.random.default_rng(3)
     lin = Linear(5, 7, dtype=dtype)
     x = rng.standard_normal((3, 4, 5)).astype(dtype)
@@ -291,3 +291,80 @@ def test_linear_products_on_the_row_threads_match_numpy(monkeypatch, dtype):
     np.testing.assert_allclose(dx, g @ W, rtol=tol, atol=tol)
     expect = 1.0 + g.reshape(-1, 7).T @ x.reshape(-1, 5)
     np.testing.assert_allclose(lin.weight.grad, expect, rtol=tol, atol=tol)
+
+
+def test_layers_called_from_several_python_threads_stay_right_and_keep_the_setting():
+    """Four Python threads (as the explorer's request workers) run forward and backward of
+    different layers many times at once: every result equals the one computed alone, every
+    call sees one BLAS thread where it asked for one (small work) and the user's two threads
+    for its row split (large work), and afterwards the user's BLAS setting is back."""
+    import os
+    import threading
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas.backend()
+    LSTM(3, 4)(np.zeros((2, 1, 3), np.float32))  # what loads on first use, loaded
+    libs = threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers
+    big = fast.PARALLEL_MIN_MACS
+    split = min(2, os.cpu_count() or 1) if blas.backend().compiled else 1
+    seen = {"blas": [], "split": []}
+
+    def probed(cls):
+        class Probe(cls):
+            def _forward(self, *args):
+                seen["blas"].append((self.large, max(lib.get_num_threads() for lib in libs)))
+                if self.large:
+                    seen["split"].append(fast.threads._workers(8, big))
+                return super()._forward(*args)
+
+            def _backward(self, *args):
+                seen["blas"].append((self.large, max(lib.get_num_threads() for lib in libs)))
+                return super()._backward(*args)
+
+        return Probe
+
+    cases = [  # (class, options, T, B, I, H): the last one above SMALL_MATMUL_MACS
+        (LSTM, {"num_layers": 2}, 5, 3, 4, 6),
+        (GRU, {"bidirectional": True}, 4, 2, 5, 3),
+        (RNN, {"nonlinearity": "relu"}, 6, 4, 3, 5),
+        (GRU, {"reset_after": False}, 20, 8, 96, 96),
+    ]
+
+    def run(i):
+        cls, kw, T, B, I, H = cases[i]
+        rng = np.random.default_rng(i)
+        m = probed(cls)(I, H, dtype=np.float64, **kw)
+        m.large = i == len(cases) - 1
+        for _, p in m.named_parameters():
+            p.data[...] = rng.uniform(-0.5, 0.5, p.shape)
+        x = rng.standard_normal((T, B, I))
+        out, _ = m(x)
+        gx, _ = m.backward(np.ones_like(out))
+        return [out, gx] + [p.grad.copy() for _, p in m.named_parameters()]
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        expected = [run(i) for i in range(len(cases))]  # one at a time
+        before = [lib.get_num_threads() for lib in libs]
+        seen["blas"].clear()
+        seen["split"].clear()
+        failures = []
+
+        def worker(i):
+            try:
+                for _ in range(25):
+                    for a, b in zip(run(i), expected[i], strict=True):
+                        np.testing.assert_array_equal(a, b)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(cases))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = [lib.get_num_threads() for lib in libs]
+    assert not failures, failures[0]
+    assert after == before
+    assert len(seen["blas"]) == 2 * 25 * len(cases)
+    assert all(n == 1 for large, n in seen["blas"] if not large or split == 2), seen["blas"]
+    assert set(seen["split"]) == {split}, seen["split"]

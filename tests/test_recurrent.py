@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rnnkit.gradcheck import gradcheck
-from rnnkit.nn import cells, fast, manual_seed
+from rnnkit.nn import cells, fast, manual_seed, registry
 from rnnkit.nn.recurrent import GRU, LSTM, RNN
 
 T, B, I, H = 5, 3, 4, 3
@@ -396,14 +396,36 @@ def test_each_layer_picks_its_cell_class_once(kind):
     assert m.mode == m.cell.mode  # PyTorch's public name stays
     # the backward knows its cell: no flags to pass (or to get wrong)
     assert list(inspect.signature(m.cell.backward).parameters) == ["dstate", "cache", "weight_hh"]
-    assert m.cell.fast_forward.__module__ == m.cell.fast_backward.__module__ == fast.__name__
+    # the fast path registers its drivers by the cell's class; the reference never imports it
+    forward, backward = registry.drivers(cell_cls)
+    assert forward.__module__ == backward.__module__
+    assert forward.__module__.startswith(fast.__name__ + ".")
+
+
+def test_the_reference_never_imports_the_fast_path():
+    """cells.py and the layers find the compiled drivers in the registry, by cell class."""
+    import ast
+    import inspect
+
+    from rnnkit.nn import layers, recurrent
+
+    for module in (cells, recurrent, layers):
+        imported = set()
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.ImportFrom):
+                imported.add(node.module or "")
+                imported.update(f"{node.module or ''}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update(a.name for a in node.names)
+        assert not [name for name in imported if "fast" in name.split(".")], module.__name__
 
 
 def test_flags_select_the_path_and_restore_it(monkeypatch):
     def compiled_path_used(*args):
         raise AssertionError("the compiled path ran")
 
-    monkeypatch.setattr(cells.LSTMCell, "fast_forward", staticmethod(compiled_path_used))
+    monkeypatch.setitem(registry._DRIVERS, cells.LSTMCell,
+                        (compiled_path_used, registry.drivers(cells.LSTMCell)[1]))
     m = make("lstm")
     x = np.zeros((T, B, I))
     before = fast.ENABLED

@@ -14,8 +14,6 @@ no parameters; it knows
   reads top to bottom (the CS231n contract); derivatives are written with
   stored activations: ``σ' = s(1-s)``, ``tanh' = 1 - t²``. A backward knows its
   cell, so it cannot be called with the wrong flags;
-* ``fast_forward`` / ``fast_backward``: its whole-direction drivers in
-  :mod:`rnnkit.nn.fast` (compiled kernels, same parameters, same results).
 
 Conventions shared by all cells (names and layouts are PyTorch's):
 
@@ -33,6 +31,11 @@ Conventions shared by all cells (names and layouts are PyTorch's):
   ``dgh`` differ only in the GRU, where the reset gate scales the recurrent
   part of the candidate. The layer turns them into weight gradients with one
   large matmul after the time loop.
+
+This module is the readable reference and imports no compiled code: the fast
+path (:mod:`rnnkit.nn.fast`, same parameters, same results) registers its
+whole-direction drivers by cell class in :mod:`rnnkit.nn.registry`, where the
+layer looks them up.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from . import fast
 from .functional import sigmoid
 
 
@@ -64,8 +66,6 @@ class Cell:
     #: The last gate block's recurrent-side gradient differs from its input side's
     #: (``dgh != dgx`` there; only the GRU with the reset gate after the matmul).
     separate_recurrent_grad: ClassVar[bool] = False
-    fast_forward: ClassVar = None
-    fast_backward: ClassVar = None
 
     @property
     def state_arity(self) -> int:
@@ -105,8 +105,6 @@ class RNNTanhCell(Cell):
 
     mode = "RNN_TANH"
     num_gates = 1
-    fast_forward = staticmethod(fast.rnn_tanh_forward)
-    fast_backward = staticmethod(fast.rnn_tanh_backward)
 
     def forward(self, gx, state, weight_hh, bias_hh):
         (h_prev,) = state
@@ -129,8 +127,6 @@ class RNNReLUCell(Cell):
     mode = "RNN_RELU"
     num_gates = 1
     options = "nonlinearity='relu'"
-    fast_forward = staticmethod(fast.rnn_relu_forward)
-    fast_backward = staticmethod(fast.rnn_relu_backward)
 
     def forward(self, gx, state, weight_hh, bias_hh):
         (h_prev,) = state
@@ -165,8 +161,6 @@ class LSTMCell(Cell):
     num_gates = 4
     gate_names = ("i", "f", "g", "o")
     state_names = ("h", "c")
-    fast_forward = staticmethod(fast.lstm_forward)
-    fast_backward = staticmethod(fast.lstm_backward)
 
     def forward(self, gx, state, weight_hh, bias_hh):
         h_prev, c_prev = state
@@ -226,8 +220,6 @@ class GRUCell(Cell):
     num_gates = 3
     gate_names = ("r", "z", "n")
     separate_recurrent_grad = True
-    fast_forward = staticmethod(fast.gru_forward)
-    fast_backward = staticmethod(fast.gru_backward)
 
     def forward(self, gx, state, weight_hh, bias_hh):
         (h_prev,) = state
@@ -278,8 +270,6 @@ class GRUResetBeforeCell(Cell):
     num_gates = 3
     gate_names = ("r", "z", "n")
     options = "reset_after=False"
-    fast_forward = staticmethod(fast.gru_reset_before_forward)
-    fast_backward = staticmethod(fast.gru_reset_before_backward)
 
     def forward(self, gx, state, weight_hh, bias_hh):
         (h_prev,) = state

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from . import fast
 from . import random as nnrandom
+from . import registry
 from .module import Module, Parameter, normal_array, resolve_dtype, uniform_array
 
 
@@ -21,10 +21,10 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` (2-D); on the fast path split over the recurrent layers' row threads, so that
     a model's Linear layers do not wake the BLAS library's own spinning thread pool between
     its recurrent layers (:func:`rnnkit.nn.fast.matmul`)."""
-    if not fast.ENABLED:
+    if not registry.enabled():
         return a @ b
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    return fast.matmul(a, b, out)
+    return registry.matmul(a, b, out)
 
 def _check_float_input(x, dtype: np.dtype, name: str = "input") -> np.ndarray:
     """Return ``x`` as an array of ``dtype``; any other dtype is a ValueError naming both."""
@@ -138,8 +138,8 @@ class Linear(Module):
         g2 = grad_output.reshape(-1, self.out_features)  # (N, O)
         if self.weight.requires_grad:  # (O, I)
             x2 = x.reshape(-1, self.in_features)
-            if fast.ENABLED:
-                fast.matmul(g2.T, x2, self.weight.grad, accumulate=True)
+            if registry.enabled():
+                registry.matmul(g2.T, x2, self.weight.grad, accumulate=True)
             else:
                 self.weight.grad += g2.T @ x2
         if self.bias is not None and self.bias.requires_grad:

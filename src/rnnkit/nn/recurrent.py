@@ -34,8 +34,8 @@ import math
 
 import numpy as np
 
-from . import fast
 from . import random as nnrandom
+from . import registry
 from .cells import (
     Cell,
     GRUCell,
@@ -104,7 +104,8 @@ class RNNBase(Module):
                     for name in (f"bias_ih{suffix}", f"bias_hh{suffix}"):
                         setattr(self, name, Parameter(uniform_array((G * H,), bound, self.dtype)))
         self._cache = None
-        self._workspaces: dict[int, fast.Workspace] = {}  # scratch arrays per (layer, direction)
+        # scratch arrays per (layer, direction), filled by the compiled drivers
+        self._workspaces: dict[int, registry.Workspace] = {}
 
     @staticmethod
     def parameter_count(
@@ -233,7 +234,7 @@ class RNNBase(Module):
         T, B, _ = X.shape
         lengths = self._check_lengths(lengths, T, B)
         init = self._split_state(state, B)
-        with fast.small_work_threads(self._largest_matmul(T * B), T):
+        with registry.threads(self._largest_matmul(T * B), T):
             return self._forward(X, init, lengths)
 
     def trace(self, input: np.ndarray, state=None, lengths=None) -> list[dict[str, np.ndarray]]:
@@ -261,7 +262,7 @@ class RNNBase(Module):
         T, B, _ = X.shape
         lengths = self._check_lengths(lengths, T, B)
         init = self._split_state(state, B)
-        with fast.small_work_threads(self._largest_matmul(T * B), T):
+        with registry.threads(self._largest_matmul(T * B), T):
             _, _, layers, _, mask = self._run_layers(X, init, lengths, for_backward=False)
         cell, H = self.cell, self.hidden_size
         traced = []
@@ -283,9 +284,9 @@ class RNNBase(Module):
 
     def _gate_values(self, run) -> np.ndarray:
         """(T, B, G*H): the gates of every step of a run, after their non-linearity."""
-        if isinstance(run, fast.FastRun):
-            return run.acts
-        return np.stack([self.cell.gates(cache) for cache in run.caches])
+        if isinstance(run, _Direction):
+            return np.stack([self.cell.gates(cache) for cache in run.caches])
+        return run.acts  # the compiled path's run
 
     def _largest_matmul(self, rows: int) -> int:
         """Multiply-adds of the largest single matmul of a call over ``rows`` = T*B rows."""
@@ -326,8 +327,8 @@ class RNNBase(Module):
                 k = layer * D + d
                 state0 = zeros if init is None else tuple(s[k] for s in init)
                 Xd = layer_input if d == 0 else self._apply_reverse(layer_input, rev)
-                ws = (self._workspaces.setdefault(k, fast.Workspace()) if for_backward
-                      else fast.Workspace())  # fmt: skip
+                ws = (self._workspaces.setdefault(k, registry.Workspace()) if for_backward
+                      else registry.Workspace())  # fmt: skip
                 run = self._run_direction(Xd, state0, self._weights(suffix), mask, ws)
                 run.rev = rev if d == 1 else None
                 Hs = run.states[0]
@@ -366,8 +367,9 @@ class RNNBase(Module):
         """The time loop of one (layer, direction) over X (T, B, I): compiled or reference."""
         X = np.ascontiguousarray(X)
         W_ih, W_hh, b_ih, b_hh = (None if p is None else p.data for p in weights)
-        if fast.ENABLED:
-            return self.cell.fast_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws)
+        compiled = registry.forward_driver(self.cell)  # None: the fast path is off or has none
+        if compiled is not None:
+            return compiled(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws)
         return self._reference_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask)
 
     def _reference_forward(self, X, state0, W_ih, W_hh, b_ih, b_hh, mask) -> _Direction:
@@ -426,7 +428,7 @@ class RNNBase(Module):
             for j, (name, g) in enumerate(zip(names, parts, strict=True)):
                 if g is not None:
                     dfinal[j] = self._check_array(f"grad_{name}_n", g, state_shape)
-        with fast.small_work_threads(self._largest_matmul(T * B), T):
+        with registry.threads(self._largest_matmul(T * B), T):
             grads = self._backward(dY_all, dfinal)
         self._cache = None  # one backward per forward (the scratch arrays stay for the next step)
         return grads
@@ -462,10 +464,11 @@ class RNNBase(Module):
     def _backward_direction(self, run, dY, dstate, weights):
         """BPTT through one (layer, direction); returns (dX, dstate0)."""
         W_hh = weights[1].data
-        if isinstance(run, fast.FastRun):
-            dGx, dGh_n, n_input, dstate0 = self.cell.fast_backward(run, dY, dstate, W_hh)
-        else:
+        if isinstance(run, _Direction):
             dGx, dGh_n, n_input, dstate0 = self._reference_backward(run, dY, dstate, W_hh)
+        else:  # the forward ran the compiled driver: so does backward
+            backward = registry.backward_driver(self.cell)
+            dGx, dGh_n, n_input, dstate0 = backward(run, dY, dstate, W_hh)
         return self._weight_gradients(run, dGx, dGh_n, n_input, weights), dstate0
 
     def _reference_backward(self, run: _Direction, dY, dstate, W_hh):
@@ -514,12 +517,12 @@ class RNNBase(Module):
         dGx2 = dGx.reshape(T * B, -1)  # (T*B, G*H)
         Hprev = Hs[:-1].reshape(T * B, H)
         X2 = X.reshape(T * B, -1)
-        if isinstance(run, fast.FastRun):
+        if not isinstance(run, _Direction):
             # on the fast path's threads: rows of dW split over the time loops' threads
             def add_product(dW, dG, A):  # dW += dG^T A
-                fast.matmul(dG.T, A, dW, accumulate=True)
+                registry.matmul(dG.T, A, dW, accumulate=True)
 
-            dX = fast.matmul(dGx2, p_ih.data, np.empty((T * B, X2.shape[1]), dtype=dGx.dtype))
+            dX = registry.matmul(dGx2, p_ih.data, np.empty((T * B, X2.shape[1]), dtype=dGx.dtype))
         else:
             # computed as (A^T dG)^T: OpenBLAS is up to 15% faster with the long T*B
             # dimension of both operands in this order
