@@ -15,6 +15,7 @@ the traceback anyway.
 from __future__ import annotations
 
 import argparse
+import codecs
 import datetime as dt
 import json
 import math
@@ -80,13 +81,22 @@ def _parser_of(f) -> Callable[[str], object]:
         (t for t in (int, float) if annotation.startswith(t.__name__)), str
     )
 
+    bounds = f.metadata.get("bounds")
+    zero_is_none = f.metadata.get("zero_is_none", False)
+
     def convert(text: str):
         try:
-            return parse(text)
+            value = parse(text)
         except ValueError as exc:
             if parse in (int, float):
                 raise  # argparse says "invalid int value: 'many'"
             raise argparse.ArgumentTypeError(str(exc)) from None
+        problem = None if bounds is None or (zero_is_none and value == 0) else (
+            bounds.problem(value)
+        )  # fmt: skip
+        if problem is not None:  # argparse: "argument --epochs: must be in (0, 10^9], ..."
+            raise argparse.ArgumentTypeError(problem + (" (0 = off)" if zero_is_none else ""))
+        return value
 
     convert.__name__ = getattr(parse, "__name__", "value")
     return convert
@@ -473,34 +483,41 @@ def cmd_sentiment_eval(args) -> int:
 
 
 def cmd_sentiment_predict(args) -> int:
-    from .text.readers import read_unlabeled
+    from .text.readers import read_unlabeled, stream_lines
 
     if args.texts and args.file:
         raise UsageError("give texts as arguments or --file, not both")
+    try:
+        codecs.lookup(args.encoding)
+    except LookupError:
+        raise UsageError(f"unknown text encoding {args.encoding!r}") from None
     clf = _load_classifier(args)
-    if args.texts:
-        texts = list(args.texts)
-    elif args.file:
-        texts = read_unlabeled(args.file, args.encoding)
-    else:
-        try:
-            texts = sys.stdin.buffer.read().decode(args.encoding).split("\n")
-        except UnicodeDecodeError as exc:
-            raise UsageError(
-                f"stdin is not valid {args.encoding} ({exc.reason}); try --encoding latin-1"
-            ) from None
-        except LookupError:
-            raise UsageError(f"unknown text encoding {args.encoding!r}") from None
-        if texts and texts[-1] == "":
-            texts.pop()
+    if args.texts or args.file:
+        texts = list(args.texts) if args.texts else read_unlabeled(args.file, args.encoding)
+        for start in range(0, len(texts), PREDICT_BATCH):
+            _print_predictions(clf, texts[start : start + PREDICT_BATCH], args.json)
+        return EXIT_OK
+    # stdin: each line's answer as soon as it has come (a pipe may hold a line-at-a-time
+    # dialogue, or never end), in bounded memory
+    for lines in stream_lines(sys.stdin.buffer, args.encoding):
+        for start in range(0, len(lines), PREDICT_BATCH):
+            _print_predictions(clf, lines[start : start + PREDICT_BATCH], args.json)
+            sys.stdout.flush()
+    return EXIT_OK
+
+
+#: texts classified together by ``sentiment predict``
+PREDICT_BATCH = 256
+
+
+def _print_predictions(clf, texts: list[str], as_json: bool) -> None:
     for text, p in zip(texts, clf.predict(texts), strict=True):
-        if args.json:
+        if as_json:
             print(json.dumps({"text": text, **p.to_dict()}))  # ASCII: safe for any line splitter
         elif p.label is None:
             print(f"-\t-\t{text}")
         else:
             print(f"{p.label}\t{p.probability:.4f}\t{text}")
-    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import numpy as np
 from ..nn import GRU, LSTM, RNN, clip_grad_norm, manual_seed
 from ..nn.init import orthogonal_, set_forget_gate_bias_
 from ..nn.recurrent import RNNBase
+from ..training.settings import MAX_COUNT, Bounds, check_seed, count
 
 __all__ = [
     "GradientCurve",
@@ -282,12 +283,15 @@ def gradient_flow_study(
                         ("batch_size", batch_size)):  # fmt: skip
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, received {value!r}")
-    if not input_scale > 0 or not max_norm > 0:
-        raise ValueError(
-            f"input_scale and max_norm must be > 0, received {input_scale}, {max_norm}"
-        )
-    if any(not r > 0 for r in radii):
-        raise ValueError(f"radii must be positive, received {radii}")
+        count().check(name, value)
+    Bounds(0, 100, low_open=True).check("input_scale", input_scale)
+    Bounds(0, MAX_COUNT, low_open=True).check("max_norm", max_norm)
+    for r in radii:
+        Bounds(0, 100, low_open=True).check("radii", r)
+    for b in forget_biases:
+        Bounds(-100, 100).check("forget_biases", b)
+    if seed is not None:
+        check_seed(seed)
 
     if not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative integer, received {warmup!r}")

@@ -21,6 +21,7 @@ from .checkpoint import CheckpointError, atomic_copy, read_checkpoint_meta, save
 from .metrics import MetricsLog, plot_metrics
 from .progress import Progress, format_duration
 from .rundir import RunDir
+from .settings import StopRule
 
 
 class TrainTask(Protocol):
@@ -75,10 +76,7 @@ class TrainerConfig:
     def validate(self) -> None:
         if self.epochs is None and self.steps is None and self.minutes is None:
             raise ValueError("no stop rule: give epochs, steps or minutes")
-        for name in ("epochs", "steps", "minutes"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be > 0, received {value}")
+        StopRule(self.epochs, self.steps, self.minutes).validate()  # finite, in range
         for name in ("eval_every", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, received {getattr(self, name)}")
