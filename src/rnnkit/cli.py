@@ -83,22 +83,13 @@ def _parser_of(f) -> Callable[[str], object]:
         (t for t in (int, float) if annotation.startswith(t.__name__)), str
     )
 
-    bounds = f.metadata.get("bounds")
-    zero_is_none = f.metadata.get("zero_is_none", False)
-
     def convert(text: str):
         try:
-            value = parse(text)
+            return parse(text)
         except ValueError as exc:
             if parse in (int, float):
                 raise  # argparse says "invalid int value: 'many'"
             raise argparse.ArgumentTypeError(str(exc)) from None
-        problem = None if bounds is None or (zero_is_none and value == 0) else (
-            bounds.problem(value)
-        )  # fmt: skip
-        if problem is not None:  # argparse: "argument --epochs: must be in (0, 10^9], ..."
-            raise argparse.ArgumentTypeError(problem + (" (0 = off)" if zero_is_none else ""))
-        return value
 
     convert.__name__ = getattr(parse, "__name__", "value")
     return convert

@@ -23,9 +23,8 @@ Metadata understood by the command line (all optional):
 * ``parse``: a function from the flag's text to the value (e.g. ``"3-5"`` -> ``(3, 5)``);
 * ``negate``: for a bool field defaulting to True, the flag that sets it False
   (e.g. ``"--cased"`` for ``lowercase``);
-* ``bounds``: the :class:`Bounds` of a number: checked by the dataclass's
-  ``validate`` (:func:`check_bounds`) and, naming the flag, when the command
-  line is parsed;
+* ``bounds``: the :class:`Bounds` of a number, checked by the dataclass's
+  ``validate`` (:func:`check_bounds`) before anything is started;
 * ``cli=False``: not an option (a size that comes from the data, say).
 """
 
