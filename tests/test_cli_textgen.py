@@ -258,6 +258,93 @@ def test_killed_run_resumes_to_the_same_losses(tmp_path, capsys):
     capsys.readouterr()
 
 
+TERMINATOR = KILLER.replace("signal.SIGKILL)  # no cleanup, no final checkpoint",
+                            "signal.SIGTERM)  # a scheduler's preemption, mid-step")
+
+
+def test_sigterm_saves_the_step_and_resume_continues_exactly(tmp_path, capsys):
+    """SIGTERM (a cluster scheduler's notice before it preempts a job) saves the step it
+    stopped at, as Ctrl-C does, and exits 143; --resume then logs the losses of an
+    uninterrupted run."""
+    corpus = tmp_path / "hamlet.txt"
+    corpus.write_text(HAMLET)
+    args = ["textgen", "train", str(corpus), "--steps", "36", "--eval-every", "10",
+            "--log-every", "1", "--dropout", "0.25", "--num-layers", "2", "--sample-length",
+            "0", "--lr", "0.005", "--hidden-size", "16", "--embedding-dim", "8",
+            "--seq-length", "16", "--batch-size", "4", "--quiet"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "full")]) == 0
+    (tmp_path / "terminator.py").write_text(TERMINATOR)
+    stopped = tmp_path / "stopped"
+    proc = subprocess.run([sys.executable, str(tmp_path / "terminator.py"), *args, "--out",
+                           str(stopped)], env=dict(os.environ, KILL_AT_STEP="26"),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 143, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"rnnkit: interrupted by SIGTERM at step 26 (checkpoint saved); continue with: "
+        f"rnnkit textgen train --out {stopped} --resume"
+    )
+    from rnnkit.training import load_checkpoint
+
+    assert load_checkpoint(stopped / "latest.npz")["trainer"]["step"] == 26  # between evals
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # (in this process: untouched)
+    assert main(["textgen", "train", "--out", str(stopped), "--resume", "--quiet"]) == 0
+    assert _losses(stopped) == _losses(tmp_path / "full")
+    capsys.readouterr()
+
+
+def test_the_trainer_puts_the_signal_handlers_back(tmp_path):
+    from rnnkit.textgen import CharLM
+
+    def mine(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        CharLM(hidden_size=8, num_layers=1, embedding_dim=4).fit(
+            HAMLET, out=tmp_path / "r", steps=2, progress=False, seq_length=8, batch_size=2,
+            sample_length=0,
+        )  # fmt: skip
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_numpy_engine_under_torchrun_is_refused_on_every_rank(tmp_path, capsys, monkeypatch):
+    corpus = tmp_path / "hamlet.txt"
+    corpus.write_text(HAMLET)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        for engine in ([], ["--engine", "numpy"]):
+            code, out, err = run_cli(capsys, "textgen", "train", str(corpus), "--out",
+                                     str(tmp_path / "run"), "--steps", "2", *TINY, *engine)
+            assert_one_line_error(code, err, "one of 2 processes started by torchrun",
+                                  "add --engine torch")  # fmt: skip
+            assert not (tmp_path / "run").exists()
+    code, out, err = run_cli(capsys, "sentiment", "train", "--train", str(corpus), "--out",
+                             str(tmp_path / "run"))  # fmt: skip
+    assert_one_line_error(code, err, "sentiment train has no torch engine")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_resume_hint_under_torchrun_names_torchrun(monkeypatch):
+    from rnnkit.cli import _textgen_resume_command
+
+    plain = "rnnkit textgen train --out runs/a --resume"
+    assert _textgen_resume_command("runs/a", "numpy") == plain
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert _textgen_resume_command("runs/a", "torch") == (
+        "torchrun --standalone --nproc_per_node 2 -m rnnkit.cli textgen train --out runs/a "
+        "--resume --engine torch"
+    )
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    assert _textgen_resume_command("runs/a", "torch").startswith(
+        "torchrun --nnodes 4 --nproc_per_node 2 "
+    )
+
+
 def test_entry_point_reports_errors_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "rnnkit.cli", "textgen", "eval",
                            str(tmp_path / "none")],

@@ -228,3 +228,94 @@ def test_train_distils_teachers_and_refuses_bad_ones(trained, tmp_path, capsys):
                               "--force", "--teacher", trained / "run", *FAST))  # fmt: skip
     assert "teacher's labels" in err
     assert (student / "best.npz").read_bytes() == before  # nothing saved was lost
+
+
+# -- predict from a stream ---------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _predictor(run_dir: Path) -> subprocess.Popen:
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "sentiment", "predict",
+                             str(run_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, bufsize=0)  # fmt: skip
+
+
+def _lines_of(stream):
+    """A queue of ``stream``'s lines, read by a thread (None at the end)."""
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in stream:
+            lines.put(line.decode())
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def test_predict_answers_each_stdin_line_before_the_next_is_sent(trained):
+    proc = _predictor(trained / "run")
+    try:
+        answers = _lines_of(proc.stdout)
+        for text, label in [("i love this film", "pos"), ("worst movie ever", "neg"),
+                            ("", "-"), ("what a great movie", "pos")]:  # fmt: skip
+            proc.stdin.write(text.encode() + b"\n")  # the pipe stays open: no end of input
+            answer = answers.get(timeout=60)
+            assert answer is not None and answer.rstrip("\n").split("\t")[::2] == [label, text]
+        proc.stdin.close()
+        assert answers.get(timeout=60) is None and proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+
+
+def test_predict_streams_an_endless_stdin_in_bounded_memory(trained):
+    """`yes 'a good movie' | rnnkit sentiment predict RUN` answers as lines come, and its
+    memory does not grow with the input (it used to read to the end first)."""
+    import threading
+
+    proc = _predictor(trained / "run")
+    stop = threading.Event()
+
+    def feed():  # about 200 kB a round, for ever
+        block = b"what a great movie\n" * 10_000
+        try:
+            while not stop.is_set():
+                proc.stdin.write(block)
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    threading.Thread(target=feed, daemon=True).start()
+    answers = _lines_of(proc.stdout)
+    try:
+        peak = []
+        for n in range(60_000):
+            answer = answers.get(timeout=60)
+            assert answer == "pos\t" + answer.split("\t")[1] + "\twhat a great movie\n", answer
+            status = Path(f"/proc/{proc.pid}/status")
+            if n in (10_000, 59_999) and status.exists():
+                peak.append(int(status.read_text().split("VmHWM:")[1].split()[0]))  # kB
+        if peak:  # the first 10,000 answers and 50,000 more: the same memory, give or take
+            assert peak[1] - peak[0] < 50_000, peak
+    finally:
+        stop.set()
+        proc.kill()
+        proc.wait()
+
+
+def test_predict_refuses_an_overlong_line_and_bad_bytes_in_one_line(trained):
+    for data, message in [
+        (b"i love this film\n" + b"a" * 1_500_000, "stdin line 2 is longer than 1,000,000"),
+        (b"i love this film\nworst \xff\n", "stdin line 2 is not valid utf-8"),
+    ]:
+        proc = _predictor(trained / "run")
+        out, err = proc.communicate(data, timeout=120)
+        assert proc.returncode == 1 and out.decode().startswith("pos\t"), (out, err)
+        assert out.count(b"\n") == 1  # the line before it is answered
+        err = err.decode()
+        assert err.count("\n") == 1 and message in err and "Traceback" not in err, err

@@ -176,3 +176,45 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys):
     assert one_line(capsys, code) == (
         "rnnkit: error: engine 'torch': torch is not installed: pip install 'rnnkit[torch]'\n"
     )
+
+
+def test_sigterm_to_torchrun_saves_the_step_on_every_rank(tmp_path):
+    """A scheduler's SIGTERM to torchrun reaches every process: they stop at the same step,
+    rank 0 saves it, and the hint names the torchrun command that resumes it."""
+    import time
+
+    corpus, run = corpus_file(tmp_path), tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    flags = [f for f in FLAGS if f != "--quiet"]  # the progress shows that rank 0 runs
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "rnnkit.cli", "textgen", "train", str(corpus), "--out", str(run),
+         "--steps", "1000000", *flags, "--eval-every", "3"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "latest.npz").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint in 2 minutes"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    lines = [line for line in err.splitlines() if line.startswith("rnnkit: interrupted")]
+    assert len(lines) == 1, err[-3000:]  # rank 0 reports
+    step = load_checkpoint(run / "latest.npz")["trainer"]["step"]
+    assert lines[0] == (
+        f"rnnkit: interrupted by SIGTERM at step {step} (checkpoint saved); continue with: "
+        f"torchrun --standalone --nproc_per_node 2 -m rnnkit.cli textgen train --out {run} "
+        "--resume --engine torch"
+    )
+    assert step >= 3
+
+
+def test_one_layer_with_dropout_gives_no_pytorch_warning(tmp_path, recwarn):
+    lm = CharLM(**{**ARCH, "num_layers": 1, "dropout": 0.3})
+    lm.fit(corpus_file(tmp_path), out=tmp_path / "one", steps=2, progress=False, engine="torch",
+           **SETTINGS)  # fmt: skip
+    messages = [str(w.message) for w in recwarn]
+    assert not [m for m in messages if "dropout" in m], messages

@@ -15,6 +15,7 @@ the traceback anyway.
 from __future__ import annotations
 
 import argparse
+import codecs
 import datetime as dt
 import json
 import math
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: a training stopped by SIGTERM (saved, like Ctrl-C's 130): 128 + 15, as the shell says
+EXIT_TERMINATED = 143
 
 
 class UsageError(Exception):
@@ -123,6 +126,36 @@ def _default_run_dir(app: str) -> str:
     return os.path.join("runs", dt.datetime.now().strftime(f"{app}-%Y%m%d-%H%M%S"))
 
 
+def _interrupted_status(result) -> int:
+    """130 for a run stopped by Ctrl-C (or by another process of its group), 143 for SIGTERM."""
+    import signal
+
+    sigterm = getattr(signal, "SIGTERM", None)
+    return EXIT_TERMINATED if sigterm is not None and result.signal == sigterm else EXIT_INTERRUPTED
+
+
+def _torchrun_sizes() -> tuple[int, int] | None:
+    """``(WORLD_SIZE, LOCAL_WORLD_SIZE)`` when this process is one of several that torchrun
+    started, else None (one process, or variables that do not parse: the engine says so)."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    except ValueError:
+        return None
+    return (world, local) if world > 1 else None
+
+
+def _refuse_torchrun(what: str) -> None:
+    """Under torchrun with several processes, a NumPy-engine training would start one
+    independent run per process (all but one then fail on the run directory's lock)."""
+    sizes = _torchrun_sizes()
+    if sizes is not None:
+        raise UsageError(
+            f"this is one of {sizes[0]} processes started by torchrun, but {what}; "
+            "nothing was started"
+        )
+
+
 def report_training(
     result, run_dir: str, resume_command: str, summary: str, hint: str, prefix: str = ""
 ) -> int:
@@ -132,7 +165,7 @@ def report_training(
         return EXIT_ERROR
     if result.reason == "interrupted":
         print(f"rnnkit: {result.message}; continue with: {resume_command}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted_status(result)
     print(f"{prefix}stopped ({result.reason}) at step {result.step}{summary}")
     print(f"run directory: {run_dir} ({hint})")
     return EXIT_OK
@@ -242,6 +275,10 @@ def cmd_textgen_train(args) -> int:
         _refuse_settings_on_resume(args, CharRNNConfig, TrainSettings)
         if args.force:
             raise UsageError("--resume continues a run; drop --force")
+    engine = given_options(args, EngineChoice).get("engine", "numpy")
+    if engine != "torch":
+        _refuse_torchrun("the NumPy engine trains in one process: add --engine torch to train "
+                         "one run on all of them (docs/beyond-one-machine.md)")  # fmt: skip
     run_dir = args.out or _default_run_dir("textgen")
     lm = CharLM(**given_options(args, CharRNNConfig))
     result = lm.fit(
@@ -251,15 +288,34 @@ def cmd_textgen_train(args) -> int:
         **given_options(args, TrainSettings), **given_options(args, EngineChoice),
     )  # fmt: skip
     if os.environ.get("RANK", "0") != "0":  # a torchrun process other than rank 0: it reports
-        return {"diverged": EXIT_ERROR, "interrupted": EXIT_INTERRUPTED}.get(result.reason, 0)
+        if result.reason == "interrupted":
+            return _interrupted_status(result)
+        return EXIT_ERROR if result.reason == "diverged" else EXIT_OK
     summary = ""
     if result.best is not None:
         summary = (
             f"; best validation loss {result.best:.4f} nats/char "
             f"({result.best / math.log(2):.4f} bits/char) at step {result.best_step}"
         )
-    return report_training(result, run_dir, f"rnnkit textgen train --out {run_dir} --resume",
-                           summary, f"sample with: rnnkit textgen sample {run_dir}")  # fmt: skip
+    return report_training(result, run_dir, _textgen_resume_command(run_dir, engine), summary,
+                           f"sample with: rnnkit textgen sample {run_dir}")  # fmt: skip
+
+
+def _textgen_resume_command(run_dir: str, engine: str) -> str:
+    """The command that continues this run as it was started: under torchrun, torchrun with
+    as many processes (--resume with another number of processes is not exact)."""
+    command = f"textgen train --out {run_dir} --resume"
+    if engine == "torch":
+        command += " --engine torch"
+    sizes = _torchrun_sizes()
+    if sizes is None:
+        return f"rnnkit {command}"
+    world, local = sizes
+    if world == local:  # one machine, as docs/beyond-one-machine.md launches it
+        return f"torchrun --standalone --nproc_per_node {local} -m rnnkit.cli {command}"
+    nodes = world // local if world % local == 0 else "N"
+    return (f"torchrun --nnodes {nodes} --nproc_per_node {local} <your rendezvous options> "
+            f"-m rnnkit.cli {command} (on every node)")  # fmt: skip
 
 
 def _corpus_path(name: str) -> Path:
@@ -426,6 +482,8 @@ def cmd_sentiment_train(args) -> int:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
         _refuse_settings_on_resume(args, ModelConfig, TextConfig, TrainSettings)
+    _refuse_torchrun("sentiment train has no torch engine: run it as one process, without "
+                     "torchrun")  # fmt: skip
     train = _read_labeled(args.train, args)
     valid = _read_labeled(args.valid, args) if args.valid else None
     teacher = _load_models(args.teacher) if args.teacher and not args.resume else None
@@ -477,34 +535,41 @@ def cmd_sentiment_eval(args) -> int:
 
 
 def cmd_sentiment_predict(args) -> int:
-    from .text.readers import read_unlabeled
+    from .text.readers import read_unlabeled, stream_lines
 
     if args.texts and args.file:
         raise UsageError("give texts as arguments or --file, not both")
+    try:
+        codecs.lookup(args.encoding)
+    except LookupError:
+        raise UsageError(f"unknown text encoding {args.encoding!r}") from None
     clf = _load_classifier(args)
-    if args.texts:
-        texts = list(args.texts)
-    elif args.file:
-        texts = read_unlabeled(args.file, args.encoding)
-    else:
-        try:
-            texts = sys.stdin.buffer.read().decode(args.encoding).split("\n")
-        except UnicodeDecodeError as exc:
-            raise UsageError(
-                f"stdin is not valid {args.encoding} ({exc.reason}); try --encoding latin-1"
-            ) from None
-        except LookupError:
-            raise UsageError(f"unknown text encoding {args.encoding!r}") from None
-        if texts and texts[-1] == "":
-            texts.pop()
+    if args.texts or args.file:
+        texts = list(args.texts) if args.texts else read_unlabeled(args.file, args.encoding)
+        for start in range(0, len(texts), PREDICT_BATCH):
+            _print_predictions(clf, texts[start : start + PREDICT_BATCH], args.json)
+        return EXIT_OK
+    # stdin: each line's answer as soon as it has come (a pipe may hold a line-at-a-time
+    # dialogue, or never end), in bounded memory
+    for lines in stream_lines(sys.stdin.buffer, args.encoding):
+        for start in range(0, len(lines), PREDICT_BATCH):
+            _print_predictions(clf, lines[start : start + PREDICT_BATCH], args.json)
+            sys.stdout.flush()
+    return EXIT_OK
+
+
+#: texts classified together by ``sentiment predict``
+PREDICT_BATCH = 256
+
+
+def _print_predictions(clf, texts: list[str], as_json: bool) -> None:
     for text, p in zip(texts, clf.predict(texts), strict=True):
-        if args.json:
+        if as_json:
             print(json.dumps({"text": text, **p.to_dict()}))  # ASCII: safe for any line splitter
         elif p.label is None:
             print(f"-\t-\t{text}")
         else:
             print(f"{p.label}\t{p.probability:.4f}\t{text}")
-    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import numpy as np
 from ..nn import GRU, LSTM, RNN, clip_grad_norm, manual_seed
 from ..nn.init import orthogonal_, set_forget_gate_bias_
 from ..nn.recurrent import RNNBase
+from ..training.settings import MAX_COUNT, Bounds, check_seed, count
 
 __all__ = [
     "GradientCurve",
@@ -247,18 +248,22 @@ class GradientFlowStudy:
 def check_study_options(
     hidden_size: int, steps: int, input_size: int, batch_size: int, input_scale: float,
     radii: tuple[float, ...], max_norm: float, warmup: int,
+    forget_biases: tuple[float, ...] = (), seed: int | None = None,
 ) -> None:
     """Raise ``ValueError`` (one line naming the option) for a value the study cannot use."""
     for name, value in (("hidden_size", hidden_size), ("steps", steps), ("input_size", input_size),
                         ("batch_size", batch_size)):  # fmt: skip
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, received {value!r}")
-    if not input_scale > 0 or not max_norm > 0:
-        raise ValueError(
-            f"input_scale and max_norm must be > 0, received {input_scale}, {max_norm}"
-        )
-    if any(not r > 0 for r in radii):
-        raise ValueError(f"radii must be positive, received {radii}")
+        count().check(name, value)
+    Bounds(0, 100, low_open=True).check("input_scale", input_scale)
+    Bounds(0, MAX_COUNT, low_open=True).check("max_norm", max_norm)
+    for r in radii:
+        Bounds(0, 100, low_open=True).check("radii", r)
+    for b in forget_biases:
+        Bounds(-100, 100).check("forget_biases", b)
+    if seed is not None:
+        check_seed(seed)
     if not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative integer, received {warmup!r}")
 
@@ -298,7 +303,7 @@ def gradient_flow_study(
         :func:`rnnkit.analysis.plots.plot_gradient_flow`).
     """
     check_study_options(hidden_size, steps, input_size, batch_size, input_scale, radii,
-                        max_norm, warmup)  # fmt: skip
+                        max_norm, warmup, forget_biases, seed)  # fmt: skip
     dt = np.float64
     rng = np.random.default_rng(seed)
     T = warmup + steps

@@ -43,8 +43,7 @@ def analyze_gradients(
     """
     given = inspect.signature(gradient_flow_study).bind(**study_options)
     given.apply_defaults()
-    skip = ("seed", "forget_biases")
-    check_study_options(**{k: v for k, v in given.arguments.items() if k not in skip})
+    check_study_options(**given.arguments)
     out = Path(out_dir)
     names = ("gradient_flow.md", "gradient_flow.json", "gradient_flow.png")
     if out.exists() and not out.is_dir():

@@ -38,8 +38,10 @@ def _recurrent(rnn) -> torch.nn.Module:
         raise ValueError(
             "GRU(reset_after=False) has no PyTorch counterpart (PyTorch's GRU is reset_after=True)"
         )
+    # dropout acts between layers (in rnnkit too): none for one layer, and no PyTorch warning
+    dropout = rnn.dropout if rnn.num_layers > 1 else 0.0
     kwargs = dict(num_layers=rnn.num_layers, bias=rnn.bias, batch_first=rnn.batch_first,
-                  dropout=rnn.dropout, bidirectional=rnn.bidirectional)  # fmt: skip
+                  dropout=dropout, bidirectional=rnn.bidirectional)  # fmt: skip
     if rnn.mode.startswith("RNN"):
         return nn.RNN(rnn.input_size, rnn.hidden_size, nonlinearity=rnn.nonlinearity, **kwargs)
     return (nn.LSTM if rnn.mode == "LSTM" else nn.GRU)(rnn.input_size, rnn.hidden_size, **kwargs)

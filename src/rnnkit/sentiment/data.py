@@ -11,7 +11,7 @@ from ..text.batching import pad_batch, truncate
 from ..text.subwords import CharNgrams, check_ngram_range
 from ..text.tokenize import Tokenizer
 from ..text.vocab import UNK_ID, Vocab
-from ..training.settings import option
+from ..training.settings import check_bounds, count, option
 
 TRUNCATE_KEEP = ("head", "tail", "both")
 
@@ -133,11 +133,13 @@ class TextConfig:
         True, "remove HTML tags", negate="--keep-html",
         negate_help="do not remove HTML tags such as <br />",
     )  # fmt: skip
-    min_freq: int = option(1, "drop words seen fewer times")
+    min_freq: int = option(1, "drop words seen fewer times", bounds=count())
     max_vocab: int | None = option(
-        30_000, "vocabulary size cap, PAD and UNK included, 0 = none", zero_is_none=True
+        30_000, "vocabulary size cap, PAD and UNK included, 0 = none", zero_is_none=True,
+        bounds=count(2),
     )
-    max_length: int | None = option(400, "tokens kept per text, 0 = all", zero_is_none=True)
+    max_length: int | None = option(400, "tokens kept per text, 0 = all", zero_is_none=True,
+                                     bounds=count())  # fmt: skip
     truncate: str = option("both", "part of a long text kept", choices=TRUNCATE_KEEP)
     unknown_backoff: bool = option(
         True, "an unknown word maps to a known word with the same stem first",
@@ -155,10 +157,13 @@ class TextConfig:
         "words get their pieces' vectors (default: off)", parse=parse_ngram_range,
         metavar="MIN-MAX",
     )  # fmt: skip
-    ngram_min_words: int = option(2, "keep n-grams found in at least this many words")
-    max_ngrams: int | None = option(100_000, "n-gram count cap, 0 = none", zero_is_none=True)
+    ngram_min_words: int = option(2, "keep n-grams found in at least this many words",
+                                 bounds=count())  # fmt: skip
+    max_ngrams: int | None = option(100_000, "n-gram count cap, 0 = none", zero_is_none=True,
+                                     bounds=count())  # fmt: skip
 
     def validate(self) -> None:
+        check_bounds(self)
         if self.truncate not in TRUNCATE_KEEP:
             raise ValueError(f"truncate must be one of {TRUNCATE_KEEP}, received {self.truncate!r}")
         if self.max_length is not None and self.max_length < 1:

@@ -37,7 +37,7 @@ from ..nn.module import Module, init_skipped
 from ..nn.recurrent import GRU, LSTM, RNNBase
 from ..text.vocab import PAD_ID, UNK_ID
 from ..training.memory import check_allocation
-from ..training.settings import option
+from ..training.settings import FRACTION, Bounds, check_bounds, count, option
 from .pooling import POOLINGS, pool_backward, pool_forward
 
 CELLS = ("lstm", "gru")
@@ -54,17 +54,21 @@ class ModelConfig:
 
     vocab_size: int = option(2, "words in the vocabulary, PAD and UNK included", cli=False)
     num_classes: int = option(2, "labels", cli=False)
-    embedding_dim: int = option(128, "word vector size")
-    hidden_size: int = option(128, "units per direction")
+    embedding_dim: int = option(128, "word vector size", bounds=count())
+    hidden_size: int = option(128, "units per direction", bounds=count())
     cell: str = option("lstm", "recurrent cell", choices=CELLS)
-    num_layers: int = option(1, "stacked layers")
+    num_layers: int = option(1, "stacked layers", bounds=count())
     bidirectional: bool = option(True, "read both ways", negate="--unidirectional",
                                  negate_help="read left to right only")  # fmt: skip
     pooling: str = option("max", "summary of the outputs", choices=POOLINGS)
-    dropout: float = option(0.5, "dropout on the summary and between layers")
-    embedding_dropout: float = option(0.0, "dropout on the word vectors")
-    word_dropout: float = option(0.0, "probability that a training word becomes UNK")
-    embedding_init: float = option(0.1, "std of the random initial word vectors")
+    dropout: float = option(0.5, "dropout on the summary and between layers", bounds=FRACTION)
+    embedding_dropout: float = option(0.0, "dropout on the word vectors", bounds=FRACTION)
+    word_dropout: float = option(
+        0.0, "probability that a training word becomes UNK", bounds=FRACTION
+    )
+    embedding_init: float = option(
+        0.1, "std of the random initial word vectors", bounds=Bounds(0, 100, low_open=True)
+    )
     num_subwords: int = option(0, "character n-grams with a vector (0 = words only)", cli=False)
 
     def validate(self) -> None:
@@ -93,6 +97,7 @@ class ModelConfig:
         for name in ("dropout", "embedding_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), received {getattr(self, name)}")
+        check_bounds(self)
 
     def to_dict(self) -> dict:
         return asdict(self)

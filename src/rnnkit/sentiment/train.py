@@ -11,6 +11,18 @@ import math
 from dataclasses import asdict, dataclass
 
 from ..training import StopRule, check_ema_decay, check_positive, check_seed, from_dict, option
+from ..training.settings import (
+    DECAY,
+    FRACTION,
+    MAX_COUNT,
+    MAX_RATE,
+    RATE,
+    SEED,
+    SHARE,
+    Bounds,
+    check_bounds,
+    count,
+)
 
 #: the stop rule of ``fit`` and ``rnnkit sentiment train`` (``epochs`` unless given)
 DEFAULT_STOP = StopRule(epochs=6)
@@ -24,27 +36,32 @@ class TrainSettings:
     command-line option of ``rnnkit sentiment train``.
     """
 
-    batch_size: int = option(64, "examples per step")
-    lr: float = option(1e-3, "Adam learning rate")
-    lr_decay: float = option(1.0, "learning-rate factor per epoch")
-    weight_decay: float = option(0.0, "L2 penalty")
-    grad_clip: float | None = option(5.0, "max global gradient norm, 0 = off", zero_is_none=True)
+    batch_size: int = option(64, "examples per step", bounds=count())
+    lr: float = option(1e-3, "Adam learning rate", bounds=RATE)
+    lr_decay: float = option(1.0, "learning-rate factor per epoch", bounds=SHARE)
+    weight_decay: float = option(0.0, "L2 penalty", bounds=Bounds(0, MAX_RATE))
+    grad_clip: float | None = option(5.0, "max global gradient norm, 0 = off", zero_is_none=True,
+                                      bounds=Bounds(0, MAX_COUNT, low_open=True))  # fmt: skip
     ema_decay: float | None = option(
         None,
         "evaluate and keep a moving average of the weights with this decay per step, "
         "e.g. 0.998 (default: off)",
+        bounds=DECAY,
     )
     distill_weight: float | None = option(
-        0.5, "share of the teacher's probabilities in each target, the rest is the label"
+        0.5, "share of the teacher's probabilities in each target, the rest is the label",
+        bounds=SHARE,
     )
     patience: int | None = option(
-        8, "evaluations without a better accuracy before stopping, 0 = never", zero_is_none=True
+        8, "evaluations without a better accuracy before stopping, 0 = never", zero_is_none=True,
+        bounds=count(),
     )
-    evals_per_epoch: int = option(4, "validation passes per epoch")
-    valid_fraction: float = option(0.1, "held out of --train when no --valid")
-    seed: int = option(0, "initialisation, dropout and batch order")
+    evals_per_epoch: int = option(4, "validation passes per epoch", bounds=count())
+    valid_fraction: float = option(0.1, "held out of --train when no --valid", bounds=FRACTION)
+    seed: int = option(0, "initialisation, dropout and batch order", bounds=SEED)
 
     def validate(self, distilling: bool = False) -> None:
+        check_bounds(self)
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, received {self.batch_size}")
         if self.evals_per_epoch < 1:

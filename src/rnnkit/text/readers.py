@@ -29,13 +29,16 @@ Blank lines are skipped. Anything else that cannot be parsed raises
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import re
 import stat
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 FORMATS = ("auto", "tsv", "csv", "label-first", "fasttext", "folder")
 TEXT_COLUMN_NAMES = ("sentence", "text", "review", "content", "document", "comment")
@@ -171,6 +174,59 @@ def read_lines(path: str | os.PathLike, encoding: str = "utf-8") -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+#: the longest line :func:`stream_lines` takes (characters): a text, not a whole file
+MAX_LINE_CHARS = 1_000_000
+
+
+def stream_lines(
+    stream: Any, encoding: str = "utf-8", *, what: str = "stdin",
+    max_chars: int = MAX_LINE_CHARS, chunk_size: int = 1 << 16,
+) -> Iterator[list[str]]:  # fmt: skip
+    """The lines of the binary ``stream`` as they arrive, in bounded memory.
+
+    Each list holds the complete lines one read brought (``read1``: what is
+    there, waiting only when nothing is), so a pipe fed one line at a time gets
+    each line back at once and a fast one in batches. Lines are split on
+    ``\n`` only and lose a trailing ``\r`` (as :func:`read_lines`); a last
+    line without ``\n`` counts. A line longer than ``max_chars``, or bytes that
+    are not ``encoding``, raise a :class:`DataError` naming ``what`` and the
+    line's 1-based number (the lines before it have been yielded).
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()  # LookupError: unknown encoding
+    read = getattr(stream, "read1", None) or stream.read
+    pending, done = "", 0  # the line being read; lines yielded so far
+    while True:
+        chunk = read(chunk_size)
+        bad = None  # why the bytes after ``text`` cannot be decoded
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:  # answer the lines before it first
+            bad = exc.reason
+            try:
+                text = (decoder.getstate()[0] + chunk)[: max(exc.start, 0)].decode(encoding)
+            except (UnicodeDecodeError, TypeError, IndexError):
+                text = ""
+        lines = (pending + text).split("\n")
+        pending = lines.pop()  # the line not ended yet (at the end: the last, if any)
+        if not chunk and bad is None and pending:
+            lines.append(pending)
+        for i, line in enumerate(lines + [pending]):
+            if len(line) > max_chars:
+                raise DataError(
+                    f"{what} line {done + i + 1} is longer than {max_chars:,} characters "
+                    "(one text per line)"
+                )
+        if lines:
+            done += len(lines)
+            yield [line[:-1] if line.endswith("\r") else line for line in lines]
+        if bad is not None:
+            raise DataError(
+                f"{what} line {done + 1} is not valid {encoding} ({bad}); try --encoding latin-1"
+            )
+        if not chunk:
+            return
 
 
 # -- layouts -------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from ..training import (
     TrainResult,
     TrainTask,
     check_parameter_count,
+    check_seed,
     config_error,
     fit_run,
     from_dict,
@@ -50,6 +51,7 @@ from ..training import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from ..training.settings import count
 from .evaluate import evaluate_ids
 from .model import CharRNN, CharRNNConfig
 from .sampling import SamplingOptions, generate_ids
@@ -241,8 +243,9 @@ class CharLM:
         vocab, network = self._require_model()
         options = SamplingOptions(temperature, top_k, top_p, greedy)
         options.validate()
-        if length < 0:
-            raise ValueError(f"length must be >= 0, received {length}")
+        count(0).check("length", length)
+        if seed is not None and not isinstance(seed, tuple):
+            check_seed(seed)
         prime_ids = self._encode_prime(prime)
         rng = np.random.default_rng(seed)
         for next_id in generate_ids(network, prime_ids, length, options, rng):

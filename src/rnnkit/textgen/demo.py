@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 
+from ..training.settings import StopRule, check_seed, count
 from .api import CharLM
 
 DEMO_ARCH = {
@@ -27,6 +28,9 @@ DEMO_SETTINGS = {
 
 def run_demo(minutes: float = 1.5, length: int = 600, out=None, seed: int = 0) -> CharLM:
     """Train for ``minutes`` on the default corpus, print the validation loss and a sample."""
+    StopRule(minutes=minutes).validate()  # every option checked before anything is printed
+    count(0).check("length", length)
+    check_seed(seed)
     print(
         f"Training a 1-layer LSTM (hidden {DEMO_ARCH['hidden_size']}) on Python's standard "
         f"library source for {minutes:g} minutes (Ctrl-C stops early)...",

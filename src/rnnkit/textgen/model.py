@@ -24,7 +24,7 @@ from ..nn.layers import Dropout, Embedding, Linear
 from ..nn.module import Module
 from ..nn.recurrent import GRU, LSTM, RNN, RNNBase
 from ..training.memory import check_allocation
-from ..training.settings import from_dict, option
+from ..training.settings import FRACTION, check_bounds, count, from_dict, option
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 _CELL_CLASSES = {"lstm": LSTMCell, "gru": GRUCell, "rnn": RNNTanhCell}  # what each layer runs
@@ -42,10 +42,10 @@ class CharRNNConfig:
     cell: str = option(
         "lstm", "recurrent cell", flags=("--cell", "--model"), choices=tuple(CELLS)
     )
-    embedding_dim: int = option(64, "character embedding size")
-    hidden_size: int = option(512, "units per layer")
-    num_layers: int = option(2, "stacked layers")
-    dropout: float = option(0.2, "dropout between layers and before the output")
+    embedding_dim: int = option(64, "character embedding size", bounds=count())
+    hidden_size: int = option(512, "units per layer", bounds=count())
+    num_layers: int = option(2, "stacked layers", bounds=count())
+    dropout: float = option(0.2, "dropout between layers and before the output", bounds=FRACTION)
 
     def validate(self) -> None:
         if self.cell not in CELLS:
@@ -56,6 +56,7 @@ class CharRNNConfig:
                 raise ValueError(f"{name} must be a positive integer, received {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), received {self.dropout}")
+        check_bounds(self)
 
     def num_parameters(self) -> int:
         """Parameters of the :class:`CharRNN` this config builds, counted without building it:

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..nn.functional import softmax
+from ..training.settings import Bounds, count
 from .model import CharRNN
+
+#: the temperatures accepted: 0 (greedy) to 100 (all but uniform already)
+TEMPERATURE = Bounds(0.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,9 @@ class SamplingOptions:
     greedy: bool = False
 
     def validate(self) -> None:
-        if not self.temperature >= 0:
-            raise ValueError(f"temperature must be >= 0, received {self.temperature}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top-k must be >= 1, received {self.top_k}")
+        TEMPERATURE.check("temperature", self.temperature)
+        if self.top_k is not None:
+            count().check("top-k", self.top_k)
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ValueError(f"top-p must be in (0, 1], received {self.top_p}")
 

@@ -21,6 +21,18 @@ from ..nn import optim
 from ..nn.losses import CrossEntropyLoss
 from ..text.corpus import StreamBatches
 from ..training import check_ema_decay, check_positive, check_seed, from_dict, option
+from ..training.settings import (
+    DECAY,
+    FRACTION,
+    MAX_COUNT,
+    MAX_RATE,
+    RATE,
+    SEED,
+    SHARE,
+    Bounds,
+    check_bounds,
+    count,
+)
 from .evaluate import evaluate_ids
 from .model import CharRNN, CharRNNConfig
 
@@ -41,29 +53,35 @@ class TrainSettings:
     Every field is a command-line option of ``rnnkit textgen train``.
     """
 
-    seq_length: int = option(100, "characters per chunk, BPTT length")  # T
-    batch_size: int = option(64, "parallel streams")  # B
+    seq_length: int = option(100, "characters per chunk, BPTT length", bounds=count())  # T
+    batch_size: int = option(64, "parallel streams", bounds=count())  # B
     optimizer: str = option("adam", "optimizer", choices=tuple(sorted(OPTIMIZERS)))
-    lr: float = option(2e-3, "learning rate")
-    lr_decay: float = option(0.7, "multiply the lr by this ... (1 = constant lr)")
-    lr_decay_every: int = option(150, "... every this many steps ...", metavar="STEPS")
-    lr_decay_after: int = option(450, "... from this step on", metavar="STEP")
-    lr_min: float = option(1e-4, "the decay stops at this lr")
-    grad_clip: float | None = option(5.0, "max global gradient norm, 0 = off", zero_is_none=True)
+    lr: float = option(2e-3, "learning rate", bounds=RATE)
+    lr_decay: float = option(0.7, "multiply the lr by this ... (1 = constant lr)", bounds=SHARE)
+    lr_decay_every: int = option(150, "... every this many steps ...", metavar="STEPS",
+                                 bounds=count())  # fmt: skip
+    lr_decay_after: int = option(450, "... from this step on", metavar="STEP", bounds=count(0))
+    lr_min: float = option(1e-4, "the decay stops at this lr", bounds=Bounds(0, MAX_RATE))
+    grad_clip: float | None = option(5.0, "max global gradient norm, 0 = off", zero_is_none=True,
+                                      bounds=Bounds(0, MAX_COUNT, low_open=True))  # fmt: skip
     ema_decay: float | None = option(
         None,
         "evaluate, save and keep a moving average of the weights with this decay per step, "
         "e.g. 0.999 (default: off)",
+        bounds=DECAY,
     )
-    val_fraction: float = option(0.1, "tail of the corpus held out")
-    eval_every: int = option(200, "steps between evaluations/checkpoints", metavar="STEPS")
-    log_every: int = option(10, "steps per train-loss record in metrics.jsonl", metavar="STEPS")
-    seed: int = option(0, "initialisation and dropout seed")
+    val_fraction: float = option(0.1, "tail of the corpus held out", bounds=FRACTION)
+    eval_every: int = option(200, "steps between evaluations/checkpoints", metavar="STEPS",
+                             bounds=count())  # fmt: skip
+    log_every: int = option(10, "steps per train-loss record in metrics.jsonl", metavar="STEPS",
+                            bounds=count())  # fmt: skip
+    seed: int = option(0, "initialisation and dropout seed", bounds=SEED)
     sample_length: int = option(
-        200, "characters sampled at each evaluation, 0 = none", metavar="N"
+        200, "characters sampled at each evaluation, 0 = none", metavar="N", bounds=count(0)
     )
 
     def validate(self) -> None:
+        check_bounds(self)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, received {self.optimizer!r}"

@@ -23,6 +23,8 @@ Metadata understood by the command line (all optional):
 * ``parse``: a function from the flag's text to the value (e.g. ``"3-5"`` -> ``(3, 5)``);
 * ``negate``: for a bool field defaulting to True, the flag that sets it False
   (e.g. ``"--cased"`` for ``lowercase``);
+* ``bounds``: the :class:`Bounds` of a number, checked by the dataclass's
+  ``validate`` (:func:`check_bounds`) before anything is started;
 * ``cli=False``: not an option (a size that comes from the data, say).
 """
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -63,6 +66,86 @@ def from_dict(cls: type[T], data: Mapping[str, Any], renamed: Mapping[str, str] 
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
+#: the largest count an option takes (steps, sizes, lengths, batch sizes...)
+MAX_COUNT = 10**9
+#: the largest seed (NumPy and PyTorch both take 64-bit seeds)
+MAX_SEED = 2**64 - 1
+#: the largest learning rate or penalty factor: above it every run diverges at once
+MAX_RATE = 1e3
+
+
+def _number_text(value: float) -> str:
+    if value == MAX_SEED:
+        return "2^64 - 1"
+    if value >= 1e6 and math.log10(value).is_integer():
+        return f"10^{int(math.log10(value))}"
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a number may take: ``low`` to ``high`` (inclusive unless ``*_open``),
+    finite always, an integer if ``integer``.
+
+    ``problem(value)`` is None for a value inside, else the end of the one-line
+    error (``"must be an integer in [1, 10^9], received 1e+308"``); ``check(name,
+    value)`` raises that ValueError with the name in front.
+    """
+
+    low: float
+    high: float
+    integer: bool = False
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        lo, hi = _number_text(self.low), _number_text(self.high)
+        if self.integer:
+            return f"an integer in [{lo}, {hi}]"
+        return f"in {'(' if self.low_open else '['}{lo}, {hi}{')' if self.high_open else ']'}"
+
+    def problem(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return f"must be {self.describe()}, received {value!r}"
+        inside = (
+            math.isfinite(value)
+            and (value > self.low if self.low_open else value >= self.low)
+            and (value < self.high if self.high_open else value <= self.high)
+            and (not self.integer or float(value).is_integer())
+        )
+        return None if inside else f"must be {self.describe()}, received {value!r}"
+
+    def check(self, name: str, value: Any) -> None:
+        problem = self.problem(value)
+        if problem is not None:
+            raise ValueError(f"{name} {problem}")
+
+
+def count(low: int = 1, high: int = MAX_COUNT) -> Bounds:
+    """An integer from ``low`` (default 1) to ``high`` (default :data:`MAX_COUNT`)."""
+    return Bounds(low, high, integer=True)
+
+
+#: a random seed
+SEED = Bounds(0, MAX_SEED, integer=True)
+#: a fraction strictly between 0 and 1 (a decay), in [0, 1) (a dropout), in (0, 1]
+DECAY = Bounds(0.0, 1.0, low_open=True, high_open=True)
+FRACTION = Bounds(0.0, 1.0, high_open=True)
+SHARE = Bounds(0.0, 1.0, low_open=True)
+#: a learning rate
+RATE = Bounds(0.0, MAX_RATE, low_open=True)
+
+
+def check_bounds(obj: Any) -> None:
+    """Check every field of the dataclass ``obj`` that has ``bounds`` (None is skipped:
+    it means off); a ValueError naming the first field outside."""
+    for f in dataclasses.fields(obj):
+        bounds = f.metadata.get("bounds")
+        value = getattr(obj, f.name)
+        if bounds is not None and value is not None:
+            bounds.check(f.name, value)
+
+
 def check_positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
     """``value > 0`` and finite (nan, inf and 0 refused), else a ValueError naming ``name``."""
     if value is None and allow_none:
@@ -72,27 +155,30 @@ def check_positive(name: str, value: float | None, *, allow_none: bool = False) 
 
 
 def check_seed(seed: int) -> None:
-    """A seed is an integer >= 0 (NumPy's generators refuse negative ones)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, received {seed!r}")
+    """A seed is an integer in [0, 2^64 - 1] (NumPy's generators refuse negative ones)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be {SEED.describe()}, received {seed!r}")
+    SEED.check("seed", seed)
 
 
 @dataclass(frozen=True)
 class StopRule:
     """When a run stops: the first of these reached (counted from the run's start)."""
 
-    epochs: float | None = option(None, "passes over the training data", metavar="N")
-    steps: int | None = option(None, "optimizer steps, counted from the run's start", metavar="N")
+    epochs: float | None = option(None, "passes over the training data", metavar="N",
+                                  bounds=Bounds(0, MAX_COUNT, low_open=True))  # fmt: skip
+    steps: int | None = option(None, "optimizer steps, counted from the run's start", metavar="N",
+                               bounds=count())  # fmt: skip
     minutes: float | None = option(
-        None, "wall-clock minutes, counted from the run's start", metavar="M"
-    )
+        None, "wall-clock minutes, counted from the run's start", metavar="M",
+        bounds=Bounds(0, MAX_COUNT, low_open=True),
+    )  # fmt: skip
 
     def given(self) -> bool:
         return any(v is not None for v in dataclasses.astuple(self))
 
     def validate(self) -> None:
-        for name in ("epochs", "steps", "minutes"):
-            check_positive(name, getattr(self, name), allow_none=True)
+        check_bounds(self)
 
 
 #: who computes a training step's forward and backward

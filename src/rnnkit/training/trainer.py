@@ -21,6 +21,7 @@ from .checkpoint import CheckpointError, atomic_copy, read_checkpoint_meta, save
 from .metrics import MetricsLog, plot_metrics
 from .progress import Progress, format_duration
 from .rundir import RunDir
+from .settings import StopRule
 
 
 class TrainTask(Protocol):
@@ -75,10 +76,7 @@ class TrainerConfig:
     def validate(self) -> None:
         if self.epochs is None and self.steps is None and self.minutes is None:
             raise ValueError("no stop rule: give epochs, steps or minutes")
-        for name in ("epochs", "steps", "minutes"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be > 0, received {value}")
+        StopRule(self.epochs, self.steps, self.minutes).validate()  # finite, in range
         for name in ("eval_every", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, received {getattr(self, name)}")
@@ -140,7 +138,9 @@ def _checkpoint_step(path) -> int | None:
 class TrainResult:
     """How a run ended: ``reason`` is one of ``steps``, ``epochs``, ``minutes``,
     ``early_stopped``, ``interrupted``, ``diverged``; ``message`` explains the last
-    two (the caller decides where to print it)."""
+    two (the caller decides where to print it). ``signal``: for ``interrupted``, the
+    signal that asked for the stop (``SIGINT``: Ctrl-C, ``SIGTERM``: a scheduler's
+    preemption or ``kill``), None when another process of the group was asked."""
 
     reason: str
     step: int
@@ -149,6 +149,7 @@ class TrainResult:
     best: float | None = None
     best_step: int | None = None
     message: str = ""
+    signal: int | None = None
 
 
 class Trainer:
@@ -224,6 +225,7 @@ class Trainer:
         # this session only
         self._progress: Progress | None = None
         self._stop_requested = False
+        self._stop_signal: int | None = None  # the signal that asked for the stop
 
     def attach(self, run_dir: RunDir | None) -> None:
         """Write into ``run_dir`` from now on (the run's lifecycle builds the trainer first)."""
@@ -346,8 +348,10 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until a stop rule fires; returns how it ended.
 
-        Ctrl-C (SIGINT) finishes the current step, saves ``latest`` and returns
-        ``interrupted``; a second Ctrl-C aborts at once.
+        Ctrl-C (SIGINT) or SIGTERM (what a cluster scheduler sends before it
+        preempts a job) finishes the current step, saves ``latest`` and returns
+        ``interrupted``; a second one aborts at once (KeyboardInterrupt). The
+        previous handlers are back when this returns.
         """
         cfg = self.config
         batches = int(self.task.batches_per_epoch())
@@ -364,7 +368,7 @@ class Trainer:
                   f"{batches:,} batches per epoch", file=sys.stderr, flush=True)  # fmt: skip
         self._progress = Progress(enabled=cfg.progress, total=total_steps, initial=self.step)
         rate_clock, rate_items = time.monotonic(), 0
-        restore_sigint = self._install_sigint()
+        restore_signals = self._install_signal_handlers()
         reason, message = "", ""
         try:
             self.model.train()
@@ -424,15 +428,19 @@ class Trainer:
             if reason == "interrupted":
                 self.elapsed = base_elapsed + (time.monotonic() - session_start)
                 self._save()
-                message = f"interrupted at step {self.step} (checkpoint saved)"
+                by = "" if self._stop_signal in (None, signal.SIGINT) else (
+                    f" by {signal.Signals(self._stop_signal).name}"
+                )  # fmt: skip
+                message = f"interrupted{by} at step {self.step} (checkpoint saved)"
             elif reason not in ("diverged", "early_stopped") and self.last_eval_step != self.step:
                 self._evaluate_and_save()
         finally:
-            restore_sigint()
+            restore_signals()
             self._progress.close()
         metrics = dict(self.last_metrics)
+        stopped_by = self._stop_signal if reason == "interrupted" else None
         return TrainResult(
-            reason, self.step, self.epoch, metrics, self.best, self.best_step, message
+            reason, self.step, self.epoch, metrics, self.best, self.best_step, message, stopped_by
         )
 
     def use_average(self) -> None:
@@ -577,17 +585,30 @@ class Trainer:
             save_checkpoint(self.run_dir.latest, tree)
             self.run_dir.commit()  # the first checkpoint ends a --force's old run
 
-    def _install_sigint(self) -> Callable[[], None]:
-        """First Ctrl-C: stop after the current step. Second: abort (KeyboardInterrupt)."""
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        """First Ctrl-C (SIGINT) or SIGTERM: stop after the current step and save. Second:
+        abort (KeyboardInterrupt). Returns what puts the previous handlers back."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        previous = signal.getsignal(signal.SIGINT)
+        wanted = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+        previous = {s: signal.getsignal(s) for s in wanted}
 
         def handler(signum, frame):
             if self._stop_requested:
                 raise KeyboardInterrupt
-            self._stop_requested = True
-            self.write("stopping after this step (Ctrl-C again to abort without saving)...")
+            self._stop_requested, self._stop_signal = True, signum
+            if signum == signal.SIGINT:
+                self.write("stopping after this step (Ctrl-C again to abort without saving)...")
+            else:
+                name = signal.Signals(signum).name
+                self.write(f"{name}: stopping after this step to save it ({name} again aborts "
+                           "without saving)...")  # fmt: skip
 
-        signal.signal(signal.SIGINT, handler)
-        return lambda: signal.signal(signal.SIGINT, previous)
+        for s in wanted:
+            signal.signal(s, handler)
+
+        def restore() -> None:
+            for s, h in previous.items():
+                signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+        return restore
