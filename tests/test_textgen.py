@@ -348,3 +348,10 @@ def test_weight_averaging_is_saved_kept_and_resumed_exactly(tmp_path):
         CharLM(**TINY).fit(corpus, out=tmp_path / "bad", steps=2, progress=False,
                            **dict(FAST, ema_decay=1.5))
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_tiny_temperature_gives_the_argmax_not_nan():
+    logits = np.array([1.0, 3.0, -2.0, 2.999])
+    for temperature in (1e-6, 1e-12, 5e-324):
+        probs = next_distribution(logits, SamplingOptions(temperature=temperature))
+        assert np.all(np.isfinite(probs)) and probs.argmax() == 1 and probs[1] > 0.99

@@ -59,7 +59,8 @@ def next_distribution(logits: np.ndarray, options: SamplingOptions) -> np.ndarra
         probs = np.zeros_like(logits)
         probs[int(np.argmax(logits))] = 1.0
         return probs
-    z = logits / options.temperature
+    with np.errstate(over="ignore"):  # (l - max) / T <= 0: a tiny T gives -inf, never NaN
+        z = (logits - logits.max()) / options.temperature
     if options.top_k is not None and options.top_k < z.size:
         kth = np.partition(z, -options.top_k)[-options.top_k]
         z = np.where(z >= kth, z, -np.inf)
