@@ -46,13 +46,13 @@ def main() -> None:
         dropout=0.0,
     )
     # As in the tutorial: 200 epochs over the eight sentences, one batch each, and no
-    # validation set (valid_fraction=0), so the weights after the last epoch are kept.
+    # validation set (val_fraction=0), so the weights after the last epoch are kept.
     # A little weight decay keeps eight sentences from being memorised by accident
     # (word position, say) rather than by their sentiment words.
     clf.fit(
         texts,
         labels,
-        valid_fraction=0.0,
+        val_fraction=0.0,
         epochs=200,
         batch_size=8,
         lr=0.02,

@@ -84,7 +84,7 @@ def sentiment(out=None, *, seed=0, labels=None, **model) -> SentimentClassifier:
     clf.fit(
         TEXTS,
         labels or LABELS,
-        valid_fraction=0.0,
+        val_fraction=0.0,
         epochs=1,
         batch_size=6,
         out=out,

@@ -128,7 +128,7 @@ def _sentiment_data():
 def test_sentiment_kill_at_every_checkpoint_operation_then_resume(tmp_path):
     texts, labels = _sentiment_data()
     fit = {"epochs": 1, "batch_size": 4, "evals_per_epoch": 3, "patience": None,
-           "valid_fraction": 0.25, "progress": False, "plot": False, "lr": 0.05}  # fmt: skip
+           "val_fraction": 0.25, "progress": False, "plot": False, "lr": 0.05}  # fmt: skip
 
     def start(out, resume=False):
         clf = SentimentClassifier(embedding_dim=4, hidden_size=4, dropout=0.0, max_vocab=None)

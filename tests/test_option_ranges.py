@@ -9,20 +9,20 @@ import pytest
 from rnnkit.cli import main
 from rnnkit.textgen import CharLM
 
-TEXTGEN = ["--epochs", "--steps", "--minutes", "--seq-length", "--batch-size", "--lr",
-           "--lr-decay", "--lr-decay-every", "--lr-decay-after", "--lr-min", "--grad-clip",
-           "--ema-decay", "--val-fraction", "--eval-every", "--log-every", "--seed",
-           "--sample-length", "--embedding-dim", "--hidden-size", "--num-layers",
-           "--dropout"]  # fmt: skip
-SENTIMENT = ["--epochs", "--steps", "--minutes", "--batch-size", "--lr", "--lr-decay",
-             "--weight-decay", "--grad-clip", "--ema-decay", "--distill-weight", "--patience",
-             "--evals-per-epoch", "--valid-fraction", "--seed", "--embedding-dim",
-             "--hidden-size", "--num-layers", "--dropout", "--embedding-dropout",
-             "--word-dropout", "--embedding-init", "--min-freq", "--max-vocab", "--max-length",
+#: the shared trainer options (rnnkit.training.TrainerOptions): both applications have them
+SHARED = ["--epochs", "--steps", "--minutes", "--lr", "--weight-decay", "--lr-decay",
+          "--lr-decay-every", "--lr-decay-after", "--lr-min", "--grad-clip", "--ema-decay",
+          "--eval-every", "--evals-per-epoch", "--log-every", "--patience", "--val-fraction",
+          "--seed"]  # fmt: skip
+TEXTGEN = [*SHARED, "--seq-length", "--batch-size", "--sample-length", "--embedding-dim",
+           "--hidden-size", "--num-layers", "--dropout"]  # fmt: skip
+SENTIMENT = [*SHARED, "--batch-size", "--distill-weight", "--embedding-dim", "--hidden-size",
+             "--num-layers", "--dropout", "--embedding-dropout", "--word-dropout",
+             "--embedding-init", "--min-freq", "--max-vocab", "--max-length",
              "--ngram-min-words", "--max-ngrams"]  # fmt: skip
 FLOATS = {"--epochs", "--minutes", "--lr", "--lr-decay", "--lr-min", "--grad-clip",
           "--ema-decay", "--val-fraction", "--dropout", "--weight-decay", "--distill-weight",
-          "--valid-fraction", "--embedding-dropout", "--word-dropout",
+          "--embedding-dropout", "--word-dropout",
           "--embedding-init"}  # fmt: skip
 HUGE_FLOAT, HUGE_INT = "1e308", "99999999999999999999999"
 

@@ -33,7 +33,7 @@ def small(**kw):
 
 def fit_toy(clf, **kw):
     settings = dict(
-        valid_fraction=0.0,
+        val_fraction=0.0,
         epochs=200,
         batch_size=8,
         lr=0.02,
@@ -62,7 +62,7 @@ def test_three_string_labels_use_softmax_and_learn(cell, pooling):
     clf.fit(
         texts,
         labels,
-        valid_fraction=0.0,
+        val_fraction=0.0,
         epochs=150,
         batch_size=11,
         lr=0.02,
@@ -193,7 +193,7 @@ def test_pretrained_vectors_frozen_or_fine_tuned(tmp_path):
 )
 def test_bad_training_data(texts, labels, message):
     with pytest.raises(ValueError, match=message):
-        small().fit(texts, labels, valid_fraction=0.0, epochs=1, progress=False)
+        small().fit(texts, labels, val_fraction=0.0, epochs=1, progress=False)
 
 
 def test_validation_label_unknown_to_training():

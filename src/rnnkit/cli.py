@@ -74,6 +74,10 @@ def add_options(parser, cls: type) -> None:
             default=argparse.SUPPRESS,
             help=help_text,
         )
+        for old in md.get("aliases", ()):  # a renamed option's old flag, for a release
+            parser.add_argument("--" + old.replace("_", "-"), dest=old, type=_parser_of(f),
+                                metavar=f.name, default=argparse.SUPPRESS,
+                                help=argparse.SUPPRESS)  # fmt: skip
 
 
 def _parser_of(f) -> Callable[[str], object]:
@@ -101,8 +105,15 @@ def given_options(args: argparse.Namespace, cls: type) -> dict:
 
     given = {}
     for f in option_fields(cls):
-        if hasattr(args, f.name):
-            value = getattr(args, f.name)
+        for name in (f.name, *f.metadata.get("aliases", ())):
+            if not hasattr(args, name):
+                continue
+            if name != f.name:
+                flag, new = "--" + name.replace("_", "-"), "--" + f.name.replace("_", "-")
+                if f.name in given:
+                    raise UsageError(f"give {new} or its old name {flag}, not both")
+                print(f"rnnkit: warning: {flag} is deprecated: use {new}", file=sys.stderr)
+            value = getattr(args, name)
             given[f.name] = None if f.metadata.get("zero_is_none") and value == 0 else value
     return given
 
@@ -844,6 +855,10 @@ def markdown() -> str:
         sections = [MARKDOWN_HEAD]
         for name, parser in _commands(build_parser(), "rnnkit"):
             sections.append(f"## {name}\n\n```text\n{parser.format_help().rstrip()}\n```\n")
+            renamed = [f"`{a.option_strings[0]}` (now `--{a.metavar.replace('_', '-')}`)"
+                       for a in parser._actions if a.help == argparse.SUPPRESS and a.metavar]
+            if renamed:  # fmt: skip
+                sections.append(f"Renamed, still accepted with a warning: {', '.join(renamed)}.\n")
     finally:
         if previous is None:
             del os.environ["COLUMNS"]

@@ -25,7 +25,6 @@ names, model shape, truncation -- travels in the checkpoint's JSON ``config``.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -37,7 +36,6 @@ import numpy as np
 
 from ..nn import random as nnrandom
 from ..nn import skip_init
-from ..nn.optim import Adam
 from ..text.subwords import CharNgrams
 from ..text.tokenize import Tokenizer
 from ..text.vectors import load_vectors
@@ -47,7 +45,6 @@ from ..training import (
     RunDir,
     StopRule,
     Trainer,
-    TrainerConfig,
     TrainResult,
     check_parameter_count,
     check_seed,
@@ -58,6 +55,7 @@ from ..training import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from ..training.options import build_trainer, settings_from, stop_rule_for
 from .data import TextConfig, check_training_labels, encode_texts, label_indices
 from .metrics import ClassificationReport, classification_report
 from .model import ModelConfig, TextClassifier
@@ -323,7 +321,7 @@ class SentimentClassifier(_Predictor):
         resume: bool = False,
         force: bool = False,
         lock: bool = True,
-        epochs: float | None = DEFAULT_STOP.epochs,
+        epochs: float | None = None,
         steps: int | None = None,
         minutes: float | None = None,
         teacher: _Predictor | None = None,
@@ -334,7 +332,7 @@ class SentimentClassifier(_Predictor):
     ) -> TrainResult:
         """Train on ``(texts, labels)``; keep the weights with the best validation accuracy.
 
-        Without ``valid_texts`` a random ``valid_fraction`` of the training data
+        Without ``valid_texts`` a random ``val_fraction`` of the training data
         is held out for early stopping. With ``out`` (a run directory) the
         run's checkpoints (``best.npz``, ``latest.npz``), ``metrics.jsonl`` and
         ``loss.png`` are written there (see :mod:`rnnkit.training.rundir` for
@@ -364,9 +362,7 @@ class SentimentClassifier(_Predictor):
         ``resume=True`` needs no teacher (one passed is ignored). Validation
         and early stopping use the true labels.
         """
-        unknown = sorted(set(settings) - {f.name for f in fields(TrainSettings)})
-        if unknown:
-            raise TypeError(f"unknown training settings {unknown}")
+        given = settings_from(TrainSettings, settings)  # unknown and renamed keywords: here
         stop = StopRule(epochs, steps, minutes)
         stop.validate()
         texts, labels = list(texts), [str(label) for label in labels]
@@ -384,7 +380,7 @@ class SentimentClassifier(_Predictor):
             # Everything that can fail on bad input happens here, before the run
             # directory is touched, so a failed start never clears or half-writes a run.
             if checkpoint is None:
-                train_settings = TrainSettings(**settings)
+                train_settings = given
                 train_settings.validate(distilling=teacher is not None)
             else:
                 restored = SentimentClassifier.from_config(
@@ -394,7 +390,7 @@ class SentimentClassifier(_Predictor):
                 _check_same_data(restored.data, fingerprint, out)
             train = (texts, labels, valid_texts, valid_labels)
             if valid_texts is None:
-                train = _hold_out(texts, labels, train_settings.valid_fraction, train_settings.seed)
+                train = _hold_out(texts, labels, train_settings.val_fraction, train_settings.seed)
             if checkpoint is None:
                 parts = self._fresh_parts(train[0], train[1], train_settings)
             else:
@@ -402,7 +398,7 @@ class SentimentClassifier(_Predictor):
             self._take_parts(parts)
             self.settings = train_settings
             return self._trainer(
-                *train, stop, fingerprint,
+                *train, stop_rule_for(stop, DEFAULT_STOP, checkpoint), fingerprint,
                 teacher if checkpoint is None else None,
                 "train_targets" in (checkpoint or {}).get("task", {}),
                 progress, plot, on_eval,
@@ -461,24 +457,7 @@ class SentimentClassifier(_Predictor):
         task = ClassificationTask(
             self.network, train_ids, train_y, valid_ids, valid_y, s.batch_size, s.seed
         )
-        params = [p for p in self.network.parameters() if p.requires_grad]
-        optimizer = Adam(params, lr=s.lr, weight_decay=s.weight_decay)
-        per_epoch = task.batches_per_epoch()
         monitored = len(valid_texts) > 0
-        config = TrainerConfig(
-            epochs=stop.epochs,
-            steps=stop.steps,
-            minutes=stop.minutes,
-            eval_every=max(1, math.ceil(per_epoch / s.evals_per_epoch)),
-            log_every=max(1, min(50, per_epoch // 10)),
-            grad_clip=s.grad_clip,
-            ema_decay=s.ema_decay,
-            monitor="val_accuracy" if monitored else "train_loss",
-            mode="max",
-            patience=s.patience if monitored else None,
-            progress=progress,
-            plot=plot,
-        )
         self._best_weights: dict = {}
 
         def keep_best(trainer: Trainer, metrics: dict) -> None:
@@ -487,28 +466,17 @@ class SentimentClassifier(_Predictor):
             if on_eval is not None:
                 on_eval(trainer, metrics)
 
-        lr, decay = s.lr, s.lr_decay
-        trainer = Trainer(
-            task,
-            self.network,
-            optimizer,
-            None,
-            config,
-            app=APP,
-            app_config=self.app_config(),
-            lr_schedule=(lambda step, epoch: lr * decay**epoch) if decay != 1.0 else None,
-            on_eval=keep_best,
-        )
-        restore = trainer.restore
-
-        def restore_with_best(checkpoint: dict) -> None:  # resume: the run's best weights too
-            restore(checkpoint)
+        def restore_best(trainer: Trainer, checkpoint: dict) -> None:  # resume: the best too
             run = trainer.run_dir
             if trainer.best_step is not None and run is not None and run.best.is_file():
                 self._best_weights.update(load_checkpoint(run.best, app=APP)["model"])
 
-        trainer.restore = restore_with_best
-        return trainer
+        return build_trainer(
+            task, self.network, s, stop, app=APP, app_config=self.app_config(),
+            monitor="val_accuracy" if monitored else "train_loss", mode="max",
+            monitored=monitored, progress=progress, plot=plot, on_eval=keep_best,
+            on_restore=restore_best,
+        )  # fmt: skip
 
     def _distilled_targets(
         self,
@@ -678,7 +646,7 @@ def _one_line(exc: BaseException) -> str:
 def _hold_out(texts: list[str], labels: list[str], fraction: float, seed: int):
     """Split off a random ``fraction`` of the examples for validation."""
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"valid_fraction must be in [0, 1), received {fraction}")
+        raise ValueError(f"val_fraction must be in [0, 1), received {fraction}")
     n = len(texts)
     count = int(round(n * fraction))
     if count == 0 or n - count < 1:

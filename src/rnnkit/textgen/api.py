@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +39,22 @@ from ..training import (
     RunDir,
     StopRule,
     Trainer,
-    TrainerConfig,
     TrainResult,
     TrainTask,
     check_parameter_count,
     check_seed,
     config_error,
     fit_run,
-    from_dict,
     load_model,
     resolve_checkpoint,
     save_checkpoint,
 )
+from ..training.options import build_trainer, settings_from, stop_rule_for
 from ..training.settings import count
 from .evaluate import evaluate_ids
 from .model import CharRNN, CharRNNConfig
 from .sampling import SamplingOptions, generate_ids
-from .train import CharLMTask, TrainSettings, make_optimizer
+from .train import CharLMTask, TrainSettings
 
 APP = "textgen"
 #: version of the checkpoint's "config"; 1 (no "version" key) named embedding_dim embedding_size
@@ -130,9 +129,7 @@ class CharLM:
         (DistributedDataParallel) and only rank 0 writes ``out``. Either
         engine resumes a run of the other.
         """
-        unknown = sorted(set(settings) - {f.name for f in fields(TrainSettings)})
-        if unknown:
-            raise ValueError(f"unknown training settings {unknown}")
+        given = settings_from(TrainSettings, settings)  # unknown and renamed keywords: here
         stop = StopRule(epochs, steps, minutes)
         stop.validate()
         EngineChoice(engine).validate()
@@ -142,7 +139,7 @@ class CharLM:
 
         def make_trainer(checkpoint: dict | None) -> Trainer:
             if checkpoint is None:
-                train_settings = TrainSettings(**settings)
+                train_settings = given
                 train_settings.validate()
                 corpus, data = _source(text, encoding)
                 vocab = CharVocab.from_text(corpus)
@@ -152,16 +149,14 @@ class CharLM:
                 network = CharRNN(config)
                 self.config, self.settings, self.data = config, train_settings, data
                 self.vocab, self.network, self._corpus = vocab, network, corpus
-                rule = stop if stop.given() else DEFAULT_STOP
+                rule = stop_rule_for(stop, DEFAULT_STOP)
             else:
                 run = CharLM._from_tree(checkpoint, Path(out) / RunDir.LATEST)  # the run's parts
                 corpus = run._training_text(text)
                 batches, val_ids = _split(corpus, run.vocab, run.settings)
                 self.config, self.settings, self.data = run.config, run.settings, run.data
                 self.vocab, self.network, self._corpus = run.vocab, run.network, corpus
-                saved = checkpoint.get("trainer", {}).get("config", {})
-                rule = stop if stop.given() else from_dict(StopRule, saved)
-                rule = rule if rule.given() else DEFAULT_STOP
+                rule = stop_rule_for(stop, DEFAULT_STOP, checkpoint)
             if processes is None:
                 task = CharLMTask(self.network, batches, val_ids)
             else:
@@ -182,30 +177,12 @@ class CharLM:
     ) -> Trainer:
         s = self.settings
         rank = 0 if processes is None else processes.rank  # rank 0 prints the samples
-        config = TrainerConfig(
-            epochs=stop.epochs,
-            steps=stop.steps,
-            minutes=stop.minutes,
-            eval_every=s.eval_every,
-            log_every=s.log_every,
-            grad_clip=s.grad_clip,
-            ema_decay=s.ema_decay,
-            monitor="val_loss",
-            mode="min",
-            progress=progress,
-        )
-        return Trainer(
-            task,
-            self.network,
-            make_optimizer(self.network, s),
-            None,
-            config,
-            app=APP,
-            app_config=self._app_config(),
-            lr_schedule=s.lr_at,
+        return build_trainer(
+            task, self.network, s, stop, app=APP, app_config=self._app_config(),
+            monitor="val_loss", mode="min", progress=progress, plot=True,
             on_eval=self._print_sample if s.sample_length > 0 and rank == 0 else None,
             processes=processes,
-        )
+        )  # fmt: skip
 
     def _print_sample(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         """At each evaluation: a short sample, from its own seeded generator."""

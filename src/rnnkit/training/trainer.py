@@ -161,6 +161,8 @@ class Trainer:
     be a pure function so that resume is exact. ``on_eval(trainer, metrics)``
     runs after each evaluation and checkpoint (e.g. to print a sample with
     :meth:`write`); it must not draw from the engine's random generator.
+    ``on_restore(trainer, checkpoint)`` runs at the end of :meth:`restore` (e.g.
+    to read the run's ``best.npz``); both are the trainer's extension points.
 
     With ``processes`` (several processes training one run, see
     :class:`Processes`) every process runs this loop in step: they agree on
@@ -191,6 +193,7 @@ class Trainer:
         app_config: dict,
         lr_schedule: Callable[[int, int], float] | None = None,
         on_eval: Callable[[Trainer, dict[str, float]], None] | None = None,
+        on_restore: Callable[[Trainer, dict], None] | None = None,
         processes: Processes | None = None,
     ):
         config.validate()
@@ -204,6 +207,7 @@ class Trainer:
         self.app_config = app_config
         self.lr_schedule = lr_schedule
         self.on_eval = on_eval
+        self.on_restore = on_restore
         self.log = MetricsLog(run_dir.metrics) if run_dir is not None else None
         # the resumable state
         self.step = 0
@@ -297,6 +301,8 @@ class Trainer:
         if self.log is not None:
             self.log.truncate(self.step)
         self._repair_best()
+        if self.on_restore is not None:
+            self.on_restore(self, ckpt)
 
     def _repair_best(self) -> None:
         """Make ``best.npz`` the checkpoint ``latest.npz`` says is best.
