@@ -24,7 +24,6 @@ names, model shape, truncation -- travels in the checkpoint's JSON ``config``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -53,8 +52,8 @@ from ..training import (
     load_checkpoint,
     load_model,
     resolve_checkpoint,
-    save_checkpoint,
 )
+from ..training.lifecycle import check_config_version, save_model, sha256_examples
 from ..training.options import build_trainer, settings_from, stop_rule_for
 from .data import TextConfig, check_training_labels, encode_texts, label_indices
 from .metrics import ClassificationReport, classification_report
@@ -249,12 +248,7 @@ class SentimentClassifier(_Predictor):
         (the file) is named in errors.
         """
         try:
-            version = config.get("version", 1)
-            if not isinstance(version, int) or version > CONFIG_VERSION:
-                raise CheckpointError(
-                    f"{path}: sentiment configuration version {version!r} is newer than this "
-                    f"rnnkit reads ({CONFIG_VERSION}); upgrade rnnkit"
-                )
+            check_config_version(config, CONFIG_VERSION, path, "sentiment")
             model_config = ModelConfig.from_dict(dict(config["model"]))
             vectors = config.get("vectors") or {}
             subwords = config.get("subwords")
@@ -559,10 +553,7 @@ class SentimentClassifier(_Predictor):
     def save(self, path: str | os.PathLike) -> None:
         """Write a model-only checkpoint (``app``, ``config``, ``model``), atomically."""
         self._require_model()
-        save_checkpoint(
-            path,
-            {"app": APP, "config": self.app_config(), "model": dict(self.network.state_dict())},
-        )
+        save_model(path, APP, self.app_config(), self.network)
 
     @classmethod
     def load(cls, path: str | os.PathLike, which: str = "best") -> SentimentClassifier:
@@ -622,12 +613,7 @@ class Ensemble(_Predictor):
 
 def _fingerprint(texts, labels, valid_texts, valid_labels) -> dict:
     """sha256 of the training (and validation) examples, to recognise the data on resume."""
-    digest = hashlib.sha256()
-    for part in (texts, labels, valid_texts or [], valid_labels or []):
-        for item in part:
-            digest.update(str(item).encode("utf-8", "surrogatepass") + b"\0")
-        digest.update(b"\1")
-    return {"sha256": digest.hexdigest()}
+    return {"sha256": sha256_examples(texts, labels, valid_texts, valid_labels)}
 
 
 def _check_same_data(saved: dict, fingerprint: dict, out) -> None:

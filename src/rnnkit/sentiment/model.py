@@ -36,7 +36,7 @@ from ..nn.layers import Dropout, Embedding, EmbeddingBag, Linear
 from ..nn.module import Module, init_skipped
 from ..nn.recurrent import GRU, LSTM, RNNBase
 from ..text.vocab import PAD_ID, UNK_ID
-from ..training.memory import check_allocation
+from ..training.memory import check_model_memory
 from ..training.settings import FRACTION, Bounds, check_bounds, count, option
 from .pooling import POOLINGS, pool_backward, pool_forward
 
@@ -138,12 +138,8 @@ class TextClassifier(Module):
 
     def __init__(self, config: ModelConfig, dtype=np.float32):
         super().__init__()
-        config.validate()
-        count = config.num_parameters()
-        check_allocation(
-            count * np.dtype(dtype).itemsize,
-            f"a model of {count:,} parameters",
-            "choose a smaller --hidden-size, --embedding-dim, --num-layers or --max-vocab",
+        check_model_memory(
+            config, dtype, ("hidden_size", "embedding_dim", "num_layers", "max_vocab")
         )
         self.config = config
         self.embedding = Embedding(

@@ -10,7 +10,6 @@ lm = CharLM.load("runs/shakespeare")                     # best.npz of a run
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -33,7 +32,6 @@ from ..text.corpus import (
     split_tail,
 )
 from ..training import (
-    CheckpointError,
     EngineChoice,
     Processes,
     RunDir,
@@ -47,8 +45,8 @@ from ..training import (
     fit_run,
     load_model,
     resolve_checkpoint,
-    save_checkpoint,
 )
+from ..training.lifecycle import check_config_version, save_model, sha256_text
 from ..training.options import build_trainer, settings_from, stop_rule_for
 from ..training.settings import count
 from .evaluate import evaluate_ids
@@ -293,8 +291,7 @@ class CharLM:
     def save(self, path: str | os.PathLike) -> None:
         """Write a model-only checkpoint (same format as a run's, without optimizer state)."""
         _, network = self._require_model()
-        tree = {"app": APP, "config": self._app_config(), "model": dict(network.state_dict())}
-        save_checkpoint(path, tree)
+        save_model(path, APP, self._app_config(), network)
 
     @classmethod
     def load(cls, path: str | os.PathLike, which: str = "best") -> CharLM:
@@ -307,12 +304,7 @@ class CharLM:
     @classmethod
     def _from_tree(cls, tree: dict, path: Path, owned: bool = False) -> CharLM:
         config = tree["config"]
-        version = config.get("version", 1) if isinstance(config, dict) else None
-        if not isinstance(version, int) or version > CONFIG_VERSION:
-            raise CheckpointError(
-                f"{path}: text-generator configuration version {version!r} is newer than this "
-                f"rnnkit reads ({CONFIG_VERSION}); upgrade rnnkit"
-            )
+        check_config_version(config, CONFIG_VERSION, path, "text-generator")
         try:
             model_config = CharRNNConfig.from_dict(config["model"])
             model_config.validate()
@@ -356,7 +348,7 @@ class CharLM:
             corpus = read_corpus(self.data["path"], self.data.get("encoding", "utf-8"))
         else:
             raise CorpusError("this model was trained on in-memory text: give the text (or FILE)")
-        if "sha256" in self.data and _sha256(corpus) != self.data["sha256"]:
+        if "sha256" in self.data and sha256_text(corpus) != self.data["sha256"]:
             where = self.data.get("path", "the default corpus")
             raise CorpusError(f"the training corpus ({where}) has changed since this run started")
         return corpus
@@ -397,7 +389,7 @@ def _source(
         raise TypeError(f"expected a path, str or bytes, received {type(text).__name__}")
     if len(corpus) == 0:
         raise CorpusError("the corpus is empty")
-    info.update(encoding=encoding, sha256=_sha256(corpus), chars=len(corpus))
+    info.update(encoding=encoding, sha256=sha256_text(corpus), chars=len(corpus))
     return corpus, info
 
 
@@ -427,8 +419,3 @@ def _split(
 
 def _is_file(text: str) -> bool:
     return "\n" not in text and len(text) < 4096 and os.path.isfile(text)
-
-
-def _sha256(corpus: Text) -> str:
-    data = corpus if isinstance(corpus, bytes) else corpus.encode("utf-8")
-    return hashlib.sha256(data).hexdigest()

@@ -23,7 +23,7 @@ from ..nn.cells import GRUCell, LSTMCell, RNNTanhCell
 from ..nn.layers import Dropout, Embedding, Linear
 from ..nn.module import Module
 from ..nn.recurrent import GRU, LSTM, RNN, RNNBase
-from ..training.memory import check_allocation
+from ..training.memory import check_model_memory
 from ..training.settings import FRACTION, check_bounds, count, from_dict, option
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
@@ -80,13 +80,7 @@ class CharRNN(Module):
 
     def __init__(self, config: CharRNNConfig, dtype=np.float32):
         super().__init__()
-        config.validate()
-        count = config.num_parameters()
-        check_allocation(
-            count * np.dtype(dtype).itemsize,
-            f"a model of {count:,} parameters",
-            "choose a smaller --hidden-size, --num-layers or --embedding-dim",
-        )
+        check_model_memory(config, dtype, ("hidden_size", "num_layers", "embedding_dim"))
         self.config = config
         self.embedding = Embedding(config.vocab_size, config.embedding_dim, dtype=dtype)
         self.rnn = CELLS[config.cell](

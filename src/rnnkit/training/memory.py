@@ -45,3 +45,20 @@ def check_allocation(nbytes: int, what: str, hint: str = "") -> None:
             f"{what} needs {format_bytes(nbytes)}, more than the {format_bytes(available)} "
             f"of memory available" + (f"; {hint}" if hint else "")
         )
+
+
+def check_model_memory(config, dtype, sizes: tuple[str, ...]) -> None:
+    """Validate a model ``config`` (``validate()``, ``num_parameters()``) and refuse, in
+    one line naming the flags of the option fields ``sizes`` to lower, a model whose
+    parameters of ``dtype`` would not fit in the memory available (before any array is
+    allocated)."""
+    import numpy as np
+
+    config.validate()
+    count = config.num_parameters()
+    flags = ["--" + name.replace("_", "-") for name in sizes]  # the options' flags, from fields
+    check_allocation(
+        count * np.dtype(dtype).itemsize,
+        f"a model of {count:,} parameters",
+        f"choose a smaller {', '.join(flags)}",
+    )

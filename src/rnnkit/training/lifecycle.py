@@ -1,0 +1,48 @@
+"""What every application's lifecycle needs around the trainer: the saved config's
+format version, model-only files, and the fingerprint that recognises the training
+data on resume. (The run directory's own lifecycle is :func:`~.rundir.fit_run`; the
+options are :mod:`.options`.)"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from .checkpoint import CheckpointError, save_checkpoint
+
+
+def check_config_version(config: Any, current: int, path: str | os.PathLike, what: str) -> int:
+    """The version of an application's saved ``config`` (1 when it has none): refused in
+    one line when it is not an int or newer than ``current`` (this rnnkit)."""
+    version = config.get("version", 1) if isinstance(config, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int) or version > current:
+        raise CheckpointError(
+            f"{path}: {what} configuration version {version!r} is newer than this "
+            f"rnnkit reads ({current}); upgrade rnnkit"
+        )
+    return version
+
+
+def save_model(path: str | os.PathLike, app: str, config: dict, network: Any) -> None:
+    """A model-only checkpoint (``app``, ``config``, ``model``; no optimizer state),
+    written atomically in the checkpoint format."""
+    save_checkpoint(path, {"app": app, "config": config, "model": dict(network.state_dict())})
+
+
+def sha256_text(text: str | bytes) -> str:
+    """The fingerprint of a training text (UTF-8 for ``str``)."""
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_examples(*parts: Iterable[Any] | None) -> str:
+    """The fingerprint of lists of examples (texts, labels...): each item NUL-terminated,
+    each list closed by a 0x01 byte, so neither a split nor a move between lists hides."""
+    digest = hashlib.sha256()
+    for part in parts:
+        for item in part or []:
+            digest.update(str(item).encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(b"\1")
+    return digest.hexdigest()
