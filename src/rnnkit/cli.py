@@ -194,6 +194,7 @@ MODEL_HELP = "run directory, checkpoint file or safetensors export"
 def add_textgen_commands(sub) -> None:
     from .textgen import CharRNNConfig, TrainSettings
     from .textgen.api import DEFAULT_STOP
+    from .textgen.sampling import SampleRequest, SamplingOptions
     from .training import EngineChoice
 
     textgen = sub.add_parser(
@@ -236,15 +237,8 @@ def add_textgen_commands(sub) -> None:
         ),
     )
     sample.add_argument("run_dir", metavar="RUN_DIR", help=MODEL_HELP)
-    sample.add_argument("--length", type=int, default=500, help="characters to generate (500)")
-    sample.add_argument("--temperature", type=float, default=1.0,
-                        help="below 1: safer, above 1: wilder; 0 = greedy (1.0)")  # fmt: skip
-    sample.add_argument("--top-k", type=int, help="sample among the K most likely characters")
-    sample.add_argument("--top-p", type=float,
-                        help="sample among the most likely characters adding up to P")  # fmt: skip
-    sample.add_argument("--greedy", action="store_true", help="always the most likely character")
-    sample.add_argument("--prime", help="text to start from (printed first; default: a newline)")
-    sample.add_argument("--seed", type=int, help="random seed: the same seed gives the same text")
+    add_options(sample, SampleRequest)
+    add_options(sample, SamplingOptions)
     _add_checkpoint_option(sample)
     sample.set_defaults(run=cmd_textgen_sample)
 
@@ -346,13 +340,14 @@ def _corpus_path(name: str) -> Path:
 
 def cmd_textgen_sample(args) -> int:
     from .textgen import CharLM
+    from .textgen.sampling import SampleRequest, SamplingOptions
 
+    request = SampleRequest(**given_options(args, SampleRequest))
+    request.validate()
     lm = CharLM.load(args.run_dir, args.checkpoint)
-    prime = args.prime if args.prime else lm.default_prime()
-    pieces = lm.stream(
-        args.length, prime=prime, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, greedy=args.greedy, seed=args.seed,
-    )  # fmt: skip
+    prime = request.prime if request.prime else lm.default_prime()
+    pieces = lm.stream(request.length, prime=prime, seed=request.seed,
+                       **given_options(args, SamplingOptions))  # fmt: skip
     if lm.vocab.encoding == "bytes":  # raw bytes out, as they came in
         stream, newline = sys.stdout.buffer, b"\n"
         prime = prime.encode("utf-8") if isinstance(prime, str) else prime

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..nn.functional import softmax
-from ..training.settings import Bounds, count
+from ..training.settings import SEED, Bounds, check_bounds, count, option
 from .model import CharRNN
 
 #: the temperatures accepted: 0 (greedy) to 100 (all but uniform already)
@@ -34,10 +34,13 @@ class SamplingOptions:
     * ``greedy``: always the most likely character (ignores the rest).
     """
 
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    greedy: bool = False
+    temperature: float = option(1.0, "below 1: safer, above 1: wilder; 0 = greedy",
+                                bounds=TEMPERATURE)  # fmt: skip
+    top_k: int | None = option(None, "sample among the K most likely characters", metavar="K")
+    top_p: float | None = option(
+        None, "sample among the most likely characters adding up to P", metavar="P"
+    )
+    greedy: bool = option(False, "always the most likely character")
 
     def validate(self) -> None:
         TEMPERATURE.check("temperature", self.temperature)
@@ -45,6 +48,19 @@ class SamplingOptions:
             count().check("top-k", self.top_k)
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ValueError(f"top-p must be in (0, 1], received {self.top_p}")
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """What one ``rnnkit textgen sample`` asks for besides the :class:`SamplingOptions`."""
+
+    length: int = option(500, "characters to generate", bounds=count(0))
+    prime: str | None = option(None, "text to start from (printed first; default: a newline)")
+    seed: int | None = option(None, "random seed: the same seed gives the same text",
+                              bounds=SEED)  # fmt: skip
+
+    def validate(self) -> None:
+        check_bounds(self)
 
 
 def next_distribution(logits: np.ndarray, options: SamplingOptions) -> np.ndarray:
