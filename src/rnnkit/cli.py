@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -64,11 +65,14 @@ def add_options(parser, cls: type) -> None:
             continue
         help_text = md["help"]
         if default is not None and "default:" not in help_text:
-            help_text += f" ({default:g})" if isinstance(default, float) else f" ({default})"
+            shown = default if isinstance(default, tuple) else (default,)
+            help_text += " (" + " ".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                         for v in shown) + ")"  # fmt: skip
         parser.add_argument(
             *(md.get("flags") or ("--" + f.name.replace("_", "-"),)),
             dest=f.name,
             type=_parser_of(f),
+            nargs=md.get("nargs"),
             choices=md.get("choices"),
             metavar=md.get("metavar"),
             default=argparse.SUPPRESS,
@@ -114,6 +118,8 @@ def given_options(args: argparse.Namespace, cls: type) -> dict:
                     raise UsageError(f"give {new} or its old name {flag}, not both")
                 print(f"rnnkit: warning: {flag} is deprecated: use {new}", file=sys.stderr)
             value = getattr(args, name)
+            if f.metadata.get("nargs"):  # several values: a tuple, as the field holds
+                value = tuple(value)
             given[f.name] = None if f.metadata.get("zero_is_none") and value == 0 else value
     return given
 
@@ -645,6 +651,8 @@ def cmd_demo(args) -> int:
 
 
 def add_analyze_commands(sub) -> None:
+    from .analysis.gradient_flow import GradientFlowOptions
+
     analyze = sub.add_parser("analyze", help="measure vanishing and exploding gradients")
     asub = analyze.add_subparsers(title="commands", metavar="COMMAND")
     grads = asub.add_parser(
@@ -661,42 +669,18 @@ def add_analyze_commands(sub) -> None:
     )
     grads.add_argument("--force", action="store_true",
                        help="replace gradient_flow.* files already in --out")  # fmt: skip
-    grads.add_argument("--hidden-size", type=int, default=64, help="units in every layer (64)")
-    grads.add_argument(
-        "--steps", type=int, default=100, help="distances measured, 0..STEPS-1 (100)"
-    )
-    grads.add_argument(
-        "--batch-size", type=int, default=64, help="random sequences averaged over (64)"
-    )
-    grads.add_argument("--input-scale", type=float, default=0.1, help="inputs ~ N(0, scale²) (0.1)")
-    grads.add_argument(
-        "--radii",
-        type=float,
-        nargs="+",
-        default=[0.9, 1.0, 1.5],
-        help="spectral radii of W_hh (0.9 1 1.5)",
-    )
-    grads.add_argument(
-        "--forget-biases",
-        type=float,
-        nargs="+",
-        default=[0.0, 1.0],
-        help="LSTM forget-gate biases (0 1)",
-    )
-    grads.add_argument("--max-norm", type=float, default=5.0, help="clipping threshold (5)")
-    grads.add_argument("--seed", type=int, default=0, help="seed for inputs and weights (0)")
+    add_options(grads, GradientFlowOptions)
     grads.set_defaults(run=cmd_analyze_gradients)
     analyze.set_defaults(run=_help_of(analyze))
 
 
 def cmd_analyze_gradients(args) -> int:
     from .analysis import analyze_gradients
+    from .analysis.gradient_flow import GradientFlowOptions
 
-    report = analyze_gradients(
-        args.out, force=args.force, hidden_size=args.hidden_size, steps=args.steps,
-        batch_size=args.batch_size, input_scale=args.input_scale, radii=tuple(args.radii),
-        forget_biases=tuple(args.forget_biases), max_norm=args.max_norm, seed=args.seed,
-    )  # fmt: skip
+    options = GradientFlowOptions(**given_options(args, GradientFlowOptions))
+    options.validate()
+    report = analyze_gradients(args.out, force=args.force, **dataclasses.asdict(options))
     print(report.text())
     written = [report.png_path, report.table_path, report.json_path]
     print("\nwrote " + ", ".join(str(p) for p in written if p is not None))

@@ -45,7 +45,7 @@ import numpy as np
 from ..nn import GRU, LSTM, RNN, clip_grad_norm, manual_seed
 from ..nn.init import orthogonal_, set_forget_gate_bias_
 from ..nn.recurrent import RNNBase
-from ..training.settings import MAX_COUNT, Bounds, check_seed, count
+from ..training.settings import MAX_COUNT, SEED, Bounds, check_seed, count, option
 
 __all__ = [
     "GradientCurve",
@@ -243,6 +243,29 @@ class GradientFlowStudy:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1)
+
+
+@dataclass(frozen=True)
+class GradientFlowOptions:
+    """The options of ``rnnkit analyze gradients`` (the keywords of
+    :func:`gradient_flow_study` a user sets); ``validate`` is
+    :func:`check_study_options`."""
+
+    hidden_size: int = option(64, "units in every layer", bounds=count())
+    steps: int = option(100, "distances measured, 0..STEPS-1", bounds=count())
+    batch_size: int = option(64, "random sequences averaged over", bounds=count())
+    input_scale: float = option(0.1, "inputs ~ N(0, scale²)")
+    radii: tuple[float, ...] = option((0.9, 1.0, 1.5), "spectral radii of W_hh", nargs="+",
+                                      parse=float)
+    forget_biases: tuple[float, ...] = option((0.0, 1.0), "LSTM forget-gate biases", nargs="+",
+                                              parse=float)
+    max_norm: float = option(5.0, "clipping threshold")
+    seed: int = option(0, "seed for inputs and weights", bounds=SEED)
+
+    def validate(self) -> None:
+        check_study_options(self.hidden_size, self.steps, 8, self.batch_size, self.input_scale,
+                            self.radii, self.max_norm, 50, self.forget_biases,
+                            self.seed)  # fmt: skip
 
 
 def check_study_options(
