@@ -42,9 +42,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..nn import GRU, LSTM, RNN, clip_grad_norm, manual_seed
+from ..nn import clip_grad_norm, manual_seed
+from ..nn.cells import Cell, GRUCell, LSTMCell, RNNTanhCell
 from ..nn.init import orthogonal_, set_forget_gate_bias_
-from ..nn.recurrent import RNNBase
+from ..nn.recurrent import RNN, RNNBase, build_layer
 from ..training.settings import MAX_COUNT, SEED, Bounds, check_seed, count, option
 
 __all__ = [
@@ -57,7 +58,8 @@ __all__ = [
     "gradient_flow_study",
 ]
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+#: The cells the study compares, each curve named by the cell's name.
+CELLS = (RNNTanhCell, LSTMCell, GRUCell)
 
 
 def hidden_state_gradients(layer: RNNBase, x: np.ndarray, grad_last: np.ndarray) -> np.ndarray:
@@ -338,34 +340,38 @@ def gradient_flow_study(
     def curve(layer) -> np.ndarray:
         return gradient_norm_curve(layer, x, g)[:steps]  # distances 0..steps-1
 
-    def make(cell: str):
+    def make(cell: type[Cell]):
         manual_seed(seed)
-        return CELLS[cell](input_size, hidden_size, dtype=dt)
+        return build_layer(cell, input_size, hidden_size, dtype=dt)
 
     study = GradientFlowStudy(hidden_size, input_size, steps, batch_size, input_scale, max_norm,
                               warmup, seed)  # fmt: skip
     for cell in CELLS:
-        study.curves.append(GradientCurve(cell, "cells", curve(make(cell))))
+        study.curves.append(GradientCurve(cell.name, "cells", curve(make(cell))))
 
+    vanilla = RNNTanhCell.name
     for radius in radii:
-        rnn = scale_spectral_radius_(make("rnn"), radius)
-        study.curves.append(GradientCurve(f"rnn rho={radius:g}", "spectral radius", curve(rnn)))
+        rnn = scale_spectral_radius_(make(RNNTanhCell), radius)
+        study.curves.append(
+            GradientCurve(f"{vanilla} rho={radius:g}", "spectral radius", curve(rnn))
+        )
     if radii:
         radius = max(radii)
-        rnn = scale_spectral_radius_(make("rnn"), radius)
+        rnn = scale_spectral_radius_(make(RNNTanhCell), radius)
         before, factor = clip_coefficient(rnn, x, g, max_norm)
-        clipped = study.curve(f"rnn rho={radius:g}").norms * factor
+        clipped = study.curve(f"{vanilla} rho={radius:g}").norms * factor
         note = (f"global gradient norm {before:.3g} before clipping, "
                 f"{before * factor:.3g} after (factor {factor:.3g})")  # fmt: skip
-        study.curves.append(GradientCurve(f"rnn rho={radius:g} clipped (max_norm={max_norm:g})",
+        study.curves.append(GradientCurve(f"{vanilla} rho={radius:g} clipped "
+                                          f"(max_norm={max_norm:g})",
                                           "spectral radius", clipped, note))  # fmt: skip
 
     for bias in forget_biases:
-        lstm = make("lstm")
+        lstm = make(LSTMCell)
         # the effective forget bias is bias_ih + bias_hh (forget blocks)
         set_forget_gate_bias_(lstm.bias_ih_l0.data, bias)
         set_forget_gate_bias_(lstm.bias_hh_l0.data, 0.0)
         study.curves.append(
-            GradientCurve(f"lstm forget bias={bias:g}", "forget-gate bias", curve(lstm))
+            GradientCurve(f"{LSTMCell.name} forget bias={bias:g}", "forget-gate bias", curve(lstm))
         )
     return study

@@ -22,9 +22,11 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ..nn import GRU, LSTM, RNN, Linear, Module, clip_grad_norm, manual_seed
+from ..nn import Linear, Module, clip_grad_norm, manual_seed
+from ..nn.cells import GRUCell, LSTMCell, RNNTanhCell
 from ..nn.init import set_forget_gate_bias_
 from ..nn.optim import Adam
+from ..nn.recurrent import build_layer
 from .memory_tasks import ADDING_BASELINE_MSE, adding_problem
 
 __all__ = [
@@ -36,8 +38,13 @@ __all__ = [
     "long_range_benchmark",
 ]
 
-#: cell name -> (layer class, effective LSTM forget-gate bias or None for the default init)
-CELLS = {"rnn": (RNN, None), "lstm": (LSTM, None), "gru": (GRU, None), "lstm-fb1": (LSTM, 1.0)}
+_COMPARED = (RNNTanhCell, LSTMCell, GRUCell)
+#: the models compared, by name: a cell's name, or ``"lstm-fb1"``, an LSTM whose forget-gate
+#: bias starts at 1 -> (cell class, effective forget-gate bias or None for the default init)
+CELLS = {
+    **{cell.name: (cell, None) for cell in _COMPARED},
+    f"{LSTMCell.name}-fb1": (LSTMCell, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -69,8 +76,8 @@ class LastStepRegressor(Module):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, received {cell!r}")
-        layer_class, forget_bias = CELLS[cell]
-        self.rnn = layer_class(input_size, hidden_size, dtype=dtype)
+        cell_class, forget_bias = CELLS[cell]
+        self.rnn = build_layer(cell_class, input_size, hidden_size, dtype=dtype)
         if forget_bias is not None:  # effective bias = bias_ih + bias_hh (forget block)
             set_forget_gate_bias_(self.rnn.bias_ih_l0.data, forget_bias)
             set_forget_gate_bias_(self.rnn.bias_hh_l0.data, 0.0)
@@ -197,7 +204,7 @@ class LongRangeResult:
 
 
 def long_range_benchmark(
-    cells: Sequence[str] = ("rnn", "lstm", "gru"),
+    cells: Sequence[str] = tuple(cell.name for cell in _COMPARED),
     lengths: Sequence[int] = (10, 20, 50, 100, 200),
     settings: AddingSettings | None = None,
     *,

@@ -16,18 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..analysis import gradient_norm_curve
-from ..nn import GRU, LSTM, RNN, manual_seed
+from ..nn import manual_seed
+from ..nn.recurrent import build_layer
 
 
 def _single_layer(rnn, input_size: int):
-    if rnn.mode == "LSTM":
-        return LSTM(input_size, rnn.hidden_size, bias=rnn.bias, dtype=rnn.dtype)
-    if rnn.mode == "GRU":
-        return GRU(input_size, rnn.hidden_size, bias=rnn.bias, dtype=rnn.dtype,
-                   reset_after=rnn.reset_after)  # fmt: skip
-    nonlinearity = "relu" if rnn.mode == "RNN_RELU" else "tanh"
-    return RNN(input_size, rnn.hidden_size, nonlinearity=nonlinearity, bias=rnn.bias,
-               dtype=rnn.dtype)  # fmt: skip
+    """A one-layer, one-direction layer of ``rnn``'s cell reading ``input_size`` features."""
+    return build_layer(type(rnn.cell), input_size, rnn.hidden_size, bias=rnn.bias,
+                       dtype=rnn.dtype)  # fmt: skip
 
 
 def model_inputs(model, windows: int, length: int, seed: int) -> np.ndarray:

@@ -44,12 +44,13 @@ class Model:
         out = {
             "name": self.name,
             "kind": self.kind,
-            "cell": {"LSTM": "lstm", "GRU": "gru"}.get(rnn.mode, "rnn"),
+            "cell": rnn.cell.name,
             "num_layers": rnn.num_layers,
             "hidden_size": rnn.hidden_size,
             "input_size": rnn.input_size,
             "bidirectional": rnn.bidirectional,
             "gates": list(rnn.cell.gate_names),
+            "states": list(rnn.cell.state_names),
             "parameters": int(sum(p.data.size for p in self.app.network.parameters())),
             "sample": self.sample,
         }

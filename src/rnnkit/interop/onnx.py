@@ -1,7 +1,9 @@
 """Export to ONNX with the standard ``LSTM`` / ``GRU`` / ``RNN`` operators.
 
 One ONNX recurrent node per layer (ONNX's operators are single-layer, both
-directions at once). The weights change layout on the way:
+directions at once). The weights change layout on the way (each cell class of
+:mod:`rnnkit.nn.cells` says how: ``onnx_op``, ``onnx_gate_order``,
+``onnx_attributes``, ``onnx_activations``):
 
 ==========  =====================  ===================
 cell        rnnkit / PyTorch rows  ONNX rows
@@ -53,9 +55,6 @@ from .source import app_name, load_app
 OPSET = 17
 FORMAT = "rnnkit-onnx"
 VERSION = 1
-# gate blocks of rnnkit (PyTorch) in ONNX's order
-_GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN_TANH": [0], "RNN_RELU": [0]}
-_OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN", "RNN_RELU": "RNN"}
 
 
 def _onnx():
@@ -112,7 +111,7 @@ def _tensor(name: str, elem: str, shape: list) -> Any:
 # -- one recurrent layer stack ----------------------------------------------------
 def _layer_weights(rnn, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``W (D, G*H, I)``, ``R (D, G*H, H)``, ``B (D, 2*G*H)`` (None without bias) of one layer."""
-    order = _GATE_ORDER[rnn.mode]
+    order = rnn.cell.onnx_gate_order  # our gate blocks in ONNX's order
     H = rnn.hidden_size
     params = dict(rnn.named_parameters())
     suffixes = [f"_l{layer}", f"_l{layer}_reverse"][: 2 if rnn.bidirectional else 1]
@@ -134,13 +133,14 @@ def _recurrent(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None, c0:
     """The layers of ``rnn`` over ``x (T, B, I)``: returns ``(y (T, B, D*H), [h_n], [c_n])``,
     one ``(D, B, H)`` final state per layer."""
     D = 2 if rnn.bidirectional else 1
-    op = _OP[rnn.mode]
+    cell = rnn.cell
+    op, arity = cell.onnx_op, cell.state_arity
     h_finals, c_finals = [], []
     for layer in range(rnn.num_layers):
         W, R, B = _layer_weights(rnn, layer)
         inputs = [x, g.const(f"W{layer}", W), g.const(f"R{layer}", R),
                   "" if B is None else g.const(f"B{layer}", B), seq_lens or ""]  # fmt: skip
-        for state in (h0, c0) if op == "LSTM" else (h0,):
+        for state in (h0, c0)[:arity]:  # initial_h [, initial_c]
             if state is None:
                 inputs.append("")
             else:
@@ -153,15 +153,14 @@ def _recurrent(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None, c0:
             "hidden_size": rnn.hidden_size,
             "direction": "bidirectional" if D == 2 else "forward",
         }
-        if op == "GRU":
-            attrs["linear_before_reset"] = int(rnn.reset_after)
-        if op == "RNN":
-            attrs["activations"] = ["Tanh" if rnn.mode == "RNN_TANH" else "Relu"] * D
-        outs = g.op(op, inputs, 3 if op == "LSTM" else 2, **attrs)
+        attrs.update(cell.onnx_attributes)
+        if cell.onnx_activations:  # one list per direction, one after the other
+            attrs["activations"] = list(cell.onnx_activations) * D
+        outs = g.op(op, inputs, 1 + arity, **attrs)  # Y, Y_h [, Y_c]
         y = g.op("Transpose", [outs[0]], perm=[0, 2, 1, 3])  # (T, D, B, H) -> (T, B, D, H)
         x = g.op("Reshape", [y, g.const("shape", [0, 0, -1], np.int64)])  # (T, B, D*H)
         h_finals.append(outs[1])
-        if op == "LSTM":
+        if arity == 2:
             c_finals.append(outs[2])
     return x, h_finals, c_finals
 
@@ -188,16 +187,16 @@ def layer_model(rnn):
     """The ONNX model of a bare ``rnnkit.nn`` ``LSTM`` / ``GRU`` / ``RNN`` (see the module doc)."""
     g = _Graph()
     LD = rnn.num_layers * (2 if rnn.bidirectional else 1)
-    lstm = rnn.mode == "LSTM"
+    with_c = rnn.cell.state_arity == 2  # a cell state c besides h
     layout = ["B", "T"] if rnn.batch_first else ["T", "B"]
     inputs = [_tensor("input", "float", [*layout, rnn.input_size]),
               _tensor("h0", "float", [LD, "B", rnn.hidden_size])]  # fmt: skip
-    if lstm:
+    if with_c:
         inputs.append(_tensor("c0", "float", [LD, "B", rnn.hidden_size]))
     inputs.append(_tensor("lengths", "int64", ["B"]))
     x = g.op("Transpose", ["input"], perm=[1, 0, 2]) if rnn.batch_first else "input"
     seq = g.op("Cast", ["lengths"], to=_onnx().TensorProto.INT32)
-    y, h, c = _recurrent(g, rnn, x, seq, "h0", "c0" if lstm else None)
+    y, h, c = _recurrent(g, rnn, x, seq, "h0", "c0" if with_c else None)
     T = g.op("Gather", [g.op("Shape", [x]), g.const("index", 0, np.int64)])
     y = g.op("Mul", [y, g.op("Cast", [_time_mask(g, T, "lengths")], to=_onnx().TensorProto.FLOAT)])
     g.op("Transpose" if rnn.batch_first else "Identity", [y], ["output"],
@@ -205,7 +204,7 @@ def layer_model(rnn):
     g.op("Concat", h, ["h_n"], axis=0)
     outputs = [_tensor("output", "float", [*layout, LD // rnn.num_layers * rnn.hidden_size]),
                _tensor("h_n", "float", [LD, "B", rnn.hidden_size])]  # fmt: skip
-    if lstm:
+    if with_c:
         g.op("Concat", c, ["c_n"], axis=0)
         outputs.append(_tensor("c_n", "float", [LD, "B", rnn.hidden_size]))
     return g.model(f"rnnkit_{rnn.mode.lower()}", inputs, outputs)
@@ -225,20 +224,20 @@ def textgen_model(lm):
         raise ValueError("a text generator runs forward only; this network is bidirectional")
     L, H = rnn.num_layers, rnn.hidden_size
     V = network.decoder.weight.shape[0]
-    lstm = rnn.mode == "LSTM"
+    with_c = rnn.cell.state_arity == 2  # a cell state c besides h
     g = _Graph()
     inputs = [_tensor("ids", "int64", ["T", "B"]), _tensor("h0", "float", [L, "B", H])]
-    if lstm:
+    if with_c:
         inputs.append(_tensor("c0", "float", [L, "B", H]))
     x = g.op(
         "Gather", [g.const("embedding", network.embedding.weight.data.astype(np.float32)), "ids"]
     )
-    y, h, c = _recurrent(g, rnn, x, None, "h0", "c0" if lstm else None)  # (T, B, H)
+    y, h, c = _recurrent(g, rnn, x, None, "h0", "c0" if with_c else None)  # (T, B, H)
     network_decoder = network.decoder
     g.op("Identity", [_linear(g, y, network_decoder)], ["logits"])
     g.op("Concat", h, ["h_n"], axis=0)
     outputs = [_tensor("logits", "float", ["T", "B", V]), _tensor("h_n", "float", [L, "B", H])]
-    if lstm:
+    if with_c:
         g.op("Concat", c, ["c_n"], axis=0)
         outputs.append(_tensor("c_n", "float", [L, "B", H]))
     return g.model("rnnkit_textgen", inputs, outputs, preprocessing(lm))
@@ -299,11 +298,12 @@ def sentiment_model(clf):
 def preprocessing(app) -> dict:
     """The JSON that travels with an exported model: how to make its inputs from text."""
     from ..text import tokenize, vocab
+    from ..text.subwords import BOW, EOW
 
     head = {"format": FORMAT, "version": VERSION, "app": app_name(app)}
     if head["app"] == "textgen":
         rnn = app.network.rnn
-        state = ["h0", "c0"] if rnn.mode == "LSTM" else ["h0"]
+        state = [f"{name}0" for name in rnn.cell.state_names]  # h0 [, c0]
         return {
             **head,
             "inputs": {"ids": "(T, B) int64", **{s: "(L, B, H) float32" for s in state}},
@@ -328,27 +328,25 @@ def preprocessing(app) -> dict:
         "labels": list(app.labels),
         "tokenizer": {
             **tok.to_dict(),
-            "html_tag_pattern": tokenize._HTML_TAG.pattern,  # replaced by a space
-            "token_pattern": (
-                tokenize._WITH_PUNCT if tok.split_punctuation else tokenize._WORDS_ONLY
-            ).pattern,
-            "replace": {"\u2019": "'"},  # after lower-casing, before matching
+            "html_tag_pattern": tokenize.HTML_TAG.pattern,  # replaced by a space
+            "token_pattern": tok.token_pattern.pattern,
+            "replace": dict(tokenize.REPLACE),  # after lower-casing, before matching
         },
         "vocab": {"tokens": list(app.vocab.tokens), "pad_id": vocab.PAD_ID, "unk_id": vocab.UNK_ID},
         "max_length": app.text.max_length,
         "truncate": app.text.truncate,
         "unknown_backoff": {
             "enabled": bool(app.text.unknown_backoff),
-            "suffixes": [[s, list(r)] for s, r in vocab._SUFFIXES],
-            "min_stem": 3,
+            "suffixes": [[s, list(r)] for s, r in vocab.SUFFIXES],
+            "min_stem": vocab.STEM_LENGTH,
         },
         "ngrams": None
         if subwords is None
         else {
             "n_min": subwords.n_min,
             "n_max": subwords.n_max,
-            "begin": "<",
-            "end": ">",
+            "begin": BOW,
+            "end": EOW,
             "ngrams": list(subwords.ngrams),  # id i + 1 is ngrams[i]; 0 is padding
         },  # fmt: skip
     }

@@ -21,6 +21,7 @@ from ..training import (
     save_checkpoint,
 )
 from ..training.checkpoint import sniff
+from ..training.safetensors import read_export
 
 APPS = ("textgen", "sentiment")
 
@@ -40,8 +41,6 @@ def app_of(path: str | os.PathLike) -> str:
     """``"textgen"`` or ``"sentiment"``: which application wrote the checkpoint at ``path``."""
     path = checkpoint_path(path)
     if sniff(path) == "safetensors":
-        from .safetensors import read_export
-
         app = read_export(path)["app"]
     else:  # the metadata says, no array needs reading
         tree = read_checkpoint_meta(path)["tree"]
@@ -68,9 +67,8 @@ def load_app(source: Any):
         )
     path = checkpoint_path(source)
     if sniff(path) == "safetensors":  # rnnkit's own export: weights and config
-        from .safetensors import load_app as load_export
-
-        return load_export(path)
+        tree = read_export(path)
+        return app_from_weights(tree["app"], tree["config"], tree["model"], str(path))
     return (CharLM if app_of(path) == "textgen" else SentimentClassifier).load(path)
 
 

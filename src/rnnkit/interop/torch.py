@@ -11,13 +11,16 @@ and the weights move without any reordering; every shape is checked on the
 way. The modules here are the two applications' networks written in PyTorch:
 
 * :class:`CharRNN`: ``ids (T, B) -> (logits (T, B, V), state)``: embedding,
-  stacked LSTM / GRU / RNN, dropout, linear decoder;
+  stacked LSTM / GRU / RNN, dropout, linear decoder (defined beside the torch
+  engine that trains it, :mod:`rnnkit.textgen.torch_engine`);
 * :class:`TextClassifier`: ``ids (B, T), lengths (B,) [, ngram_ids (B, T, G)]
   -> logits (B, K)``: embedding [+ mean of the n-gram vectors], a batch-first
   recurrent layer over packed sequences (padding never read), pooling over
   the valid steps (last, mean, max), dropout, linear head.
 
-rnnkit's ``GRU(reset_after=False)`` has no PyTorch counterpart and is refused.
+Each recurrent layer becomes the ``torch.nn`` class its cell names
+(``cell.torch_name``, :mod:`rnnkit.nn.cells`); rnnkit's
+``GRU(reset_after=False)`` has no PyTorch counterpart and is refused.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from .extras import import_extra
+from ..extras import import_extra
+from ..nn.cells import cell_class
+from ..sentiment.model import CELLS as CLASSIFIER_CELLS
+from ..textgen.torch_engine import CharRNN, torch_layer
 
 torch = import_extra("torch", "torch")
 nn = torch.nn
@@ -34,37 +40,11 @@ nn = torch.nn
 
 def _recurrent(rnn) -> torch.nn.Module:
     """The ``torch.nn`` layer with the constructor arguments of an rnnkit recurrent layer."""
-    if rnn.mode == "GRU" and not rnn.reset_after:
-        raise ValueError(
-            "GRU(reset_after=False) has no PyTorch counterpart (PyTorch's GRU is reset_after=True)"
-        )
     # dropout acts between layers (in rnnkit too): none for one layer, and no PyTorch warning
     dropout = rnn.dropout if rnn.num_layers > 1 else 0.0
-    kwargs = dict(num_layers=rnn.num_layers, bias=rnn.bias, batch_first=rnn.batch_first,
-                  dropout=dropout, bidirectional=rnn.bidirectional)  # fmt: skip
-    if rnn.mode.startswith("RNN"):
-        return nn.RNN(rnn.input_size, rnn.hidden_size, nonlinearity=rnn.nonlinearity, **kwargs)
-    return (nn.LSTM if rnn.mode == "LSTM" else nn.GRU)(rnn.input_size, rnn.hidden_size, **kwargs)
-
-
-class CharRNN(nn.Module):
-    """The text generator's network (:class:`rnnkit.textgen.CharRNN`) in PyTorch."""
-
-    def __init__(self, cell: str, vocab_size: int, embedding_dim: int, hidden_size: int,
-                 num_layers: int, dropout: float = 0.0):  # fmt: skip
-        super().__init__()
-        self.cell = cell
-        self.embedding = nn.Embedding(vocab_size, embedding_dim)
-        rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
-        self.rnn = rnn(embedding_dim, hidden_size, num_layers=num_layers,
-                       dropout=dropout if num_layers > 1 else 0.0)  # fmt: skip
-        self.dropout = nn.Dropout(dropout)
-        self.decoder = nn.Linear(hidden_size, vocab_size)
-
-    def forward(self, ids: torch.Tensor, state=None):
-        """``ids (T, B)`` long -> ``(logits (T, B, V), final state)``."""
-        h, state = self.rnn(self.embedding(ids), state)  # (T, B, H)
-        return self.decoder(self.dropout(h)), state
+    return torch_layer(type(rnn.cell), rnn.input_size, rnn.hidden_size,
+                       num_layers=rnn.num_layers, bias=rnn.bias, batch_first=rnn.batch_first,
+                       dropout=dropout, bidirectional=rnn.bidirectional)  # fmt: skip
 
 
 class TextClassifier(nn.Module):
@@ -83,9 +63,10 @@ class TextClassifier(nn.Module):
             self.subword_embedding = nn.EmbeddingBag(
                 num_subwords + 1, embedding_dim, mode="mean", padding_idx=0
             )
-        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(
-            embedding_dim, hidden_size, num_layers=num_layers, batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
+        self.rnn = torch_layer(
+            cell_class(cell, CLASSIFIER_CELLS), embedding_dim, hidden_size, num_layers=num_layers,
+            batch_first=True, dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
         )  # fmt: skip
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear((2 if bidirectional else 1) * hidden_size, num_outputs)
@@ -106,7 +87,7 @@ class TextClassifier(nn.Module):
             output, batch_first=True, total_length=T
         )  # (B, T, D*H)
         if self.pooling == "last":
-            h_n = final[0] if self.cell == "lstm" else final  # (D*L, B, H)
+            h_n = final[0] if isinstance(final, tuple) else final  # (D*L, B, H): h of (h[, c])
             D = 2 if self.rnn.bidirectional else 1
             pooled = torch.cat(list(h_n[-D:]), dim=1)  # (B, D*H): [forward | backward]
         else:
@@ -144,16 +125,13 @@ def to_torch(source: Any) -> torch.nn.Module:
     if isinstance(network, NumpyClassifier):
         subwords = network.subword_embedding
         module = TextClassifier(
-            "lstm" if rnn.mode == "LSTM" else "gru", V, network.fc.weight.shape[0], E,
+            rnn.cell.name, V, network.fc.weight.shape[0], E,
             rnn.hidden_size,
             rnn.num_layers, rnn.bidirectional, network.config.pooling, network.dropout.p,
             0 if subwords is None else subwords.weight.shape[0] - 1,
         )  # fmt: skip
     else:
-        cell = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn"}.get(rnn.mode)
-        if cell is None:
-            raise ValueError(f"the text generator has no {rnn.mode} cell")
-        module = CharRNN(cell, V, E, rnn.hidden_size, rnn.num_layers, network.dropout.p)
+        module = CharRNN(rnn.cell.name, V, E, rnn.hidden_size, rnn.num_layers, network.dropout.p)
     dtype = torch.float64 if network.embedding.weight.data.dtype == np.float64 else torch.float32
     module = module.to(dtype)
     load_weights(module, network.state_dict())

@@ -5,11 +5,25 @@ One small class per cell: :class:`RNNTanhCell`, :class:`RNNReLUCell`,
 and :class:`GRUResetBeforeCell` (Cho et al.'s, reset before). Each class holds
 no parameters; it knows
 
+* ``name``: rnnkit's short name of the cell (``"lstm"``, ``"gru"``, ``"rnn"``,
+  ...), the one configs and the command line spell; :data:`CELLS` maps these
+  names to the classes, and is the only such table;
 * ``mode``: PyTorch's name of the layer kind (``"RNN_TANH"``, ``"LSTM"``, ...);
 * ``num_gates`` (G, the gate blocks of the fused weights) and ``gate_names``
-  (``("i", "f", "g", "o")``, ``("r", "z", "n")``, none for the vanilla RNN);
+  (``("i", "f", "g", "o")``, ``("r", "z", "n")``, none for the vanilla RNN):
+  the gate layout the initialisers (:mod:`rnnkit.nn.init`) and the explorer
+  read, block ``k`` being rows ``k*H .. (k+1)*H`` of every fused weight;
 * ``state_names``: ``("h", "c")`` for the LSTM, ``("h",)`` otherwise; their
-  number is the state arity;
+  number is ``state_arity``;
+* ``layer_options``: the recurrent layer's constructor options that select the
+  cell, beyond the layer's defaults (``{"nonlinearity": "relu"}``,
+  ``{"reset_after": False}``), PyTorch's names where PyTorch has the layer;
+* what the doors out of the house need, as names so that :mod:`rnnkit.nn`
+  imports neither torch nor onnx: ``torch_name``, the ``torch.nn`` class that
+  computes the same layer (built with ``layer_options``; None where PyTorch
+  has none), and ``onnx_op``, ``onnx_gate_order`` (our gate blocks in the
+  operator's order), ``onnx_attributes`` and ``onnx_activations`` (one
+  direction's; the operator's default when empty);
 * ``forward`` and ``backward`` of one step, side by side, so the chain rule
   reads top to bottom (the CS231n contract); derivatives are written with
   stored activations: ``σ' = s(1-s)``, ``tanh' = 1 - t²``. A backward knows its
@@ -57,20 +71,41 @@ def _recurrent(h_prev: np.ndarray, weight_hh: np.ndarray, bias_hh: np.ndarray | 
 class Cell:
     """What every cell class has (see the module docstring); holds no parameters."""
 
+    name: ClassVar[str]
     mode: ClassVar[str]
     num_gates: ClassVar[int]
     gate_names: ClassVar[tuple[str, ...]] = ()
     state_names: ClassVar[tuple[str, ...]] = ("h",)
-    #: The layer's constructor options that select this cell, as its repr shows them.
+    #: Number of state arrays: 2 for the LSTM's (h, c), else 1 (``len(state_names)``).
+    state_arity: ClassVar[int] = 1
+    #: The layer's constructor options that select this cell (beyond its defaults).
+    layer_options: ClassVar[dict[str, object]] = {}
+    #: ``layer_options`` as the layer's repr shows them (``"nonlinearity='relu'"``).
     options: ClassVar[str] = ""
+    #: The ``torch.nn`` class computing the same layer, by name; None where PyTorch has none.
+    torch_name: ClassVar[str | None]
+    #: The ONNX operator computing one layer of this cell.
+    onnx_op: ClassVar[str]
+    #: ``onnx_gate_order[k]``: which of our gate blocks is the operator's block ``k``.
+    onnx_gate_order: ClassVar[tuple[int, ...]]
+    #: The operator's attributes that select this cell (besides sizes and direction).
+    onnx_attributes: ClassVar[dict[str, object]] = {}
+    #: The operator's ``activations`` for one direction; empty: the operator's default.
+    onnx_activations: ClassVar[tuple[str, ...]] = ()
     #: The last gate block's recurrent-side gradient differs from its input side's
     #: (``dgh != dgx`` there; only the GRU with the reset gate after the matmul).
     separate_recurrent_grad: ClassVar[bool] = False
 
-    @property
-    def state_arity(self) -> int:
-        """Number of state arrays: 2 for the LSTM's (h, c), else 1."""
-        return len(self.state_names)
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.state_arity = len(cls.state_names)
+        cls.options = ", ".join(f"{k}={v!r}" for k, v in cls.layer_options.items())
+
+    @classmethod
+    def gate_index(cls, gate: str) -> int | None:
+        """The block of gate ``gate`` (a name of ``gate_names``) in the fused weights, or None
+        when the cell has no such gate (``LSTMCell.gate_index("f") == 1``)."""
+        return cls.gate_names.index(gate) if gate in cls.gate_names else None
 
     def forward(self, gx, state, weight_hh, bias_hh):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -105,6 +140,9 @@ class RNNTanhCell(Cell):
 
     mode = "RNN_TANH"
     num_gates = 1
+    name = "rnn"
+    torch_name = "RNN"
+    onnx_op, onnx_gate_order, onnx_activations = "RNN", (0,), ("Tanh",)
 
     def forward(self, gx, state, weight_hh, bias_hh):
         (h_prev,) = state
@@ -126,7 +164,10 @@ class RNNReLUCell(Cell):
 
     mode = "RNN_RELU"
     num_gates = 1
-    options = "nonlinearity='relu'"
+    name = "rnn_relu"
+    layer_options = {"nonlinearity": "relu"}
+    torch_name = "RNN"
+    onnx_op, onnx_gate_order, onnx_activations = "RNN", (0,), ("Relu",)
 
     def forward(self, gx, state, weight_hh, bias_hh):
         (h_prev,) = state
@@ -161,6 +202,9 @@ class LSTMCell(Cell):
     num_gates = 4
     gate_names = ("i", "f", "g", "o")
     state_names = ("h", "c")
+    name = "lstm"
+    torch_name = "LSTM"
+    onnx_op, onnx_gate_order = "LSTM", (0, 3, 1, 2)  # ONNX: i, o, f, c (c = our g)
 
     def forward(self, gx, state, weight_hh, bias_hh):
         h_prev, c_prev = state
@@ -220,6 +264,10 @@ class GRUCell(Cell):
     num_gates = 3
     gate_names = ("r", "z", "n")
     separate_recurrent_grad = True
+    name = "gru"
+    torch_name = "GRU"
+    onnx_op, onnx_gate_order = "GRU", (1, 0, 2)  # ONNX: z, r, h (h = our n)
+    onnx_attributes = {"linear_before_reset": 1}
 
     def forward(self, gx, state, weight_hh, bias_hh):
         (h_prev,) = state
@@ -269,7 +317,11 @@ class GRUResetBeforeCell(Cell):
     mode = "GRU"
     num_gates = 3
     gate_names = ("r", "z", "n")
-    options = "reset_after=False"
+    name = "gru_reset_before"
+    layer_options = {"reset_after": False}
+    torch_name = None  # PyTorch's GRU resets after the matmul
+    onnx_op, onnx_gate_order = "GRU", (1, 0, 2)  # ONNX: z, r, h (h = our n)
+    onnx_attributes = {"linear_before_reset": 0}
 
     def forward(self, gx, state, weight_hh, bias_hh):
         (h_prev,) = state
@@ -307,3 +359,18 @@ class GRUResetBeforeCell(Cell):
 
     def candidate_input(self, cache):
         return cache[2]
+
+
+#: Every cell class by its ``name``: the one table from a cell's name to its class.
+CELLS: dict[str, type[Cell]] = {
+    cls.name: cls for cls in (RNNTanhCell, RNNReLUCell, LSTMCell, GRUCell, GRUResetBeforeCell)
+}
+
+
+def cell_class(name: str, choices: tuple[str, ...] | None = None) -> type[Cell]:
+    """The cell class called ``name`` (a key of :data:`CELLS`), or a ValueError saying which
+    names are offered: all of them, or ``choices`` where a caller offers fewer."""
+    offered = tuple(CELLS) if choices is None else tuple(choices)
+    if name not in offered or name not in CELLS:
+        raise ValueError(f"cell must be one of {', '.join(offered)}, received {name!r}")
+    return CELLS[name]

@@ -8,7 +8,7 @@ every initialisation reproducible.
 The recurrent helpers know PyTorch's fused gate layout: a layer's
 ``weight_ih_l{k}`` is ``(G*H, I)``, ``weight_hh_l{k}`` is ``(G*H, H)`` and each
 bias is ``(G*H,)``, with the G gate blocks stacked along the first axis in the
-order
+order of the cell's ``gate_names`` (:mod:`rnnkit.nn.cells`, which says it):
 
 * LSTM (G = 4): input ``i``, forget ``f``, cell candidate ``g``, output ``o``
 * GRU (G = 3): reset ``r``, update ``z``, new ``n``
@@ -23,6 +23,7 @@ import re
 import numpy as np
 
 from . import random as nnrandom
+from .cells import CELLS, Cell, LSTMCell
 from .module import Module
 
 __all__ = [
@@ -38,8 +39,11 @@ __all__ = [
     "GATES",
 ]
 
-#: Number of gate blocks per recurrent mode (PyTorch's ``mode`` strings).
-GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+#: Number of gate blocks per PyTorch ``mode`` string, as the cell classes declare them (for
+#: modules that carry only a ``mode``, as PyTorch's do).
+GATES = {cls.mode: cls.num_gates for cls in CELLS.values()}
+#: The forget gate's block of the LSTM's fused weights (its ``gate_names``: i, f, g, o).
+_FORGET = LSTMCell.gate_index("f")
 
 
 def uniform_(array: np.ndarray, a: float = 0.0, b: float = 1.0) -> np.ndarray:
@@ -146,11 +150,26 @@ def set_forget_gate_bias_(bias: np.ndarray, value: float = 1.0) -> np.ndarray:
     set 1 on one of them and 0 on the other (what :func:`init_recurrent_`
     does with ``forget_bias=1.0``), or 0.5 on each.
     """
-    if bias.ndim != 1 or bias.shape[0] % 4 != 0:
-        raise ValueError(f"expected an LSTM bias of shape (4*H,), received {bias.shape}")
-    hidden = bias.shape[0] // 4
-    bias[hidden : 2 * hidden] = value
+    G = LSTMCell.num_gates
+    if bias.ndim != 1 or bias.shape[0] % G != 0:
+        raise ValueError(f"expected an LSTM bias of shape ({G}*H,), received {bias.shape}")
+    hidden = bias.shape[0] // G
+    bias[_FORGET * hidden : (_FORGET + 1) * hidden] = value
     return bias
+
+
+def _num_gates(module) -> int | None:
+    """The gate blocks of a recurrent module: its cell's (``module.cell``), else those of its
+    PyTorch ``mode`` string, else None (unknown: the caller reads the shapes)."""
+    cell = getattr(module, "cell", None)
+    if isinstance(cell, Cell):
+        return cell.num_gates
+    mode = getattr(module, "mode", None)
+    if mode is None:
+        return None
+    if mode not in GATES:
+        raise ValueError(f"expected mode in {sorted(GATES)}, received {mode!r}")
+    return GATES[mode]
 
 
 _RECURRENT_NAME = re.compile(r"^(weight|bias)_(ih|hh)_(l\d+(?:_reverse)?)$")
@@ -163,8 +182,9 @@ def init_recurrent_(
 
     Parameters named like PyTorch's (``weight_ih_l0``, ``weight_hh_l1_reverse``,
     ``bias_ih_l0``, also inside child modules) are grouped per layer and
-    direction; the number of gates G comes from the owning module's ``mode``
-    (``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"``, ``"GRU"``) or else from
+    direction; the number of gates G comes from the owning module's cell
+    (``module.cell.num_gates``), else its ``mode`` (``"RNN_TANH"``, ``"RNN_RELU"``,
+    ``"LSTM"``, ``"GRU"``, as PyTorch's modules have), else from
     ``weight_hh.shape[0] // weight_hh.shape[1]``.
 
     * ``scheme="pytorch"``: everything U(-1/√H, 1/√H), PyTorch's default.
@@ -180,9 +200,7 @@ def init_recurrent_(
         raise ValueError(f"scheme must be 'pytorch' or 'orthogonal', received {scheme!r}")
     # (module path, layer suffix) -> {"weight_ih": array, ...}
     layers: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    modes: dict[str, str | None] = {
-        path: getattr(m, "mode", None) for path, m in rnn_module.named_modules()
-    }
+    modules = dict(rnn_module.named_modules())
     for full_name, param in rnn_module.named_parameters():
         path, _, name = full_name.rpartition(".")
         match = _RECURRENT_NAME.match(name)
@@ -200,12 +218,8 @@ def init_recurrent_(
             raise ValueError(f"{where}: expected a weight_hh, received {sorted(arrays)}")
         weight_hh = arrays["weight_hh"]
         hidden = weight_hh.shape[1]
-        mode = modes.get(path)
-        if mode is not None:
-            if mode not in GATES:
-                raise ValueError(f"expected mode in {sorted(GATES)}, received {mode!r}")
-            num_gates = GATES[mode]
-        else:
+        num_gates = _num_gates(modules.get(path))
+        if num_gates is None:
             num_gates = weight_hh.shape[0] // hidden
         if weight_hh.shape != (num_gates * hidden, hidden):
             raise ValueError(
@@ -227,9 +241,10 @@ def init_recurrent_(
                     zeros_(arrays[key])
 
         if forget_bias is not None:
-            if num_gates != 4:
+            if num_gates != LSTMCell.num_gates:
                 raise ValueError(
-                    f"{where}: forget_bias needs an LSTM (4 gates), received {num_gates} gates"
+                    f"{where}: forget_bias needs an LSTM ({LSTMCell.num_gates} gates), "
+                    f"received {num_gates} gates"
                 )
             if "bias_ih" not in arrays or "bias_hh" not in arrays:
                 raise ValueError(

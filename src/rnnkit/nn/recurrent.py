@@ -57,10 +57,14 @@ class _Direction:
 class RNNBase(Module):
     """Shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`.
 
-    ``cell`` (a :mod:`rnnkit.nn.cells` class, chosen once by the subclass) does
-    one step's math and selects the compiled kernels; ``mode`` is PyTorch's
-    name of the layer kind (``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"``, ``"GRU"``).
+    ``cell`` (a :mod:`rnnkit.nn.cells` class, chosen once by the subclass among
+    its ``cells``) does one step's math and selects the compiled kernels; ``mode``
+    is PyTorch's name of the layer kind (``"RNN_TANH"``, ``"RNN_RELU"``,
+    ``"LSTM"``, ``"GRU"``). :func:`build_layer` builds the layer of a cell class.
     """
+
+    #: The cell classes this layer runs, the one its defaults select first.
+    cells: tuple[type[Cell], ...] = ()
 
     def __init__(
         self,
@@ -552,6 +556,16 @@ class RNNBase(Module):
         return dX.reshape(T, B, -1)
 
 
+def build_layer(cell: type[Cell], input_size: int, hidden_size: int, **kwargs) -> RNNBase:
+    """The layer (:class:`RNN`, :class:`LSTM` or :class:`GRU`) that runs ``cell``, built with
+    the options that select it (``cell.layer_options``) and ``kwargs`` (``num_layers``,
+    ``dropout``, ``dtype``, ...)."""
+    for layer in (RNN, LSTM, GRU):
+        if cell in layer.cells:
+            return layer(input_size, hidden_size, **cell.layer_options, **kwargs)
+    raise ValueError(f"no recurrent layer runs {cell.__name__}")
+
+
 class RNN(RNNBase):
     """Elman RNN: ``h_t = φ(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``, φ = tanh or relu.
 
@@ -560,6 +574,8 @@ class RNN(RNNBase):
     ``bias_hh_lk`` (H,). Cell: :class:`~rnnkit.nn.cells.RNNTanhCell` or
     :class:`~rnnkit.nn.cells.RNNReLUCell`.
     """
+
+    cells = (RNNTanhCell, RNNReLUCell)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
@@ -580,6 +596,8 @@ class LSTM(RNNBase):
     State is a tuple ``(h, c)``, each (D*L, B, H).
     """
 
+    cells = (LSTMCell,)
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype=np.float32) -> None:
@@ -596,6 +614,8 @@ class GRU(RNNBase):
     layer k: ``weight_ih_lk`` (3H, I or D*H), ``weight_hh_lk`` (3H, H), biases
     (3H,), gate blocks in order r, z, n.
     """
+
+    cells = (GRUCell, GRUResetBeforeCell)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,

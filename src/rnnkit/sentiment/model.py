@@ -31,15 +31,16 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..nn import random as nnrandom
-from ..nn.cells import GRUCell, LSTMCell
+from ..nn.cells import Cell, cell_class
 from ..nn.layers import Dropout, Embedding, EmbeddingBag, Linear
 from ..nn.module import Module, init_skipped
-from ..nn.recurrent import GRU, LSTM, RNNBase
+from ..nn.recurrent import RNNBase, build_layer
 from ..text.vocab import PAD_ID, UNK_ID
 from ..training.memory import check_model_memory
 from ..training.settings import FRACTION, Bounds, check_bounds, count, option
 from .pooling import POOLINGS, pool_backward, pool_forward
 
+#: The cells a classifier offers, by their names (:data:`rnnkit.nn.cells.CELLS`).
 CELLS = ("lstm", "gru")
 
 
@@ -72,8 +73,7 @@ class ModelConfig:
     num_subwords: int = option(0, "character n-grams with a vector (0 = words only)", cli=False)
 
     def validate(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, received {self.cell!r}")
+        cell_class(self.cell, CELLS)
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, received {self.pooling!r}")
         for name in ("vocab_size", "num_classes", "embedding_dim", "hidden_size", "num_layers",
@@ -119,9 +119,15 @@ class ModelConfig:
         count = int(self.vocab_size) * E
         if self.num_subwords > 0:
             count += (int(self.num_subwords) + 1) * E
-        cell = LSTMCell if self.cell == "lstm" else GRUCell
-        count += RNNBase.parameter_count(cell, E, H, int(self.num_layers), True, self.bidirectional)
+        count += RNNBase.parameter_count(
+            self.cell_class, E, H, int(self.num_layers), True, self.bidirectional
+        )
         return count + D * H * self.num_outputs + self.num_outputs
+
+    @property
+    def cell_class(self) -> type[Cell]:
+        """The :mod:`rnnkit.nn.cells` class named by ``cell``."""
+        return cell_class(self.cell, CELLS)
 
     @property
     def num_outputs(self) -> int:
@@ -156,8 +162,8 @@ class TextClassifier(Module):
             if scale:
                 self.subword_embedding.weight.data *= config.embedding_init
         self.embedding_dropout = Dropout(config.embedding_dropout)
-        rnn_cls = LSTM if config.cell == "lstm" else GRU
-        self.rnn = rnn_cls(
+        self.rnn = build_layer(
+            config.cell_class,
             config.embedding_dim,
             config.hidden_size,
             num_layers=config.num_layers,
@@ -197,7 +203,7 @@ class TextClassifier(Module):
             grams = None
         x = self.embedding_dropout(x)
         output, final = self.rnn(x, lengths=lengths)  # (B, T, D*H)
-        h_n = final[0] if self.config.cell == "lstm" else final  # (D*L, B, H)
+        h_n = final[0] if isinstance(final, tuple) else final  # (D*L, B, H): h of (h[, c])
         D = 2 if self.config.bidirectional else 1
         last = np.concatenate(list(h_n[-D:]), axis=1)  # (B, D*H): [forward | backward]
         pooled, pool_cache = pool_forward(output, lengths, last, self.config.pooling)
@@ -217,7 +223,8 @@ class TextClassifier(Module):
             H = h_n_shape[2]
             for d in range(D):
                 grad_h_n[h_n_shape[0] - D + d] = grad_last[:, d * H : (d + 1) * H]
-            grad_final = (grad_h_n, None) if self.config.cell == "lstm" else grad_h_n
+            arity = self.rnn.cell.state_arity  # no gradient reaches c_n
+            grad_final = grad_h_n if arity == 1 else (grad_h_n,) + (None,) * (arity - 1)
         grad_x, _ = self.rnn.backward(grad_output, grad_final)
         grad_x = self.embedding_dropout.backward(grad_x)  # (B, T, E)
         self.embedding.backward(grad_x)

@@ -29,6 +29,7 @@ PAD_ID = 0
 #: Words whose n-gram ids are remembered; emptied when full (bounded memory in
 #: a long-running predictor).
 CACHE_SIZE = 100_000
+#: The marks around a word before its n-grams are cut: ``"fun"`` -> ``"<fun>"``.
 BOW, EOW = "<", ">"
 
 

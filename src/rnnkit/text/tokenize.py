@@ -18,14 +18,19 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields
 
-_HTML_TAG = re.compile(r"<[^<>]{0,200}>")
-# Order matters: "n't" and the clitic before a plain word, a word before punctuation.
-_WITH_PUNCT = re.compile(
+#: An HTML tag (``<br />``), replaced by a space when ``strip_html``.
+HTML_TAG = re.compile(r"<[^<>]{0,200}>")
+#: Characters replaced after lower-casing, before the tokens are matched.
+REPLACE = {"\u2019": "'"}  # typographic apostrophe
+#: The tokens with ``split_punctuation``. Order matters: "n't" and the clitic before a
+#: plain word, a word before punctuation.
+WITH_PUNCTUATION = re.compile(
     r"-[lr][rsc]b-"  # Penn-Treebank brackets: -lrb- -rrb- ...
     r"|\w+(?=n't\b)|n't\b|'(?:s|re|ve|ll|d|m)\b"  # do|n't, it|'s
     r"|\w+|[^\w\s]"
 )
-_WORDS_ONLY = re.compile(r"\S+")
+#: The tokens without ``split_punctuation``: whatever lies between spaces.
+WORDS_ONLY = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -46,12 +51,17 @@ class Tokenizer:
 
     def __call__(self, text: str) -> list[str]:
         if self.strip_html:
-            text = _HTML_TAG.sub(" ", text)
+            text = HTML_TAG.sub(" ", text)
         if self.lowercase:
             text = text.lower()
-        text = text.replace("\u2019", "'")  # typographic apostrophe
-        pattern = _WITH_PUNCT if self.split_punctuation else _WORDS_ONLY
-        return pattern.findall(text)
+        for old, new in REPLACE.items():
+            text = text.replace(old, new)
+        return self.token_pattern.findall(text)
+
+    @property
+    def token_pattern(self) -> re.Pattern:
+        """The regular expression whose matches are the tokens."""
+        return WITH_PUNCTUATION if self.split_punctuation else WORDS_ONLY
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Sequence
 
 from .cache import BoundedCache
 
-# (suffix, replacements): "ies" -> "y" (parodies -> parody),
-# "ly" -> "le" or "" (gently -> gentle)...
-_SUFFIXES = (
+#: The unknown-word back-off's inflections, tried in this order: (suffix, replacements),
+#: "ies" -> "y" (parodies -> parody), "ly" -> "le" or "" (gently -> gentle)...
+SUFFIXES = (
     ("iest", ("y",)), ("ier", ("y",)), ("ies", ("y",)), ("ied", ("y",)), ("ily", ("y",)),
     ("ness", ("",)), ("ment", ("",)), ("ings", ("", "e")), ("ing", ("", "e")),
     ("ers", ("", "e")), ("est", ("", "e")), ("er", ("", "e")), ("ed", ("", "e")),
@@ -38,17 +38,20 @@ UNK_ID = 1
 #: Unknown words whose back-off result is remembered; the memory is emptied when
 #: full, so a long-running predictor fed endless new words stays bounded.
 BACKOFF_CACHE_SIZE = 100_000
+#: The shortest stem the back-off leaves when it strips a suffix.
+STEM_LENGTH = 3
 
 
 def inflection_stems(word: str) -> list[str]:
-    """Candidate base forms of ``word``, most specific suffix first (stems of >= 3 letters).
+    """Candidate base forms of ``word``, most specific suffix first (stems of at least
+    :data:`STEM_LENGTH` letters).
 
     >>> inflection_stems("stepping")
     ['stepp', 'steppe', 'step']
     """
     out = []
-    for suffix, replacements in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+    for suffix, replacements in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= STEM_LENGTH:
             stem = word[: -len(suffix)]
             out.extend(stem + r for r in replacements)
             if stem[-1] == stem[-2]:  # doubled consonant: stepping -> step

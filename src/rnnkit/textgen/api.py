@@ -122,7 +122,7 @@ class CharLM:
         spent. Every input is checked before the run directory is touched.
 
         ``engine="torch"``: PyTorch computes forward and backward, the rest of
-        the recipe stays (see :mod:`rnnkit.interop.torch_engine`); under
+        the recipe stays (see :mod:`rnnkit.textgen.torch_engine`); under
         ``torchrun`` each process trains its share of every batch
         (DistributedDataParallel) and only rank 0 writes ``out``. Either
         engine resumes a run of the other.
@@ -158,7 +158,7 @@ class CharLM:
             if processes is None:
                 task = CharLMTask(self.network, batches, val_ids)
             else:
-                from ..interop.torch_engine import TorchCharLMTask
+                from .torch_engine import TorchCharLMTask
 
                 task = TorchCharLMTask(self.network, batches, val_ids, processes,
                                        seed=self.settings.seed)  # fmt: skip
@@ -397,13 +397,13 @@ def _processes(engine: str):
     """The torch engine's processes (this one, or torchrun's), None for the NumPy engine."""
     if engine == "numpy":
         return None
-    from ..interop.extras import MissingExtraError
+    from ..extras import MissingExtraError
+    from ..training.distributed import Processes
 
     try:
-        from ..interop.torch_engine import Processes
+        return Processes.from_env()  # imports torch
     except MissingExtraError as exc:
         raise MissingExtraError(f"engine {engine!r}: {exc}") from None
-    return Processes.from_env()
 
 
 def _split(

@@ -19,15 +19,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..nn.cells import GRUCell, LSTMCell, RNNTanhCell
+from ..nn.cells import Cell, cell_class
 from ..nn.layers import Dropout, Embedding, Linear
 from ..nn.module import Module
-from ..nn.recurrent import GRU, LSTM, RNN, RNNBase
+from ..nn.recurrent import RNNBase, build_layer
 from ..training.memory import check_model_memory
 from ..training.settings import FRACTION, check_bounds, count, from_dict, option
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
-_CELL_CLASSES = {"lstm": LSTMCell, "gru": GRUCell, "rnn": RNNTanhCell}  # what each layer runs
+#: The cells a text generator offers, by their names (:data:`rnnkit.nn.cells.CELLS`).
+CELLS = ("lstm", "gru", "rnn")
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,7 @@ class CharRNNConfig:
     dropout: float = option(0.2, "dropout between layers and before the output", bounds=FRACTION)
 
     def validate(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, received {self.cell!r}")
+        cell_class(self.cell, CELLS)
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -62,8 +61,13 @@ class CharRNNConfig:
         """Parameters of the :class:`CharRNN` this config builds, counted without building it:
         ``V*E`` (embedding) + the recurrent layers + ``H*V + V`` (decoder)."""
         V, E, H = self.vocab_size, self.embedding_dim, self.hidden_size
-        rnn = RNNBase.parameter_count(_CELL_CLASSES[self.cell], E, H, self.num_layers)
+        rnn = RNNBase.parameter_count(self.cell_class, E, H, self.num_layers)
         return V * E + rnn + H * V + V
+
+    @property
+    def cell_class(self) -> type[Cell]:
+        """The :mod:`rnnkit.nn.cells` class named by ``cell``."""
+        return cell_class(self.cell, CELLS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,7 +87,8 @@ class CharRNN(Module):
         check_model_memory(config, dtype, ("hidden_size", "num_layers", "embedding_dim"))
         self.config = config
         self.embedding = Embedding(config.vocab_size, config.embedding_dim, dtype=dtype)
-        self.rnn = CELLS[config.cell](
+        self.rnn = build_layer(
+            config.cell_class,
             config.embedding_dim,
             config.hidden_size,
             num_layers=config.num_layers,

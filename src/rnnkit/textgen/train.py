@@ -107,6 +107,6 @@ def check_carry(carry, config: CharRNNConfig, batch_size: int) -> None:
         return
     shape = (config.num_layers, batch_size, config.hidden_size)
     parts = carry if isinstance(carry, tuple) else (carry,)
-    arity = 2 if config.cell == "lstm" else 1
+    arity = config.cell_class.state_arity
     if len(parts) != arity or any(not isinstance(a, np.ndarray) or a.shape != shape for a in parts):
         raise ValueError(f"the carried state must be {arity} array(s) of shape {shape}")

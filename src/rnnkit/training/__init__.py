@@ -59,7 +59,7 @@ model is evaluated and saved once more unless that just happened.
 Without a run directory (``run_dir=None``) nothing is written.
 
 Several processes training one run (PyTorch DDP under ``torchrun``, see
-:mod:`rnnkit.interop.torch_engine`): every process runs the same trainer with
+:mod:`rnnkit.textgen.torch_engine`): every process runs the same trainer with
 ``processes=`` (a :class:`Processes`); the task shares each batch out and
 averages the gradients, the trainer makes the processes agree on when to stop
 and builds every checkpoint on all of them, and only rank 0 gets the run
@@ -126,12 +126,12 @@ from .checkpoint import (
     config_error,
     flatten_tree,
     load_checkpoint,
-    load_model,
     read_checkpoint_meta,
     save_checkpoint,
     unflatten_tree,
 )
 from .metrics import MetricsLog, plot_metrics
+from .model_file import load_model
 from .rundir import RunDir, RunDirError, fit_run, resolve_checkpoint
 from .settings import (
     ENGINES,

@@ -291,26 +291,6 @@ def load_checkpoint(path: str | os.PathLike, app: str | None = None) -> dict[str
     return tree
 
 
-def load_model(path: str | os.PathLike, app: str | None = None) -> dict[str, Any]:
-    """The ``{"app", "config", "model"}`` tree of a model file: a checkpoint
-    (:func:`load_checkpoint`) or rnnkit's own safetensors export (which carries
-    the application's config; :func:`rnnkit.interop.safetensors.read_export`).
-
-    What inference reads (``textgen sample``, ``sentiment predict``, ``export``);
-    resuming a run needs a real checkpoint. Any other file is refused in one
-    line saying what it is and what reads it.
-    """
-    path = Path(path)
-    if path.is_file() and sniff(path) == "safetensors":
-        from ..interop.safetensors import read_export
-
-        tree = read_export(path)
-        if app is not None and tree["app"] != app:
-            raise CheckpointError(f"{path}: this is a {tree['app']!r} export, expected {app!r}")
-        return tree
-    return load_checkpoint(path, app)
-
-
 def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     """Only the metadata of a checkpoint (``format``, ``version``, ``tree`` skeleton), no array.
 

@@ -147,8 +147,9 @@
     layers.replaceChildren(...Array.from({ length: m.num_layers }, (_, i) => el("option", { value: String(i), text: String(i) })));
     $("cell-unit").max = m.hidden_size - 1;
     $("cell-slider").max = m.hidden_size - 1;
-    $("cell-kind").querySelector('[value="tanh_c"]').disabled = m.cell !== "lstm";
-    if (m.cell !== "lstm") $("cell-kind").value = "h";
+    const cellState = m.states.includes("c");  // tanh(c) needs a cell state (the LSTM's)
+    $("cell-kind").querySelector('[value="tanh_c"]').disabled = !cellState;
+    if (!cellState) $("cell-kind").value = "h";
   }
 
   // -- Generate --------------------------------------------------------------------------
