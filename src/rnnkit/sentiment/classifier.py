@@ -250,24 +250,8 @@ class SentimentClassifier(_Predictor):
         try:
             check_config_version(config, CONFIG_VERSION, path, "sentiment")
             model_config = ModelConfig.from_dict(dict(config["model"]))
-            vectors = config.get("vectors") or {}
-            subwords = config.get("subwords")
-            tokenizer = Tokenizer.from_dict(dict(config["tokenizer"]))
-            text = TextConfig(
-                lowercase=tokenizer.lowercase,
-                split_punctuation=tokenizer.split_punctuation,
-                strip_html=tokenizer.strip_html,
-                min_freq=int(config.get("min_freq", 1)),
-                max_vocab=config.get("max_vocab"),
-                max_length=config.get("max_length"),
-                truncate=config.get("truncate", "head"),
-                unknown_backoff=bool(config.get("unknown_backoff", False)),
-                vectors=vectors.get("path"),
-                freeze_vectors=bool(vectors.get("freeze", False)),
-                char_ngrams=None if subwords is None else (subwords["n_min"], subwords["n_max"]),
-                ngram_min_words=int((subwords or {}).get("min_words", 2)),
-                max_ngrams=(subwords or {}).get("max_size"),
-            )
+            vectors, subwords = config.get("vectors") or {}, config.get("subwords")
+            text = _saved_text_config(config)
             clf = cls(model_config, text)
             if subwords is not None:
                 clf.subwords = CharNgrams.from_dict(subwords)
@@ -359,38 +343,11 @@ class SentimentClassifier(_Predictor):
         given = settings_from(TrainSettings, settings)  # unknown and renamed keywords: here
         stop = StopRule(epochs, steps, minutes)
         stop.validate()
-        texts, labels = list(texts), [str(label) for label in labels]
-        if len(texts) != len(labels):
-            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-        if valid_texts is not None:
-            valid_texts, valid_labels = list(valid_texts), [str(v) for v in (valid_labels or [])]
-            if len(valid_texts) != len(valid_labels):
-                raise ValueError(
-                    f"{len(valid_texts)} validation texts but {len(valid_labels)} labels"
-                )
-        fingerprint = _fingerprint(texts, labels, valid_texts, valid_labels)
+        data = _examples(texts, labels, valid_texts, valid_labels)
+        fingerprint = _fingerprint(*data)
 
-        def make_trainer(checkpoint: dict | None) -> Trainer:
-            # Everything that can fail on bad input happens here, before the run
-            # directory is touched, so a failed start never clears or half-writes a run.
-            if checkpoint is None:
-                train_settings = given
-                train_settings.validate(distilling=teacher is not None)
-            else:
-                restored = SentimentClassifier.from_config(
-                    checkpoint["config"], checkpoint["model"], Path(out) / RunDir.LATEST
-                )
-                train_settings = restored.settings
-                _check_same_data(restored.data, fingerprint, out)
-            train = (texts, labels, valid_texts, valid_labels)
-            if valid_texts is None:
-                train = _hold_out(texts, labels, train_settings.val_fraction, train_settings.seed)
-            if checkpoint is None:
-                parts = self._fresh_parts(train[0], train[1], train_settings)
-            else:
-                parts = restored
-            self._take_parts(parts)
-            self.settings = train_settings
+        def make_trainer(checkpoint: dict | None) -> Trainer:  # refuses before any write
+            train = self._take_run(checkpoint, given, data, fingerprint, teacher, out)
             return self._trainer(
                 *train, stop_rule_for(stop, DEFAULT_STOP, checkpoint), fingerprint,
                 teacher if checkpoint is None else None,
@@ -403,6 +360,28 @@ class SentimentClassifier(_Predictor):
             self.network.load_state_dict(self._best_weights)
         self.network.eval()
         return result
+
+    def _take_run(self, checkpoint, given: TrainSettings, data, fingerprint, teacher, out):
+        """Become the new run (settings ``given``, vocabulary and network from the data) or,
+        with a checkpoint, the run saved there (its data checked against ``fingerprint``);
+        returns ``(texts, labels, valid_texts, valid_labels)`` as trained on."""
+        if checkpoint is None:
+            settings = given
+            settings.validate(distilling=teacher is not None)
+        else:
+            restored = SentimentClassifier.from_config(
+                checkpoint["config"], checkpoint["model"], Path(out) / RunDir.LATEST
+            )
+            settings = restored.settings
+            _check_same_data(restored.data, fingerprint, out)
+        texts, labels, valid_texts, valid_labels = data
+        train = data
+        if valid_texts is None:
+            train = _hold_out(texts, labels, settings.val_fraction, settings.seed)
+        parts = self._fresh_parts(train[0], train[1], settings) if checkpoint is None else restored
+        self._take_parts(parts)
+        self.settings = settings
+        return train
 
     def _fresh_parts(
         self, texts: list[str], labels: list[str], settings: TrainSettings
@@ -609,6 +588,40 @@ class Ensemble(_Predictor):
 
     def _probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         return np.mean([m._probabilities(texts, batch_size) for m in self.members], axis=0)
+
+
+def _saved_text_config(config: dict) -> TextConfig:
+    """The :class:`TextConfig` an application config was saved with (its tokenizer's
+    settings, vocabulary limits, vectors and n-grams)."""
+    vectors, subwords = config.get("vectors") or {}, config.get("subwords")
+    tokenizer = Tokenizer.from_dict(dict(config["tokenizer"]))
+    return TextConfig(
+        lowercase=tokenizer.lowercase,
+        split_punctuation=tokenizer.split_punctuation,
+        strip_html=tokenizer.strip_html,
+        min_freq=int(config.get("min_freq", 1)),
+        max_vocab=config.get("max_vocab"),
+        max_length=config.get("max_length"),
+        truncate=config.get("truncate", "head"),
+        unknown_backoff=bool(config.get("unknown_backoff", False)),
+        vectors=vectors.get("path"),
+        freeze_vectors=bool(vectors.get("freeze", False)),
+        char_ngrams=None if subwords is None else (subwords["n_min"], subwords["n_max"]),
+        ngram_min_words=int((subwords or {}).get("min_words", 2)),
+        max_ngrams=(subwords or {}).get("max_size"),
+    )
+
+
+def _examples(texts, labels, valid_texts, valid_labels) -> tuple:
+    """The training (and validation) texts and labels as lists, their counts checked."""
+    texts, labels = list(texts), [str(label) for label in labels]
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if valid_texts is not None:
+        valid_texts, valid_labels = list(valid_texts), [str(v) for v in (valid_labels or [])]
+        if len(valid_texts) != len(valid_labels):
+            raise ValueError(f"{len(valid_texts)} validation texts but {len(valid_labels)} labels")
+    return texts, labels, valid_texts, valid_labels
 
 
 def _fingerprint(texts, labels, valid_texts, valid_labels) -> dict:

@@ -135,33 +135,10 @@ class CharLM:
         group = processes if processes is not None and processes.world_size > 1 else None
         writer = group is None or group.rank == 0
 
-        def make_trainer(checkpoint: dict | None) -> Trainer:
-            if checkpoint is None:
-                train_settings = given
-                train_settings.validate()
-                corpus, data = _source(text, encoding)
-                vocab = CharVocab.from_text(corpus)
-                batches, val_ids = _split(corpus, vocab, train_settings)
-                config = replace(self.config, vocab_size=len(vocab))
-                nnrandom.manual_seed(train_settings.seed)
-                network = CharRNN(config)
-                self.config, self.settings, self.data = config, train_settings, data
-                self.vocab, self.network, self._corpus = vocab, network, corpus
-                rule = stop_rule_for(stop, DEFAULT_STOP)
-            else:
-                run = CharLM._from_tree(checkpoint, Path(out) / RunDir.LATEST)  # the run's parts
-                corpus = run._training_text(text)
-                batches, val_ids = _split(corpus, run.vocab, run.settings)
-                self.config, self.settings, self.data = run.config, run.settings, run.data
-                self.vocab, self.network, self._corpus = run.vocab, run.network, corpus
-                rule = stop_rule_for(stop, DEFAULT_STOP, checkpoint)
-            if processes is None:
-                task = CharLMTask(self.network, batches, val_ids)
-            else:
-                from .torch_engine import TorchCharLMTask
-
-                task = TorchCharLMTask(self.network, batches, val_ids, processes,
-                                       seed=self.settings.seed)  # fmt: skip
+        def make_trainer(checkpoint: dict | None) -> Trainer:  # refuses before any write
+            batches, val_ids = self._take_run(checkpoint, given, text, encoding, out)
+            rule = stop_rule_for(stop, DEFAULT_STOP, checkpoint)
+            task = self._task(batches, val_ids, processes)
             return self._trainer(task, rule, progress and writer, group)
 
         result = fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock,
@@ -169,6 +146,36 @@ class CharLM:
         if processes is not None:  # (after an error the process ends: torchrun stops the rest)
             processes.close()
         return result
+
+    def _take_run(self, checkpoint: dict | None, given: TrainSettings, text, encoding, out):
+        """Become the new run (settings ``given``, vocabulary and network from ``text``) or,
+        with a checkpoint, the run saved there (its corpus read again and checked); returns
+        the training batches and the validation ids."""
+        if checkpoint is None:
+            given.validate()
+            corpus, data = _source(text, encoding)
+            vocab = CharVocab.from_text(corpus)
+            batches, val_ids = _split(corpus, vocab, given)
+            config = replace(self.config, vocab_size=len(vocab))
+            nnrandom.manual_seed(given.seed)
+            network = CharRNN(config)
+            self.config, self.settings, self.data = config, given, data
+            self.vocab, self.network, self._corpus = vocab, network, corpus
+            return batches, val_ids
+        run = CharLM._from_tree(checkpoint, Path(out) / RunDir.LATEST)  # the run's parts
+        corpus = run._training_text(text)
+        batches, val_ids = _split(corpus, run.vocab, run.settings)
+        self.config, self.settings, self.data = run.config, run.settings, run.data
+        self.vocab, self.network, self._corpus = run.vocab, run.network, corpus
+        return batches, val_ids
+
+    def _task(self, batches: StreamBatches, val_ids: np.ndarray, processes) -> TrainTask:
+        """The task of the engine: NumPy's, or PyTorch's with ``processes``."""
+        if processes is None:
+            return CharLMTask(self.network, batches, val_ids)
+        from .torch_engine import TorchCharLMTask
+
+        return TorchCharLMTask(self.network, batches, val_ids, processes, seed=self.settings.seed)
 
     def _trainer(
         self, task: TrainTask, stop: StopRule, progress: bool, processes: Processes | None = None
