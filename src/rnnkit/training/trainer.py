@@ -101,6 +101,31 @@ _TRAINER_KEYS = (
 )  # fmt: skip
 
 
+def _trainer_state(t: Any, batches: int) -> dict:
+    """The counters of a checkpoint's trainer state, each checked against this run
+    (``batches`` per epoch); a ValueError naming the first one out of range."""
+    if not isinstance(t, dict):
+        raise ValueError("the trainer state is not a dict")
+    missing = [k for k in _TRAINER_KEYS if k not in t]
+    if missing:
+        raise ValueError(f"the trainer state lacks {', '.join(repr(k) for k in missing)}")
+    step = _count(t, "step", 0)
+    return {
+        "step": step,
+        "epoch": _count(t, "epoch", 0),
+        "index": _count(t, "index", 0, batches - 1),
+        "elapsed": _real(t, "elapsed", low=0.0),
+        "best": None if t["best"] is None else _real(t, "best"),
+        "best_step": None if t["best_step"] is None else _count(t, "best_step", 0, step),
+        "bad_evals": _count(t, "bad_evals", 0),
+        "last_eval_step": (
+            None if t["last_eval_step"] is None else _count(t, "last_eval_step", 0, step)
+        ),
+        "interval_loss": _real(t, "interval_loss"),
+        "interval_steps": _count(t, "interval_steps", 0, step),
+    }
+
+
 def _count(state: dict, key: str, low: int, high: int | None = None) -> int:
     """``state[key]`` as an int in ``[low, high]``, else a ValueError naming it."""
     value = state[key]
@@ -255,27 +280,7 @@ class Trainer:
                 )
         try:
             t = ckpt["trainer"]
-            if not isinstance(t, dict):
-                raise ValueError("the trainer state is not a dict")
-            missing = [k for k in _TRAINER_KEYS if k not in t]
-            if missing:
-                raise ValueError(f"the trainer state lacks {', '.join(repr(k) for k in missing)}")
-            batches = int(self.task.batches_per_epoch())
-            step = _count(t, "step", 0)
-            state = {
-                "step": step,
-                "epoch": _count(t, "epoch", 0),
-                "index": _count(t, "index", 0, batches - 1),
-                "elapsed": _real(t, "elapsed", low=0.0),
-                "best": None if t["best"] is None else _real(t, "best"),
-                "best_step": None if t["best_step"] is None else _count(t, "best_step", 0, step),
-                "bad_evals": _count(t, "bad_evals", 0),
-                "last_eval_step": (
-                    None if t["last_eval_step"] is None else _count(t, "last_eval_step", 0, step)
-                ),
-                "interval_loss": _real(t, "interval_loss"),
-                "interval_steps": _count(t, "interval_steps", 0, step),
-            }
+            state = _trainer_state(t, int(self.task.batches_per_epoch()))
             if not isinstance(t["rng"], dict):
                 raise ValueError("the random state is not a dict")
             metrics = ckpt.get("metrics", {})
