@@ -124,3 +124,12 @@ def test_label_names():
     assert parse_label_names("0=negative, 1=positive") == {"0": "negative", "1": "positive"}
     with pytest.raises(ValueError, match="LABEL=NAME"):
         parse_label_names("0:negative")
+
+
+def test_single_quote_elisions_are_not_quotations():
+    verse = ("'Tis bargain'd 'twixt us twain,\nbeing alone.\n\n"
+             "Next 'speech' here, 'gainst all.\n\nEnd")
+    expected = verse.replace("'speech'", "\0").translate({ord(c): "_" for c in set(verse)})
+    assert marked(verse, quote_mask(verse, "'")) == expected.replace("\0", "'speech'")
+    prose = "'It goes on\n\n'into the next,' she said."
+    assert marked(prose, quote_mask(prose, "'")) == "'It goes on\n\n'into the next,'__________"

@@ -35,6 +35,8 @@ fraction of steps each unit's gate is below 0.1 (left-saturated) and above
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .regex import match_spans
@@ -66,6 +68,7 @@ SHUFFLES, BLOCKS = 19, 20
 # what may precede an opening quote / follow a closing one (besides whitespace and the text's ends)
 _BEFORE_OPEN = set("([{<=,:;")
 _AFTER_CLOSE = set(".,;:!?)]}>")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
 _CURLY = {'"': ("\u201c", "\u201d"), "'": ("\u2018", "\u2019")}
 
 
@@ -105,15 +108,25 @@ def _pair_quotes(T: int, roles, inside: bool, pairs: list | None = None) -> tupl
     in the text)."""
     mask = np.zeros(T)
     start, contradictions = (0 if inside else None), 0
-    opened_here = not inside
+    opened_here, continued = not inside, False
+    strict = any(role in ("break", "continue") for _, role in roles)
     for i, role in roles:
+        if role == "break":  # a paragraph ends, and the next does not open a quotation
+            if start is not None:
+                contradictions += 1  # an elision ('tis), not a quotation: unmarked
+                start = None
+            continue
+        if role == "continue":  # a paragraph ends, and the next opens with a mark
+            continued = True
+            continue
         if role == "either":
             role = "close" if start is not None else "open"
         if role == "open":
             if start is not None:
-                contradictions += 1  # the quotation before was left open (a paragraph's end?)
-                mask[start:i] = 1.0
-            start, opened_here = i, True
+                contradictions += 1
+                if continued or not strict:  # left open at a paragraph's end, prose's way
+                    mask[start:i] = 1.0
+            start, opened_here, continued = i, True, False
         elif start is None:
             contradictions += 1
             mask[i] = 1.0
@@ -127,6 +140,17 @@ def _pair_quotes(T: int, roles, inside: bool, pairs: list | None = None) -> tupl
     return mask, contradictions
 
 
+def _with_paragraph_breaks(text: str, roles):
+    """``roles`` with ``(position, "break")`` at every blank line after which the next
+    paragraph does not start with an opening mark, ``(position, "continue")`` where it does;
+    with these, an opening mark inside an open quotation drops the one before (an elision)
+    unless a paragraph that continues it lies between."""
+    opening = {i for i, role in roles if role in ("open", "either")}
+    breaks = [(m.start(), "continue" if m.end() in opening else "break")
+              for m in _BLANK_LINE.finditer(text)]  # fmt: skip
+    return sorted(roles + breaks)
+
+
 def quote_mask(text: str, mark: str = '"') -> np.ndarray:
     """1 inside quotations (their marks included), 0 elsewhere, across lines.
 
@@ -138,11 +162,18 @@ def quote_mask(text: str, mark: str = '"') -> np.ndarray:
     (prose leaves a quotation open at a paragraph's end when it goes on in the
     next). A sample cut from a longer text may start inside a quotation: both
     starting states are tried, and the one whose pairing contradicts fewer
-    marks' roles is kept (outside on a tie).
+    marks' roles is kept (outside on a tie). Single quotes are also
+    apostrophes ('tis, o'er, goin'): one inside a word is skipped, and a
+    quotation still open at a blank line, or at the next opening mark in the
+    same paragraph, is dropped (unmarked) unless the next paragraph opens with
+    a mark. (A Python docstring in single quotes with a
+    blank line inside is then missed; double quotes keep such docstrings.)
     """
     if mark not in _CURLY:
         raise ValueError(f"quotes must be one of {sorted(_CURLY)}, received {mark!r}")
     roles = _quote_roles(text, mark)
+    if mark == "'":
+        roles = _with_paragraph_breaks(text, roles)
     outside, bad_out = _pair_quotes(len(text), roles, False)
     inside, bad_in = _pair_quotes(len(text), roles, True)
     return inside if bad_in < bad_out else outside
