@@ -91,6 +91,7 @@ def main() -> int:
                     "u.dispatchEvent(new Event('change'));", layer, kind, unit)
                 wait.until(lambda d: d.find_element(By.ID, "cells-output")
                            .get_attribute("data-cell") == args.cell)  # fmt: skip
+            driver.execute_script("document.querySelector('.cell-pick').scrollIntoView()")
             shot("cells")
             driver.execute_script("document.getElementById('cells-results').previousElementSibling"
                                   ".previousElementSibling.scrollIntoView()")  # fmt: skip

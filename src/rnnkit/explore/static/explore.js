@@ -297,6 +297,7 @@
 
   // the paper's figure: the character, and under it the model's top guesses for the next one
   function guessColumn(span, c) {
+    if (c.char === "\n") span.textContent = "";  // the \u21b5 alone: the row breaks after the column
     const col = el("span", { class: "col" }, span);
     for (const [g, p] of (c.top || []).slice(0, 5)) {
       col.append(el("span", { class: "g", style: `background: rgba(46, 90, 172, ${(0.08 + 0.92 * p).toFixed(3)}); color: ${p > 0.5 ? "#fff" : "#1d2430"}`,
