@@ -29,9 +29,8 @@ def main() -> int:
     corpus = lm._training_text(None)  # the run's corpus, from where it found it
     _, val = split_tail(lm.vocab.encode(corpus), lm.settings.val_fraction)
     text = lm.vocab.decode(val[: args.chars])
-    for name, regex in [*PRESETS.items(), ("position in the line", None)]:
-        body = {"model": model.name, "text": text, "top": 3, "shown": 0}
-        body.update({"position": "line"} if regex is None else {"regex": regex})
+    for name in PRESETS:
+        body = {"model": model.name, "text": text, "top": 3, "shown": 0, "preset": name}
         try:
             found = explorer.cells(body)
         except ApiError as exc:
@@ -39,7 +38,8 @@ def main() -> int:
             continue
         cells = ", ".join(f"layer {c['layer']} {c['kind']} #{c['unit']} r={c['correlation']:+.3f}"
                           for c in found["cells"])  # fmt: skip
-        print(f"{name:28s} covers {found['matched']:.3f}: {cells}")
+        print(f"{name:28s} covers {found['matched']:.3f}, chance level |r| {found['chance']:.3f}, "
+              f"{found['verdict']}: {cells}")
     trace = explorer.trace({"model": model.name, "text": text})
     for layer in trace["gates"]:
         means = {g: (sum(v["left"]) / len(v["left"]), sum(v["right"]) / len(v["right"]))

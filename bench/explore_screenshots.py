@@ -1,7 +1,7 @@
 """Screenshots of every explorer view (docs/images/explore-*.png) with headless Chromium.
 
     python bench/explore_screenshots.py RUN_DIR [RUN_DIR ...] [--out docs/images]
-        [--prime TEXT] [--pattern NAME] [--sentence TEXT]
+        [--prime TEXT] [--pattern NAME] [--sentence TEXT] [--labels 0=negative,1=positive]
 
 Starts ``rnnkit explore`` on a free loopback port, drives Debian's chromium
 through Selenium (/usr/bin/chromium, /usr/bin/chromedriver), and saves one PNG per view.
@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--disable-dev-shm-usage", "--window-size=1280,900", "--hide-scrollbars"]  # fmt: skip
+         "--disable-dev-shm-usage", "--window-size=1400,900", "--hide-scrollbars"]  # fmt: skip
 
 
 def main() -> int:
@@ -36,10 +36,13 @@ def main() -> int:
     p.add_argument("--pattern", default="inside parentheses")
     p.add_argument("--cell", help="layer/kind/unit to colour in the Cells view, e.g. 1/tanh_c/37")
     p.add_argument("--sentence", default="a gorgeous , witty film , though the ending is dull")
+    p.add_argument("--labels", help="names for the classifier's labels (rnnkit explore --labels)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "rnnkit.cli", "explore", *args.runs, "--port", "0"]
+    if args.labels:
+        command += ["--labels", args.labels]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     url = re.search(r"(http://\S+/)", proc.stdout.readline()).group(1)
     profile = tempfile.mkdtemp(prefix="rnnkit-chromium-")
@@ -78,7 +81,7 @@ def main() -> int:
             preset = Select(driver.find_element(By.ID, "pattern-preset"))
             preset.select_by_visible_text(args.pattern)
             driver.find_element(By.ID, "find-btn").click()
-            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#cells-results tr.pick"))
+            wait.until(lambda d: d.find_elements(By.ID, "cells-verdict"))
             if args.cell:
                 layer, kind, unit = args.cell.split("/")
                 driver.execute_script(
@@ -88,9 +91,26 @@ def main() -> int:
                     "u.dispatchEvent(new Event('change'));", layer, kind, unit)
                 wait.until(lambda d: d.find_element(By.ID, "cells-output")
                            .get_attribute("data-cell") == args.cell)  # fmt: skip
+            driver.execute_script("document.querySelector('.cell-pick').scrollIntoView()")
             shot("cells")
-            driver.execute_script("document.getElementById('cells-results').scrollIntoView()")
+            driver.execute_script("document.getElementById('cells-results').previousElementSibling"
+                                  ".previousElementSibling.scrollIntoView()")  # fmt: skip
             shot("cells-search")
+            driver.execute_script("window.scrollTo(0, 0)")
+            driver.find_element(By.ID, "colour-surprise").click()
+            driver.find_element(By.ID, "show-strip").click()
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#cells-output .col"))
+            driver.execute_script("document.getElementById('cells-output')"
+                                  ".scrollIntoView({block: 'center'})")  # fmt: skip
+            shot("surprise")
+            driver.find_element(By.ID, "colour-surprise").click()
+            driver.find_element(By.ID, "show-strip").click()
+            driver.find_element(By.ID, "longrange-btn").click()
+            wait.until(lambda d: d.find_elements(By.ID, "longrange-output"))
+            driver.execute_script("document.getElementById('longrange-output')"
+                                  ".scrollIntoView({block: 'end'})")  # fmt: skip
+            shot("longrange")
+            driver.execute_script("window.scrollTo(0, 0)")
             tab("gates")
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#gates-output svg circle"))
             shot("gates")

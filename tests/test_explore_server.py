@@ -22,6 +22,7 @@ import pytest
 from explore_models import TEXT, train_sentiment, train_textgen
 from rnnkit.cli import main
 from rnnkit.explore.api import LIMITS, ApiError, Explorer
+from rnnkit.explore.cells import quote_mask
 from rnnkit.explore.models import load_models
 
 pytest.importorskip("starlette", reason="the 'explore' extra (starlette, uvicorn) is not installed")
@@ -83,7 +84,8 @@ def test_trace_cells_and_classify(explorer):
     assert line["cells"][0]["correlation"] != 0
     verdict = explorer.classify({"text": "i love this film"})  # the one classifier is the default
     assert verdict["label"] in ("neg", "pos") and len(verdict["trajectory"]) == 4
-    assert verdict["attribution_method"] == "leave-one-out" and len(verdict["attribution"]) == 4
+    assert verdict["attribution_method"] == "leave-one-out, log-odds"
+    assert len(verdict["attribution"]) == 4
     flow = explorer.gradients({"model": "tg"})
     assert len(flow["layers"]) == 2 and len(flow["layers"][0]["trained"]) == flow["steps"]
     assert flow["layers"][0]["trained"] != flow["layers"][0]["random"]
@@ -114,7 +116,9 @@ def test_trace_cells_and_classify(explorer):
             400,
             "matches everywhere or nowhere",
         ),
-        ("cells", {"model": "tg", "text": "def"}, 400, "either regex or position"),
+        ("cells", {"model": "tg", "text": "def"}, 400, "give one of preset, regex or position"),
+        ("cells", {"model": "tg", "text": "def", "preset": "nope"}, 400, "preset must be one of"),
+        ("cells", {"model": "tg", "text": "def", "preset": 3}, 400, "preset must be str"),
         ("classify", {"model": "st", "text": "   "}, 400, "no words"),
         ("classify", {}, 400, "text"),
     ],
@@ -126,6 +130,62 @@ def test_bad_requests_are_one_line_4xx(explorer, method, body, status, message):
             next(result)
     assert info.value.status == status and message in info.value.message
     assert "\n" not in info.value.message
+
+
+def test_cell_search_by_preset_with_its_chance_level(explorer):
+    presets = explorer.list_models()["presets"]
+    assert presets["inside double quotes"]["quotes"] == '"' and "about" in presets["indentation"]
+    text = TEXT[:600]
+    found = explorer.cells({"model": "tg", "text": text, "preset": "inside double quotes",
+                            "top": 5, "shown": 5})  # fmt: skip
+    assert found["signal"] == quote_mask(text).astype(int).tolist()
+    assert 0 < found["chance"] < 1 and found["verdict"] in ("none", "weak", "clear")
+    assert found["shuffles"] == 19 and found["clear_r"] == 0.5
+    for cell in found["cells"]:
+        assert cell["above_chance"] == (abs(cell["correlation"]) > found["chance"])
+        assert len(cell["values"]) == len(text)
+    best = abs(found["cells"][0]["correlation"])
+    assert (found["verdict"] == "none") == (best <= found["chance"])
+    again = explorer.cells({"model": "tg", "text": text, "preset": "inside double quotes"})
+    assert again["chance"] == found["chance"]  # the shuffles are seeded: the same answer
+    line = explorer.cells({"model": "tg", "text": text, "preset": "position in the line"})
+    assert line["position"] == "line" and not line["mask"] and max(line["signal"]) > 1
+    assert found["mask"] and set(found["signal"]) == {0, 1}
+
+
+def test_trace_lists_closing_brackets_and_quotes(explorer):
+    text = 'print("hello, world")\nx = [1, 2, 3]\n'
+    answer = explorer.trace({"model": "tg", "text": text})
+    assert [(text[a], text[b]) for a, b in answer["closings"]] == [
+        ('"', '"'), ("(", ")"), ("[", "]"),
+    ]  # fmt: skip
+
+
+def test_classifier_labels_by_name(runs, tmp_path, capsys):
+    models = load_models([runs / "st"])
+    named = Explorer(models).classify({"text": "i love this film"})
+    assert named["label_names"] == ["negative", "positive"] and named["labels_named"]
+    assert named["label_name"] == {"neg": "negative", "pos": "positive"}[named["label"]]
+    renamed = Explorer(models, {"pos": "good"}).classify({"text": "i love this film"})
+    assert renamed["label_names"] == ["negative", "good"]
+    with pytest.raises(ValueError, match="no classifier has the label"):
+        Explorer(models, {"1": "positive"})
+    described = Explorer(models).list_models()["models"][0]
+    assert described["label_names"] == ["negative", "positive"]
+    out = tmp_path / "r.html"
+    assert main(["explore", str(runs / "st"), "--labels", "neg=bad,pos=good", "--html",
+                 str(out)]) == 0  # fmt: skip
+    html = out.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script id="report-data" type="application/json">(.*?)</script>',
+                                html, re.S).group(1))  # fmt: skip
+    assert data["models"]["models"][0]["label_names"] == ["bad", "good"]
+    assert {c["label_name"] for c in data["answers"]["st"]["classify"]} <= {"bad", "good"}
+    capsys.readouterr()
+    for bad, message in (("neg", "LABEL=NAME"), ("1=positive", "no classifier has")):
+        assert main(["explore", str(runs / "st"), "--labels", bad, "--html",
+                     str(tmp_path / "x.html")]) == 1  # fmt: skip
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
 
 
 def test_report_is_one_self_contained_file(runs, tmp_path, capsys):

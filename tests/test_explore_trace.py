@@ -185,7 +185,16 @@ def test_classifier_trace_matches_predict_and_leave_one_out(model):
     np.testing.assert_allclose(trace.trajectory, prefixes, atol=1e-6)
     best = clf.labels.index(trace.label)
     without = clf.predict_proba([" ".join(words[:t] + words[t + 1 :]) for t in range(len(words))])
-    np.testing.assert_allclose(trace.attribution, pred.probability - without[:, best], atol=1e-6)
+    np.testing.assert_allclose(
+        trace.attribution_probability, pred.probability - without[:, best], atol=1e-6
+    )
+
+    def logit(p):
+        return np.log(p) - np.log1p(-p)
+
+    np.testing.assert_allclose(
+        trace.attribution, logit(pred.probability) - logit(without[:, best]), rtol=1e-4, atol=1e-4
+    )
     D = 2 if model["bidirectional"] else 1
     (layer,) = trace.layers
     assert layer["h"].shape == (len(words), D, 8)
@@ -201,3 +210,20 @@ def test_classifier_trace_of_one_word_and_of_no_words():
     with pytest.raises(ValueError, match="no text"):
         clf.trace("   ")
     assert SENTENCES  # the shared toy set is the training data
+
+
+def test_log_odds_from_logits_do_not_saturate():
+    from rnnkit.sentiment.task import probabilities
+    from rnnkit.sentiment.trace import log_odds
+
+    binary = np.array([[0.3], [-2.0], [40.0], [45.0]])
+    odds = log_odds(binary, 2)
+    p = probabilities(binary[:2], 2)
+    np.testing.assert_allclose(odds[:2], np.log(p) - np.log1p(-p), atol=1e-12)
+    assert np.isfinite(odds).all() and odds[3, 1] - odds[2, 1] == pytest.approx(5.0)
+    many = np.array([[1.0, 2.0, -1.0], [300.0, 0.0, 0.0]])
+    odds = log_odds(many, 3)
+    p = probabilities(many[:1], 3)
+    np.testing.assert_allclose(odds[:1], np.log(p) - np.log1p(-p), atol=1e-12)
+    assert np.isfinite(odds).all() and odds[1, 0] > 290
+

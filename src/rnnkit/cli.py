@@ -719,6 +719,9 @@ def add_explore_commands(sub) -> None:
     explore.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                          help="close a connection whose request (line and headers, then "
                               "body) has not arrived within SECONDS (10)")  # fmt: skip
+    explore.add_argument("--labels", metavar="LABEL=NAME,...",
+                         help="names for a classifier's labels, e.g. 0=negative,1=positive "
+                              "(pos/neg are named without it)")  # fmt: skip
     explore.set_defaults(run=cmd_explore)
 
 
@@ -726,7 +729,8 @@ def cmd_explore(args) -> int:
     from .explore.command import run_explore
 
     return run_explore(args.run_dirs, host=args.host, port=args.port, html=args.html,
-                       text=args.text, timeout=args.timeout, force=args.force)  # fmt: skip
+                       text=args.text, timeout=args.timeout, force=args.force,
+                       labels=args.labels)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------

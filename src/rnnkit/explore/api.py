@@ -21,7 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from .cells import PRESETS, cell_values, gate_saturation, pattern_signal, rank_cells
+from .cells import (
+    BLOCKS,
+    CLEAR_R,
+    PRESETS,
+    SHUFFLES,
+    cell_values,
+    closing_pairs,
+    gate_saturation,
+    pattern_signal,
+    search_cells,
+)
 from .gradients import gradient_curves
 from .models import Model
 
@@ -153,11 +163,56 @@ def _round(a, digits: int = 4) -> list:
     return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
 
 
-class Explorer:
-    """The loaded models and what the endpoints compute on them."""
+#: a classifier's labels as the data often abbreviates them, and the names the page shows
+KNOWN_LABELS = {"pos": "positive", "neg": "negative", "positive": "positive",
+                "negative": "negative", "neutral": "neutral"}  # fmt: skip
 
-    def __init__(self, models: dict[str, Model]):
+
+def parse_label_names(spec: str | None) -> dict[str, str]:
+    """``"0=negative,1=positive"`` -> ``{"0": "negative", "1": "positive"}`` (ValueError if bad)."""
+    names: dict[str, str] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        label, sep, name = part.partition("=")
+        if not sep or not label.strip() or not name.strip():
+            raise ValueError(f"--labels: expected LABEL=NAME[,LABEL=NAME...], received {part!r}")
+        names[label.strip()] = name.strip()
+    return names
+
+
+def label_names(labels: list[str], given: dict[str, str] | None = None) -> tuple[list[str], bool]:
+    """The names the page shows for a classifier's ``labels``, and whether they say what the
+    classes are: ``given`` names first, then the data's own words ("pos" -> "positive"); a
+    label without either (``"0"``, ``"1"``) keeps its own text and the second value is False."""
+    given = given or {}
+    names, known = [], True
+    for label in labels:
+        if label in given:
+            names.append(given[label])
+        elif label.lower() in KNOWN_LABELS:
+            names.append(KNOWN_LABELS[label.lower()])
+        else:
+            names.append(label)
+            known = known and not label.strip().lstrip("-").isdigit()
+    return names, known
+
+
+class Explorer:
+    """The loaded models and what the endpoints compute on them.
+
+    ``labels``: names for classifier labels (``{"1": "positive"}``), from
+    ``rnnkit explore --labels``; a label named there that no classifier has is an error.
+    """
+
+    def __init__(self, models: dict[str, Model], labels: dict[str, str] | None = None):
         self.models = models
+        self.labels = dict(labels or {})
+        known = {lab for m in models.values() if m.kind == "sentiment" for lab in m.app.labels}
+        unknown = sorted(set(self.labels) - known)
+        if unknown:
+            raise ValueError(f"--labels: no classifier has the label(s) {unknown}; "
+                             f"their labels: {sorted(known)}")  # fmt: skip
         self._locks = {name: threading.Lock() for name in models}
         self._traces: OrderedDict = OrderedDict()
         self._traces_lock = threading.Lock()
@@ -213,8 +268,15 @@ class Explorer:
     # -- endpoints --------------------------------------------------------------------
     def list_models(self) -> dict:
         """GET /api/models."""
-        return {"models": [m.describe() for m in self.models.values()], "limits": LIMITS,
-                "presets": PRESETS}  # fmt: skip
+        described = []
+        for m in self.models.values():
+            entry = m.describe()
+            if m.kind == "sentiment":
+                entry["label_names"], entry["labels_named"] = label_names(
+                    list(m.app.labels), self.labels
+                )
+            described.append(entry)
+        return {"models": described, "limits": LIMITS, "presets": PRESETS}
 
     def generate_stream(self, body: dict) -> Iterator[dict]:
         """POST /api/generate/stream: one ``{"char", "top"}`` per character, then ``{"done"}``.
@@ -309,6 +371,7 @@ class Explorer:
             "model": model.name, "chars": chars,
             "loss": None if len(text) < 2 else round(trace.loss, 4),
             "gates": gate_saturation(trace.layers), "cells": cells,
+            "closings": closing_pairs(text) if len(text) == len(chars) else [],
         }  # fmt: skip
 
     def _check_vocab(self, model: Model, text: str) -> None:
@@ -330,11 +393,13 @@ class Explorer:
         return {"layer": layer, "kind": kind, "unit": unit, "values": _round(values[:, unit], 3)}
 
     def cells(self, body: dict) -> dict:
-        """POST /api/cells: ``text`` and ``regex`` (or ``position: "line"``) -> ranked cells."""
+        """POST /api/cells: ``text`` and ``preset`` (a name), ``regex`` or ``position: "line"``
+        -> ranked cells, the chance level of the best |r| and a verdict."""
         model = self.model(body, "textgen")
         text = self._text(body, LIMITS["max_text_chars"], model.sample)
         regex = _get(body, "regex", str, None)
         position = _get(body, "position", str, None)
+        preset = _get(body, "preset", str, None)
         if regex is not None and len(regex) > LIMITS["max_regex_chars"]:
             raise ApiError(413, f"regex has {len(regex)} characters; "
                                 f"the limit is {LIMITS['max_regex_chars']}")  # fmt: skip
@@ -342,21 +407,33 @@ class Explorer:
         shown = _get(body, "shown", int, 3, low=0, high=LIMITS["max_cells"])
         self._check_vocab(model, text)
         try:
-            signal = pattern_signal(text, regex=regex, position=position,
+            signal = pattern_signal(text, regex=regex, position=position, preset=preset,
                                     seconds=LIMITS["regex_seconds"])  # fmt: skip
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         trace = self._trace(model, text)
         try:
-            ranked = rank_cells(trace.layers, signal, top=top)
+            found = search_cells(trace.layers, signal, top=top)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
+        ranked, chance, best = found["cells"], found["chance"], found["best"]
         for i, cell in enumerate(ranked):
             cell["correlation"] = round(cell["correlation"], 4)
+            cell["above_chance"] = abs(cell["correlation"]) > chance
             if i < shown:
                 cell["values"] = self._cell(trace.layers, cell)["values"]
-        return {"model": model.name, "regex": regex, "position": position,
-                "matched": round(float((signal > 0).mean()), 4), "cells": ranked}  # fmt: skip
+        if best <= chance:
+            verdict = "none"
+        else:
+            verdict = "clear" if best >= CLEAR_R else "weak"
+        if preset is not None:
+            regex, position = PRESETS[preset].get("regex"), PRESETS[preset].get("position")
+        return {"model": model.name, "regex": regex, "position": position, "preset": preset,
+                "mask": position is None,  # signal: 1 on the characters marked, else 0
+                "matched": round(float((signal > 0).mean()), 4),
+                "signal": signal.astype(np.int64).tolist(),
+                "chance": round(chance, 4), "clear_r": CLEAR_R, "verdict": verdict,
+                "shuffles": SHUFFLES, "blocks": BLOCKS, "cells": ranked}  # fmt: skip
 
     def classify(self, body: dict) -> dict:
         """POST /api/classify: label, probabilities, per-word trajectory and attribution."""
@@ -369,13 +446,17 @@ class Explorer:
                 trace = model.app.trace(text)
             except ValueError as exc:
                 raise ApiError(400, str(exc)) from None
+        names, named = label_names(trace.labels, self.labels)
         return {
             "model": model.name, "label": trace.label,
+            "label_name": names[trace.labels.index(trace.label)], "label_names": names,
+            "labels_named": named,
             "probability": round(trace.probabilities[trace.label], 4),
             "probabilities": {k: round(v, 4) for k, v in trace.probabilities.items()},
             "labels": trace.labels, "tokens": trace.tokens,
             "trajectory": _round(trace.trajectory), "attribution": _round(trace.attribution),
-            "attribution_method": "leave-one-out",
+            "attribution_probability": _round(trace.attribution_probability),
+            "attribution_method": "leave-one-out, log-odds",
         }  # fmt: skip
 
     def gradients(self, body: dict) -> dict:
@@ -402,15 +483,12 @@ def report_data(explorer: Explorer, text: str | None, sentences: list[str]) -> d
             entry["generate"] = explorer.generate({"model": name, "length": 300, "seed": 0,
                                                    "temperature": 0.8})  # fmt: skip
             searches = {}
-            for label, regex in PRESETS.items():
+            for label in PRESETS:
                 try:
-                    body = {"model": name, "text": sample, "regex": regex}
+                    body = {"model": name, "text": sample, "preset": label, "shown": 3}
                     searches[label] = explorer.cells(body)
                 except ApiError:
-                    continue  # the pattern does not occur in this text
-            searches["position in the line"] = explorer.cells(
-                {"model": name, "text": sample, "position": "line"}
-            )
+                    continue  # the pattern does not occur in this text: not offered
             entry["cells"] = searches
             cells = [{"layer": c["layer"], "kind": c["kind"], "unit": c["unit"]}
                      for s in searches.values() for c in s["cells"][:3]]  # fmt: skip

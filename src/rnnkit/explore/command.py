@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..training.checkpoint import atomic_write, sniff
-from .api import LIMITS, Explorer
+from .api import LIMITS, Explorer, parse_label_names
 from .models import ExploreError, load_models
 
 EXTRA = "the explorer needs the 'explore' extra: pip install 'rnnkit[explore]'"
@@ -58,11 +58,12 @@ def check_report_path(out: str | Path, inputs, force: bool = False) -> None:
 
 def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str | None = None,
                 text: str | None = None, timeout: float = 10.0,
-                force: bool = False) -> int:  # fmt: skip
+                force: bool = False, labels: str | None = None) -> int:  # fmt: skip
     """The command; raises ExploreError / OSError (the CLI prints one line).
 
     ``timeout``: seconds a client has to send each request (line and headers,
     then body) before its connection is closed (see :mod:`.server`).
+    ``labels``: names for classifier labels, ``"0=negative,1=positive"``.
     """
     if html is None:
         try:
@@ -78,7 +79,15 @@ def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str |
         raise ExploreError(f"--port must be in 0..65535, received {port}")
     if not 0 < timeout <= 3600:
         raise ExploreError(f"--timeout must be in (0, 3600] seconds, received {timeout:g}")
-    explorer = Explorer(load_models(run_dirs))
+    try:
+        names = parse_label_names(labels)
+    except ValueError as exc:
+        raise ExploreError(str(exc)) from None
+    models = load_models(run_dirs)
+    try:
+        explorer = Explorer(models, names)
+    except ValueError as exc:
+        raise ExploreError(str(exc)) from None
     if html is not None:
         for model in explorer.models.values():
             if model.kind == "textgen" and text is not None:

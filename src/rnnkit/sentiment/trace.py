@@ -15,14 +15,19 @@ For a sentence of T words ``w_1..w_T`` (tokenised and truncated exactly as
   has to read each prefix from its own end, so every prefix is classified as a
   sentence of its own (one batch of T prefixes): the curve shows the verdict on
   growing prefixes, not the states of a single pass.
-* ``attribution`` (T,): leave-one-out, in probability units:
-  ``p(label | sentence) - p(label | sentence without w_t)`` for the predicted
-  label (a one-word sentence without its word reads as one unknown word, the
-  classifier's rule for a text without words). Positive: the word pushed
-  towards the verdict. Chosen over gradient x input because it measures the
-  model itself rather than a linearisation of it (max pooling and saturated
-  gates make gradients local and often zero), and over integrated gradients
-  because it needs no baseline input and costs one batch of T sentences.
+* ``attribution`` (T,): leave-one-out, in log-odds of the predicted label:
+  ``logodds(label | sentence) - logodds(label | sentence without w_t)`` with
+  ``logodds = log p - log(1 - p)``, computed from the logits (a one-word
+  sentence without its word reads as one unknown word, the classifier's rule
+  for a text without words). Positive: the word pushed towards the verdict.
+  Log-odds rather than probability because probability saturates: at 99.9%
+  confidence removing "not" from "not good" may move p by 0.001 while the
+  logit moves by several units. ``attribution_probability`` (T,) is the same
+  difference in probability units. Chosen over gradient x input because it
+  measures the model itself rather than a linearisation of it (max pooling and
+  saturated gates make gradients local and often zero), and over integrated
+  gradients because it needs no baseline input and costs one batch of T
+  sentences.
 """
 
 from __future__ import annotations
@@ -45,14 +50,34 @@ class SentenceTrace:
     label: str
     probabilities: dict[str, float]
     trajectory: np.ndarray  # (T, C)
-    attribution: np.ndarray  # (T,)
+    attribution: np.ndarray  # (T,) log-odds
     layers: list[dict[str, np.ndarray]] = field(default_factory=list)
+    attribution_probability: np.ndarray | None = None  # (T,) the same, in probability units
+
+
+def _class_logits(network, sequences) -> np.ndarray:
+    """The network's logits (N, K) of id sequences (lists, or (L, 1 + G) arrays), one batch."""
+    ids, lengths = pad_batch(sequences)
+    return np.asarray(network(ids, lengths), dtype=np.float64)
 
 
 def _class_probabilities(network, sequences) -> np.ndarray:
-    """Class probabilities (N, C) of id sequences (lists, or (L, 1 + G) arrays), one batch."""
-    ids, lengths = pad_batch(sequences)
-    return probabilities(network(ids, lengths), network.config.num_classes)
+    """Class probabilities (N, C) of id sequences, one batch."""
+    return probabilities(_class_logits(network, sequences), network.config.num_classes)
+
+
+def log_odds(logits: np.ndarray, num_classes: int) -> np.ndarray:
+    """Logits (N, K) -> ``log p_c - log(1 - p_c)`` (N, C) for every class, from the logits
+    (finite where the probabilities round to 0 or 1)."""
+    z = np.asarray(logits, dtype=np.float64)
+    if num_classes == 2:
+        return np.stack([-z[:, 0], z[:, 0]], axis=1)
+    out = np.empty_like(z)
+    for c in range(z.shape[1]):
+        rest = np.delete(z, c, axis=1)
+        top = rest.max(axis=1)
+        out[:, c] = z[:, c] - (top + np.log(np.exp(rest - top[:, None]).sum(axis=1)))
+    return out
 
 
 def _word_vectors(network, ids: np.ndarray) -> np.ndarray:
@@ -83,7 +108,8 @@ def trace_sentence(clf, text: str) -> SentenceTrace:
     was_training = network.training
     network.eval()
     try:
-        full = _class_probabilities(network, [ids])[0]  # (C,)
+        full_logits = _class_logits(network, [ids])  # (1, K)
+        full = probabilities(full_logits, network.config.num_classes)[0]  # (C,)
         trajectory = _class_probabilities(network, [ids[: t + 1] for t in range(T)])  # (T, C)
         if T > 1:
             without = [np.delete(ids, t, axis=0) for t in range(T)]
@@ -91,7 +117,8 @@ def trace_sentence(clf, text: str) -> SentenceTrace:
             unknown = np.zeros_like(ids)
             unknown[..., 0] = UNK_ID if ids.ndim == 2 else 0
             without = [unknown if ids.ndim == 2 else np.array([UNK_ID])]
-        dropped = _class_probabilities(network, without)  # (T, C)
+        dropped_logits = _class_logits(network, without)  # (T, K)
+        dropped = probabilities(dropped_logits, network.config.num_classes)  # (T, C)
         x = _word_vectors(network, ids)  # (1, T, E)
         if not network.rnn.batch_first:
             x = np.swapaxes(x, 0, 1)
@@ -107,6 +134,8 @@ def trace_sentence(clf, text: str) -> SentenceTrace:
         label=labels[best],
         probabilities={label: float(p) for label, p in zip(labels, full, strict=True)},
         trajectory=trajectory,
-        attribution=full[best] - dropped[:, best],
+        attribution=(log_odds(full_logits, len(labels))[0, best]
+                     - log_odds(dropped_logits, len(labels))[:, best]),
         layers=layers,
+        attribution_probability=full[best] - dropped[:, best],
     )

@@ -9,10 +9,11 @@
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
   const COLORS = { i: "#2e5aac", f: "#d92d20", o: "#12b76a", r: "#7a5af8", z: "#f79009", g: "#667085", n: "#667085" };
+  const GATE_NAMES = { i: "input", f: "forget", o: "output", r: "reset", z: "update" };
 
   let MODELS = [];
   let PRESETS = {};
-  const state = { trace: null, traceText: null, cells: {}, cellRequest: 0 };
+  const state = { trace: null, traceText: null, traceModel: null, cells: {}, cellRequest: 0, view: null, found: null };
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -33,7 +34,17 @@
     return node;
   }
 
-  function showError(message) {
+  // Errors belong to the view that raised them: switching tabs shows that tab's own error
+  // (or none), so a failure on one tab never lingers on another.
+  const errors = {};
+  function showError(message, view) {
+    const where = view || state.view || "all";
+    if (message) errors[where] = message; else delete errors[where];
+    renderError();
+  }
+
+  function renderError() {
+    const message = errors.all || errors[state.view] || "";
     const box = $("error");
     box.textContent = message;
     box.hidden = !message;
@@ -72,7 +83,7 @@
     if (path === "/api/cells") {
       const hit = entry.cells[body.preset];
       if (hit) return hit;
-      throw new Error("this report holds the preset patterns only");
+      throw new Error("this report holds only the searches listed under pattern");
     }
     throw new Error("not available in a report: " + path);
   }
@@ -89,6 +100,8 @@
   }
 
   function showView(view) {
+    state.view = view;
+    renderError();
     for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.view === view);
     for (const s of document.querySelectorAll(".view")) s.classList.toggle("active", s.id === "view-" + view);
     if (view === "gates") drawGates();
@@ -101,7 +114,7 @@
       const data = await api("/api/models");
       MODELS = data.models;
       PRESETS = data.presets || {};
-    } catch (e) { showError(e.message); return; }
+    } catch (e) { showError(e.message, "all"); return; }
     const tg = modelsOf("textgen"), st = modelsOf("sentiment");
     fillSelect($("textgen-model"), tg);
     fillSelect($("sentiment-model"), st);
@@ -114,24 +127,33 @@
       b.addEventListener("click", () => showView(b.dataset.view));
     }
     const preset = $("pattern-preset");
-    const names = Object.keys(PRESETS).concat(["position in the line"]);
+    let names = Object.keys(PRESETS);
+    if (REPORT && tg.length) {  // only the searches the report holds (a preset absent from its text is not)
+      const held = REPORT.answers[tg[0].name].cells || {};
+      names = names.filter((n) => held[n]);
+    }
     if (!REPORT) names.push("custom regex");
     preset.replaceChildren(...names.map((n) => el("option", { value: n, text: n })));
     preset.addEventListener("change", syncPreset);
     syncPreset();
-    $("textgen-model").addEventListener("change", () => { resetText(); traceText(); });
+    $("textgen-model").addEventListener("change", () => { resetText(); markStale(); traceText(); });
     $("generate-btn").addEventListener("click", generate);
     $("trace-btn").addEventListener("click", traceText);
     $("find-btn").addEventListener("click", findCells);
     $("classify-btn").addEventListener("click", classify);
     $("grad-btn").addEventListener("click", measureGradients);
     for (const id of ["cell-layer", "cell-kind", "cell-unit"]) $(id).addEventListener("change", () => colourCell());
+    for (const id of ["colour-surprise", "show-strip"]) $(id).addEventListener("change", () => renderCell(null));
+    $("cells-text").addEventListener("input", markStale);
+    $("longrange-btn").addEventListener("click", drawLongRange);
     $("cell-slider").addEventListener("input", () => { $("cell-unit").value = $("cell-slider").value; colourCell(); });
     if (REPORT) {
       $("cells-text").readOnly = true;
       $("trace-btn").hidden = true;
       $("pattern-regex").readOnly = true;
       $("sent-text").readOnly = true;
+      // Generate cannot sample without the server: show the precomputed sample, no controls
+      for (const c of $("view-generate").querySelectorAll(".controls label, #generate-btn")) c.hidden = true;
     }
     showView(tg.length ? "generate" : (st.length ? "sentiment" : "gradients"));
     if (tg.length) { resetText(); traceText(); if (REPORT) showReportSample(); }
@@ -176,7 +198,7 @@
   }
 
   async function generate() {
-    showError("");
+    showError("", "generate");
     const m = current("textgen");
     if (!m) return;
     const out = $("gen-output");
@@ -213,7 +235,7 @@
       }
       $("gen-status").textContent = `done: ${count} characters`;
     } catch (e) {
-      showError(e.message);
+      showError(e.message, "generate");
       $("gen-status").textContent = "";
     } finally {
       $("generate-btn").disabled = false;
@@ -224,7 +246,7 @@
     const m = current("textgen");
     const g = REPORT.answers[m.name].generate;
     $("gen-output").replaceChildren(...g.chars.map((c) => charSpan(c.char, c.top, $("gen-guesses"))));
-    $("gen-status").textContent = "a sample generated when the report was written (temperature 0.8, seed 0)";
+    $("gen-status").textContent = "a sample generated when the report was written (temperature 0.8, seed 0); generating needs the server (rnnkit explore RUN)";
     $("generate-btn").hidden = true;
   }
 
@@ -234,16 +256,55 @@
     return v >= 0 ? `rgba(178, 24, 43, ${a.toFixed(3)})` : `rgba(33, 102, 172, ${a.toFixed(3)})`;
   }
 
-  function colouredText(chars, values) {
+  // surprise of character t: -log2 p(char t | the text before it); none for the first one
+  function surprises(chars) {
+    return chars.map((c, t) => (t === 0 || chars[t - 1].logprob_next === null ? null : -chars[t - 1].logprob_next / Math.LN2));
+  }
+
+  const SURPRISE_MAX = 8;  // bits at full colour
+  function surpriseColour(bits) {
+    if (bits === null) return "#eaecf0";
+    const a = Math.min(1, bits / SURPRISE_MAX);
+    return `rgba(247, 144, 9, ${a.toFixed(3)})`;
+  }
+
+  // one character coloured by a value (or by surprise); `mask` underlines what a pattern marks
+  function paintSpan(span, value, surprise, marked) {
+    if (surprise !== undefined) {
+      span.style.background = surpriseColour(surprise);
+      span.title = (surprise === null ? "first character: no surprise  " : `surprise ${surprise.toFixed(2)} bits  `) + span.title;
+    } else {
+      span.style.background = colour(value);
+      if (Math.abs(value) > 0.6) span.style.color = "#fff";
+      span.title = `${value.toFixed(3)}  ` + span.title;
+    }
+    if (marked) span.classList.add("match");
+  }
+
+  function colouredText(chars, values, mask, options) {
+    const opts = options || {};
     const box = el("div", { class: "text-out" });
+    const bits = opts.surprise ? surprises(chars) : null;
     chars.forEach((c, t) => {
-      const span = charSpan(c.char, c.top, $("gen-guesses"));
-      span.style.background = colour(values[t]);
-      if (Math.abs(values[t]) > 0.6) span.style.color = "#fff";
-      span.title = `${values[t].toFixed(3)}  ` + span.title;
-      box.append(span);
+      const span = charSpan(c.char, c.top, $("cells-guesses"));
+      paintSpan(span, values ? values[t] : 0, bits ? bits[t] : undefined, mask && mask[t] > 0);
+      if (opts.strip) {
+        box.append(guessColumn(span, c));
+        if (c.char === "\n") box.append(el("span", { class: "row-break" }));
+      } else box.append(span);
     });
     return box;
+  }
+
+  // the paper's figure: the character, and under it the model's top guesses for the next one
+  function guessColumn(span, c) {
+    if (c.char === "\n") span.textContent = "";  // the \u21b5 alone: the row breaks after the column
+    const col = el("span", { class: "col" }, span);
+    for (const [g, p] of (c.top || []).slice(0, 5)) {
+      col.append(el("span", { class: "g", style: `background: rgba(46, 90, 172, ${(0.08 + 0.92 * p).toFixed(3)}); color: ${p > 0.5 ? "#fff" : "#1d2430"}`,
+        title: `${JSON.stringify(g)} ${(100 * p).toFixed(1)}%`, text: g === "\n" ? "\u21b5" : (g === " " ? "\u2423" : g) }));
+    }
+    return col;
   }
 
   function selectedCell() {
@@ -251,7 +312,7 @@
   }
 
   async function traceText() {
-    showError("");
+    showError("", "cells");
     const m = current("textgen");
     if (!m) return;
     $("trace-status").textContent = "tracing...";
@@ -262,11 +323,13 @@
       if (text !== $("cells-text").value) return;  // the text changed meanwhile
       state.trace = data;
       state.traceText = text;
-      state.model = m.name;
+      state.traceModel = m.name;
       $("trace-status").textContent = data.loss === null ? "" : `${data.chars.length} characters, ${(data.loss / Math.LN2).toFixed(3)} bits/char`;
       if (ticket === state.cellRequest) renderCell(data.cells[0]);  // else a newer pick is on its way
+      markStale();
+      if ($("longrange-output").hasChildNodes()) drawLongRange();
       if (document.querySelector("#view-gates.active")) drawGates();
-    } catch (e) { showError(e.message); $("trace-status").textContent = ""; }
+    } catch (e) { showError(e.message, "cells"); $("trace-status").textContent = ""; }
   }
 
   function selectedCellOrFirst(m) {
@@ -287,122 +350,260 @@
     $("cell-slider").value = cell.unit;
   }
 
+  // the text of the Cells view: coloured by the cell picked (or by surprise), the guesses
+  // under every character when asked; `cell` null keeps the cell shown last
   function renderCell(cell) {
+    if (cell) state.shownCell = cell;
+    cell = state.shownCell;
+    if (!cell || !state.trace || cell.values.length !== state.trace.chars.length) return;
     const out = $("cells-output");
-    out.replaceChildren(...colouredText(state.trace.chars, cell.values).childNodes);
+    const surprise = $("colour-surprise").checked, strip = $("show-strip").checked;
+    out.replaceChildren(...colouredText(state.trace.chars, cell.values, null, { surprise, strip }).childNodes);
+    out.classList.toggle("strip", strip);
     out.dataset.cell = `${cell.layer}/${cell.kind}/${cell.unit}`;
+    out.dataset.colour = surprise ? "surprise" : "cell";
+    $("cells-legend").hidden = surprise;
+    $("surprise-legend").hidden = !surprise;
   }
 
   async function colourCell() {
-    showError("");
+    showError("", "cells");
     $("cell-slider").value = $("cell-unit").value;
     const m = current("textgen");
-    if (!m || !state.trace || state.traceText !== $("cells-text").value) { traceText(); return; }
+    if (!m || !state.trace || state.traceText !== $("cells-text").value || state.traceModel !== m.name) { traceText(); return; }
     const ticket = ++state.cellRequest;
     try {
       const data = await api("/api/trace", { model: m.name, text: state.traceText, cells: [selectedCell()] });
       if (ticket !== state.cellRequest) return;  // a newer pick is on its way
       renderCell(data.cells[0]);
-    } catch (e) { showError(e.message); }
+    } catch (e) { showError(e.message, "cells"); }
   }
 
   function syncPreset() {
     const name = $("pattern-preset").value;
-    $("pattern-regex").value = PRESETS[name] || "";
-    $("pattern-regex").disabled = name === "position in the line";
+    const spec = PRESETS[name];
+    const box = $("pattern-regex");
+    if (spec) {
+      box.value = spec.regex || "";
+      box.placeholder = spec.regex ? "" : "(a scanner, not a regex)";
+      box.readOnly = true;
+      $("pattern-about").textContent = spec.about || "";
+    } else {  // custom regex: start from the preset shown last, if it was a regex
+      box.readOnly = !!REPORT;
+      box.placeholder = "a Python regex";
+      $("pattern-about").textContent = "1 inside a match, 0 elsewhere (Python's re)";
+    }
+  }
+
+  // Find-cells results belong to one text of one model: say so when the Cells view moved on
+  function markStale() {
+    const found = state.found;
+    const m = current("textgen");
+    const stale = !!found && (found.text !== $("cells-text").value || found.text !== state.traceText || !m || found.model !== m.name);
+    $("cells-results").classList.toggle("stale", stale);
+    $("stale-note").hidden = !stale;
+  }
+
+  function maskOf(data) {
+    return data.mask && data.signal ? data.signal : null;
+  }
+
+  // a cell's activation over the whole text at one pixel column per character (or fewer),
+  // with the pattern drawn under it: orange where it marks a character
+  function activationStrip(values, signal, width) {
+    const T = values.length, H = 14, P = 6;
+    const canvas = el("canvas", { width: String(width), height: String(H + P + 1), class: "strip" });
+    const ctx = canvas.getContext("2d");
+    const peak = signal ? Math.max(1, ...signal) : 1;
+    for (let px = 0; px < width; px++) {
+      const a = Math.floor((px * T) / width), b = Math.max(a + 1, Math.floor(((px + 1) * T) / width));
+      let v = 0, s = 0;
+      for (let t = a; t < b; t++) { v += values[t]; if (signal) s += signal[t]; }
+      ctx.fillStyle = colour(v / (b - a));
+      ctx.fillRect(px, 0, 1, H);
+      if (signal) {
+        ctx.fillStyle = `rgba(247, 144, 9, ${Math.min(1, s / (b - a) / peak).toFixed(3)})`;
+        ctx.fillRect(px, H + 1, 1, P);
+      }
+    }
+    return canvas;
+  }
+
+  function verdictText(data) {
+    const best = data.cells.length ? Math.abs(data.cells[0].correlation) : 0;
+    const chance = `the chance level |r| = ${data.chance.toFixed(3)} (the best |r| of any cell against the pattern cut into ${data.blocks} blocks and shuffled, largest over ${data.shuffles} shuffles)`;
+    if (data.verdict === "none") return `No cell tracks this pattern: the best |r| = ${best.toFixed(3)} is under ${chance}.`;
+    if (data.verdict === "weak") return `No cell clearly tracks this pattern: the best |r| = ${best.toFixed(3)} is above ${chance}, but under ${data.clear_r}.`;
+    const n = data.cells.filter((c) => c.above_chance && Math.abs(c.correlation) >= data.clear_r).length;
+    return `${n} cell${n === 1 ? "" : "s"} of the ${data.cells.length} listed track${n === 1 ? "s" : ""} this pattern: |r| \u2265 ${data.clear_r} and above ${chance}.`;
   }
 
   async function findCells() {
-    showError("");
+    showError("", "cells");
     const m = current("textgen");
     if (!m) return;
     const preset = $("pattern-preset").value;
-    const body = { model: m.name, text: $("cells-text").value, preset, top: 10, shown: 3 };
-    if (preset === "position in the line") body.position = "line"; else body.regex = $("pattern-regex").value;
+    const body = { model: m.name, text: $("cells-text").value, top: 10, shown: 10 };
+    if (PRESETS[preset]) body.preset = preset; else body.regex = $("pattern-regex").value;
     $("find-status").textContent = "searching...";
     try {
-      if (!state.trace || state.traceText !== body.text) await traceText();
+      if (!state.trace || state.traceText !== body.text || state.traceModel !== m.name) await traceText();
       const data = await api("/api/cells", body);
-      $("find-status").textContent = `the pattern covers ${(100 * data.matched).toFixed(1)}% of the characters`;
-      const rows = data.cells.map((c) => el("tr", { class: "pick", onclick: () => { setCell(c); colourCell(); } },
-        el("td", { text: String(c.layer) }), el("td", { text: c.kind === "tanh_c" ? "tanh(c)" : c.kind }),
-        el("td", { text: String(c.unit) }), el("td", { text: c.correlation.toFixed(3) })));
-      const table = el("table", { class: "results" },
-        el("tr", {}, el("th", { text: "layer" }), el("th", { text: "value" }), el("th", { text: "cell" }), el("th", { text: "correlation" })), ...rows);
-      const shown = data.cells.filter((c) => c.values).map((c) => el("div", { class: "top-cell" },
-        el("div", { class: "hint", text: `layer ${c.layer}, ${c.kind === "tanh_c" ? "tanh(c)" : c.kind}, cell ${c.unit}: r = ${c.correlation.toFixed(3)}` }),
-        colouredText(state.trace.chars, c.values)));
-      $("cells-results").replaceChildren(table, ...shown);
-    } catch (e) { showError(e.message); $("find-status").textContent = ""; }
+      if (body.text !== state.traceText) return;  // the text changed meanwhile
+      state.found = { text: body.text, model: m.name };
+      $("find-status").textContent = !data.mask ? "" : `the pattern marks ${(100 * data.matched).toFixed(1)}% of the characters`;
+      renderFound(data);
+      markStale();
+    } catch (e) { showError(e.message, "cells"); $("find-status").textContent = ""; }
+  }
+
+  function renderFound(data) {
+    const mask = maskOf(data);
+    const name = (c) => `layer ${c.layer}, ${c.kind === "tanh_c" ? "tanh(c)" : c.kind}, cell ${c.unit}`;
+    const rows = data.cells.map((c) => el("tr", { class: "pick" + (c.above_chance ? "" : " chance"), onclick: () => pickFound(c) },
+      el("td", { text: String(c.layer) }), el("td", { text: c.kind === "tanh_c" ? "tanh(c)" : c.kind }),
+      el("td", { text: String(c.unit) }), el("td", { text: c.correlation.toFixed(3) }),
+      el("td", { class: "above", text: c.above_chance ? (Math.abs(c.correlation) >= data.clear_r ? "yes" : "weak") : "no" }),
+      el("td", {}, c.values ? activationStrip(c.values, data.signal, 560) : "")));
+    const table = el("table", { class: "results" },
+      el("tr", {}, el("th", { text: "layer" }), el("th", { text: "value" }), el("th", { text: "cell" }), el("th", { text: "r" }),
+        el("th", { text: "above chance" }), el("th", { text: "activation over the text; the pattern in orange under it" })), ...rows);
+    const shown = data.cells.slice(0, 3).filter((c) => c.values).map((c) => el("div", { class: "top-cell" },
+      el("div", { class: "hint", text: `${name(c)}: r = ${c.correlation.toFixed(3)}` + (mask ? "; underlined: the characters the pattern marks" : "") }),
+      colouredText(state.trace.chars, c.values, mask)));
+    $("cells-results").replaceChildren(
+      el("p", { id: "stale-note", class: "stale-note", hidden: "", text: "These results are for an earlier text or model: press Find cells to search the text shown above." }),
+      el("p", { id: "cells-verdict", class: "verdict " + data.verdict, text: verdictText(data) }), table, ...shown);
+  }
+
+  function pickFound(c) {
+    setCell(c);
+    colourCell();
+    $("cells-output").scrollIntoView({ block: "nearest" });
+    $("view-cells").querySelector(".controls.cell-pick").scrollIntoView({ block: "nearest" });
+  }
+
+  // -- Long-range: accuracy on closing brackets and quotes against the distance to the opening
+  const BINS = [[1, 5], [6, 10], [11, 20], [21, 40], [41, 80], [81, 160], [161, Infinity]];
+
+  function drawLongRange() {
+    const out = $("longrange-output");
+    if (!state.trace) return;
+    const chars = state.trace.chars;
+    const bins = BINS.map(([lo, hi]) => ({ lo, hi, n: 0, hit: 0, p: 0 }));
+    for (const [open, close] of state.trace.closings || []) {
+      if (close < 1 || chars[close - 1].logprob_next === null) continue;
+      const d = close - open, b = bins.find((x) => d >= x.lo && d <= x.hi);
+      b.n += 1;
+      if (chars[close - 1].top[0][0] === chars[close].char) b.hit += 1;
+      b.p += Math.exp(chars[close - 1].logprob_next);
+    }
+    const used = bins.filter((b) => b.n > 0);
+    if (!used.length) { out.replaceChildren(el("p", { class: "hint", text: "no bracket or double quote opens and closes in this text" })); return; }
+    const W = 520, H = 200, padL = 60, padB = 56;
+    const plot = svg("svg", { width: W + padL + 180, height: H + padB + 10, id: "longrange-chart" });
+    const slot = W / bins.length;
+    const x = (i) => padL + slot * i + slot / 2, y = (v) => 10 + (1 - v) * H;
+    plot.append(svg("rect", { x: padL, y: 10, width: W, height: H, fill: "none", stroke: "#d0d5dd" }));
+    for (const v of [0, 0.5, 1]) plot.append(svg("text", { x: padL - 8, y: y(v) + 4, "text-anchor": "end" }, v.toFixed(1)));
+    plot.append(svg("text", { x: 14, y: 10 + H / 2, transform: `rotate(-90 14 ${10 + H / 2})`, "text-anchor": "middle" }, "fraction / probability"));
+    bins.forEach((b, i) => {
+      plot.append(svg("text", { x: x(i), y: H + 26, "text-anchor": "middle" }, b.hi === Infinity ? `${b.lo}+` : `${b.lo}-${b.hi}`));
+      plot.append(svg("text", { x: x(i), y: H + 40, "text-anchor": "middle" }, `n=${b.n}`));
+      if (!b.n) return;
+      plot.append(svg("rect", { x: x(i) - 14, y: y(b.hit / b.n), width: 12, height: H + 10 - y(b.hit / b.n), fill: "#2e5aac", class: "acc" }));
+      plot.append(svg("rect", { x: x(i) + 2, y: y(b.p / b.n), width: 12, height: H + 10 - y(b.p / b.n), fill: "#f79009", class: "prob" }));
+    });
+    plot.append(svg("text", { x: padL + W / 2, y: H + padB, "text-anchor": "middle" }, "distance from the opening bracket or quote (characters)"));
+    plot.append(svg("rect", { x: padL + W + 14, y: 16, width: 12, height: 12, fill: "#2e5aac" }));
+    plot.append(svg("text", { x: padL + W + 32, y: 26 }, "top guess was the closing"));
+    plot.append(svg("rect", { x: padL + W + 14, y: 36, width: 12, height: 12, fill: "#f79009" }));
+    plot.append(svg("text", { x: padL + W + 32, y: 46 }, "mean p(closing character)"));
+    const total = used.reduce((s, b) => s + b.n, 0);
+    out.replaceChildren(el("div", { class: "plot" }, el("div", { class: "title", text: `closing ( ) [ ] { } and " over this text: ${total} closings` }), plot));
   }
 
   // -- Gates -----------------------------------------------------------------------------
+  // one panel per layer and gate, so no gate's dots hide another's
   function drawGates() {
     const out = $("gates-output");
     if (!state.trace) { out.replaceChildren(el("p", { class: "hint", text: "trace a text in the Cells view first" })); return; }
-    const plots = state.trace.gates.map((layer) => {
-      const size = 260, pad = 34;
-      const plot = svg("svg", { width: size + pad + 10, height: size + pad + 10, class: "gate-plot" });
-      const x = (v) => pad + v * size, y = (v) => size + 6 - v * size;
-      plot.append(svg("rect", { x: pad, y: 6, width: size, height: size, fill: "none", stroke: "#d0d5dd" }));
-      plot.append(svg("line", { x1: x(0), y1: y(1), x2: x(1), y2: y(0), stroke: "#eaecf0" }));
-      for (const t of [0, 0.5, 1]) {
-        plot.append(svg("text", { x: x(t) - 6, y: size + 22 }, String(t)));
-        plot.append(svg("text", { x: 8, y: y(t) + 4 }, String(t)));
-      }
-      plot.append(svg("text", { x: pad + 60, y: size + 36 }, "fraction left-saturated (< 0.1)"));
-      const legend = [];
-      for (const [name, g] of Object.entries(layer.gates)) {
-        g.left.forEach((l, u) => plot.append(svg("circle", { cx: x(l), cy: y(g.right[u]), r: 2.6, fill: COLORS[name], "fill-opacity": 0.6 })));
+    const rows = state.trace.gates.map((layer) => {
+      const plots = Object.entries(layer.gates).map(([name, g]) => {
+        const size = 200, padL = 50, padB = 44;
+        const plot = svg("svg", { width: size + padL + 12, height: size + padB + 10, class: "gate-plot", "data-gate": name });
+        const x = (v) => padL + v * size, y = (v) => size + 6 - v * size;
+        plot.append(svg("rect", { x: padL, y: 6, width: size, height: size, fill: "none", stroke: "#d0d5dd" }));
+        plot.append(svg("line", { x1: x(0), y1: y(1), x2: x(1), y2: y(0), stroke: "#eaecf0" }));
+        for (const t of [0, 0.5, 1]) {
+          plot.append(svg("text", { x: x(t), y: size + 22, "text-anchor": "middle" }, String(t)));
+          plot.append(svg("text", { x: padL - 6, y: y(t) + 4, "text-anchor": "end" }, String(t)));
+        }
+        plot.append(svg("text", { x: padL + size / 2, y: size + 38, "text-anchor": "middle", class: "x-label" }, "fraction of steps < 0.1"));
+        plot.append(svg("text", { x: 14, y: 6 + size / 2, transform: `rotate(-90 14 ${6 + size / 2})`, "text-anchor": "middle", class: "y-label" }, "fraction of steps > 0.9"));
+        g.left.forEach((l, u) => plot.append(svg("circle", { cx: x(l), cy: y(g.right[u]), r: 2.8, fill: COLORS[name], "fill-opacity": 0.55 })));
         const mean = (a) => a.reduce((s, v) => s + v, 0) / a.length;
-        legend.push(el("div", {}, el("span", { style: `color:${COLORS[name]}; font-weight:700`, text: "\u25cf " + name }),
-          el("span", { text: `  left ${(100 * mean(g.left)).toFixed(1)}%, right ${(100 * mean(g.right)).toFixed(1)}% of steps (mean over units)` })));
-      }
-      return el("div", { class: "plot" }, el("div", { class: "title", text: `layer ${layer.layer}` }), plot, ...legend);
+        return el("div", { class: "plot" },
+          el("div", { class: "title" }, el("span", { style: `color:${COLORS[name]}`, text: "\u25cf " }), `layer ${layer.layer}, ${GATE_NAMES[name] || name} gate (${name})`),
+          plot,
+          el("div", { class: "hint", text: `mean over ${g.left.length} units: ${(100 * mean(g.left)).toFixed(1)}% of steps < 0.1, ${(100 * mean(g.right)).toFixed(1)}% > 0.9` }));
+      });
+      return el("div", { class: "plots" }, ...plots);
     });
-    out.replaceChildren(el("div", { class: "plots" }, ...plots),
-      el("p", { class: "hint", text: `over ${state.trace.chars.length} characters; y: fraction right-saturated (> 0.9)` }));
+    out.replaceChildren(...rows,
+      el("p", { class: "hint", text: `over the ${state.trace.chars.length} characters of the Cells view; each dot is one unit` }));
   }
 
   // -- Sentiment -------------------------------------------------------------------------
   async function classify() {
-    showError("");
+    showError("", "sentiment");
     const m = current("sentiment");
     if (!m) return;
     try {
       renderClassification(await api("/api/classify", { model: m.name, text: $("sent-text").value }));
-    } catch (e) { showError(e.message); }
+    } catch (e) { showError(e.message, "sentiment"); }
   }
 
   function renderClassification(data) {
+    const names = data.label_names || data.labels;
+    const nameOf = (k) => (data.labels_named ? names[k] : `label "${data.labels[k]}"`);
     const best = data.labels.indexOf(data.label);
     const scale = Math.max(1e-6, ...data.attribution.map(Math.abs));
     const words = data.tokens.map((w, t) => {
       const a = data.attribution[t] / scale;
       const bg = a >= 0 ? `rgba(18, 183, 106, ${Math.abs(a).toFixed(3)})` : `rgba(217, 45, 32, ${Math.abs(a).toFixed(3)})`;
-      return el("span", { style: `background:${bg}`, title: `leave-one-out: ${data.attribution[t] >= 0 ? "+" : ""}${data.attribution[t].toFixed(3)}`, text: w });
+      const prob = data.attribution_probability ? `, ${(100 * data.attribution_probability[t]).toFixed(2)} points of probability` : "";
+      return el("span", { style: `background:${bg}`, title: `leave-one-out: ${data.attribution[t] >= 0 ? "+" : ""}${data.attribution[t].toFixed(3)} log-odds${prob}`, text: w });
     });
-    const W = Math.max(320, 60 * data.tokens.length), H = 200, pad = 40;
-    const chart = svg("svg", { width: W + pad + 20, height: H + 70, id: "sent-chart" });
-    const x = (t) => pad + (data.tokens.length === 1 ? W / 2 : (t * W) / (data.tokens.length - 1));
-    const y = (p) => 10 + (1 - p) * H;
-    chart.append(svg("rect", { x: pad, y: 10, width: W, height: H, fill: "none", stroke: "#d0d5dd" }));
-    chart.append(svg("line", { x1: pad, y1: y(0.5), x2: pad + W, y2: y(0.5), stroke: "#eaecf0", "stroke-dasharray": "4 3" }));
-    for (const p of [0, 0.5, 1]) chart.append(svg("text", { x: 8, y: y(p) + 4 }, p.toFixed(1)));
+    const n = data.tokens.length;
+    const longest = Math.max(...data.tokens.map((w) => w.length));
+    const padL = 56, padR = Math.max(20, 4 * longest), slot = Math.max(60, 7 * longest + 10);
+    const W = Math.max(320, slot * Math.max(1, n - 1)), H = 200, top = 10;
     const classes = data.labels.length === 2 ? [best] : data.labels.map((_, i) => i);
     const palette = ["#2e5aac", "#d92d20", "#12b76a", "#f79009", "#7a5af8"];
+    const chart = svg("svg", { width: padL + W + padR, height: top + H + 64, id: "sent-chart" });
+    const x = (t) => padL + (n === 1 ? W / 2 : (t * W) / (n - 1));
+    const y = (p) => top + (1 - p) * H;
+    chart.append(svg("rect", { x: padL, y: top, width: W, height: H, fill: "none", stroke: "#d0d5dd" }));
+    chart.append(svg("line", { x1: padL, y1: y(0.5), x2: padL + W, y2: y(0.5), stroke: "#eaecf0", "stroke-dasharray": "4 3" }));
+    for (const p of [0, 0.5, 1]) chart.append(svg("text", { x: padL - 6, y: y(p) + 4, "text-anchor": "end" }, p.toFixed(1)));
+    chart.append(svg("text", { x: 14, y: top + H / 2, transform: `rotate(-90 14 ${top + H / 2})`, "text-anchor": "middle", class: "y-label" }, "probability"));
     classes.forEach((k, j) => {
       const pts = data.trajectory.map((row, t) => `${x(t)},${y(row[k])}`).join(" ");
       chart.append(svg("polyline", { points: pts, fill: "none", stroke: palette[j % 5], "stroke-width": 2 }));
       data.trajectory.forEach((row, t) => chart.append(svg("circle", { cx: x(t), cy: y(row[k]), r: 3, fill: palette[j % 5] })));
-      chart.append(svg("text", { x: pad + 6, y: 24 + 14 * j, fill: palette[j % 5] }, `P(${data.labels[k]}) after each word`));
     });
-    data.tokens.forEach((w, t) => chart.append(svg("text", { x: x(t) - 3 * w.length, y: H + 30 }, w)));
+    data.tokens.forEach((w, t) => chart.append(svg("text", { x: x(t), y: top + H + 18, "text-anchor": "middle", class: "word" }, w)));
+    chart.append(svg("text", { x: padL + W / 2, y: top + H + 44, "text-anchor": "middle", class: "x-label" }, "after each word (the sentence read up to it)"));
+    const legend = el("div", { class: "chart-legend", id: "sent-legend" }, ...classes.map((k, j) =>
+      el("span", {}, el("span", { class: "swatch", style: `background:${palette[j % 5]}` }), `P(${nameOf(k)})`)));
+    const about = data.labels_named ? "" : `The run's labels are ${data.labels.map((l) => JSON.stringify(l)).join(" and ")}, as in its training data; the page cannot tell what they mean. Name them with rnnkit explore RUN --labels ${data.labels.length === 2 ? "0=negative,1=positive" : "LABEL=NAME,..."} (what your data's labels mean).`;
     $("sent-result").replaceChildren(
-      el("div", { id: "sent-label" }, el("b", { text: data.label }), el("span", { text: `  probability ${(100 * data.probability).toFixed(1)}%` })),
+      el("div", { id: "sent-label" }, el("b", { text: nameOf(best) }), el("span", { text: `  probability ${(100 * data.probability).toFixed(1)}%` })),
       el("div", { id: "sent-words" }, ...words),
-      el("p", { class: "hint", text: "words shaded by leave-one-out attribution: green pushed towards the label, red away from it" }),
-      chart);
+      el("p", { class: "hint", text: `words shaded by leave-one-out attribution in log-odds of ${nameOf(best)} (log p - log(1 - p); it does not saturate near 100% as probability does): green pushed towards it, red away; the strongest word at full colour` }),
+      ...(about ? [el("p", { class: "hint", id: "label-note", text: about })] : []),
+      el("div", { class: "plot" }, el("div", { class: "title", text: "the verdict as the sentence is read" }), legend, chart));
   }
 
   function showReportSentences() {
@@ -418,7 +619,7 @@
 
   // -- Gradient flow ---------------------------------------------------------------------
   async function measureGradients() {
-    showError("");
+    showError("", "gradients");
     const name = $("grad-model").value;
     if (!name) return;
     $("grad-status").textContent = "measuring...";
@@ -426,7 +627,7 @@
       const data = await api("/api/gradients", { model: name });
       $("grad-status").textContent = "";
       drawGradients(data);
-    } catch (e) { showError(e.message); $("grad-status").textContent = ""; }
+    } catch (e) { showError(e.message, "gradients"); $("grad-status").textContent = ""; }
   }
 
   function drawGradients(data) {
