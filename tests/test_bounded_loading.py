@@ -244,7 +244,7 @@ def test_memory_error_at_the_boundary_is_one_line(monkeypatch, capsys):
     def explode(args):
         raise MemoryError("Unable to allocate 7.28 TiB for an array with shape (1000000, 1000000)")
 
-    monkeypatch.setattr("rnnkit.cli.cmd_data_download", explode)
+    monkeypatch.setattr("rnnkit.cli.data.cmd_data_download", explode)
     code, _, err = run(capsys, "data", "download", "x")
     one_line_error(code, err, "out of memory", "7.28 TiB")
 

@@ -329,7 +329,7 @@ def test_numpy_engine_under_torchrun_is_refused_on_every_rank(tmp_path, capsys, 
 
 
 def test_the_resume_hint_under_torchrun_names_torchrun(monkeypatch):
-    from rnnkit.cli import _textgen_resume_command
+    from rnnkit.cli.textgen import _textgen_resume_command
 
     plain = "rnnkit textgen train --out runs/a --resume"
     assert _textgen_resume_command("runs/a", "numpy") == plain

@@ -1,0 +1,132 @@
+"""How the command line is parsed: exit statuses, one-line usage errors, and the
+flags made from the applications' option dataclasses (one field, one flag)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: a training stopped by SIGTERM (saved, like Ctrl-C's 130): 128 + 15, as the shell says
+EXIT_TERMINATED = 143
+
+
+class UsageError(Exception):
+    """A command-line problem found after parsing (e.g. conflicting options)."""
+
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage is one ``--help`` away)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+# ---------------------------------------------------------------------------
+# options generated from the applications' dataclasses
+# ---------------------------------------------------------------------------
+
+
+def add_options(parser, cls: type) -> None:
+    """One flag per option field of ``cls`` (see :mod:`rnnkit.training.settings`).
+
+    Flags default to "not given" (the attribute is absent), so that the
+    application's own defaults apply and ``--resume`` can tell what was given.
+    """
+    from ..training import option_fields
+
+    for f in option_fields(cls):
+        md, default = f.metadata, f.default
+        if isinstance(default, bool):
+            flag = md.get("negate") if default else "--" + f.name.replace("_", "-")
+            parser.add_argument(flag, dest=f.name, action="store_const", const=not default,
+                                default=argparse.SUPPRESS,
+                                help=md.get("negate_help", md["help"]))  # fmt: skip
+            continue
+        help_text = md["help"]
+        if default is not None and "default:" not in help_text:
+            shown = default if isinstance(default, tuple) else (default,)
+            help_text += " (" + " ".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                         for v in shown) + ")"  # fmt: skip
+        parser.add_argument(
+            *(md.get("flags") or ("--" + f.name.replace("_", "-"),)),
+            dest=f.name,
+            type=_parser_of(f),
+            nargs=md.get("nargs"),
+            choices=md.get("choices"),
+            metavar=md.get("metavar"),
+            default=argparse.SUPPRESS,
+            help=help_text,
+        )
+        for old in md.get("aliases", ()):  # a renamed option's old flag, for a release
+            parser.add_argument("--" + old.replace("_", "-"), dest=old, type=_parser_of(f),
+                                metavar=f.name, default=argparse.SUPPRESS,
+                                help=argparse.SUPPRESS)  # fmt: skip
+
+
+def _parser_of(f) -> Callable[[str], object]:
+    """The flag's text -> the field's value: ``parse`` metadata, else int/float/str by type."""
+    annotation = str(f.type)
+    parse = f.metadata.get("parse") or next(
+        (t for t in (int, float) if annotation.startswith(t.__name__)), str
+    )
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            if parse in (int, float):
+                raise  # argparse says "invalid int value: 'many'"
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def given_options(args: argparse.Namespace, cls: type) -> dict:
+    """The options of ``cls`` given on the command line, with ``0`` as None where it means off."""
+    from ..training import option_fields
+
+    given = {}
+    for f in option_fields(cls):
+        for name in (f.name, *f.metadata.get("aliases", ())):
+            if not hasattr(args, name):
+                continue
+            if name != f.name:
+                flag, new = "--" + name.replace("_", "-"), "--" + f.name.replace("_", "-")
+                if f.name in given:
+                    raise UsageError(f"give {new} or its old name {flag}, not both")
+                print(f"rnnkit: warning: {flag} is deprecated: use {new}", file=sys.stderr)
+            value = getattr(args, name)
+            if f.metadata.get("nargs"):  # several values: a tuple, as the field holds
+                value = tuple(value)
+            given[f.name] = None if f.metadata.get("zero_is_none") and value == 0 else value
+    return given
+
+
+def _refuse_settings_on_resume(args: argparse.Namespace, *classes: type) -> None:
+    given = [name for cls in classes for name in given_options(args, cls)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(f"--resume continues a run with its own settings; drop {flags}")
+
+
+def _stop_group(parser, default) -> None:
+    from ..training import StopRule
+
+    rule = ", ".join(f"--{k} {v:g}" for k, v in vars(default).items() if v is not None)
+    add_options(parser.add_argument_group(f"stop rule (default: {rule}; the first reached wins)"),
+                StopRule)  # fmt: skip
+
+
+def _help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A command group called without a subcommand prints its help."""
+
+    def show(_args) -> int:
+        parser.print_help()
+        return EXIT_USAGE
+
+    return show

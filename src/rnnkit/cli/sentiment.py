@@ -1,0 +1,221 @@
+"""``rnnkit sentiment`` (train, eval, predict)."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import sys
+
+from .parsing import (
+    EXIT_OK,
+    UsageError,
+    _help_of,
+    _refuse_settings_on_resume,
+    _stop_group,
+    add_options,
+    given_options,
+)
+from .runs import (
+    _add_run_options,
+    _default_run_dir,
+    _refuse_torchrun,
+    report_training,
+)
+
+# ---------------------------------------------------------------------------
+# sentiment
+# ---------------------------------------------------------------------------
+
+
+def _add_data_options(parser, what: str) -> None:
+    from ..text.readers import FORMATS
+
+    group = parser.add_argument_group(f"{what} files")
+    group.add_argument("--format", choices=FORMATS, default="auto",
+                       help="file layout (auto: from the name and first line; "
+                       "a directory is folder-per-class)")  # fmt: skip
+    group.add_argument("--text-column", metavar="COL",
+                       help="TSV/CSV text column, name or 0-based index (guessed)")  # fmt: skip
+    group.add_argument("--label-column", metavar="COL",
+                       help="TSV/CSV label column, name or 0-based index (guessed)")  # fmt: skip
+    group.add_argument("--encoding", default="utf-8", help="text encoding, e.g. latin-1 (utf-8)")
+
+
+def _read_labeled(path: str, args):
+    from ..text.readers import read_labeled
+
+    return read_labeled(path, format=args.format, text_column=args.text_column,
+                        label_column=args.label_column, encoding=args.encoding)  # fmt: skip
+
+
+def add_sentiment_commands(sub) -> None:
+    from ..sentiment import ModelConfig, TextConfig, TrainSettings
+    from ..sentiment.train import DEFAULT_STOP
+
+    sentiment = sub.add_parser(
+        "sentiment",
+        help="text classifier: train, eval, predict",
+        description="Recurrent text classifier (sentiment or any labels) on your labelled text.",
+    )
+    ss = sentiment.add_subparsers(title="commands", metavar="COMMAND")
+
+    train = ss.add_parser(
+        "train",
+        help="train a classifier on labelled text",
+        description=(
+            "Train Embedding -> LSTM/GRU -> pooling -> Linear on labelled text. Evaluates on "
+            "--valid (or a held-out part of --train) a few times per epoch, keeps the best "
+            "validation accuracy in RUN_DIR/best.npz, stops early, and logs metrics.jsonl "
+            "and loss.png. Defaults follow docs/sentiment.md."
+        ),
+    )
+    train.add_argument("--train", required=True, metavar="FILE",
+                       help="training data (file or class folders)")  # fmt: skip
+    train.add_argument("--valid", metavar="FILE", help="validation data for early stopping")
+    _add_run_options(train, "sentiment")
+    _add_data_options(train, "data")
+    add_options(train.add_argument_group("model"), ModelConfig)
+    add_options(train.add_argument_group("text"), TextConfig)
+    training = train.add_argument_group("training")
+    add_options(training, TrainSettings)
+    training.add_argument("--teacher", action="append", default=[], metavar="RUN_DIR",
+                          help="distil this trained model into the new one: train on its "
+                          "probabilities mixed with the labels (repeatable: the ensemble's "
+                          "mean; default: off)")  # fmt: skip
+    _stop_group(train, DEFAULT_STOP)
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=cmd_sentiment_train)
+
+    ev = ss.add_parser(
+        "eval",
+        help="accuracy, per-class precision/recall/F1, macro-F1, confusion matrix",
+        description="Evaluate RUN_DIR's best checkpoint (or a .npz model) on labelled data.",
+    )
+    ev.add_argument("run_dir", metavar="RUN_DIR", help="run directory or model file")
+    ev.add_argument("--data", required=True, metavar="FILE", help="labelled data to evaluate on")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_ensemble_option(ev)
+    _add_data_options(ev, "data")
+    ev.set_defaults(run=cmd_sentiment_eval)
+
+    pr = ss.add_parser(
+        "predict",
+        help="label and probability of each text (arguments, --file or stdin lines)",
+        description=(
+            "Print 'LABEL<TAB>PROBABILITY<TAB>TEXT' per input, or with --json one JSON object "
+            "per line. Inputs are the TEXT arguments, else the lines of --file, else the lines "
+            "of stdin. An empty input gets label '-' and probability '-' (JSON: null)."
+        ),
+    )
+    pr.add_argument("run_dir", metavar="RUN_DIR", help="run directory or model file")
+    pr.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    pr.add_argument("--file", metavar="FILE", help="one text per line (gzip read transparently)")
+    pr.add_argument("--encoding", default="utf-8", help="encoding of --file / stdin (utf-8)")
+    pr.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_ensemble_option(pr)
+    pr.set_defaults(run=cmd_sentiment_predict)
+    sentiment.set_defaults(run=_help_of(sentiment))
+
+
+def _add_ensemble_option(parser) -> None:
+    parser.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR",
+                        help="average the class probabilities with this model too "
+                        "(repeatable)")  # fmt: skip
+
+
+def cmd_sentiment_train(args) -> int:
+    from ..sentiment import ModelConfig, SentimentClassifier, TextConfig, TrainSettings
+    from ..training import StopRule
+
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
+        _refuse_settings_on_resume(args, ModelConfig, TextConfig, TrainSettings)
+    _refuse_torchrun("sentiment train has no torch engine: run it as one process, without "
+                     "torchrun")  # fmt: skip
+    train = _read_labeled(args.train, args)
+    valid = _read_labeled(args.valid, args) if args.valid else None
+    teacher = _load_models(args.teacher) if args.teacher and not args.resume else None
+    run_dir = args.out or _default_run_dir("sentiment")
+    clf = SentimentClassifier(**given_options(args, ModelConfig), **given_options(args, TextConfig))
+    result = clf.fit(
+        train.texts, train.labels, valid.texts if valid else None, valid.labels if valid else None,
+        out=run_dir, force=args.force, resume=args.resume, teacher=teacher,
+        progress=not args.quiet, **given_options(args, StopRule),
+        **given_options(args, TrainSettings),
+    )  # fmt: skip
+    counts = train.label_counts()
+    shown = str(counts) if len(counts) <= 10 else f"in {len(counts):,} classes"
+    prefix = f"read {len(train):,} training examples {shown}; "
+    summary = ""
+    if result.best is not None:
+        summary += f"; best validation accuracy {result.best:.4f} at step {result.best_step}"
+    return report_training(
+        result,
+        run_dir,
+        f"rnnkit sentiment train --out {run_dir} --resume --train {args.train} ...",
+        summary, f'try: rnnkit sentiment predict {run_dir} "some text"', prefix,
+    )  # fmt: skip
+
+
+def _load_classifier(args):
+    """RUN_DIR's model, or the ensemble of it and every --ensemble-with model."""
+    return _load_models([args.run_dir, *args.ensemble_with])
+
+
+def _load_models(paths):
+    """One saved classifier, or the ensemble of several."""
+    from ..sentiment import Ensemble, SentimentClassifier
+
+    if len(paths) == 1:
+        return SentimentClassifier.load(paths[0])
+    try:
+        return Ensemble.load(paths)
+    except ValueError as exc:  # members with different labels
+        raise UsageError(str(exc)) from None
+
+
+def cmd_sentiment_eval(args) -> int:
+    clf = _load_classifier(args)
+    data = _read_labeled(args.data, args)
+    report = clf.evaluate(data.texts, data.labels)
+    print(json.dumps({**report.to_dict(), "data": args.data}) if args.json else report.format())
+    return EXIT_OK
+
+
+def cmd_sentiment_predict(args) -> int:
+    from ..text.readers import read_unlabeled, stream_lines
+
+    if args.texts and args.file:
+        raise UsageError("give texts as arguments or --file, not both")
+    try:
+        codecs.lookup(args.encoding)
+    except LookupError:
+        raise UsageError(f"unknown text encoding {args.encoding!r}") from None
+    clf = _load_classifier(args)
+    if args.texts or args.file:
+        texts = list(args.texts) if args.texts else read_unlabeled(args.file, args.encoding)
+        for start in range(0, len(texts), PREDICT_BATCH):
+            _print_predictions(clf, texts[start : start + PREDICT_BATCH], args.json)
+        return EXIT_OK
+    # stdin: each line's answer as soon as it has come (a pipe may hold a line-at-a-time
+    # dialogue, or never end), in bounded memory
+    for lines in stream_lines(sys.stdin.buffer, args.encoding):
+        for start in range(0, len(lines), PREDICT_BATCH):
+            _print_predictions(clf, lines[start : start + PREDICT_BATCH], args.json)
+            sys.stdout.flush()
+    return EXIT_OK
+
+
+#: texts classified together by ``sentiment predict``
+PREDICT_BATCH = 256
+
+
+def _print_predictions(clf, texts: list[str], as_json: bool) -> None:
+    for text, p in zip(texts, clf.predict(texts), strict=True):
+        if as_json:
+            print(json.dumps({"text": text, **p.to_dict()}))  # ASCII: safe for any line splitter
+        elif p.label is None:
+            print(f"-\t-\t{text}")
+        else:
+            print(f"{p.label}\t{p.probability:.4f}\t{text}")
