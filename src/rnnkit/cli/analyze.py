@@ -12,10 +12,6 @@ from .parsing import (
     given_options,
 )
 
-# ---------------------------------------------------------------------------
-# analyze
-# ---------------------------------------------------------------------------
-
 
 def add_analyze_commands(sub) -> None:
     from ..analysis.gradient_flow import GradientFlowOptions

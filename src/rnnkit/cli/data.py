@@ -7,10 +7,6 @@ from .parsing import (
     _help_of,
 )
 
-# ---------------------------------------------------------------------------
-# data
-# ---------------------------------------------------------------------------
-
 
 def add_data_commands(sub) -> None:
     data = sub.add_parser("data", help="download public datasets into the user cache")

@@ -25,10 +25,6 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-# ---------------------------------------------------------------------------
-# options generated from the applications' dataclasses
-# ---------------------------------------------------------------------------
-
 
 def add_options(parser, cls: type) -> None:
     """One flag per option field of ``cls`` (see :mod:`rnnkit.training.settings`).
@@ -58,6 +54,7 @@ def add_options(parser, cls: type) -> None:
             nargs=md.get("nargs"),
             choices=md.get("choices"),
             metavar=md.get("metavar"),
+            required=md.get("required", False),
             default=argparse.SUPPRESS,
             help=help_text,
         )

@@ -22,10 +22,6 @@ from .runs import (
     report_training,
 )
 
-# ---------------------------------------------------------------------------
-# sentiment
-# ---------------------------------------------------------------------------
-
 
 def _add_data_options(parser, what: str) -> None:
     from ..text.readers import FORMATS

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..training.checkpoint import atomic_write, sniff
+from ..training.settings import option
 from .api import LIMITS, Explorer, parse_label_names
 from .models import ExploreError, load_models
 
@@ -54,6 +56,26 @@ def check_report_path(out: str | Path, inputs, force: bool = False) -> None:
         raise ExploreError(f"--html: {out} is a model file, not a report; choose another file")
     if not force:
         raise ExploreError(f"--html: {out} exists; pass --force to replace it")
+
+
+@dataclass(frozen=True)
+class ExploreOptions:
+    """The options of ``rnnkit explore`` (its flags are generated from these fields)."""
+
+    host: str = option("127.0.0.1", "address to listen on")
+    port: int = option(8000, "port to listen on; 0 picks a free one")
+    html: str | None = option(None, "write a self-contained HTML report instead of serving",
+                              metavar="FILE")  # fmt: skip
+    force: bool = option(False, "with --html: replace an existing report file")
+    text: str | None = option(
+        None, "with --html: the text to trace (sentences, one a line, for a classifier)",
+        metavar="FILE",
+    )
+    timeout: float = option(10.0, "close a connection whose request (line and headers, then "
+                            "body) has not arrived within SECONDS", metavar="SECONDS")  # fmt: skip
+    labels: str | None = option(None, "names for a classifier's labels, e.g. "
+                                "0=negative,1=positive (pos/neg are named without it)",
+                                metavar="LABEL=NAME,...")  # fmt: skip
 
 
 def run_explore(run_dirs, host: str = "127.0.0.1", port: int = 8000, html: str | None = None,

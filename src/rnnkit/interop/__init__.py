@@ -22,11 +22,32 @@ export (:func:`.source.load_app`) and imports its optional package only when cal
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..training.settings import option
 from .extras import MissingExtraError
 
 FORMATS = ("onnx", "safetensors")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """The options of ``rnnkit export`` (its flags are generated from these fields)."""
+
+    format: str = option(None, "onnx or safetensors", choices=FORMATS, required=True)
+    out: str | None = option(None, "the file to write (default: RUN_DIR/model.FORMAT, or the "
+                             "checkpoint's name with .FORMAT)")  # fmt: skip
+    force: bool = option(False, "replace an existing output file (and its .json sidecar)")
+
+    def output(self, source: str | os.PathLike) -> Path:
+        """``out``, or the default beside ``source`` (a run directory or a file)."""
+        if self.out is not None:
+            return Path(self.out)
+        source = Path(source)
+        if source.is_dir():
+            return source / f"model.{self.format}"
+        return source.with_suffix(f".{self.format}")
 
 
 class ExportRefused(ValueError):
