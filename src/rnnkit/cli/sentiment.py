@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import json
 import sys
 
@@ -24,24 +25,16 @@ from .runs import (
 
 
 def _add_data_options(parser, what: str) -> None:
-    from ..text.readers import FORMATS
+    from ..text.readers import LabeledFileOptions
 
-    group = parser.add_argument_group(f"{what} files")
-    group.add_argument("--format", choices=FORMATS, default="auto",
-                       help="file layout (auto: from the name and first line; "
-                       "a directory is folder-per-class)")  # fmt: skip
-    group.add_argument("--text-column", metavar="COL",
-                       help="TSV/CSV text column, name or 0-based index (guessed)")  # fmt: skip
-    group.add_argument("--label-column", metavar="COL",
-                       help="TSV/CSV label column, name or 0-based index (guessed)")  # fmt: skip
-    group.add_argument("--encoding", default="utf-8", help="text encoding, e.g. latin-1 (utf-8)")
+    add_options(parser.add_argument_group(f"{what} files"), LabeledFileOptions)
 
 
 def _read_labeled(path: str, args):
-    from ..text.readers import read_labeled
+    from ..text.readers import LabeledFileOptions, read_labeled
 
-    return read_labeled(path, format=args.format, text_column=args.text_column,
-                        label_column=args.label_column, encoding=args.encoding)  # fmt: skip
+    options = LabeledFileOptions(**given_options(args, LabeledFileOptions))
+    return read_labeled(path, **dataclasses.asdict(options))
 
 
 def add_sentiment_commands(sub) -> None:

@@ -41,6 +41,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMATS = ("auto", "tsv", "csv", "label-first", "fasttext", "folder")
+
+
+def _option(default: Any, help: str, **metadata: Any) -> Any:
+    # an option field as rnnkit.training.settings.option makes it (text sits below training)
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+@dataclass(frozen=True)
+class LabeledFileOptions:
+    """How a labelled data file is read: the keywords of :func:`read_labeled` a user sets
+    (the data options of ``rnnkit sentiment train`` and ``eval``)."""
+
+    format: str = _option("auto", "file layout; auto decides from the name and first line, "
+                          "a directory is folder-per-class", choices=FORMATS)  # fmt: skip
+    text_column: str | None = _option(None, "TSV/CSV text column, name or 0-based index "
+                                      "(guessed)", metavar="COL")  # fmt: skip
+    label_column: str | None = _option(None, "TSV/CSV label column, name or 0-based index "
+                                       "(guessed)", metavar="COL")  # fmt: skip
+    encoding: str = _option("utf-8", "text encoding, e.g. latin-1")
 TEXT_COLUMN_NAMES = ("sentence", "text", "review", "content", "document", "comment")
 LABEL_COLUMN_NAMES = ("label", "sentiment", "polarity", "class", "category", "target")
 SKIPPED_FOLDERS = ("unsup",)
