@@ -319,3 +319,20 @@ def test_predict_refuses_an_overlong_line_and_bad_bytes_in_one_line(trained):
         assert out.count(b"\n") == 1  # the line before it is answered
         err = err.decode()
         assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
+
+
+def test_predict_streams_a_file_too_and_names_its_bad_line(trained, tmp_path, capsys):
+    """--file is read as a stream like stdin (plain or gzip): bounded memory, one answer per
+    line, and an overlong or undecodable line ends it in one line naming the file and line."""
+    big = tmp_path / "many.txt.gz"
+    with gzip.open(big, "wt", encoding="utf-8") as f:
+        for i in range(20_000):
+            f.write(("i love this film\n", "worst movie ever\n")[i % 2])
+    code, out, _ = run(capsys, "sentiment", "predict", trained / "run", "--file", big)
+    labels = [line.split("\t")[0] for line in out.splitlines()]
+    assert code == 0 and labels[:2] == ["pos", "neg"] and len(labels) == 20_000
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"i love this film\nworst \xff\n")
+    code, out, err = run(capsys, "sentiment", "predict", trained / "run", "--file", bad)
+    assert code == 1 and out.startswith("pos\t") and out.count("\n") == 1
+    assert err.count("\n") == 1 and f"{bad} line 2 is not valid utf-8" in err, err

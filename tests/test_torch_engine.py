@@ -218,3 +218,14 @@ def test_one_layer_with_dropout_gives_no_pytorch_warning(tmp_path, recwarn):
            **SETTINGS)  # fmt: skip
     messages = [str(w.message) for w in recwarn]
     assert not [m for m in messages if "dropout" in m], messages
+
+
+def test_the_numpy_engine_is_refused_under_torchrun_from_python_too(tmp_path, monkeypatch):
+    from rnnkit.textgen import CharLM
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("to be or not to be " * 40)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="one of 2 processes started by torchrun.*engine='torch'"):
+        CharLM(hidden_size=4, num_layers=1).fit(corpus, out=tmp_path / "run", steps=1)
+    assert not (tmp_path / "run").exists()

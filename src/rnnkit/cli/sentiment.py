@@ -173,7 +173,7 @@ def cmd_sentiment_eval(args) -> int:
 
 
 def cmd_sentiment_predict(args) -> int:
-    from ..text.readers import read_unlabeled, stream_lines
+    from ..text.readers import stream_file_lines, stream_lines
 
     if args.texts and args.file:
         raise UsageError("give texts as arguments or --file, not both")
@@ -182,14 +182,17 @@ def cmd_sentiment_predict(args) -> int:
     except LookupError:
         raise UsageError(f"unknown text encoding {args.encoding!r}") from None
     clf = _load_classifier(args)
-    if args.texts or args.file:
-        texts = list(args.texts) if args.texts else read_unlabeled(args.file, args.encoding)
-        for start in range(0, len(texts), PREDICT_BATCH):
-            _print_predictions(clf, texts[start : start + PREDICT_BATCH], args.json)
+    if args.texts:
+        for start in range(0, len(args.texts), PREDICT_BATCH):
+            _print_predictions(clf, args.texts[start : start + PREDICT_BATCH], args.json)
         return EXIT_OK
-    # stdin: each line's answer as soon as it has come (a pipe may hold a line-at-a-time
-    # dialogue, or never end), in bounded memory
-    for lines in stream_lines(sys.stdin.buffer, args.encoding):
+    # --file or stdin, read as a stream: each line's answer as soon as it has come (a pipe
+    # may hold a line-at-a-time dialogue, or never end), in bounded memory
+    if args.file:
+        batches = stream_file_lines(args.file, args.encoding)
+    else:
+        batches = stream_lines(sys.stdin.buffer, args.encoding)
+    for lines in batches:
         for start in range(0, len(lines), PREDICT_BATCH):
             _print_predictions(clf, lines[start : start + PREDICT_BATCH], args.json)
             sys.stdout.flush()

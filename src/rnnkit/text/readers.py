@@ -446,6 +446,25 @@ def read_folder(
     return out
 
 
+def stream_file_lines(
+    path: str | os.PathLike, encoding: str = "utf-8", *, max_chars: int = MAX_LINE_CHARS
+) -> Iterator[list[str]]:
+    """The lines of a file (plain or gzip) in batches, read as a stream in bounded memory
+    (:func:`stream_lines`; errors name the file and the line)."""
+    import gzip
+
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
+        try:
+            yield from stream_lines(stream, encoding, what=str(path), max_chars=max_chars)
+        except (OSError, EOFError, zlib.error) as exc:
+            if not gzipped:
+                raise
+            raise DataError(f"{path}: corrupt gzip data ({exc})") from None
+
+
 def read_unlabeled(path: str | os.PathLike, encoding: str = "utf-8") -> list[str]:
     """One text per line (for prediction); blank lines are kept as empty strings."""
     return read_lines(path, encoding)

@@ -46,6 +46,7 @@ from ..training import (
     load_model,
     resolve_checkpoint,
 )
+from ..training.distributed import refuse_numpy_engine_under_torchrun
 from ..training.lifecycle import check_config_version, save_model, sha256_text
 from ..training.options import build_trainer, settings_from, stop_rule_for
 from ..training.settings import count
@@ -403,6 +404,7 @@ def _source(
 def _processes(engine: str):
     """The torch engine's processes (this one, or torchrun's), None for the NumPy engine."""
     if engine == "numpy":
+        refuse_numpy_engine_under_torchrun(APP)
         return None
     from ..extras import MissingExtraError
     from ..training.distributed import Processes

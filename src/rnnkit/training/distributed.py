@@ -95,6 +95,21 @@ class Processes:
         return torch.cat(parts, dim=dim)
 
 
+def refuse_numpy_engine_under_torchrun(app: str) -> None:
+    """A NumPy-engine training started as one of several torchrun processes would be one
+    independent run per process (all but one then fail on the run directory's lock): a
+    ValueError saying so, before anything is read or written (torch is not imported)."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return
+    if world > 1:
+        raise ValueError(
+            f"this is one of {world} processes started by torchrun, but the numpy engine "
+            f"trains in one process: use engine='torch' ({app} train --engine torch)"
+        )
+
+
 def _env_int(name: str, default: int) -> int:
     text = os.environ.get(name, str(default))
     try:
