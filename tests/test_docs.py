@@ -62,7 +62,7 @@ def test_equations_name_functions_that_exist():
 
     text = (DOCS / "equations.md").read_text(encoding="utf-8")
     named = set(re.findall(r"`(\w+Cell)\.(forward|backward)`", text))
-    assert len(named) == 10  # five cells, forward and backward
+    assert len(named) == 14  # seven cells, forward and backward
     for cls, method in named:
         assert callable(getattr(getattr(cells, cls, None), method, None)), f"{cls}.{method}"
 

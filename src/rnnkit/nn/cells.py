@@ -58,7 +58,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .functional import sigmoid
+from .functional import sigmoid, softplus
 
 
 def _recurrent(h_prev: np.ndarray, weight_hh: np.ndarray, bias_hh: np.ndarray | None):
@@ -84,10 +84,13 @@ class Cell:
     options: ClassVar[str] = ""
     #: The ``torch.nn`` class computing the same layer, by name; None where PyTorch has none.
     torch_name: ClassVar[str | None]
-    #: The ONNX operator computing one layer of this cell.
-    onnx_op: ClassVar[str]
+    #: The ONNX operator computing one layer of this cell; None where ONNX has none.
+    onnx_op: ClassVar[str | None]
     #: ``onnx_gate_order[k]``: which of our gate blocks is the operator's block ``k``.
     onnx_gate_order: ClassVar[tuple[int, ...]]
+    #: Whether the layer holds ``weight_hh``/``bias_hh``: False for the minimal cells, whose
+    #: gates read only the input (their step is a linear recurrence in ``h``).
+    recurrent_weights: ClassVar[bool] = True
     #: The operator's attributes that select this cell (besides sizes and direction).
     onnx_attributes: ClassVar[dict[str, object]] = {}
     #: The operator's ``activations`` for one direction; empty: the operator's default.
@@ -361,9 +364,131 @@ class GRUResetBeforeCell(Cell):
         return cache[2]
 
 
+# ---------------------------------------------------------------------------
+# Minimal GRU and LSTM (Feng et al. 2024, "Were RNNs All We Needed?", arXiv 2410.01201)
+# ---------------------------------------------------------------------------
+
+
+class MinGRUCell(Cell):
+    """One minGRU step (Feng et al. 2024, section 3.1.3): no ``h`` in the gates, so ``h_t`` is a
+    linear function of ``h_{t-1}``. Gate blocks z, n (``n`` is the paper's candidate ``h~``)::
+
+        [z, n] = x W_ih^T + b_ih          (B, 2H): z = W_z x + b_z, h~ = W_h x + b_h
+        z = σ(z)                          h~ = n   (the paper's linear candidate, no g(.))
+        h = (1 - z) * h_prev + z * h~     = a * h_prev + b,  a = 1 - z,  b = z * h~
+
+    This is the step the layer's reference loop runs, the definition; the scan
+    (:mod:`rnnkit.nn.scan`) computes the same function for all steps at once from
+    ``log a = -softplus(z_pre)`` and ``b``. The paper's log-space code (its appendix,
+    minGRU-pytorch) also squashes the candidate, ``h~ = g(.)``, to keep ``h`` positive; our
+    scan splits ``b`` by sign instead, so the candidate stays linear as in the main text.
+
+    Shapes: gx (B, 2H), h_prev (B, H) -> h (B, H); every operation is element-wise, so
+    ``forward`` and ``backward`` work as well on (T, B, ...) arrays. Cache: (acts (B, 2H) =
+    [z, h~], h_prev).
+    """
+
+    mode = "MIN_GRU"
+    num_gates = 2
+    gate_names = ("z", "n")
+    name = "min_gru"
+    torch_name = None  # no torch.nn layer
+    onnx_op, onnx_gate_order = None, ()  # not an ONNX operator
+    recurrent_weights = False
+
+    def forward(self, gx, state, weight_hh=None, bias_hh=None):
+        (h_prev,) = state
+        H = h_prev.shape[-1]
+        acts = np.concatenate([sigmoid(gx[..., :H]), gx[..., H:]], axis=-1)  # [z, h~]
+        z, n = acts[..., :H], acts[..., H:]
+        h = (1.0 - z) * h_prev + z * n
+        return (h,), (acts, h_prev)
+
+    @staticmethod
+    def coefficients(gx):
+        """``(log a, b)`` of ``h = a h_prev + b`` for pre-activations ``gx`` (..., 2H), each
+        (..., H): ``log a = log(1 - σ(z)) = -softplus(z)``, ``b = σ(z) h~``; and the acts."""
+        H = gx.shape[-1] // 2
+        z = sigmoid(gx[..., :H])
+        acts = np.concatenate([z, gx[..., H:]], axis=-1)
+        return -softplus(gx[..., :H]), z * gx[..., H:], acts
+
+    def backward(self, dstate, cache, weight_hh=None):
+        """dz_pre = dh * (h~ - h_prev) * z(1-z);  dh~ = dh * z;  dh_prev = dh * (1 - z)."""
+        (dh,) = dstate
+        acts, h_prev = cache
+        H = h_prev.shape[-1]
+        z, n = acts[..., :H], acts[..., H:]
+        dgx = np.concatenate([dh * (n - h_prev) * z * (1.0 - z), dh * z], axis=-1)
+        return dgx, dgx, (dh * (1.0 - z),)
+
+
+class MinLSTMCell(Cell):
+    """One minLSTM step (Feng et al. 2024, section 3.2.3, with the time-independent
+    normalisation of the forget and input gates). Gate blocks f, i, g (``g`` is the
+    paper's candidate ``h~``); the state is ``h`` alone (no cell state)::
+
+        [f, i, g] = x W_ih^T + b_ih       (B, 3H)
+        f, i = σ(f), σ(i);  h~ = g        (linear candidate, no g(.))
+        f' = f / (f + i),   i' = i / (f + i)
+        h = f' * h_prev + i' * h~         = a * h_prev + b,  a = f',  b = i' * h~
+
+    In log space (the scan): ``d = softplus(-f_pre) - softplus(-i_pre)`` (= log(i/f)),
+    ``log f' = -softplus(d)``, ``log i' = -softplus(-d)``.
+
+    Shapes: gx (B, 3H), h_prev (B, H) -> h (B, H); element-wise, so also (T, B, ...).
+    Cache: (acts (B, 3H) = [f, i, h~] (f and i before the normalisation), h_prev).
+    """
+
+    mode = "MIN_LSTM"
+    num_gates = 3
+    gate_names = ("f", "i", "g")
+    name = "min_lstm"
+    torch_name = None  # no torch.nn layer
+    onnx_op, onnx_gate_order = None, ()  # not an ONNX operator
+    recurrent_weights = False
+
+    def forward(self, gx, state, weight_hh=None, bias_hh=None):
+        (h_prev,) = state
+        H = h_prev.shape[-1]
+        acts = np.concatenate([sigmoid(gx[..., : 2 * H]), gx[..., 2 * H :]], axis=-1)
+        f, i, g = acts[..., :H], acts[..., H : 2 * H], acts[..., 2 * H :]
+        f_norm, i_norm = f / (f + i), i / (f + i)
+        h = f_norm * h_prev + i_norm * g
+        return (h,), (acts, h_prev)
+
+    @staticmethod
+    def coefficients(gx):
+        """``(log a, b, acts)`` of ``h = a h_prev + b`` for pre-activations ``gx`` (..., 3H):
+        ``log a = log f' = -softplus(d)``, ``b = i' h~ = exp(-softplus(-d)) h~``."""
+        H = gx.shape[-1] // 3
+        f_pre, i_pre, g = gx[..., :H], gx[..., H : 2 * H], gx[..., 2 * H :]
+        d = softplus(-f_pre) - softplus(-i_pre)  # log(i / f)
+        acts = np.concatenate([sigmoid(gx[..., : 2 * H]), g], axis=-1)
+        return -softplus(d), np.exp(-softplus(-d)) * g, acts
+
+    def backward(self, dstate, cache, weight_hh=None):
+        """With s = f + i:  df = dh * i (h_prev - h~) / s²,  di = dh * f (h~ - h_prev) / s²;
+
+            df_pre = df * f(1-f)    di_pre = di * i(1-i)    dh~ = dh * i / s
+            dh_prev = dh * f / s
+        """
+        (dh,) = dstate
+        acts, h_prev = cache
+        H = h_prev.shape[-1]
+        f, i, g = acts[..., :H], acts[..., H : 2 * H], acts[..., 2 * H :]
+        s = f + i
+        dfi = dh * (h_prev - g) / (s * s)  # df = dfi * i, di = -dfi * f
+        dgx = np.concatenate([dfi * i * f * (1.0 - f), -dfi * f * i * (1.0 - i), dh * i / s],
+                             axis=-1)  # fmt: skip
+        return dgx, dgx, (dh * f / s,)
+
+
 #: Every cell class by its ``name``: the one table from a cell's name to its class.
 CELLS: dict[str, type[Cell]] = {
-    cls.name: cls for cls in (RNNTanhCell, RNNReLUCell, LSTMCell, GRUCell, GRUResetBeforeCell)
+    cls.name: cls
+    for cls in (RNNTanhCell, RNNReLUCell, LSTMCell, GRUCell, GRUResetBeforeCell, MinGRUCell,
+                MinLSTMCell)
 }
 
 

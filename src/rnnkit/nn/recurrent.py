@@ -41,10 +41,13 @@ from .cells import (
     GRUCell,
     GRUResetBeforeCell,
     LSTMCell,
+    MinGRUCell,
+    MinLSTMCell,
     RNNReLUCell,
     RNNTanhCell,
 )
 from .module import Module, Parameter, resolve_dtype, uniform_array
+from .scan import linear_scan, linear_scan_adjoint
 
 
 class _Direction:
@@ -101,12 +104,14 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else H * self.num_directions
             for suffix in self._suffixes(layer):
-                for name, shape in ((f"weight_ih{suffix}", (G * H, layer_input)),
-                                    (f"weight_hh{suffix}", (G * H, H))):  # fmt: skip
-                    setattr(self, name, Parameter(uniform_array(shape, bound, self.dtype)))
-                if self.bias:
-                    for name in (f"bias_ih{suffix}", f"bias_hh{suffix}"):
-                        setattr(self, name, Parameter(uniform_array((G * H,), bound, self.dtype)))
+                sides = ("ih", "hh") if cell.recurrent_weights else ("ih",)  # minimal cells: ih
+                for side in sides:
+                    shape = (G * H, layer_input if side == "ih" else H)
+                    setattr(self, f"weight_{side}{suffix}",
+                            Parameter(uniform_array(shape, bound, self.dtype)))  # fmt: skip
+                for side in sides if self.bias else ():
+                    setattr(self, f"bias_{side}{suffix}",
+                            Parameter(uniform_array((G * H,), bound, self.dtype)))  # fmt: skip
         self._cache = None
         # scratch arrays per (layer, direction), filled by the compiled drivers
         self._workspaces: dict[int, registry.Workspace] = {}
@@ -124,24 +129,28 @@ class RNNBase(Module):
 
         Per direction, layer 0 has ``G*H*(I + H)`` weights and layer ``k > 0``
         ``G*H*(D*H + H)``, plus ``2*G*H`` biases each (``G`` gates of ``cell``,
-        ``D`` directions): what a checkpoint's sizes can be checked against
-        before anything is allocated.
+        ``D`` directions; the minimal cells have no ``W_hh``, ``b_hh``: no ``+ H``, one
+        bias): what a checkpoint's sizes can be checked against before anything is
+        allocated.
         """
         G, H, I, L = cell.num_gates, int(hidden_size), int(input_size), int(num_layers)
         D = 2 if bidirectional else 1
-        per_direction = G * H * (I + H) + (L - 1) * G * H * (D * H + H)
+        sides = 2 if cell.recurrent_weights else 1
+        hh = H if cell.recurrent_weights else 0
+        per_direction = G * H * (I + hh) + (L - 1) * G * H * (D * H + hh)
         if bias:
-            per_direction += L * 2 * G * H
+            per_direction += L * sides * G * H
         return D * per_direction
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 
     def _weights(self, suffix: str):
+        """``(weight_ih, weight_hh, bias_ih, bias_hh)`` Parameters, None where absent."""
         p = self._parameters
         b_ih = p.get(f"bias_ih{suffix}")
         b_hh = p.get(f"bias_hh{suffix}")
-        return p[f"weight_ih{suffix}"], p[f"weight_hh{suffix}"], b_ih, b_hh
+        return p[f"weight_ih{suffix}"], p.get(f"weight_hh{suffix}"), b_ih, b_hh
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -467,7 +476,7 @@ class RNNBase(Module):
 
     def _backward_direction(self, run, dY, dstate, weights):
         """BPTT through one (layer, direction); returns (dX, dstate0)."""
-        W_hh = weights[1].data
+        W_hh = None if weights[1] is None else weights[1].data
         if isinstance(run, _Direction):
             dGx, dGh_n, n_input, dstate0 = self._reference_backward(run, dY, dstate, W_hh)
         else:  # the forward ran the compiled driver: so does backward
@@ -486,7 +495,7 @@ class RNNBase(Module):
         cell, X, caches, mask = self.cell, run.X, run.caches, run.mask
         T, B, _ = X.shape
         H = self.hidden_size
-        dGx = np.empty((T, B, W_hh.shape[0]), dtype=self.dtype)
+        dGx = np.empty((T, B, cell.num_gates * H), dtype=self.dtype)
         dGh_n = np.empty((T, B, H), dtype=self.dtype) if cell.separate_recurrent_grad else None
         for t in reversed(range(T)):
             # the output at t is h_t; padded outputs are constants
@@ -539,7 +548,9 @@ class RNNBase(Module):
         db = dGx2.sum(axis=0) if p_bih is not None else None
         if p_bih is not None and p_bih.requires_grad:
             p_bih.grad += db
-        if dGh_n is None and n_input is None:  # the recurrent side has the same gate gradients
+        if p_hh is None:  # the minimal cells: no recurrent weights
+            pass
+        elif dGh_n is None and n_input is None:  # the recurrent side has the same gate gradients
             if p_hh.requires_grad:
                 add_product(p_hh.grad, dGx2, Hprev)
             if p_bhh is not None and p_bhh.requires_grad:
@@ -557,10 +568,11 @@ class RNNBase(Module):
 
 
 def build_layer(cell: type[Cell], input_size: int, hidden_size: int, **kwargs) -> RNNBase:
-    """The layer (:class:`RNN`, :class:`LSTM` or :class:`GRU`) that runs ``cell``, built with
+    """The layer (:class:`RNN`, :class:`LSTM`, :class:`GRU`, :class:`MinGRU` or
+    :class:`MinLSTM`) that runs ``cell``, built with
     the options that select it (``cell.layer_options``) and ``kwargs`` (``num_layers``,
     ``dropout``, ``dtype``, ...)."""
-    for layer in (RNN, LSTM, GRU):
+    for layer in (RNN, LSTM, GRU, MinGRU, MinLSTM):
         if cell in layer.cells:
             return layer(input_size, hidden_size, **cell.layer_options, **kwargs)
     raise ValueError(f"no recurrent layer runs {cell.__name__}")
@@ -624,3 +636,102 @@ class GRU(RNNBase):
         super().__init__(cell, input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, dtype)
         self.reset_after = bool(reset_after)
+
+
+class _ScanRun:
+    """What the scan path remembers of one (layer, direction): ``states`` ((T+1, B, H),),
+    ``acts`` (T, B, G*H) the gate values, ``log_a`` (T, B, H) the recurrence's log
+    coefficients (0 at padded steps)."""
+
+    __slots__ = ("X", "states", "acts", "log_a", "mask", "rev")
+
+
+class MinRNNBase(RNNBase):
+    """Shared machinery of :class:`MinGRU` and :class:`MinLSTM` (Feng et al. 2024).
+
+    Same layout, stacking, directions, dropout, ``lengths`` and state carry as the other
+    layers; parameters ``weight_ih_lk`` (G*H, I or D*H) and ``bias_ih_lk`` (G*H,) only (no
+    hidden-to-hidden weights). The state is ``h`` alone.
+
+    ``scan=True`` (default) solves each direction's recurrence ``h_t = a_t h_{t-1} + b_t``
+    for all steps at once (:mod:`rnnkit.nn.scan`: one matmul for the gates, a log-space
+    scan, its adjoint a reverse scan); ``scan=False`` runs the readable per-step loop of
+    the cell (:class:`~rnnkit.nn.cells.MinGRUCell`), the definition. Both compute the
+    same function (the tests check one against the other). Padded steps have ``a = 1``,
+    ``b = 0``: the state is kept and the gradient passes straight through.
+    """
+
+    def __init__(self, cell: Cell, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, dtype=np.float32, scan: bool = True) -> None:
+        super().__init__(cell, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype)  # fmt: skip
+        self.scan = bool(scan)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.scan else ", scan=False")
+
+    def _run_direction(self, X, state0, weights, mask, ws):
+        if not self.scan:  # the reference loop (the fast path registers no minimal cell)
+            return super()._run_direction(X, state0, weights, mask, ws)
+        X = np.ascontiguousarray(X)
+        T, B, _ = X.shape
+        W_ih, _, b_ih, _ = weights
+        Gx = (X.reshape(T * B, -1) @ W_ih.data.T).reshape(T, B, -1)  # (T, B, G*H)
+        if b_ih is not None:
+            Gx += b_ih.data
+        log_a, b, acts = self.cell.coefficients(Gx)  # (T, B, H), (T, B, H), (T, B, G*H)
+        if mask is not None:  # padded steps: a = 1, b = 0
+            log_a, b = log_a * mask, b * mask
+        run = _ScanRun()
+        run.X, run.acts, run.log_a, run.mask = X, acts, log_a, mask
+        run.states = (linear_scan(log_a, b, state0[0]),)  # ((T+1, B, H),)
+        return run
+
+    def _backward_direction(self, run, dY, dstate, weights):
+        if not isinstance(run, _ScanRun):
+            return super()._backward_direction(run, dY, dstate, weights)
+        mask = run.mask
+        if mask is not None:  # padded outputs are constants
+            dY = dY * mask
+        lam = linear_scan_adjoint(run.log_a, dY, dstate[0])  # (T, B, H): dL/dh_t, all of it
+        Hs = run.states[0]
+        # the cell's step backward is element-wise: all T steps in one call
+        dGx, _, _ = self.cell.backward((lam if mask is None else lam * mask,), (run.acts, Hs[:-1]))
+        dh0 = np.exp(run.log_a[0]) * lam[0]  # (B, H)
+        return self._weight_gradients(run, dGx, None, None, weights), (dh0,)
+
+
+class MinGRU(MinRNNBase):
+    """minGRU (Feng et al. 2024): ``h_t = (1 - z_t) h_{t-1} + z_t h~_t``, ``z_t = σ(W_z x_t +
+    b_z)``, ``h~_t = W_h x_t + b_h``; equations in :class:`rnnkit.nn.cells.MinGRUCell`.
+
+    Parameters per layer k: ``weight_ih_lk`` (2H, I or D*H), ``bias_ih_lk`` (2H,), gate
+    blocks z, n (n = h~). ``scan``: see :class:`MinRNNBase`.
+    """
+
+    cells = (MinGRUCell,)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype=np.float32, scan: bool = True) -> None:
+        super().__init__(MinGRUCell(), input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, dtype, scan)  # fmt: skip
+
+
+class MinLSTM(MinRNNBase):
+    """minLSTM (Feng et al. 2024): ``h_t = f'_t h_{t-1} + i'_t h~_t`` with ``f' = f / (f + i)``,
+    ``i' = i / (f + i)``, ``f, i = σ(W x + b)``, ``h~ = W_h x + b_h``; equations in
+    :class:`rnnkit.nn.cells.MinLSTMCell`. No cell state: the state is ``h``.
+
+    Parameters per layer k: ``weight_ih_lk`` (3H, I or D*H), ``bias_ih_lk`` (3H,), gate
+    blocks f, i, g (g = h~). ``scan``: see :class:`MinRNNBase`.
+    """
+
+    cells = (MinLSTMCell,)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype=np.float32, scan: bool = True) -> None:
+        super().__init__(MinLSTMCell(), input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, dtype, scan)  # fmt: skip
