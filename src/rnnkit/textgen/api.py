@@ -4,7 +4,10 @@ lm = CharLM(cell="lstm", hidden_size=256, num_layers=2)
 lm.fit("input.txt", minutes=5, out="runs/shakespeare")   # or a str of text
 lm.fit(out="runs/shakespeare", resume=True, minutes=10)  # continue it exactly
 print(lm.generate(300, prime="ROMEO:", temperature=0.8, seed=1))
+print(lm.generate(300, num_samples=8, stop="\n\n", seed=1))  # 8 texts, one batch
+print(lm.generate(100, beam=8, stop="\n"))                 # beam search: the likeliest
 print(lm.evaluate())                                     # the validation split
+print(lm.score(["ROMEO:", "The king is dead."]))         # each line's log-probability
 lm = CharLM.load("runs/shakespeare")                     # best.npz of a run
 """
 
