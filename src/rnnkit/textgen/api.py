@@ -57,6 +57,7 @@ from .evaluate import evaluate_ids
 from .model import CharRNN, CharRNNConfig
 from .sampling import SamplingOptions, sample_generators, sample_ids
 from .scoring import summary, surprises
+from .stopping import batch_texts, cut_at
 from .train import CharLMTask, TrainSettings
 
 APP = "textgen"
@@ -274,29 +275,10 @@ class CharLM:
                     for h in found]  # fmt: skip
         steps = sample_ids(network, prime_ids, length, options,
                            sample_generators(seed, num_samples))  # fmt: skip
-        if num_samples == 1:
-            pieces = (vocab.decode([int(ids[0])]) for ids in steps)
-            return [_cut_at(pieces, vocab.decode(stop_ids) if stop_ids is not None else None)]
-        # several samples: run the batch to its end (or until every sample has stopped)
         stop_text = vocab.decode(stop_ids) if stop_ids is not None else None
-        texts: list[list[Text]] = [[] for _ in range(num_samples)]
-        tails = [vocab.decode([])] * num_samples  # the last len(stop) characters of each
-        done = [False] * num_samples
-        for ids in steps:
-            for k, next_id in enumerate(ids):
-                if done[k]:
-                    continue
-                piece = vocab.decode([int(next_id)])
-                texts[k].append(piece)
-                if stop_text is not None:
-                    tails[k] = (tails[k] + piece)[-len(stop_text) :]
-                    if tails[k] == stop_text:
-                        done[k] = True
-                        del texts[k][len(texts[k]) - len(stop_text) :]
-            if all(done):
-                steps.close()
-                break
-        return [iter(t) for t in texts]
+        if num_samples == 1:  # streamed
+            return [cut_at((vocab.decode([int(ids[0])]) for ids in steps), stop_text)]
+        return batch_texts(steps, vocab.decode, num_samples, stop_text)
 
     def _encode_stop(self, stop: Text | None) -> np.ndarray | None:
         if stop is None:
@@ -538,26 +520,3 @@ def _split(
 def _is_file(text: str) -> bool:
     return "\n" not in text and len(text) < 4096 and os.path.isfile(text)
 
-
-def _cut_at(pieces: Iterator[Text], stop: Text | None) -> Iterator[Text]:
-    """``pieces`` up to (not including) the first ``stop``, holding back only the characters
-    that may still begin it."""
-    if stop is None:
-        yield from pieces
-        return
-    pending = stop[:0]
-    for piece in pieces:
-        pending += piece
-        if pending.endswith(stop):
-            yield from _pieces_of(pending[: len(pending) - len(stop)])
-            pieces.close()  # type: ignore[attr-defined]
-            return
-        while pending and not stop.startswith(pending):
-            yield pending[:1]
-            pending = pending[1:]
-    yield from _pieces_of(pending)
-
-
-def _pieces_of(text: Text) -> Iterator[Text]:
-    for i in range(len(text)):
-        yield text[i : i + 1]
