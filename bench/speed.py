@@ -46,7 +46,10 @@ which is also what either library uses when a user sets nothing):
   applies the linear layer and the softmax and draws the next character from
   a seeded generator (rnnkit: ``model.eval()``, a NumPy ``Generator`` and an
   inverse-CDF draw; PyTorch: ``eval()``, ``torch.no_grad()`` and
-  ``torch.multinomial`` with a seeded ``torch.Generator``).
+  ``torch.multinomial`` with a seeded ``torch.Generator``). A second case
+  draws ``--num-samples 64`` texts side by side (one batched ``(1, 64)`` step
+  per character, as ``rnnkit textgen sample --num-samples 64`` does) and
+  counts the characters of all of them.
 * **Timing inside one process**: ``time.perf_counter``. Warm-up: at least
   ``--warmup`` steps and at least ``--warmup-seconds`` (1 s). Then ``--reps``
   repetitions, each timing enough consecutive steps to last about 50 ms (one
@@ -592,8 +595,10 @@ def torch_allocator_peak(step) -> int | None:
 
 
 def generate_rnnkit(chars: int, vocab: int = 65, hidden: int = 512, embed: int = 64,
-                    layers: int = 2, seed: int = 0, warmup: int = 20) -> dict:
-    """chars/s sampling ``chars`` characters one at a time (eval mode, state carried)."""
+                    layers: int = 2, seed: int = 0, warmup: int = 20,
+                    num_samples: int = 1) -> dict:  # fmt: skip
+    """chars/s sampling ``chars`` characters one at a time (eval mode, state carried), for
+    ``num_samples`` texts side by side: one ``(1, N)`` step per character, all N counted."""
     from rnnkit import nn
 
     nn.manual_seed(0)
@@ -602,30 +607,34 @@ def generate_rnnkit(chars: int, vocab: int = 65, hidden: int = 512, embed: int =
     for m in (emb, lstm, head):
         m.eval()
     rng = np.random.default_rng(seed)
-    ids = np.zeros((1, 1), dtype=np.int64)
+    ids = np.zeros((1, num_samples), dtype=np.int64)
 
     def run(n):
         state, text = None, []
-        ids[0, 0] = 0
+        ids[:] = 0
         for _ in range(n):
             out, state = lstm(emb(ids), state)
-            z = head(out[0, 0]).astype(np.float64)
-            p = np.exp(z - z.max())
-            cdf = np.cumsum(p)
-            c = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), vocab - 1)
-            ids[0, 0] = c
-            text.append(c)
+            z = head(out[0]).astype(np.float64)  # (N, V)
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            cdf = np.cumsum(p, axis=1)
+            u = rng.random(num_samples) * cdf[:, -1]
+            c = np.minimum((cdf <= u[:, None]).sum(axis=1), vocab - 1)  # inverse CDF per row
+            ids[0] = c
+            text.append(int(c[0]))
         return text
 
     run(warmup)
     t0 = time.perf_counter()
     text = run(chars)
     seconds = time.perf_counter() - t0
-    return {"chars": chars, "seconds": seconds, "chars_per_s": chars / seconds, "sample": text[:20]}
+    total = chars * num_samples
+    return {"chars": total, "seconds": seconds, "chars_per_s": total / seconds,
+            "sample": text[:20]}  # fmt: skip
 
 
 def generate_torch(chars: int, vocab: int = 65, hidden: int = 512, embed: int = 64,
-                   layers: int = 2, seed: int = 0, warmup: int = 20) -> dict:
+                   layers: int = 2, seed: int = 0, warmup: int = 20,
+                   num_samples: int = 1) -> dict:  # fmt: skip
     """The same step loop in PyTorch under ``torch.no_grad()``, ``torch.multinomial`` sampling."""
     import torch
 
@@ -639,20 +648,22 @@ def generate_torch(chars: int, vocab: int = 65, hidden: int = 512, embed: int = 
 
     def run(n):
         state, text = None, []
-        c = 0
+        c = torch.zeros(num_samples, dtype=torch.long)
         with torch.no_grad():
             for _ in range(n):
-                out, state = lstm(emb(torch.tensor([[c]])), state)
-                probs = torch.softmax(head(out[0, 0]), dim=-1)
-                c = int(torch.multinomial(probs, 1, generator=gen))
-                text.append(c)
+                out, state = lstm(emb(c[None, :]), state)  # (1, N, H)
+                probs = torch.softmax(head(out[0]), dim=-1)  # (N, V)
+                c = torch.multinomial(probs, 1, generator=gen)[:, 0]
+                text.append(int(c[0]))
         return text
 
     run(warmup)
     t0 = time.perf_counter()
     text = run(chars)
     seconds = time.perf_counter() - t0
-    return {"chars": chars, "seconds": seconds, "chars_per_s": chars / seconds, "sample": text[:20]}
+    total = chars * num_samples
+    return {"chars": total, "seconds": seconds, "chars_per_s": total / seconds,
+            "sample": text[:20]}  # fmt: skip
 
 
 def generation_rate(lib: str, chars: int, reps: int = 3, **model) -> dict:
@@ -796,6 +807,15 @@ def generation_row(chars: int, runs: dict, model: dict | None = None) -> dict:
     return result
 
 
+#: the samples drawn side by side in the batched generation case
+BATCH_SAMPLES = 64
+
+
+def generation_batch(row: dict) -> dict:
+    """The batched case's row: figured like the single one, judged against no target."""
+    return {k: v for k, v in row.items() if k not in ("target", "pass")}
+
+
 def measure_memory(cases: list[dict], threads: int, libs=LIBS, blas: str = "auto") -> list[dict]:
     """:func:`step_memory` of every case, one process per library with MALLOC_ENV."""
     per_lib = {lib: spawn({"kind": "memory", "lib": lib, "cases": cases, "threads": threads,
@@ -907,6 +927,13 @@ def format_table(result: dict) -> str:
             f"generation ({gen['chars']} chars, {gen['layers']}-layer LSTM {gen['hidden']}): "
             f"rnnkit {rk.get('chars_per_s', nan):.0f} chars/s, "
             f"torch {pt.get('chars_per_s', nan):.0f} chars/s{verdict}")
+    batch = result.get("generation_batch")
+    if batch:
+        rk, pt = batch.get("rnnkit", {}), batch.get("torch", {})
+        lines.append(
+            f"generation, {batch['num_samples']} samples in one batch: "
+            f"rnnkit {rk.get('chars_per_s', nan):.0f} chars/s, "
+            f"torch {pt.get('chars_per_s', nan):.0f} chars/s (all samples' characters)")
     s = result["summary"]
     lines += ["", f"targets: {s['passed']} PASS, {s['missed']} MISS"]
     lines += [f"  MISS {x}" for x in s["misses"]]
@@ -1032,6 +1059,10 @@ def main(argv=None) -> dict:
         print(f"generation ({chars} chars)...", flush=True)
         result["generation"] = bench_generation(chars, args.threads, args.pairs,
                                                 blas=args.blas)
+        print(f"generation ({chars} chars x {BATCH_SAMPLES} samples)...", flush=True)
+        result["generation_batch"] = generation_batch(
+            bench_generation(chars, args.threads, args.pairs, blas=args.blas,
+                             num_samples=BATCH_SAMPLES))  # fmt: skip
     result["summary"] = summarize(result)
     result["seconds"] = time.time() - t_start
     try:

@@ -227,3 +227,22 @@ def test_phase_profile_prints_every_phase(phases, capsys, tmp_path):
     import json
 
     assert json.loads(out_json.read_text())["seconds"] == row["seconds"]
+
+
+def test_generation_with_64_samples_in_one_batch_runs_on_a_tiny_shape(speed):
+    """The batched generation case (``--num-samples 64``), each library in its own process."""
+    tiny = {"vocab": 7, "hidden": 8, "embed": 4, "layers": 1}
+    row = speed.generation_batch(speed.bench_generation(
+        5, threads=1, pairs=1, reps=1, num_samples=speed.BATCH_SAMPLES, **tiny))
+    assert row["num_samples"] == 64 and "target" not in row and "pass" not in row
+    for lib in ("rnnkit", "torch"):
+        assert row[lib]["chars_per_s"] > 0
+    one = speed.generate_rnnkit(5, warmup=1, **tiny)
+    many = speed.generate_rnnkit(5, warmup=1, num_samples=64, **tiny)
+    assert one["chars"] == 5 and many["chars"] == 5 * 64
+    assert speed.generate_torch(5, warmup=1, num_samples=3, **tiny)["chars"] == 15
+    result = {"machine": {**speed.machine_info(1), "torch": {"torch": "x"}},
+              "matmul": {"size": 8, "numpy_gflops": 1.0}, "settings": {"pairs": 1},
+              "train": [], "generation_batch": row,
+              "summary": {"passed": 0, "missed": 0, "misses": []}}
+    assert "64 samples in one batch" in speed.format_table(result)

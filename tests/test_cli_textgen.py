@@ -105,6 +105,57 @@ def test_eval_plain_and_json(run_dir, capsys, tmp_path):
     assert result["bpc"] == pytest.approx(result["loss"] / np.log(2))
 
 
+def test_score_lines_from_stdin_whole_file_and_per_char(run_dir, capsys, tmp_path, monkeypatch):
+    text = HAMLET[:700]
+    (tmp_path / "t.txt").write_text(text)
+    whole = json.loads(run_cli(capsys, "textgen", "score", str(run_dir), str(tmp_path / "t.txt"),
+                               "--whole", "--json")[1])  # fmt: skip
+    ev = json.loads(run_cli(capsys, "textgen", "eval", str(run_dir), str(tmp_path / "t.txt"),
+                            "--json")[1])  # fmt: skip
+    assert whole["loss"] == pytest.approx(ev["loss"], abs=1e-6) and whole["chars"] == ev["chars"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"To be\n\nZzz @\nthe")))
+    code, out, _ = run_cli(capsys, "textgen", "score", str(run_dir), "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["line"] for r in rows] == [1, 2, 3, 4]
+    assert rows[0]["chars"] == 6 and rows[1]["chars"] == 1 and rows[3]["chars"] == 4
+    assert rows[2] == {"line": 3, "unscorable": ["'@'", "'Z'", "'z'"]}
+    code, out, _ = run_cli(capsys, "textgen", "score", str(run_dir), str(tmp_path / "t.txt"))
+    assert code == 0 and len(out.splitlines()) == text.count("\n") + 1
+    assert out.startswith("line 1: ") and "bits/char, perplexity" in out
+    code, out, _ = run_cli(capsys, "textgen", "score", str(run_dir), str(tmp_path / "t.txt"),
+                           "--per-char")  # fmt: skip
+    assert code == 0 and out.splitlines()[1].startswith('  "T" ')
+    assert_one_line_error(*run_cli(capsys, "textgen", "score", str(run_dir), "-", "--whole",
+                                   "--per-char")[::2], "--per-char")  # fmt: skip
+
+
+def test_sample_beam_batches_stop_prime_file_and_json(run_dir, capsys, tmp_path):
+    sample = ["textgen", "sample", str(run_dir), "--length", "40", "--prime", "To be"]
+    code, out, _ = run_cli(capsys, *sample, "--beam", "4", "--num-samples", "2", "--json")
+    beams = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [b["sample"] for b in beams] == [0, 1] and beams[0] != beams[1]
+    assert run_cli(capsys, *sample, "--beam", "4", "--num-samples", "2", "--json")[1] == out
+    code, out, _ = run_cli(capsys, *sample, "--seed", "3", "--num-samples", "6", "--json")
+    texts = [json.loads(line)["text"] for line in out.splitlines()]
+    assert code == 0 and len(texts) == 6 and len(set(texts)) > 1
+    alone = run_cli(capsys, *sample, "--seed", "3")[1]
+    assert alone == "To be" + texts[0] + "\n"  # sample 0 of a batch is the seed's sample
+    code, out, _ = run_cli(capsys, *sample, "--seed", "3", "--num-samples", "6", "--stop", " ",
+                           "--json")  # fmt: skip
+    assert [json.loads(line)["text"] for line in out.splitlines()] == [
+        t.split(" ")[0] for t in texts]
+    code, out, _ = run_cli(capsys, *sample, "--seed", "3", "--stop", " ")
+    assert out == "To be" + texts[0].split(" ")[0] + "\n"
+    (tmp_path / "prime.txt").write_text("To be")
+    code, out, _ = run_cli(capsys, "textgen", "sample", str(run_dir), "--length", "40",
+                           "--seed", "3", "--prime-file", str(tmp_path / "prime.txt"))  # fmt: skip
+    assert code == 0 and out == alone
+    assert_one_line_error(*run_cli(capsys, *sample, "--prime-file", "x")[::2],
+                          "--prime or --prime-file")  # fmt: skip
+    assert_one_line_error(*run_cli(capsys, *sample, "--beam", "2", "--num-samples", "3")[::2],
+                          "2 beams")  # fmt: skip
+
+
 # -- bad input: one line on stderr, non-zero status, nothing destroyed ---------------------
 def test_missing_and_empty_corpus(tmp_path, capsys):
     code, _, err = run_cli(capsys, "textgen", "train", str(tmp_path / "nope.txt"), "--out",

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from .analyze import add_analyze_commands
 from .data import add_data_commands
+from .demo import add_demo_command
 from .explore import add_explore_commands
 from .export import add_export_commands
 from .parsing import (
@@ -40,7 +41,7 @@ from .parsing import (
     given_options,
 )
 from .sentiment import add_sentiment_commands
-from .textgen import add_demo_command, add_textgen_commands
+from .textgen import add_textgen_commands
 
 #: one registration function per command group, in --help order
 COMMAND_GROUPS: list[Callable] = [

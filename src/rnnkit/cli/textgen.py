@@ -1,7 +1,8 @@
-"""``rnnkit textgen`` (train, sample, eval) and ``rnnkit demo``."""
+"""``rnnkit textgen`` (train, sample, eval, score)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -39,11 +40,12 @@ def add_textgen_commands(sub) -> None:
     from ..textgen import CharRNNConfig, TrainSettings
     from ..textgen.api import DEFAULT_STOP
     from ..textgen.sampling import SampleRequest, SamplingOptions
+    from ..textgen.scoring import ScoreRequest
     from ..training import EngineChoice
 
     textgen = sub.add_parser(
         "textgen",
-        help="character-level text generator: train, sample, eval",
+        help="character-level text generator: train, sample, eval, score",
         description="Character-level language model (char-rnn style) on any text.",
     )
     tg = textgen.add_subparsers(title="commands", metavar="COMMAND")
@@ -96,6 +98,23 @@ def add_textgen_commands(sub) -> None:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     _add_checkpoint_option(ev)
     ev.set_defaults(run=cmd_textgen_eval)
+
+    score = tg.add_parser(
+        "score",
+        help="log-probability of each line: nats/char, bits/char, perplexity",
+        description=(
+            "Score each line of FILE (or of standard input, as the lines arrive) under the "
+            "model: each line on its own, from the start state after a newline, its ending "
+            "newline included. A line with characters outside the vocabulary is reported "
+            "unscorable. --whole scores the whole text as 'textgen eval' does."
+        ),
+    )
+    score.add_argument("run_dir", metavar="RUN_DIR", help=MODEL_HELP)
+    score.add_argument("file", nargs="?", default="-", metavar="FILE",
+                       help="text to score, - for standard input (default)")  # fmt: skip
+    add_options(score, ScoreRequest)
+    _add_checkpoint_option(score)
+    score.set_defaults(run=cmd_textgen_score)
     textgen.set_defaults(run=_help_of(textgen))
 
 
@@ -172,24 +191,106 @@ def cmd_textgen_sample(args) -> int:
     from ..textgen.sampling import SampleRequest, SamplingOptions
 
     request = SampleRequest(**given_options(args, SampleRequest))
-    request.validate()
+    try:
+        request.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     lm = CharLM.load(args.run_dir, args.checkpoint)
-    prime = request.prime if request.prime else lm.default_prime()
-    pieces = lm.stream(request.length, prime=prime, seed=request.seed,
-                       **given_options(args, SamplingOptions))  # fmt: skip
-    if lm.vocab.encoding == "bytes":  # raw bytes out, as they came in
-        stream, newline = sys.stdout.buffer, b"\n"
-        prime = prime.encode("utf-8") if isinstance(prime, str) else prime
+    bytes_model = lm.vocab.encoding == "bytes"
+    if request.prime_file is not None:
+        data = Path(request.prime_file).read_bytes()
+        prime = data if bytes_model else _utf8(data, request.prime_file)
     else:
-        stream, newline = sys.stdout, "\n"
-    first = next(pieces, newline[:0])  # checks the options and the prime before printing
-    stream.write(prime + first)
-    for piece in pieces:
-        stream.write(piece)
+        prime = request.prime if request.prime else lm.default_prime()
+    if bytes_model and isinstance(prime, str):
+        prime = prime.encode("utf-8")
+    stream, newline = (sys.stdout.buffer, b"\n") if bytes_model else (sys.stdout, "\n")
+    keywords = dict(prime=prime, seed=request.seed, stop=request.stop,
+                    **given_options(args, SamplingOptions))  # fmt: skip
+    if request.num_samples == 1 and not request.json:
+        pieces = lm.stream(request.length, **keywords)
+        first = next(pieces, newline[:0])  # checks the options and the prime before printing
+        stream.write(prime + first)
+        for piece in pieces:
+            stream.write(piece)
+            stream.flush()
+        stream.write(newline)
         stream.flush()
-    stream.write(newline)
+        return EXIT_OK
+    texts = lm.generate(request.length, num_samples=request.num_samples, **keywords)
+    for k, text in enumerate(texts):
+        if request.json:
+            shown = (lambda t: t.decode("utf-8", errors="replace")) if bytes_model else str
+            print(json.dumps({"sample": k, "prime": shown(prime), "text": shown(text)}))
+            continue
+        if request.num_samples > 1:
+            stream.write(f"--- sample {k} ---\n".encode() if bytes_model
+                         else f"--- sample {k} ---\n")  # fmt: skip
+        stream.write(prime + text + newline)
     stream.flush()
     return EXIT_OK
+
+
+def _utf8(data: bytes, path: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text, as this model's prime must be") from None
+
+
+def cmd_textgen_score(args) -> int:
+    from ..text.readers import stream_lines
+    from ..textgen import CharLM
+    from ..textgen.scoring import ScoreRequest
+
+    request = ScoreRequest(**given_options(args, ScoreRequest))
+    try:
+        request.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    lm = CharLM.load(args.run_dir, args.checkpoint)
+    source = sys.stdin.buffer if args.file == "-" else None
+    if request.whole:
+        if source is None:  # the very computation of 'textgen eval FILE'
+            _print_score(lm.evaluate(Path(args.file)), request.json)
+        else:
+            data = source.read()
+            _print_score(lm.evaluate(data if lm.vocab.encoding == "bytes"
+                                     else _utf8(data, "stdin")), request.json)  # fmt: skip
+        return EXIT_OK
+    # each line's score as soon as it has come, in bounded memory
+    with (open(args.file, "rb") if source is None else contextlib.nullcontext(source)) as f:
+        number = 0
+        for lines in stream_lines(f, what=args.file if source is None else "stdin"):
+            for start in range(0, len(lines), SCORE_BATCH):
+                for result in lm.score(lines[start : start + SCORE_BATCH],
+                                       per_char=request.per_char):  # fmt: skip
+                    number += 1
+                    _print_score({"line": number, **result}, request.json)
+            sys.stdout.flush()
+    return EXIT_OK
+
+
+#: lines scored together by ``textgen score``
+SCORE_BATCH = 256
+
+
+def _print_score(result: dict, as_json: bool) -> None:
+    if as_json:
+        surprise = result.get("surprise")
+        if surprise and isinstance(surprise[0][0], bytes):
+            result["surprise"] = [[c.decode("latin-1"), v] for c, v in surprise]
+        print(json.dumps(result))
+        return
+    head = f"line {result['line']}: " if "line" in result else ""
+    if "unscorable" in result:
+        print(f"{head}unscorable: not in the vocabulary: {', '.join(result['unscorable'])}")
+        return
+    print(f"{head}{result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, "
+          f"perplexity {result['perplexity']:.3f}, {result['chars']} chars")  # fmt: skip
+    if "surprise" in result:
+        print("  " + " ".join(f"{json.dumps(c if isinstance(c, str) else c.decode('latin-1'))}"
+                              f" {v:.2f}" for c, v in result["surprise"]))  # fmt: skip
 
 
 def cmd_textgen_eval(args) -> int:
@@ -205,41 +306,4 @@ def cmd_textgen_eval(args) -> int:
             f"{result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, "
             f"perplexity {result['perplexity']:.3f} on {result['chars']:,} characters of {where}"
         )
-    return EXIT_OK
-
-
-
-
-# ---------------------------------------------------------------------------
-# demo
-# ---------------------------------------------------------------------------
-
-DEMO_MINUTES = 1.5
-
-
-def add_demo_command(sub) -> None:
-    demo = sub.add_parser(
-        "demo",
-        help=(f"train a small generator on Python's own source for {DEMO_MINUTES:g} minutes, "
-              "then write code"),
-        description=(
-            "Trains a small LSTM on the Python standard library's source (no download) "
-            "and prints text it generates."
-        ),
-    )
-    demo.add_argument(
-        "--minutes", type=float, default=DEMO_MINUTES, help=f"training time ({DEMO_MINUTES})"
-    )
-    demo.add_argument("--length", type=int, default=600, help="characters to generate (600)")
-    demo.add_argument(
-        "--out", metavar="RUN_DIR", help="also keep the run (checkpoints, metrics, plot)"
-    )
-    demo.add_argument("--seed", type=int, default=0, help="seed for training and sampling (0)")
-    demo.set_defaults(run=cmd_demo)
-
-
-def cmd_demo(args) -> int:
-    from ..textgen.demo import run_demo
-
-    run_demo(minutes=args.minutes, length=args.length, out=args.out, seed=args.seed)
     return EXIT_OK

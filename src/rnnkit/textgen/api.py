@@ -4,14 +4,17 @@ lm = CharLM(cell="lstm", hidden_size=256, num_layers=2)
 lm.fit("input.txt", minutes=5, out="runs/shakespeare")   # or a str of text
 lm.fit(out="runs/shakespeare", resume=True, minutes=10)  # continue it exactly
 print(lm.generate(300, prime="ROMEO:", temperature=0.8, seed=1))
+print(lm.generate(300, num_samples=8, stop="\n\n", seed=1))  # 8 texts, one batch
+print(lm.generate(100, beam=8, stop="\n"))                 # beam search: the likeliest
 print(lm.evaluate())                                     # the validation split
+print(lm.score(["ROMEO:", "The king is dead."]))         # each line's log-probability
 lm = CharLM.load("runs/shakespeare")                     # best.npz of a run
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,9 +53,12 @@ from ..training.distributed import refuse_numpy_engine_under_torchrun
 from ..training.lifecycle import check_config_version, save_model, sha256_text
 from ..training.options import build_trainer, settings_from, stop_rule_for
 from ..training.settings import count
+from .beam import beam_search
 from .evaluate import evaluate_ids
 from .model import CharRNN, CharRNNConfig
-from .sampling import SamplingOptions, generate_ids
+from .sampling import SamplingOptions, sample_generators, sample_ids
+from .scoring import summary, surprises
+from .stopping import batch_texts, cut_at
 from .train import CharLMTask, TrainSettings
 
 APP = "textgen"
@@ -215,30 +221,81 @@ class CharLM:
         top_k: int | None = None,
         top_p: float | None = None,
         greedy: bool = False,
+        beam: int | None = None,
+        length_alpha: float = 1.0,
+        stop: Text | None = None,
         seed: int | tuple | None = None,
     ) -> Iterator[Text]:
-        """Yield ``length`` generated characters one at a time (``bytes`` for a bytes model).
+        """Yield up to ``length`` generated characters one at a time (``bytes`` for a bytes
+        model).
 
         ``prime`` (default: a newline) is fed first and not repeated in the
         output; characters outside the vocabulary raise ``CorpusError`` naming
         them. The same ``seed`` gives the same text; None draws a fresh one.
+        ``stop``: the text ends where this string first appears in what is
+        generated (the string itself is not yielded; characters that may begin
+        it are held back until they cannot). ``beam``: beam search with that
+        many beams (see :mod:`.beam`; the text comes when the search is done).
         """
+        yield from self._texts(length, 1, prime=prime, temperature=temperature, top_k=top_k,
+                               top_p=top_p, greedy=greedy, beam=beam, length_alpha=length_alpha,
+                               stop=stop, seed=seed)[0]  # fmt: skip
+
+    def generate(
+        self, length: int = 200, *, num_samples: int | None = None, **kwargs: Any
+    ) -> Text | list[Text]:
+        """The :meth:`stream` joined into one ``str`` (or ``bytes``); with ``num_samples``, a
+        list of that many texts drawn together in one batch (with ``beam``: the best
+        ``num_samples`` beams, best first). Sample ``k`` of a seeded batch is the same in
+        every batch of more than ``k`` samples, and sample 0 is the single sample's text."""
+        vocab, _ = self._require_model()
+        join = b"".join if vocab.encoding == "bytes" else "".join
+        n = 1 if num_samples is None else num_samples
+        texts = [join(pieces) for pieces in self._texts(length, n, **kwargs)]
+        return texts[0] if num_samples is None else texts  # type: ignore[return-value]
+
+    def _texts(self, length: int, num_samples: int, *, prime: Text | None = None,
+               stop: Text | None = None, seed: int | tuple | None = None,
+               beam: int | None = None, length_alpha: float = 1.0,
+               **sampling: Any) -> list[Iterator[Text]]:  # fmt: skip
+        """The ``num_samples`` texts as iterators of pieces (all checks done first)."""
         vocab, network = self._require_model()
-        options = SamplingOptions(temperature, top_k, top_p, greedy)
+        options = SamplingOptions(**sampling, beam=beam, length_alpha=length_alpha)
         options.validate()
         count(0).check("length", length)
+        count(1, 10_000).check("num_samples", num_samples)
         if seed is not None and not isinstance(seed, tuple):
             check_seed(seed)
         prime_ids = self._encode_prime(prime)
-        rng = np.random.default_rng(seed)
-        for next_id in generate_ids(network, prime_ids, length, options, rng):
-            yield vocab.decode([next_id])
+        stop_ids = self._encode_stop(stop)
+        if beam is not None:
+            found = beam_search(network, prime_ids, length, beam, alpha=length_alpha,
+                                stop=stop_ids, num_results=num_samples)  # fmt: skip
+            cut = len(stop_ids) if stop_ids is not None else 0
+            return [iter([vocab.decode(list(h.ids[: len(h.ids) - cut if h.stopped else None]))])
+                    for h in found]  # fmt: skip
+        steps = sample_ids(network, prime_ids, length, options,
+                           sample_generators(seed, num_samples))  # fmt: skip
+        stop_text = vocab.decode(stop_ids) if stop_ids is not None else None
+        if num_samples == 1:  # streamed
+            return [cut_at((vocab.decode([int(ids[0])]) for ids in steps), stop_text)]
+        return batch_texts(steps, vocab.decode, num_samples, stop_text)
 
-    def generate(self, length: int = 200, **kwargs: Any) -> Text:
-        """The :meth:`stream` joined into one ``str`` (or ``bytes``)."""
-        pieces = list(self.stream(length, **kwargs))
+    def _encode_stop(self, stop: Text | None) -> np.ndarray | None:
+        if stop is None:
+            return None
+        if len(stop) == 0:
+            raise ValueError("stop must be a non-empty string")
         vocab, _ = self._require_model()
-        return b"".join(pieces) if vocab.encoding == "bytes" else "".join(pieces)  # type: ignore[arg-type]
+        if vocab.encoding == "bytes" and isinstance(stop, str):
+            stop = stop.encode("utf-8")
+        unknown = vocab.unknown(stop)
+        if unknown:
+            raise CorpusError(
+                f"the stop string has {len(unknown)} character(s) that are not in the model's "
+                f"vocabulary, so it could never appear: {', '.join(unknown)}"
+            )
+        return vocab.encode(stop)
 
     def default_prime(self) -> Text:
         vocab, _ = self._require_model()
@@ -288,6 +345,42 @@ class CharLM:
                 )
             ids = vocab.encode(corpus)
         return evaluate_ids(network, ids)
+
+    def score(self, texts: Iterable[Text], *, per_char: bool = False) -> list[dict[str, Any]]:
+        """How likely each of ``texts`` is, scored as a line (see :mod:`.scoring`).
+
+        Each text is read from the model's start state after the default prime
+        (a newline), and the newline that ends it is scored too (when the
+        vocabulary has one), so an empty line is the chance of an empty line
+        and every line has at least one character. Each result has
+        :meth:`evaluate`'s keys (``loss`` in nats/char, ``bpc``, ``perplexity``,
+        ``chars``) and ``log_prob`` (total, nats); ``per_char`` adds
+        ``surprise``, ``[[character, nats], ...]``. A text with characters
+        outside the vocabulary gets ``{"unscorable": [those characters]}``.
+        """
+        vocab, network = self._require_model()
+        prime = self.default_prime()  # a newline, if the vocabulary has one
+        start = int(vocab.encode(prime)[0])
+        end = prime if prime in ("\n", b"\n") else None  # the newline that ends a line
+        lines, results = [], []
+        for text in texts:
+            if vocab.encoding == "bytes" and isinstance(text, str):
+                text = text.encode("utf-8")
+            line = text + end if end is not None else text
+            unknown = vocab.unknown(line)
+            results.append({"unscorable": unknown} if unknown else None)
+            lines.append(None if unknown else (line, vocab.encode(line)))
+        scorable = [x for x in lines if x is not None]
+        nats = iter(surprises(network, [ids for _, ids in scorable], start))
+        for i, item in enumerate(lines):
+            if item is None:
+                continue
+            values = next(nats)
+            results[i] = summary(values)
+            if per_char:
+                results[i]["surprise"] = [[item[0][j : j + 1], float(v)]
+                                          for j, v in enumerate(values)]  # fmt: skip
+        return results
 
     def trace(self, text: Text, top_k: int = 5):
         """States, gates and top-k next-character guesses at every character (see :mod:`.trace`)."""
@@ -428,3 +521,4 @@ def _split(
 
 def _is_file(text: str) -> bool:
     return "\n" not in text and len(text) < 4096 and os.path.isfile(text)
+

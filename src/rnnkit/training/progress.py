@@ -1,10 +1,19 @@
-"""A progress bar that degrades gracefully: tqdm when installed, plain lines otherwise."""
+"""Progress on stderr: a tqdm bar on a terminal; plain lines in a log.
+
+When standard error is not a terminal (a log file, a pipe, ``make demo >
+log 2>&1``) or tqdm is not installed, progress is one plain line at most
+every :data:`PLAIN_INTERVAL` seconds (and one at the end), never the redrawn
+frames of a bar.
+"""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
+
+#: seconds between two plain progress lines
+PLAIN_INTERVAL = 5.0
 
 
 def format_duration(seconds: float) -> str:
@@ -25,11 +34,16 @@ class Progress:
     Messages go through :meth:`write` so they do not tear the bar.
     """
 
-    def __init__(self, *, enabled: bool, total: int | None, initial: int, desc: str = "train"):
+    def __init__(self, *, enabled: bool, total: int | None, initial: int, desc: str = "train",
+                 stream=None, interval: float = PLAIN_INTERVAL):  # fmt: skip
         self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.total, self.desc, self.interval = total, desc, interval
         self._bar = None
-        self._last_line = 0.0
-        if not enabled:
+        self._last_line = time.monotonic()  # plain lines: when the last was printed
+        self._pending: int | None = None  # the step not printed yet
+        self._postfix: dict[str, str] = {}  # the latest figures (they stay until new ones)
+        if not enabled or not _is_terminal(self.stream):
             return
         try:
             from tqdm.auto import tqdm
@@ -41,7 +55,7 @@ class Progress:
             desc=desc,
             unit="step",
             dynamic_ncols=True,
-            file=sys.stderr,
+            file=self.stream,
             leave=True,
         )
 
@@ -53,11 +67,17 @@ class Progress:
                 self._bar.set_postfix(postfix, refresh=False)
             self._bar.update(step - self._bar.n)  # tqdm throttles the redraws
             return
-        now = time.monotonic()
-        if postfix is not None and now - self._last_line >= 10:  # plain fallback: every 10 s
-            self._last_line = now
-            fields = " ".join(f"{k}={v}" for k, v in postfix.items())
-            print(f"step {step} {fields}", file=sys.stderr, flush=True)
+        if postfix is not None:
+            self._postfix = dict(postfix)
+        self._pending = step
+        if time.monotonic() - self._last_line >= self.interval:
+            self._plain_line()
+
+    def _plain_line(self) -> None:
+        step, self._pending, self._last_line = self._pending, None, time.monotonic()
+        of = f"/{self.total}" if self.total else ""
+        fields = "".join(f" {k}={v}" for k, v in self._postfix.items())
+        print(f"{self.desc}: step {step}{of}{fields}", file=self.stream, flush=True)
 
     def write(self, message: str) -> None:
         """Print a message line on stdout above the bar."""
@@ -70,3 +90,12 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        elif self.enabled and self._pending is not None:  # the last step, in a log
+            self._plain_line()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
