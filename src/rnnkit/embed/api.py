@@ -72,6 +72,8 @@ def train(
             given.validate()
             if not texts:
                 raise ValueError("give the text files to train on")
+            rule = stop_rule_for(stop, DEFAULT_STOP)
+            schedule_steps(rule, 1)  # refuses a rule without epochs or steps, before reading
             paths = [os.fspath(p) for p in texts]
             lines = read_lines(paths, encoding)
             vocab = WordVocab.build(count_words(lines, config.tokenizer), config.min_count,
@@ -79,7 +81,7 @@ def train(
             if len(vocab) == 0:
                 raise DataError(f"no word occurs min_count={config.min_count} times in "
                                 f"{', '.join(paths)}")  # fmt: skip
-            run_config, settings, rule = config, given, stop_rule_for(stop, DEFAULT_STOP)
+            run_config, settings = config, given
             network = WordVectors(len(vocab), config.dim, seed=given.seed)
             ids, sentences = encode_lines(lines, config.tokenizer, vocab)
             batches = -(-len(ids) // settings.chunk_words)
