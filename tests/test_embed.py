@@ -175,3 +175,18 @@ def test_cli(tmp_path, capsys):
     assert main(["embed", "export", run, "--out", out]) == 1
     assert "--force" in capsys.readouterr().err
     assert main(["embed", "neighbors", out, "b2", "-k", "1"]) == 0
+
+
+def test_bench_script_runs_rnnkit_worker(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "embed_speed.py"
+    spec = importlib.util.spec_from_file_location("embed_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    corpus = _two_topics(tmp_path / "c.txt", lines=50)
+    assert bench.main([str(corpus), "--only", "rnnkit", "--min-count", "1", "--dim", "8"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["library"] == "rnnkit" and row["words"] == 50 * 12
