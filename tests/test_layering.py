@@ -35,11 +35,12 @@ ALLOWED = {
     "textgen": {"nn", "text", "training", "extras"},
     "sentiment": {"nn", "text", "training", "extras"},
     "analysis": {"nn", "text", "training", "extras"},
+    "embed": {"nn", "text", "training", "extras"},
     "interop": {"nn", "text", "training", "textgen", "sentiment", "extras"},
     "explore": {"nn", "text", "training", "textgen", "sentiment", "analysis", "interop",
                 "extras"},
-    "cli": {"nn", "text", "training", "textgen", "sentiment", "analysis", "interop", "explore",
-            "gradcheck", "extras"},
+    "cli": {"nn", "text", "training", "textgen", "sentiment", "analysis", "embed", "interop",
+            "explore", "gradcheck", "extras"},
 }
 LOWER = ("rnnkit.nn", "rnnkit.text", "rnnkit.training", "rnnkit.textgen", "rnnkit.sentiment")
 UPPER = ("rnnkit.interop", "rnnkit.explore", "rnnkit.cli", "torch")

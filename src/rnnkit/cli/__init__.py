@@ -11,7 +11,7 @@ checkpoint...) print one line on stderr and exit with status 1 (2 for a
 command-line syntax error), never a traceback; set ``RNNKIT_DEBUG=1`` to see
 the traceback anyway.
 
-One module per command group (``textgen`` with ``demo``, ``sentiment``, ``data``,
+One module per command group (``textgen`` with ``demo``, ``sentiment``, ``embed``, ``data``,
 ``analyze``, ``explore``, ``export``), the parsing and the flags made from dataclasses in
 ``parsing``, what the training commands share in ``runs``.
 """
@@ -26,6 +26,7 @@ from collections.abc import Callable
 from .analyze import add_analyze_commands
 from .data import add_data_commands
 from .demo import add_demo_command
+from .embed import add_embed_commands
 from .explore import add_explore_commands
 from .export import add_export_commands
 from .parsing import (
@@ -45,8 +46,8 @@ from .textgen import add_textgen_commands
 
 #: one registration function per command group, in --help order
 COMMAND_GROUPS: list[Callable] = [
-    add_demo_command, add_textgen_commands, add_sentiment_commands, add_data_commands,
-    add_analyze_commands, add_explore_commands, add_export_commands,
+    add_demo_command, add_textgen_commands, add_sentiment_commands, add_embed_commands,
+    add_data_commands, add_analyze_commands, add_explore_commands, add_export_commands,
 ]  # fmt: skip
 
 

@@ -35,7 +35,6 @@ from .runs import (
 # ---------------------------------------------------------------------------
 
 
-#: what a command that reads a model takes
 def add_textgen_commands(sub) -> None:
     from ..textgen import CharRNNConfig, TrainSettings
     from ..textgen.api import DEFAULT_STOP

@@ -103,3 +103,54 @@ def load_vectors(
         weights[index] = vector
     weights[PAD_ID] = 0.0
     return weights.astype(dtype), len(rows)
+
+
+def read_all_vectors(
+    path: str | os.PathLike, encoding: str = "utf-8", dtype=np.float32
+) -> tuple[list[str], np.ndarray]:
+    """Every word of a vector file and its vector: ``(words, vectors (N, d))``, in file order
+    (a word repeated: its first vector). The same format and checks as :func:`load_vectors`."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such vector file")
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    seen: set[str] = set()
+    dim = None
+    try:
+        with _open_text(path, encoding) as f:
+            for number, line in enumerate(f, 1):
+                parts = line.rstrip("\n").rstrip("\r").rstrip(" ").split(" ")
+                if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                    dim = int(parts[1])  # word2vec header "<count> <dim>"
+                    continue
+                if not line.strip():
+                    continue
+                if len(parts) < 2:
+                    raise DataError(f"{path}: line {number}: expected '<word> <numbers...>'")
+                if dim is None:
+                    dim = len(parts) - 1
+                if len(parts) - 1 < dim:
+                    raise DataError(
+                        f"{path}: line {number}: expected {dim} numbers, found {len(parts) - 1}"
+                    )
+                word = " ".join(parts[: len(parts) - dim])
+                if word in seen:
+                    continue
+                try:
+                    rows.append(np.array(parts[len(parts) - dim :], dtype=dtype))
+                except ValueError:
+                    raise DataError(
+                        f"{path}: line {number}: not a number in the vector of {word!r}"
+                    ) from None
+                seen.add(word)
+                words.append(word)
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path}: not valid {encoding} ({e.reason}); try encoding='latin-1'"
+        ) from None
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read vectors ({e})") from None
+    if not rows:
+        raise DataError(f"{path}: no vectors found")
+    return words, np.stack(rows)

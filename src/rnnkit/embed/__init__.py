@@ -1,0 +1,21 @@
+"""Word vectors: word2vec's skip-gram (or CBOW) with negative sampling, from scratch.
+
+The parts of the application (docs/shape.md): the model config
+(:class:`EmbedConfig`: dim, window, negative, min_count, sample, cbow, max_vocab,
+lowercase), the training settings (:class:`EmbedSettings`, a
+:class:`~rnnkit.training.TrainerOptions` with word2vec's defaults), the network
+(:class:`WordVectors`: ``W_in`` and ``W_out``) and the task the shared trainer runs
+(:class:`EmbedTask`: one chunk of the corpus per step, through the compiled kernel of
+:mod:`rnnkit.embed.sgns`). :func:`train` runs it in a run directory;
+:class:`KeyedVectors` reads vectors back (run or word2vec text file) for neighbours and
+analogies. See docs/embed.md.
+"""
+
+from .api import APP, KeyedVectors, export_word2vec, train
+from .model import EmbedConfig, WordVectors, WordVocab
+from .train import DEFAULT_STOP, EmbedSettings, EmbedTask
+
+__all__ = [
+    "APP", "DEFAULT_STOP", "EmbedConfig", "EmbedSettings", "EmbedTask", "KeyedVectors",
+    "WordVectors", "WordVocab", "export_word2vec", "train",
+]  # fmt: skip

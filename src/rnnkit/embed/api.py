@@ -1,0 +1,232 @@
+"""Train word vectors into a run directory; read them back from a run or a word2vec file.
+
+A run directory (:mod:`rnnkit.training.rundir`) holds the vectors in its checkpoints
+(``latest.npz``: the safe binary format, read member by member without pickle), with
+the vocabulary and its counts. ``vectors.txt`` in the word2vec text format is written on
+request (:func:`export_word2vec`, ``rnnkit embed export``) to a path the user names, so the
+run directory keeps only the names it owns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..text.readers import DataError
+from ..training import (
+    CheckpointError,
+    RunDir,
+    StopRule,
+    TrainResult,
+    fit_run,
+    load_checkpoint,
+    resolve_checkpoint,
+)
+from ..training.lifecycle import check_config_version, sha256_text
+from ..training.options import build_trainer, settings_from, stop_rule_for
+from ..training.settings import from_dict
+from .model import EmbedConfig, WordVectors, WordVocab, count_words, encode_lines, read_lines
+from .train import DEFAULT_STOP, EmbedSettings, EmbedTask, LinearDecay, schedule_steps
+
+APP = "embed"
+CONFIG_VERSION = 1
+
+
+def train(
+    texts: Sequence[str | os.PathLike] = (),
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    force: bool = False,
+    epochs: float | None = None,
+    steps: int | None = None,
+    minutes: float | None = None,
+    progress: bool = True,
+    encoding: str = "utf-8",
+    **options: Any,
+) -> tuple[TrainResult, KeyedVectors]:
+    """Train word vectors on the text files ``texts`` (or continue the run ``out``).
+
+    ``options``: :class:`~rnnkit.embed.model.EmbedConfig` and
+    :class:`~rnnkit.embed.train.EmbedSettings` fields. The stop rule (default 5
+    epochs) also sets the length of the learning rate's linear decay (its epochs or
+    steps; ``minutes`` alone is refused for a new run). With ``resume=True`` the run's
+    saved config, settings and decay are used and the text files (``texts``, else the
+    ones the run names) are checked by sha256. Returns the result and the vectors.
+    """
+    config_keys = {k: options.pop(k) for k in list(options) if k in _names(EmbedConfig)}
+    config = replace(EmbedConfig(), **config_keys)
+    given = settings_from(EmbedSettings, options)
+    stop = StopRule(epochs, steps, minutes)
+    stop.validate()
+    made: dict[str, Any] = {}
+
+    def make_trainer(checkpoint: dict | None):
+        if checkpoint is None:
+            config.validate()
+            given.validate()
+            if not texts:
+                raise ValueError("give the text files to train on")
+            rule = stop_rule_for(stop, DEFAULT_STOP)
+            schedule_steps(rule, 1)  # refuses a rule without epochs or steps, before reading
+            paths = [os.fspath(p) for p in texts]
+            lines = read_lines(paths, encoding)
+            vocab = WordVocab.build(count_words(lines, config.tokenizer), config.min_count,
+                                    config.max_vocab)  # fmt: skip
+            if len(vocab) == 0:
+                raise DataError(f"no word occurs min_count={config.min_count} times in "
+                                f"{', '.join(paths)}")  # fmt: skip
+            run_config, settings = config, given
+            network = WordVectors(len(vocab), config.dim, seed=given.seed)
+            ids, sentences = encode_lines(lines, config.tokenizer, vocab)
+            batches = -(-len(ids) // settings.chunk_words)
+            decay = schedule_steps(rule, batches)
+            data = {"paths": [os.path.abspath(p) for p in paths], "encoding": encoding,
+                    "sha256": _fingerprint(paths)}  # fmt: skip
+        else:
+            saved = checkpoint["config"]
+            check_config_version(saved, CONFIG_VERSION, Path(out) / RunDir.LATEST, APP)
+            run_config = from_dict(EmbedConfig, saved["model"])
+            settings = EmbedSettings.from_dict(saved["train"])
+            vocab = WordVocab.from_dict(saved["vocab"])
+            data, decay = saved["data"], int(saved["schedule_steps"])
+            paths = [os.fspath(p) for p in texts] or list(data["paths"])
+            if _fingerprint(paths) != data["sha256"]:
+                raise DataError(f"{', '.join(paths)}: not the text this run was trained on "
+                                "(sha256 differs)")  # fmt: skip
+            lines = read_lines(paths, data.get("encoding", encoding))
+            ids, sentences = encode_lines(lines, run_config.tokenizer, vocab)
+            network = WordVectors(len(vocab), run_config.dim, seed=settings.seed)
+            rule = stop_rule_for(stop, DEFAULT_STOP, checkpoint)
+        schedule = LinearDecay(settings.lr, settings.lr_min, decay)
+        task = EmbedTask(network, vocab, run_config, settings, ids, sentences, schedule)
+        app_config = {"version": CONFIG_VERSION, "model": _asdict(run_config),
+                      "train": settings.to_dict(), "vocab": vocab.to_dict(), "data": data,
+                      "schedule_steps": decay}  # fmt: skip
+        trainer = build_trainer(task, network, settings, rule, app=APP, app_config=app_config,
+                                monitor="train_loss", mode="min", monitored=False,
+                                progress=progress, plot=True)  # fmt: skip
+        trainer.lr_schedule = schedule  # the linear decay, logged as the trainer's lr
+        made.update(network=network, vocab=vocab)
+        return trainer
+
+    result = fit_run(out, make_trainer, app=APP, resume=resume, force=force)
+    return result, KeyedVectors(made["vocab"].words, made["network"].W_in.data.copy())
+
+
+def _names(cls) -> set[str]:
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _asdict(config) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(config)
+
+
+def _fingerprint(paths: Sequence[str]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                digest.update(sha256_text(f.read()).encode())
+        except OSError as e:
+            raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    return digest.hexdigest()
+
+
+class KeyedVectors:
+    """Words and their vectors (V, D): nearest neighbours by cosine, analogies, files."""
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray):
+        self.words = list(words)
+        self.vectors = np.asarray(vectors)
+        self.index = {w: i for i, w in enumerate(self.words)}
+        norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+        self._unit = self.vectors / np.where(norms == 0, 1.0, norms)  # (V, D)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return self.vectors[self._id(word)]
+
+    def _id(self, word: str) -> int:
+        index = self.index.get(word)
+        if index is None:
+            raise KeyError(f"{word!r} is not in the vocabulary ({len(self):,} words)")
+        return index
+
+    def nearest(self, query: np.ndarray, k: int, exclude: Sequence[int] = ()):
+        """The ``k`` words with the largest cosine to ``query`` (D,): [(word, cosine)]."""
+        q = query / (np.linalg.norm(query) or 1.0)
+        scores = self._unit @ q  # (V,)
+        scores[list(exclude)] = -np.inf
+        k = min(k, len(self) - len(set(exclude)))
+        top = np.argpartition(-scores, k - 1)[:k] if k > 0 else np.zeros(0, int)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.words[i], float(scores[i])) for i in top]
+
+    def neighbors(self, word: str, k: int = 10):
+        index = self._id(word)
+        return self.nearest(self._unit[index], k, exclude=[index])
+
+    def analogy(self, a: str, b: str, c: str, k: int = 10):
+        """``a`` is to ``b`` as ``c`` is to ...: nearest to ``b - a + c`` (unit vectors), the
+        three inputs excluded."""
+        ia, ib, ic = self._id(a), self._id(b), self._id(c)
+        query = self._unit[ib] - self._unit[ia] + self._unit[ic]
+        return self.nearest(query, k, exclude=[ia, ib, ic])
+
+    def save_word2vec(self, path: str | os.PathLike) -> None:
+        """The word2vec text format (header ``N D``, then ``word v1 ... vD``), atomically."""
+        from ..training.checkpoint import atomic_write
+
+        def write(f) -> None:
+            f.write(f"{len(self)} {self.vectors.shape[1]}\n".encode())
+            for word, row in zip(self.words, self.vectors, strict=True):
+                f.write((word + " " + " ".join(f"{x:.7g}" for x in row) + "\n").encode("utf-8"))
+
+        atomic_write(path, write)
+
+    @classmethod
+    def load(cls, source: str | os.PathLike, which: str = "latest") -> KeyedVectors:
+        """From a run directory, a checkpoint ``.npz`` or a word2vec/GloVe text file."""
+        path = Path(source)
+        if path.is_dir() or path.suffix == ".npz":
+            return cls._from_checkpoint(load_checkpoint(resolve_checkpoint(path, which), app=APP))
+        return cls._from_text(path)
+
+    @classmethod
+    def _from_checkpoint(cls, tree: dict) -> KeyedVectors:
+        vocab = WordVocab.from_dict(tree["config"]["vocab"])
+        return cls(vocab.words, tree["model"]["W_in"])
+
+    @classmethod
+    def _from_text(cls, path: Path) -> KeyedVectors:
+        from ..text.vectors import read_all_vectors
+
+        words, vectors = read_all_vectors(path)
+        return cls(words, vectors)
+
+
+def export_word2vec(source: str | os.PathLike, out: str | os.PathLike, force: bool = False):
+    """Write the vectors of a run (or checkpoint) to ``out`` in the word2vec text format;
+    an existing ``out`` is refused unless ``force``. Returns the vectors."""
+    if os.path.exists(out) and not force:
+        raise FileExistsError(f"{out} exists; give force=True (--force) to overwrite it")
+    vectors = KeyedVectors.load(source)
+    vectors.save_word2vec(out)
+    return vectors
+
+
+__all__ = ["APP", "CheckpointError", "KeyedVectors", "export_word2vec", "train"]

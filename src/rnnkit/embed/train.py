@@ -1,0 +1,131 @@
+"""The training recipe of word vectors: settings, the learning-rate line, the task.
+
+One training step is one chunk of ``chunk_words`` words of the corpus, trained by the
+compiled kernel (:func:`.sgns.train_chunk`) at the step's learning rate::
+
+    lr_t   = lr - (lr - lr_min) * min(1, t / schedule_steps)     word2vec's linear decay
+    state  = seed_state(seed, epoch, index)                      the chunk's generator
+    loss, pairs = train_chunk(chunk ids, ..., W_in, W_out, ..., lr_t, state)
+
+The kernel applies its SGD updates itself; the parameters' gradients stay zero and the
+trainer's optimizer (SGD without weight decay) leaves them alone. The learning rate is a
+pure function of the step and the generator of the step's (seed, epoch, index), so a
+resumed run computes the very updates the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..training import StopRule, option
+from ..training.options import TrainerOptions, default_of
+from ..training.settings import count
+from .model import EmbedConfig, WordVectors, WordVocab
+from .sgns import seed_state, train_chunk
+
+#: the stop rule when none is given
+DEFAULT_STOP = StopRule(epochs=5)
+
+
+@dataclass(frozen=True)
+class EmbedSettings(TrainerOptions):
+    """The shared trainer options with word2vec's defaults, and the chunk size.
+
+    Of the shared options, the optimizer is always ``sgd`` (the kernel's own SGD), there is
+    no weight decay, no stepwise decay (``lr_decay`` and friends: the rate falls linearly
+    from ``lr`` to ``lr_min`` over the planned run) and no held-out share.
+    """
+
+    chunk_words: int = option(50_000, "words per training step", bounds=count(1, 10**8))
+    # the shared options' defaults of word vectors
+    optimizer: str = default_of("optimizer", "sgd")
+    lr: float = default_of("lr", 0.025)
+    lr_min: float = default_of("lr_min", 0.025 * 1e-4)
+    grad_clip: float | None = default_of("grad_clip", None)
+    val_fraction: float = default_of("val_fraction", 0.0)
+    evals_per_epoch: int | None = default_of("evals_per_epoch", 1)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.optimizer != "sgd":
+            raise ValueError(
+                f"optimizer must be sgd for word vectors (the kernel's own SGD), "
+                f"received {self.optimizer!r}"
+            )
+        if self.weight_decay:
+            raise ValueError("weight_decay must be 0 for word vectors")
+        if self.lr_decay != 1.0 or self.lr_decay_every is not None or self.lr_decay_after:
+            raise ValueError(
+                "lr_decay, lr_decay_every and lr_decay_after do not apply to word vectors: "
+                "the rate falls linearly from lr to lr_min"
+            )
+        if self.val_fraction:
+            raise ValueError("val_fraction must be 0 for word vectors (nothing is held out)")
+
+
+def schedule_steps(stop: StopRule, batches_per_epoch: int) -> int:
+    """The steps the learning rate decays over: the stop rule's epochs or steps (the fewer)."""
+    plans = []
+    if stop.epochs is not None:
+        plans.append(max(1, math.ceil(stop.epochs * batches_per_epoch)))
+    if stop.steps is not None:
+        plans.append(stop.steps)
+    if not plans:
+        raise ValueError("the learning rate decays over the planned run: give epochs or steps")
+    return min(plans)
+
+
+class LinearDecay:
+    """``lr`` falling linearly to ``lr_min`` at step ``steps`` (and staying there)."""
+
+    def __init__(self, lr: float, lr_min: float, steps: int):
+        self.lr, self.lr_min, self.steps = float(lr), float(lr_min), int(steps)
+
+    def __call__(self, step: int, epoch: int = 0) -> float:
+        done = min(1.0, step / self.steps)
+        return self.lr - (self.lr - self.lr_min) * done
+
+
+class EmbedTask:
+    """Word vectors as a :class:`rnnkit.training.TrainTask`: chunk ``index`` of the corpus."""
+
+    unit = "words"
+
+    def __init__(self, model: WordVectors, vocab: WordVocab, config: EmbedConfig,
+                 settings: EmbedSettings, ids: np.ndarray, sentences: np.ndarray,
+                 schedule: LinearDecay):  # fmt: skip
+        if len(ids) == 0:
+            raise ValueError("the corpus has no word of the vocabulary")
+        self.model, self.config, self.settings = model, config, settings
+        self.ids, self.sentences = ids, sentences  # (N,) int32 each
+        self.schedule = schedule
+        self.keep = vocab.keep_probabilities(config.sample)  # (V,)
+        self.cum = vocab.noise_distribution()  # (V,)
+        self.chunk = settings.chunk_words
+
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.ids) / self.chunk)
+
+    def train_step(self, epoch: int, index: int) -> tuple[float, int]:
+        step = epoch * self.batches_per_epoch() + index
+        start = index * self.chunk
+        ids = self.ids[start : start + self.chunk]
+        loss, pairs = train_chunk(
+            ids, self.sentences[start : start + self.chunk], self.keep,
+            self.model.W_in.data, self.model.W_out.data, self.cum, self.config.window,
+            self.config.negative, self.config.cbow, self.schedule(step),
+            seed_state(self.settings.seed, epoch, index),
+        )  # fmt: skip
+        return loss / max(pairs, 1), len(ids)
+
+    def evaluate(self) -> dict[str, float]:
+        return {}  # nothing held out: the train loss is in metrics.jsonl
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
