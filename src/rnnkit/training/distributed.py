@@ -2,7 +2,9 @@
 
 :class:`Processes` implements :class:`rnnkit.training.Processes` (``rank``,
 ``world_size``, ``barrier``, ``max``) for the trainer, and the sums and gathers
-a torch task needs (:mod:`rnnkit.textgen.torch_engine`). torch is imported
+a torch task needs (:mod:`rnnkit.textgen.torch_engine`,
+:mod:`rnnkit.sentiment.torch_engine`), and :func:`torch_layer`, the ``torch.nn``
+recurrent layer of an rnnkit cell. torch is imported
 when a :class:`Processes` is made, not with this module: without it, making one
 raises :class:`rnnkit.extras.MissingExtraError`, naming the extra to install.
 """
@@ -13,6 +15,7 @@ import gc
 import os
 
 from ..extras import import_extra
+from ..nn.cells import Cell
 
 
 def _torch():
@@ -93,6 +96,17 @@ class Processes:
         parts = [torch.empty_like(tensor) for _ in range(self.world_size)]
         torch.distributed.all_gather(parts, tensor.contiguous())
         return torch.cat(parts, dim=dim)
+
+
+def torch_layer(cell: type[Cell], input_size: int, hidden_size: int, **kwargs):
+    """The ``torch.nn`` layer computing what rnnkit's layer of ``cell`` computes (its
+    ``torch_name``, built with its ``layer_options`` and ``kwargs``); a ValueError for a cell
+    PyTorch has no layer of. (Here, below the applications, so that every torch engine
+    builds its recurrent layers the same way.)"""
+    if cell.torch_name is None:
+        raise ValueError(f"{cell.__name__} ({cell.options}) has no PyTorch counterpart")
+    layer = getattr(_torch().nn, cell.torch_name)
+    return layer(input_size, hidden_size, **cell.layer_options, **kwargs)
 
 
 def _env_int(name: str, default: int) -> int:
