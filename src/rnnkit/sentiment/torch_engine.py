@@ -193,9 +193,8 @@ class TorchClassificationTask(ClassificationTask):
         for p, t in self.pairs:
             if p.requires_grad:
                 p.grad[...] = t.grad.detach().cpu().numpy()
-        tokens = int(lengths.sum()) if weight else 0
         loss = self.processes.sum(float(total.item()) if weight else 0.0) / B
-        return loss, int(self.processes.sum(tokens))
+        return loss, int(self.lengths[batch].sum())  # the whole batch's tokens
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
