@@ -166,3 +166,18 @@ def test_two_processes_log_the_losses_of_one_and_their_run_resumes(tmp_path):
     a, b = (load_checkpoint(r / "latest.npz") for r in (single, ddp))
     for name, value in a["model"].items():
         np.testing.assert_allclose(b["model"][name], value, atol=TOLERANCE, err_msg=name)
+
+
+def test_frozen_pretrained_vectors_stay_frozen_and_give_the_numpy_engines_losses(tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    rng = np.random.default_rng(0)
+    words = ["love", "great", "film", "worst", "hate", "dull"]
+    vectors.write_text("".join(f"{w} " + " ".join(f"{x:.4f}" for x in rng.normal(size=8)) + "\n"
+                               for w in words))  # fmt: skip
+    model = dict(vectors=str(vectors), freeze_vectors=True)
+    clfs = {engine: train(engine, tmp_path / engine, 6, model=model)
+            for engine in ("numpy", "torch")}  # fmt: skip
+    assert_same(losses(tmp_path / "torch"), losses(tmp_path / "numpy"))
+    table = clfs["torch"].network.embedding.weight.data
+    row = np.array(vectors.read_text().splitlines()[0].split()[1:], dtype=np.float32)
+    np.testing.assert_array_equal(table[clfs["torch"].vocab.index["love"]], row)
