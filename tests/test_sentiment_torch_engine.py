@@ -181,3 +181,23 @@ def test_frozen_pretrained_vectors_stay_frozen_and_give_the_numpy_engines_losses
     table = clfs["torch"].network.embedding.weight.data
     row = np.array(vectors.read_text().splitlines()[0].split()[1:], dtype=np.float32)
     np.testing.assert_array_equal(table[clfs["torch"].vocab.index["love"]], row)
+
+
+def test_bad_engine_and_missing_torch_are_one_line(tmp_path, monkeypatch, capsys):
+    data, run = write_tsv(tmp_path / "train.tsv"), tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_:
+        main(["sentiment", "train", "--train", str(data), "--out", str(run), "--engine", "jax"])
+    err = capsys.readouterr().err
+    assert exit_.value.code != 0 and "invalid choice: 'jax'" in err
+    with pytest.raises(ValueError, match="engine must be one of numpy, torch"):
+        classifier().fit(TEXTS, LABELS, engine="jax")
+    for name in ("torch", "rnnkit.sentiment.torch_engine", "rnnkit.training.distributed"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, "rnnkit.training.distributed")  # imported again
+    code = main(["sentiment", "train", "--train", str(data), "--out", str(run), "--steps", "2",
+                 *FLAGS])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and err == (
+        "rnnkit: error: engine 'torch': torch is not installed: pip install 'rnnkit[torch]'\n"
+    )
+    assert not run.exists()
