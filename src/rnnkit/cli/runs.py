@@ -53,6 +53,24 @@ def _refuse_torchrun(what: str) -> None:
         )
 
 
+def resume_command(command: str, engine: str, rest: str = "") -> str:
+    """The command that continues a run as it was started (``command``: from the command
+    group on, ``rest`` after the engine): under torchrun, torchrun with as many processes
+    (--resume with another number of processes is not exact)."""
+    if engine == "torch":
+        command += " --engine torch"
+    command += rest
+    sizes = _torchrun_sizes()
+    if sizes is None:
+        return f"rnnkit {command}"
+    world, local = sizes
+    if world == local:  # one machine, as docs/beyond-one-machine.md launches it
+        return f"torchrun --standalone --nproc_per_node {local} -m rnnkit.cli {command}"
+    nodes = world // local if world % local == 0 else "N"
+    return (f"torchrun --nnodes {nodes} --nproc_per_node {local} <your rendezvous options> "
+            f"-m rnnkit.cli {command} (on every node)")  # fmt: skip
+
+
 def report_training(
     result, run_dir: str, resume_command: str, summary: str, hint: str, prefix: str = ""
 ) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import json
+import os
 import sys
 
 from .parsing import (
+    EXIT_ERROR,
     EXIT_OK,
     UsageError,
     _help_of,
@@ -19,8 +21,10 @@ from .parsing import (
 from .runs import (
     _add_run_options,
     _default_run_dir,
+    _interrupted_status,
     _refuse_torchrun,
     report_training,
+    resume_command,
 )
 
 
@@ -40,6 +44,7 @@ def _read_labeled(path: str, args):
 def add_sentiment_commands(sub) -> None:
     from ..sentiment import ModelConfig, TextConfig, TrainSettings
     from ..sentiment.train import DEFAULT_STOP
+    from ..training import EngineChoice
 
     sentiment = sub.add_parser(
         "sentiment",
@@ -73,6 +78,7 @@ def add_sentiment_commands(sub) -> None:
                           "mean; default: off)")  # fmt: skip
     _stop_group(train, DEFAULT_STOP)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_options(train, EngineChoice)
     train.set_defaults(run=cmd_sentiment_train)
 
     ev = ss.add_parser(
@@ -114,14 +120,16 @@ def _add_ensemble_option(parser) -> None:
 
 def cmd_sentiment_train(args) -> int:
     from ..sentiment import ModelConfig, SentimentClassifier, TextConfig, TrainSettings
-    from ..training import StopRule
+    from ..training import EngineChoice, StopRule
 
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
         _refuse_settings_on_resume(args, ModelConfig, TextConfig, TrainSettings)
-    _refuse_torchrun("sentiment train has no torch engine: run it as one process, without "
-                     "torchrun")  # fmt: skip
+    engine = given_options(args, EngineChoice).get("engine", "numpy")
+    if engine != "torch":
+        _refuse_torchrun("the NumPy engine trains in one process: add --engine torch to train "
+                         "one run on all of them (docs/sentiment.md)")  # fmt: skip
     train = _read_labeled(args.train, args)
     valid = _read_labeled(args.valid, args) if args.valid else None
     teacher = _load_models(args.teacher) if args.teacher and not args.resume else None
@@ -131,8 +139,12 @@ def cmd_sentiment_train(args) -> int:
         train.texts, train.labels, valid.texts if valid else None, valid.labels if valid else None,
         out=run_dir, force=args.force, resume=args.resume, teacher=teacher,
         progress=not args.quiet, **given_options(args, StopRule),
-        **given_options(args, TrainSettings),
+        **given_options(args, TrainSettings), **given_options(args, EngineChoice),
     )  # fmt: skip
+    if os.environ.get("RANK", "0") != "0":  # a torchrun process other than rank 0: it reports
+        if result.reason == "interrupted":
+            return _interrupted_status(result)
+        return EXIT_ERROR if result.reason == "diverged" else EXIT_OK
     counts = train.label_counts()
     shown = str(counts) if len(counts) <= 10 else f"in {len(counts):,} classes"
     prefix = f"read {len(train):,} training examples {shown}; "
@@ -142,7 +154,8 @@ def cmd_sentiment_train(args) -> int:
     return report_training(
         result,
         run_dir,
-        f"rnnkit sentiment train --out {run_dir} --resume --train {args.train} ...",
+        resume_command(f"sentiment train --out {run_dir} --resume --train {args.train}", engine,
+                       " ..."),
         summary, f'try: rnnkit sentiment predict {run_dir} "some text"', prefix,
     )  # fmt: skip
 

@@ -26,8 +26,8 @@ from .runs import (
     _default_run_dir,
     _interrupted_status,
     _refuse_torchrun,
-    _torchrun_sizes,
     report_training,
+    resume_command,
 )
 
 # ---------------------------------------------------------------------------
@@ -154,20 +154,8 @@ def cmd_textgen_train(args) -> int:
 
 
 def _textgen_resume_command(run_dir: str, engine: str) -> str:
-    """The command that continues this run as it was started: under torchrun, torchrun with
-    as many processes (--resume with another number of processes is not exact)."""
-    command = f"textgen train --out {run_dir} --resume"
-    if engine == "torch":
-        command += " --engine torch"
-    sizes = _torchrun_sizes()
-    if sizes is None:
-        return f"rnnkit {command}"
-    world, local = sizes
-    if world == local:  # one machine, as docs/beyond-one-machine.md launches it
-        return f"torchrun --standalone --nproc_per_node {local} -m rnnkit.cli {command}"
-    nodes = world // local if world % local == 0 else "N"
-    return (f"torchrun --nnodes {nodes} --nproc_per_node {local} <your rendezvous options> "
-            f"-m rnnkit.cli {command} (on every node)")  # fmt: skip
+    """The command that continues this run as it was started (see :func:`resume_command`)."""
+    return resume_command(f"textgen train --out {run_dir} --resume", engine)
 
 
 def _corpus_path(name: str) -> Path:

@@ -41,6 +41,7 @@ from ..text.vectors import load_vectors
 from ..text.vocab import PAD_ID, Vocab
 from ..training import (
     CheckpointError,
+    EngineChoice,
     RunDir,
     StopRule,
     Trainer,
@@ -53,6 +54,7 @@ from ..training import (
     load_model,
     resolve_checkpoint,
 )
+from ..training.distributed import processes_for
 from ..training.lifecycle import check_config_version, save_model, sha256_examples
 from ..training.options import build_trainer, settings_from, stop_rule_for
 from .data import TextConfig, check_training_labels, encode_texts, label_indices
@@ -306,6 +308,7 @@ class SentimentClassifier(_Predictor):
         progress: bool = True,
         plot: bool = True,
         on_eval: Callable[[Trainer, dict], None] | None = None,
+        engine: str = "numpy",
         **settings: Any,
     ) -> TrainResult:
         """Train on ``(texts, labels)``; keep the weights with the best validation accuracy.
@@ -339,12 +342,22 @@ class SentimentClassifier(_Predictor):
         the first step; the targets are kept in the checkpoints, so
         ``resume=True`` needs no teacher (one passed is ignored). Validation
         and early stopping use the true labels.
+
+        ``engine="torch"``: PyTorch computes forward and backward, the rest of
+        the recipe stays (see :mod:`rnnkit.sentiment.torch_engine`); under
+        ``torchrun`` each process trains its share of every batch
+        (DistributedDataParallel) and only rank 0 writes ``out``. Either
+        engine resumes a run of the other.
         """
         given = settings_from(TrainSettings, settings)  # unknown and renamed keywords: here
         stop = StopRule(epochs, steps, minutes)
         stop.validate()
+        EngineChoice(engine).validate()
         data = _examples(texts, labels, valid_texts, valid_labels)
         fingerprint = _fingerprint(*data)
+        processes = processes_for(engine, APP)  # None: the NumPy engine
+        group = processes if processes is not None and processes.world_size > 1 else None
+        writer = group is None or group.rank == 0
 
         def make_trainer(checkpoint: dict | None) -> Trainer:  # refuses before any write
             train = self._take_run(checkpoint, given, data, fingerprint, teacher, out)
@@ -352,10 +365,13 @@ class SentimentClassifier(_Predictor):
                 *train, stop_rule_for(stop, DEFAULT_STOP, checkpoint), fingerprint,
                 teacher if checkpoint is None else None,
                 "train_targets" in (checkpoint or {}).get("task", {}),
-                progress, plot, on_eval,
+                progress and writer, plot, on_eval, processes,
             )  # fmt: skip
 
-        result = fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock)
+        result = fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock,
+                         processes=group)  # fmt: skip
+        if processes is not None:  # (after an error the process ends: torchrun stops the rest)
+            processes.close()
         if self._best_weights:
             self.network.load_state_dict(self._best_weights)
         self.network.eval()
@@ -411,7 +427,7 @@ class SentimentClassifier(_Predictor):
 
     def _trainer(
         self, texts, labels, valid_texts, valid_labels, stop: StopRule, fingerprint: dict,
-        teacher, soft_targets_saved: bool, progress: bool, plot: bool, on_eval,
+        teacher, soft_targets_saved: bool, progress: bool, plot: bool, on_eval, processes=None,
     ) -> Trainer:  # fmt: skip
         s = self.settings
         train_ids = self._encode(texts)
@@ -427,9 +443,7 @@ class SentimentClassifier(_Predictor):
         self.data = {**fingerprint, "examples": len(texts), "valid_examples": len(valid_texts)}
         if train_y.ndim != 2:
             self.settings = s = replace(s, distill_weight=None)
-        task = ClassificationTask(
-            self.network, train_ids, train_y, valid_ids, valid_y, s.batch_size, s.seed
-        )
+        task = self._task(train_ids, train_y, valid_ids, valid_y, processes)
         monitored = len(valid_texts) > 0
         self._best_weights: dict = {}
 
@@ -449,7 +463,21 @@ class SentimentClassifier(_Predictor):
             monitor="val_accuracy" if monitored else "train_loss", mode="max",
             monitored=monitored, progress=progress, plot=plot, on_eval=keep_best,
             on_restore=restore_best,
+            processes=processes if processes is not None and processes.world_size > 1 else None,
         )  # fmt: skip
+
+    def _task(self, train_ids, train_y, valid_ids, valid_y, processes) -> ClassificationTask:
+        """The task of the engine: NumPy's, or PyTorch's with ``processes``."""
+        s = self.settings
+        if processes is None:
+            return ClassificationTask(
+                self.network, train_ids, train_y, valid_ids, valid_y, s.batch_size, s.seed
+            )
+        from .torch_engine import TorchClassificationTask
+
+        return TorchClassificationTask(
+            self.network, train_ids, train_y, valid_ids, valid_y, s.batch_size, processes, s.seed
+        )
 
     def _distilled_targets(
         self,

@@ -49,7 +49,7 @@ from ..training import (
     load_model,
     resolve_checkpoint,
 )
-from ..training.distributed import refuse_numpy_engine_under_torchrun
+from ..training.distributed import processes_for
 from ..training.lifecycle import check_config_version, save_model, sha256_text
 from ..training.options import build_trainer, settings_from, stop_rule_for
 from ..training.settings import count
@@ -138,7 +138,7 @@ class CharLM:
         stop = StopRule(epochs, steps, minutes)
         stop.validate()
         EngineChoice(engine).validate()
-        processes = _processes(engine)  # None: the NumPy engine
+        processes = processes_for(engine, APP)  # None: the NumPy engine
         group = processes if processes is not None and processes.world_size > 1 else None
         writer = group is None or group.rank == 0
 
@@ -492,20 +492,6 @@ def _source(
         raise CorpusError("the corpus is empty")
     info.update(encoding=encoding, sha256=sha256_text(corpus), chars=len(corpus))
     return corpus, info
-
-
-def _processes(engine: str):
-    """The torch engine's processes (this one, or torchrun's), None for the NumPy engine."""
-    if engine == "numpy":
-        refuse_numpy_engine_under_torchrun(APP)
-        return None
-    from ..extras import MissingExtraError
-    from ..training.distributed import Processes
-
-    try:
-        return Processes.from_env()  # imports torch
-    except MissingExtraError as exc:
-        raise MissingExtraError(f"engine {engine!r}: {exc}") from None
 
 
 def _split(

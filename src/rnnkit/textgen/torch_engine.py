@@ -42,9 +42,9 @@ import math
 import numpy as np
 
 from ..extras import import_extra
-from ..nn.cells import Cell, cell_class
+from ..nn.cells import cell_class
 from ..text.corpus import StreamBatches
-from ..training.distributed import Processes
+from ..training.distributed import Processes, torch_layer
 from .evaluate import CHUNK_LENGTH, evaluation_streams
 from .model import CELLS
 from .model import CharRNN as NumpyCharRNN
@@ -52,15 +52,6 @@ from .train import check_carry
 
 torch = import_extra("torch", "torch")
 nn = torch.nn
-
-
-def torch_layer(cell: type[Cell], input_size: int, hidden_size: int, **kwargs) -> nn.Module:
-    """The ``torch.nn`` layer computing what rnnkit's layer of ``cell`` computes (its
-    ``torch_name``, built with its ``layer_options`` and ``kwargs``); a ValueError for a cell
-    PyTorch has no layer of."""
-    if cell.torch_name is None:
-        raise ValueError(f"{cell.__name__} ({cell.options}) has no PyTorch counterpart")
-    return getattr(nn, cell.torch_name)(input_size, hidden_size, **cell.layer_options, **kwargs)
 
 
 class CharRNN(nn.Module):

@@ -2,7 +2,9 @@
 
 :class:`Processes` implements :class:`rnnkit.training.Processes` (``rank``,
 ``world_size``, ``barrier``, ``max``) for the trainer, and the sums and gathers
-a torch task needs (:mod:`rnnkit.textgen.torch_engine`). torch is imported
+a torch task needs (:mod:`rnnkit.textgen.torch_engine`,
+:mod:`rnnkit.sentiment.torch_engine`), and :func:`torch_layer`, the ``torch.nn``
+recurrent layer of an rnnkit cell. torch is imported
 when a :class:`Processes` is made, not with this module: without it, making one
 raises :class:`rnnkit.extras.MissingExtraError`, naming the extra to install.
 """
@@ -13,6 +15,7 @@ import gc
 import os
 
 from ..extras import import_extra
+from ..nn.cells import Cell
 
 
 def _torch():
@@ -95,6 +98,21 @@ class Processes:
         return torch.cat(parts, dim=dim)
 
 
+def processes_for(engine: str, app: str) -> Processes | None:
+    """The torch engine's processes (this one, or torchrun's); None for the NumPy engine,
+    which is refused as one of several torchrun processes
+    (:func:`refuse_numpy_engine_under_torchrun`)."""
+    if engine == "numpy":
+        refuse_numpy_engine_under_torchrun(app)
+        return None
+    from ..extras import MissingExtraError
+
+    try:
+        return Processes.from_env()  # imports torch
+    except MissingExtraError as exc:
+        raise MissingExtraError(f"engine {engine!r}: {exc}") from None
+
+
 def refuse_numpy_engine_under_torchrun(app: str) -> None:
     """A NumPy-engine training started as one of several torchrun processes would be one
     independent run per process (all but one then fail on the run directory's lock): a
@@ -108,6 +126,17 @@ def refuse_numpy_engine_under_torchrun(app: str) -> None:
             f"this is one of {world} processes started by torchrun, but the numpy engine "
             f"trains in one process: use engine='torch' ({app} train --engine torch)"
         )
+
+
+def torch_layer(cell: type[Cell], input_size: int, hidden_size: int, **kwargs):
+    """The ``torch.nn`` layer computing what rnnkit's layer of ``cell`` computes (its
+    ``torch_name``, built with its ``layer_options`` and ``kwargs``); a ValueError for a cell
+    PyTorch has no layer of. (Here, below the applications, so that every torch engine
+    builds its recurrent layers the same way.)"""
+    if cell.torch_name is None:
+        raise ValueError(f"{cell.__name__} ({cell.options}) has no PyTorch counterpart")
+    layer = getattr(_torch().nn, cell.torch_name)
+    return layer(input_size, hidden_size, **cell.layer_options, **kwargs)
 
 
 def _env_int(name: str, default: int) -> int:
