@@ -41,7 +41,6 @@ from ..text.vectors import load_vectors
 from ..text.vocab import PAD_ID, Vocab
 from ..training import (
     CheckpointError,
-    EngineChoice,
     RunDir,
     StopRule,
     Trainer,
@@ -54,9 +53,8 @@ from ..training import (
     load_model,
     resolve_checkpoint,
 )
-from ..training.distributed import processes_for
-from ..training.lifecycle import check_config_version, save_model, sha256_examples
-from ..training.options import build_trainer, settings_from, stop_rule_for
+from ..training.lifecycle import check_config_version, save_model, sha256_examples, start_fit
+from ..training.options import build_trainer, stop_rule_for
 from .data import TextConfig, check_training_labels, encode_texts, label_indices
 from .metrics import ClassificationReport, classification_report
 from .model import ModelConfig, TextClassifier
@@ -343,21 +341,17 @@ class SentimentClassifier(_Predictor):
         ``resume=True`` needs no teacher (one passed is ignored). Validation
         and early stopping use the true labels.
 
-        ``engine="torch"``: PyTorch computes forward and backward, the rest of
-        the recipe stays (see :mod:`rnnkit.sentiment.torch_engine`); under
-        ``torchrun`` each process trains its share of every batch
-        (DistributedDataParallel) and only rank 0 writes ``out``. Either
-        engine resumes a run of the other.
+        ``engine="torch"`` trains with PyTorch computing each step's forward and
+        backward (:mod:`rnnkit.sentiment.torch_engine`) and everything else as
+        here; started by ``torchrun``, the processes split every batch's examples
+        (DistributedDataParallel) and rank 0 alone writes ``out``. A run of one
+        engine resumes on the other.
         """
-        given = settings_from(TrainSettings, settings)  # unknown and renamed keywords: here
-        stop = StopRule(epochs, steps, minutes)
-        stop.validate()
-        EngineChoice(engine).validate()
+        start = start_fit(TrainSettings, settings, StopRule(epochs, steps, minutes), engine, APP)
+        given, stop, processes, group = start.settings, start.stop, start.processes, start.group
+        writer = start.writer
         data = _examples(texts, labels, valid_texts, valid_labels)
         fingerprint = _fingerprint(*data)
-        processes = processes_for(engine, APP)  # None: the NumPy engine
-        group = processes if processes is not None and processes.world_size > 1 else None
-        writer = group is None or group.rank == 0
 
         def make_trainer(checkpoint: dict | None) -> Trainer:  # refuses before any write
             train = self._take_run(checkpoint, given, data, fingerprint, teacher, out)

@@ -226,32 +226,20 @@ class TorchClassificationTask(ClassificationTask):
                 "val_accuracy": self.processes.sum(correct) / n}  # fmt: skip
 
     # -- resume ---------------------------------------------------------------------
-    def _rng_state(self):
-        """The state of the generator dropout draws from on this process's device (uint8)."""
-        device = self.processes.device
-        return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
-
-    def _set_rng_state(self, state) -> None:
-        device = self.processes.device
-        if device.type == "cuda":
-            torch.cuda.set_rng_state(state, device)
-        else:
-            torch.set_rng_state(state)
-
     def state_dict(self) -> dict:
         """The NumPy engine's task state and every process's torch random state
         (``(N, bytes)``), gathered: every process calls it."""
         procs = self.processes
-        rng = self._rng_state().to(procs.device)[None]  # (1, bytes)
+        rng = self.processes.rng_state().to(procs.device)[None]  # (1, bytes)
         return {**super().state_dict(), "torch_rng": procs.gather(rng, dim=0).cpu().numpy()}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         # a NumPy-engine checkpoint, or another number of processes or device: the seed stands
         rng = state.get("torch_rng")
-        shape = (self.processes.world_size, self._rng_state().numel())  # (N, bytes)
+        shape = (self.processes.world_size, self.processes.rng_state().numel())  # (N, bytes)
         if isinstance(rng, np.ndarray) and rng.dtype == np.uint8 and rng.shape == shape:
-            self._set_rng_state(torch.from_numpy(rng[self.processes.rank].copy()))
+            self.processes.set_rng_state(torch.from_numpy(rng[self.processes.rank].copy()))
 
 
 def _loss_sum(logits, targets, num_classes: int):

@@ -35,7 +35,6 @@ from ..text.corpus import (
     split_tail,
 )
 from ..training import (
-    EngineChoice,
     Processes,
     RunDir,
     StopRule,
@@ -49,9 +48,8 @@ from ..training import (
     load_model,
     resolve_checkpoint,
 )
-from ..training.distributed import processes_for
-from ..training.lifecycle import check_config_version, save_model, sha256_text
-from ..training.options import build_trainer, settings_from, stop_rule_for
+from ..training.lifecycle import check_config_version, save_model, sha256_text, start_fit
+from ..training.options import build_trainer, stop_rule_for
 from ..training.settings import count
 from .beam import beam_search
 from .evaluate import evaluate_ids
@@ -134,13 +132,9 @@ class CharLM:
         (DistributedDataParallel) and only rank 0 writes ``out``. Either
         engine resumes a run of the other.
         """
-        given = settings_from(TrainSettings, settings)  # unknown and renamed keywords: here
-        stop = StopRule(epochs, steps, minutes)
-        stop.validate()
-        EngineChoice(engine).validate()
-        processes = processes_for(engine, APP)  # None: the NumPy engine
-        group = processes if processes is not None and processes.world_size > 1 else None
-        writer = group is None or group.rank == 0
+        start = start_fit(TrainSettings, settings, StopRule(epochs, steps, minutes), engine, APP)
+        given, stop, processes, group = start.settings, start.stop, start.processes, start.group
+        writer = start.writer
 
         def make_trainer(checkpoint: dict | None) -> Trainer:  # refuses before any write
             batches, val_ids = self._take_run(checkpoint, given, text, encoding, out)

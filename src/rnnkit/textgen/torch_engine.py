@@ -176,18 +176,6 @@ class TorchCharLMTask:
         return {"val_loss": nats, "val_bpc": nats / math.log(2)}
 
     # -- resume ---------------------------------------------------------------------
-    def _rng_state(self):
-        """The state of the generator dropout draws from on this process's device (uint8)."""
-        device = self.processes.device
-        return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
-
-    def _set_rng_state(self, state) -> None:
-        device = self.processes.device
-        if device.type == "cuda":
-            torch.cuda.set_rng_state(state, device)
-        else:
-            torch.set_rng_state(state)
-
     def state_dict(self) -> dict:
         """The carried state of all ``B`` streams (the NumPy engine's format) and every
         process's torch random state (``(N, bytes)``), gathered: every process calls it."""
@@ -196,7 +184,7 @@ class TorchCharLMTask:
             parts = self.state if isinstance(self.state, tuple) else (self.state,)
             full = tuple(procs.gather(s, dim=1).cpu().numpy() for s in parts)  # (L, B, H)
             carry = full if isinstance(self.state, tuple) else full[0]
-        rng = self._rng_state().to(procs.device)[None]  # (1, bytes)
+        rng = self.processes.rng_state().to(procs.device)[None]  # (1, bytes)
         return {"carry": carry, "torch_rng": procs.gather(rng, dim=0).cpu().numpy()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -213,9 +201,9 @@ class TorchCharLMTask:
             self.state = mine if isinstance(carry, tuple) else mine[0]
         # a NumPy-engine checkpoint, or another number of processes or device: the seed stands
         rng = state.get("torch_rng")
-        shape = (self.processes.world_size, self._rng_state().numel())  # (N, bytes)
+        shape = (self.processes.world_size, self.processes.rng_state().numel())  # (N, bytes)
         if isinstance(rng, np.ndarray) and rng.dtype == np.uint8 and rng.shape == shape:
-            self._set_rng_state(torch.from_numpy(rng[self.processes.rank].copy()))
+            self.processes.set_rng_state(torch.from_numpy(rng[self.processes.rank].copy()))
 
 
 def _detach(state):

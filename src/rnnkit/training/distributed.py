@@ -86,6 +86,19 @@ class Processes:
     def barrier(self) -> None:
         self.max(0)  # an all-reduce: the same on gloo and nccl
 
+    def rng_state(self):
+        """The state of the generator dropout draws from on this process's device (uint8)."""
+        torch = _torch()
+        device = self.device
+        return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+
+    def set_rng_state(self, state) -> None:
+        torch = _torch()
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(state, self.device)
+        else:
+            torch.set_rng_state(state)
+
     def gather(self, tensor, dim: int):
         """Every process's ``tensor`` (the same shape everywhere), concatenated along ``dim``
         in rank order."""

@@ -8,9 +8,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .checkpoint import CheckpointError, save_checkpoint
+from .distributed import Processes, processes_for
+from .options import settings_from
+from .settings import EngineChoice, StopRule
 
 
 def check_config_version(config: Any, current: int, path: str | os.PathLike, what: str) -> int:
@@ -46,3 +50,33 @@ def sha256_examples(*parts: Iterable[Any] | None) -> str:
             digest.update(str(item).encode("utf-8", "surrogatepass") + b"\0")
         digest.update(b"\1")
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FitStart:
+    """What an application's ``fit`` checks and decides before anything else: its
+    settings from the user's keywords, the stop rule, and the engine's processes."""
+
+    settings: Any  #: the application's TrainSettings made from the keywords given
+    stop: StopRule
+    processes: Processes | None  #: the torch engine's processes (None: the NumPy engine)
+
+    @property
+    def group(self) -> Processes | None:
+        """The processes when there are several (torchrun), else None."""
+        procs = self.processes
+        return procs if procs is not None and procs.world_size > 1 else None
+
+    @property
+    def writer(self) -> bool:
+        """True on the process that prints and writes (rank 0)."""
+        return self.group is None or self.group.rank == 0
+
+
+def start_fit(settings_cls: type, given: dict, stop: StopRule, engine: str, app: str) -> FitStart:
+    """Check the keywords (unknown and renamed names), the stop rule and the engine, and
+    start the engine's processes: the first lines of every application's ``fit``."""
+    settings = settings_from(settings_cls, given)
+    stop.validate()
+    EngineChoice(engine).validate()
+    return FitStart(settings, stop, processes_for(engine, app))
