@@ -43,7 +43,7 @@ def add_options(parser, cls: type) -> None:
                                 help=md.get("negate_help", md["help"]))  # fmt: skip
             continue
         help_text = md["help"]
-        if default is not None and "default:" not in help_text:
+        if default not in (None, ()) and "default:" not in help_text:
             shown = default if isinstance(default, tuple) else (default,)
             help_text += " (" + " ".join(f"{v:g}" if isinstance(v, float) else str(v)
                                          for v in shown) + ")"  # fmt: skip
@@ -51,7 +51,7 @@ def add_options(parser, cls: type) -> None:
             *(md.get("flags") or ("--" + f.name.replace("_", "-"),)),
             dest=f.name,
             type=_parser_of(f),
-            nargs=md.get("nargs"),
+            **({"action": "append"} if md.get("repeatable") else {"nargs": md.get("nargs")}),
             choices=md.get("choices"),
             metavar=md.get("metavar"),
             required=md.get("required", False),
@@ -98,7 +98,7 @@ def given_options(args: argparse.Namespace, cls: type) -> dict:
                     raise UsageError(f"give {new} or its old name {flag}, not both")
                 print(f"rnnkit: warning: {flag} is deprecated: use {new}", file=sys.stderr)
             value = getattr(args, name)
-            if f.metadata.get("nargs"):  # several values: a tuple, as the field holds
+            if f.metadata.get("nargs") or f.metadata.get("repeatable"):  # a tuple, as the field
                 value = tuple(value)
             given[f.name] = None if f.metadata.get("zero_is_none") and value == 0 else value
     return given

@@ -43,6 +43,7 @@ def _read_labeled(path: str, args):
 
 def add_sentiment_commands(sub) -> None:
     from ..sentiment import ModelConfig, TextConfig, TrainSettings
+    from ..sentiment.classifier import EvalRequest, PredictRequest
     from ..sentiment.train import DEFAULT_STOP
     from ..training import EngineChoice
 
@@ -87,9 +88,7 @@ def add_sentiment_commands(sub) -> None:
         description="Evaluate RUN_DIR's best checkpoint (or a .npz model) on labelled data.",
     )
     ev.add_argument("run_dir", metavar="RUN_DIR", help="run directory or model file")
-    ev.add_argument("--data", required=True, metavar="FILE", help="labelled data to evaluate on")
-    ev.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_ensemble_option(ev)
+    add_options(ev, EvalRequest)
     _add_data_options(ev, "data")
     ev.set_defaults(run=cmd_sentiment_eval)
 
@@ -104,18 +103,9 @@ def add_sentiment_commands(sub) -> None:
     )
     pr.add_argument("run_dir", metavar="RUN_DIR", help="run directory or model file")
     pr.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
-    pr.add_argument("--file", metavar="FILE", help="one text per line (gzip read transparently)")
-    pr.add_argument("--encoding", default="utf-8", help="encoding of --file / stdin (utf-8)")
-    pr.add_argument("--json", action="store_true", help="one JSON object per line")
-    _add_ensemble_option(pr)
+    add_options(pr, PredictRequest)
     pr.set_defaults(run=cmd_sentiment_predict)
     sentiment.set_defaults(run=_help_of(sentiment))
-
-
-def _add_ensemble_option(parser) -> None:
-    parser.add_argument("--ensemble-with", action="append", default=[], metavar="RUN_DIR",
-                        help="average the class probabilities with this model too "
-                        "(repeatable)")  # fmt: skip
 
 
 def cmd_sentiment_train(args) -> int:
@@ -160,9 +150,9 @@ def cmd_sentiment_train(args) -> int:
     )  # fmt: skip
 
 
-def _load_classifier(args):
+def _load_classifier(run_dir: str, ensemble_with: tuple[str, ...]):
     """RUN_DIR's model, or the ensemble of it and every --ensemble-with model."""
-    return _load_models([args.run_dir, *args.ensemble_with])
+    return _load_models([run_dir, *ensemble_with])
 
 
 def _load_models(paths):
@@ -178,36 +168,42 @@ def _load_models(paths):
 
 
 def cmd_sentiment_eval(args) -> int:
-    clf = _load_classifier(args)
-    data = _read_labeled(args.data, args)
+    from ..sentiment.classifier import EvalRequest
+
+    request = EvalRequest(**given_options(args, EvalRequest))
+    clf = _load_classifier(args.run_dir, request.ensemble_with)
+    data = _read_labeled(request.data, args)
     report = clf.evaluate(data.texts, data.labels)
-    print(json.dumps({**report.to_dict(), "data": args.data}) if args.json else report.format())
+    as_json = json.dumps({**report.to_dict(), "data": request.data})
+    print(as_json if request.json else report.format())
     return EXIT_OK
 
 
 def cmd_sentiment_predict(args) -> int:
+    from ..sentiment.classifier import PredictRequest
     from ..text.readers import stream_file_lines, stream_lines
 
-    if args.texts and args.file:
+    request = PredictRequest(**given_options(args, PredictRequest))
+    if args.texts and request.file:
         raise UsageError("give texts as arguments or --file, not both")
     try:
-        codecs.lookup(args.encoding)
+        codecs.lookup(request.encoding)
     except LookupError:
-        raise UsageError(f"unknown text encoding {args.encoding!r}") from None
-    clf = _load_classifier(args)
+        raise UsageError(f"unknown text encoding {request.encoding!r}") from None
+    clf = _load_classifier(args.run_dir, request.ensemble_with)
     if args.texts:
         for start in range(0, len(args.texts), PREDICT_BATCH):
-            _print_predictions(clf, args.texts[start : start + PREDICT_BATCH], args.json)
+            _print_predictions(clf, args.texts[start : start + PREDICT_BATCH], request.json)
         return EXIT_OK
     # --file or stdin, read as a stream: each line's answer as soon as it has come (a pipe
     # may hold a line-at-a-time dialogue, or never end), in bounded memory
-    if args.file:
-        batches = stream_file_lines(args.file, args.encoding)
+    if request.file:
+        batches = stream_file_lines(request.file, request.encoding)
     else:
-        batches = stream_lines(sys.stdin.buffer, args.encoding)
+        batches = stream_lines(sys.stdin.buffer, request.encoding)
     for lines in batches:
         for start in range(0, len(lines), PREDICT_BATCH):
-            _print_predictions(clf, lines[start : start + PREDICT_BATCH], args.json)
+            _print_predictions(clf, lines[start : start + PREDICT_BATCH], request.json)
             sys.stdout.flush()
     return EXIT_OK
 

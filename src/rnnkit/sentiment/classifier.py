@@ -55,6 +55,7 @@ from ..training import (
 )
 from ..training.lifecycle import check_config_version, save_model, sha256_examples, start_fit
 from ..training.options import build_trainer, stop_rule_for
+from ..training.settings import option
 from .data import TextConfig, check_training_labels, encode_texts, label_indices
 from .metrics import ClassificationReport, classification_report
 from .model import ModelConfig, TextClassifier
@@ -644,6 +645,33 @@ def _examples(texts, labels, valid_texts, valid_labels) -> tuple:
         if len(valid_texts) != len(valid_labels):
             raise ValueError(f"{len(valid_texts)} validation texts but {len(valid_labels)} labels")
     return texts, labels, valid_texts, valid_labels
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What ``rnnkit sentiment eval`` is asked (its flags are generated from these fields)."""
+
+    data: str | None = option(None, "labelled data to evaluate on", metavar="FILE",
+                              required=True)  # fmt: skip
+    json: bool = option(False, "print one JSON object")
+    ensemble_with: tuple[str, ...] = option(
+        (), "average the class probabilities with this model too (repeatable)",
+        metavar="RUN_DIR", repeatable=True,
+    )
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """What ``rnnkit sentiment predict`` is asked besides its texts (flags generated)."""
+
+    file: str | None = option(None, "one text per line (gzip read transparently)",
+                              metavar="FILE")  # fmt: skip
+    encoding: str = option("utf-8", "encoding of --file / stdin")
+    json: bool = option(False, "one JSON object per line")
+    ensemble_with: tuple[str, ...] = option(
+        (), "average the class probabilities with this model too (repeatable)",
+        metavar="RUN_DIR", repeatable=True,
+    )
 
 
 def _fingerprint(texts, labels, valid_texts, valid_labels) -> dict:

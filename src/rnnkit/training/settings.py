@@ -26,6 +26,7 @@ Metadata understood by the command line (all optional):
 * ``bounds``: the :class:`Bounds` of a number, checked by the dataclass's
   ``validate`` (:func:`check_bounds`) before anything is started;
 * ``nargs``: several values on the command line (``"+"``; the field holds a tuple);
+* ``repeatable``: the flag may be given several times (the field holds a tuple);
 * ``required``: the flag must be given (a field whose default means "not set");
 * ``aliases``: old names of a renamed option, still accepted with a warning;
 * ``cli=False``: not an option (a size that comes from the data, say).
