@@ -40,7 +40,7 @@ def add_textgen_commands(sub) -> None:
     from ..textgen.api import DEFAULT_STOP
     from ..textgen.sampling import SampleRequest, SamplingOptions
     from ..textgen.scoring import ScoreRequest
-    from ..training import EngineChoice
+    from ..training import EngineChoice, InitFrom
 
     textgen = sub.add_parser(
         "textgen",
@@ -71,6 +71,7 @@ def add_textgen_commands(sub) -> None:
     _stop_group(train, DEFAULT_STOP)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_options(train, EngineChoice)
+    add_options(train, InitFrom)
     train.set_defaults(run=cmd_textgen_train)
 
     sample = tg.add_parser(
@@ -119,25 +120,29 @@ def add_textgen_commands(sub) -> None:
 
 def cmd_textgen_train(args) -> int:
     from ..textgen import CharLM, CharRNNConfig, TrainSettings
-    from ..training import EngineChoice, StopRule
+    from ..training import EngineChoice, InitFrom, StopRule
 
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
-        _refuse_settings_on_resume(args, CharRNNConfig, TrainSettings)
+        _refuse_settings_on_resume(args, CharRNNConfig, TrainSettings, InitFrom)
         if args.force:
             raise UsageError("--resume continues a run; drop --force")
     engine = given_options(args, EngineChoice).get("engine", "numpy")
     if engine != "torch":
         _refuse_torchrun("the NumPy engine trains in one process: add --engine torch to train "
                          "one run on all of them (docs/beyond-one-machine.md)")  # fmt: skip
+    init = given_options(args, InitFrom)
+    if init.get("init_from") and given_options(args, CharRNNConfig):
+        flags = ", ".join("--" + k.replace("_", "-") for k in given_options(args, CharRNNConfig))
+        raise UsageError(f"--init-from takes the architecture of its run; drop {flags}")
     run_dir = args.out or _default_run_dir("textgen")
     lm = CharLM(**given_options(args, CharRNNConfig))
     result = lm.fit(
         _corpus_path(args.corpus) if args.corpus else None,
         encoding=args.encoding or "utf-8", out=run_dir, resume=args.resume, force=args.force,
         progress=not args.quiet, **given_options(args, StopRule),
-        **given_options(args, TrainSettings), **given_options(args, EngineChoice),
+        **given_options(args, TrainSettings), **given_options(args, EngineChoice), **init,
     )  # fmt: skip
     if os.environ.get("RANK", "0") != "0":  # a torchrun process other than rank 0: it reports
         if result.reason == "interrupted":

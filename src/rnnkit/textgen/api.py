@@ -104,6 +104,7 @@ class CharLM:
         minutes: float | None = None,
         progress: bool = True,
         engine: str = "numpy",
+        init_from: str | os.PathLike | None = None,
         **settings: Any,
     ) -> TrainResult:
         """Train on ``text``, or (``resume=True``) continue the run in ``out`` exactly.
@@ -137,7 +138,7 @@ class CharLM:
         writer = start.writer
 
         def make_trainer(checkpoint: dict | None) -> Trainer:  # refuses before any write
-            batches, val_ids = self._take_run(checkpoint, given, text, encoding, out)
+            batches, val_ids = self._take_run(checkpoint, given, text, encoding, out, init_from)
             rule = stop_rule_for(stop, DEFAULT_STOP, checkpoint)
             task = self._task(batches, val_ids, processes)
             return self._trainer(task, rule, progress and writer, group)
@@ -148,12 +149,16 @@ class CharLM:
             processes.close()
         return result
 
-    def _take_run(self, checkpoint: dict | None, given: TrainSettings, text, encoding, out):
-        """Become the new run (settings ``given``, vocabulary and network from ``text``) or,
-        with a checkpoint, the run saved there (its corpus read again and checked); returns
-        the training batches and the validation ids."""
+    def _take_run(self, checkpoint: dict | None, given: TrainSettings, text, encoding, out,
+                  init_from=None):  # fmt: skip
+        """Become the new run (settings ``given``, vocabulary and network from ``text``, or
+        from the run ``init_from`` to fine-tune) or, with a checkpoint, the run saved there
+        (its corpus read again and checked); returns the training batches and the
+        validation ids."""
         if checkpoint is None:
             given.validate()
+            if init_from is not None:
+                return self._take_source(init_from, given, text)
             corpus, data = _source(text, encoding)
             vocab = CharVocab.from_text(corpus)
             batches, val_ids = _split(corpus, vocab, given)
@@ -168,6 +173,29 @@ class CharLM:
         batches, val_ids = _split(corpus, run.vocab, run.settings)
         self.config, self.settings, self.data = run.config, run.settings, run.data
         self.vocab, self.network, self._corpus = run.vocab, run.network, corpus
+        return batches, val_ids
+
+    def _take_source(self, init_from, given: TrainSettings, text):
+        """A new run that starts from another run's weights, architecture and vocabulary
+        (fine-tuning): the new text is read with the source's encoding and may hold only
+        characters of its vocabulary (the others are named in one line)."""
+        source = CharLM.load(init_from)
+        same = replace(source.config, vocab_size=self.config.vocab_size)
+        if self.config not in (CharRNNConfig(), same):
+            raise ValueError(f"init_from takes the architecture of its run ({init_from}); "
+                             "give no architecture beside it")  # fmt: skip
+        corpus, data = _source(text, source.vocab.encoding)
+        unknown = source.vocab.unknown(corpus)
+        if unknown:
+            raise CorpusError(
+                f"the text has {len(unknown)} character(s) outside the vocabulary of "
+                f"{init_from}: {', '.join(unknown[:20])}; fine-tuning keeps that vocabulary"
+            )
+        batches, val_ids = _split(corpus, source.vocab, given)
+        nnrandom.manual_seed(given.seed)  # dropout draws from here on
+        data = {**data, "init_from": str(init_from)}
+        self.config, self.settings, self.data = source.config, given, data
+        self.vocab, self.network, self._corpus = source.vocab, source.network, corpus
         return batches, val_ids
 
     def _task(self, batches: StreamBatches, val_ids: np.ndarray, processes) -> TrainTask:

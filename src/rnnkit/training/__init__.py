@@ -136,6 +136,7 @@ from .rundir import RunDir, RunDirError, fit_run, resolve_checkpoint
 from .settings import (
     ENGINES,
     EngineChoice,
+    InitFrom,
     StopRule,
     check_positive,
     check_seed,
@@ -155,6 +156,7 @@ from .trainer import (
 __all__ = [
     "ENGINES",
     "EngineChoice",
+    "InitFrom",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "CheckpointError",

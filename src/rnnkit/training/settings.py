@@ -205,3 +205,14 @@ class EngineChoice:
             raise ValueError(
                 f"engine must be one of {', '.join(ENGINES)}, received {self.engine!r}"
             )
+
+
+@dataclass(frozen=True)
+class InitFrom:
+    """Where a new run's weights and vocabulary come from; the same meaning in every
+    application. Not saved as a setting: the run records it in its data."""
+
+    init_from: str | None = option(
+        None, "start from this run's (or checkpoint's) weights, architecture and vocabulary "
+        "instead of new ones (fine-tuning)", metavar="RUN",
+    )
