@@ -52,47 +52,12 @@ def load_vectors(
         ``(weights (V, d), found)``: the embedding matrix and how many
         vocabulary words the file had.
     """
+
+    def key_of(word: str) -> int | None:
+        return vocab.index.get(word.lower() if lowercase else word)
+
+    rows, dim = _scan_vectors(path, encoding, key_of)
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"{path}: no such vector file")
-    rows: dict[int, np.ndarray] = {}
-    dim = None
-    try:
-        with _open_text(path, encoding) as f:
-            for number, line in enumerate(f, 1):
-                parts = line.rstrip("\n").rstrip("\r").rstrip(" ").split(" ")
-                if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                    dim = int(parts[1])  # word2vec header "<count> <dim>"
-                    continue
-                if len(parts) < 2 or parts == [""]:
-                    if not line.strip():
-                        continue
-                    raise DataError(f"{path}: line {number}: expected '<word> <numbers...>'")
-                if dim is None:
-                    dim = len(parts) - 1
-                if len(parts) - 1 < dim:
-                    raise DataError(
-                        f"{path}: line {number}: expected {dim} numbers, found {len(parts) - 1}"
-                    )
-                # A few GloVe files have words with spaces: the last `dim` fields are the numbers.
-                word = " ".join(parts[: len(parts) - dim])
-                if lowercase:
-                    word = word.lower()
-                index = vocab.index.get(word)
-                if index is None or index in rows:
-                    continue
-                try:
-                    rows[index] = np.array(parts[len(parts) - dim :], dtype=np.float64)
-                except ValueError:
-                    raise DataError(
-                        f"{path}: line {number}: not a number in the vector of {word!r}"
-                    ) from None
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"{path}: not valid {encoding} ({e.reason}); try encoding='latin-1'"
-        ) from None
-    except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read vectors ({e})") from None
     if dim is None:
         raise DataError(f"{path}: no vectors found")
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -110,12 +75,22 @@ def read_all_vectors(
 ) -> tuple[list[str], np.ndarray]:
     """Every word of a vector file and its vector: ``(words, vectors (N, d))``, in file order
     (a word repeated: its first vector). The same format and checks as :func:`load_vectors`."""
+    rows, _ = _scan_vectors(path, encoding, lambda word: word)
+    if not rows:
+        raise DataError(f"{os.fspath(path)}: no vectors found")
+    return list(rows), np.stack(list(rows.values())).astype(dtype)
+
+
+def _scan_vectors(path, encoding: str, key_of) -> tuple[dict, int | None]:
+    """Read a vector file (GloVe text, or word2vec text with its "<count> <dim>" header):
+    ``({key: vector (float64)}, dim)`` for the first line of every word whose
+    ``key_of(word)`` is not None (only those lines' numbers are parsed); ``dim`` is None
+    for a file without vectors. Every problem is a one-line :class:`DataError` naming
+    the line."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such vector file")
-    words: list[str] = []
-    rows: list[np.ndarray] = []
-    seen: set[str] = set()
+    rows: dict = {}
     dim = None
     try:
         with _open_text(path, encoding) as f:
@@ -134,23 +109,21 @@ def read_all_vectors(
                     raise DataError(
                         f"{path}: line {number}: expected {dim} numbers, found {len(parts) - 1}"
                     )
+                # A few GloVe files have words with spaces: the last `dim` fields are the numbers.
                 word = " ".join(parts[: len(parts) - dim])
-                if word in seen:
+                key = key_of(word)
+                if key is None or key in rows:
                     continue
                 try:
-                    rows.append(np.array(parts[len(parts) - dim :], dtype=dtype))
+                    rows[key] = np.array(parts[len(parts) - dim :], dtype=np.float64)
                 except ValueError:
                     raise DataError(
                         f"{path}: line {number}: not a number in the vector of {word!r}"
                     ) from None
-                seen.add(word)
-                words.append(word)
     except UnicodeDecodeError as e:
         raise DataError(
             f"{path}: not valid {encoding} ({e.reason}); try encoding='latin-1'"
         ) from None
     except (OSError, EOFError) as e:
         raise DataError(f"{path}: cannot read vectors ({e})") from None
-    if not rows:
-        raise DataError(f"{path}: no vectors found")
-    return words, np.stack(rows)
+    return rows, dim
