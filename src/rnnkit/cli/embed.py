@@ -5,8 +5,8 @@ from __future__ import annotations
 from .parsing import (
     EXIT_OK,
     UsageError,
+    _check_resume,
     _help_of,
-    _refuse_settings_on_resume,
     _stop_group,
     add_options,
     given_options,
@@ -41,7 +41,6 @@ def add_embed_commands(sub) -> None:
     add_options(train.add_argument_group("model"), EmbedConfig)
     add_options(train.add_argument_group("training"), EmbedSettings)
     _stop_group(train, DEFAULT_STOP)
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=cmd_embed_train)
 
     nb = es.add_parser("neighbors", help="the nearest words by cosine",
@@ -77,9 +76,7 @@ def cmd_embed_train(args) -> int:
     from ..training import StopRule
 
     if args.resume:
-        if not args.out:
-            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
-        _refuse_settings_on_resume(args, EmbedConfig, EmbedSettings)
+        _check_resume(args, EmbedConfig, EmbedSettings)
     elif not args.texts:
         raise UsageError("give the TEXT files to train on")
     _refuse_torchrun("embed train runs as one process, without torchrun")

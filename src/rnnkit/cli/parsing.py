@@ -104,7 +104,11 @@ def given_options(args: argparse.Namespace, cls: type) -> dict:
     return given
 
 
-def _refuse_settings_on_resume(args: argparse.Namespace, *classes: type) -> None:
+def _check_resume(args: argparse.Namespace, *classes: type) -> None:
+    """``--resume`` names its run (``--out``) and gives none of the settings in ``classes``
+    (the run keeps its own)."""
+    if not args.out:
+        raise UsageError("--resume needs --out RUN_DIR, the run to continue")
     given = [name for cls in classes for name in given_options(args, cls)]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
@@ -112,11 +116,13 @@ def _refuse_settings_on_resume(args: argparse.Namespace, *classes: type) -> None
 
 
 def _stop_group(parser, default) -> None:
+    """A training command's stop rule (``default`` when none is given) and ``--quiet``."""
     from ..training import StopRule
 
     rule = ", ".join(f"--{k} {v:g}" for k, v in vars(default).items() if v is not None)
     add_options(parser.add_argument_group(f"stop rule (default: {rule}; the first reached wins)"),
                 StopRule)  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:

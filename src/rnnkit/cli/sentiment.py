@@ -12,8 +12,8 @@ from .parsing import (
     EXIT_ERROR,
     EXIT_OK,
     UsageError,
+    _check_resume,
     _help_of,
-    _refuse_settings_on_resume,
     _stop_group,
     add_options,
     given_options,
@@ -78,7 +78,6 @@ def add_sentiment_commands(sub) -> None:
                           "probabilities mixed with the labels (repeatable: the ensemble's "
                           "mean; default: off)")  # fmt: skip
     _stop_group(train, DEFAULT_STOP)
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_options(train, EngineChoice)
     train.set_defaults(run=cmd_sentiment_train)
 
@@ -113,9 +112,7 @@ def cmd_sentiment_train(args) -> int:
     from ..training import EngineChoice, StopRule
 
     if args.resume:
-        if not args.out:
-            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
-        _refuse_settings_on_resume(args, ModelConfig, TextConfig, TrainSettings)
+        _check_resume(args, ModelConfig, TextConfig, TrainSettings)
     engine = given_options(args, EngineChoice).get("engine", "numpy")
     if engine != "torch":
         _refuse_torchrun("the NumPy engine trains in one process: add --engine torch to train "

@@ -13,8 +13,8 @@ from .parsing import (
     EXIT_ERROR,
     EXIT_OK,
     UsageError,
+    _check_resume,
     _help_of,
-    _refuse_settings_on_resume,
     _stop_group,
     add_options,
     given_options,
@@ -69,7 +69,6 @@ def add_textgen_commands(sub) -> None:
     training.add_argument("--encoding", choices=("utf-8", "bytes"),
                           help="read CORPUS as UTF-8 text (default) or raw bytes")  # fmt: skip
     _stop_group(train, DEFAULT_STOP)
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_options(train, EngineChoice)
     add_options(train, InitFrom)
     train.set_defaults(run=cmd_textgen_train)
@@ -123,9 +122,7 @@ def cmd_textgen_train(args) -> int:
     from ..training import EngineChoice, InitFrom, StopRule
 
     if args.resume:
-        if not args.out:
-            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
-        _refuse_settings_on_resume(args, CharRNNConfig, TrainSettings, InitFrom)
+        _check_resume(args, CharRNNConfig, TrainSettings, InitFrom)
         if args.force:
             raise UsageError("--resume continues a run; drop --force")
     engine = given_options(args, EngineChoice).get("engine", "numpy")

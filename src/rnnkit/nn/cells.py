@@ -369,7 +369,16 @@ class GRUResetBeforeCell(Cell):
 # ---------------------------------------------------------------------------
 
 
-class MinGRUCell(Cell):
+class _MinCell(Cell):
+    """What the cells of Feng et al. 2024 share: no hidden-to-hidden weights (the gates read
+    only ``x_t``), no ``torch.nn`` layer and no ONNX operator."""
+
+    torch_name = None  # no torch.nn layer
+    onnx_op, onnx_gate_order = None, ()  # not an ONNX operator
+    recurrent_weights = False
+
+
+class MinGRUCell(_MinCell):
     """One minGRU step (Feng et al. 2024, section 3.1.3): no ``h`` in the gates, so ``h_t`` is a
     linear function of ``h_{t-1}``. Gate blocks z, n (``n`` is the paper's candidate ``h~``)::
 
@@ -392,9 +401,6 @@ class MinGRUCell(Cell):
     num_gates = 2
     gate_names = ("z", "n")
     name = "min_gru"
-    torch_name = None  # no torch.nn layer
-    onnx_op, onnx_gate_order = None, ()  # not an ONNX operator
-    recurrent_weights = False
 
     def forward(self, gx, state, weight_hh=None, bias_hh=None):
         (h_prev,) = state
@@ -423,7 +429,7 @@ class MinGRUCell(Cell):
         return dgx, dgx, (dh * (1.0 - z),)
 
 
-class MinLSTMCell(Cell):
+class MinLSTMCell(_MinCell):
     """One minLSTM step (Feng et al. 2024, section 3.2.3, with the time-independent
     normalisation of the forget and input gates). Gate blocks f, i, g (``g`` is the
     paper's candidate ``h~``); the state is ``h`` alone (no cell state)::
@@ -444,9 +450,6 @@ class MinLSTMCell(Cell):
     num_gates = 3
     gate_names = ("f", "i", "g")
     name = "min_lstm"
-    torch_name = None  # no torch.nn layer
-    onnx_op, onnx_gate_order = None, ()  # not an ONNX operator
-    recurrent_weights = False
 
     def forward(self, gx, state, weight_hh=None, bias_hh=None):
         (h_prev,) = state
