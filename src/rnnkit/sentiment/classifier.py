@@ -28,7 +28,6 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,21 +39,16 @@ from ..text.tokenize import Tokenizer
 from ..text.vectors import load_vectors
 from ..text.vocab import PAD_ID, Vocab
 from ..training import (
-    CheckpointError,
-    RunDir,
     StopRule,
     Trainer,
     TrainResult,
     check_parameter_count,
     check_seed,
     config_error,
-    fit_run,
     load_checkpoint,
-    load_model,
-    resolve_checkpoint,
 )
-from ..training.lifecycle import check_config_version, save_model, sha256_examples, start_fit
-from ..training.options import build_trainer, stop_rule_for
+from ..training.application import Application
+from ..training.lifecycle import FitStart, check_config_version, sha256_examples
 from ..training.settings import option
 from .data import TextConfig, check_training_labels, encode_texts, label_indices
 from .metrics import ClassificationReport, classification_report
@@ -84,6 +78,19 @@ class Prediction:
             "probability": self.probability,
             "probabilities": self.probabilities,
         }
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a classifier's run trains on (see :meth:`SentimentClassifier.prepare`)."""
+
+    texts: list[str]
+    labels: list[str]
+    valid_texts: list[str]
+    valid_labels: list[str]
+    fingerprint: dict  #: sha256 of the examples as given
+    teacher: Any  #: the model to distil (a new run only), or None
+    soft_targets_saved: bool  #: the checkpoint holds the distilled targets
 
 
 class _Predictor:
@@ -154,7 +161,7 @@ class _Predictor:
         return classification_report(true, predicted, self.labels)
 
 
-class SentimentClassifier(_Predictor):
+class SentimentClassifier(Application, _Predictor):
     """A recurrent text classifier for any set of string labels.
 
     The three parts of the application: the model ``config``
@@ -174,6 +181,9 @@ class SentimentClassifier(_Predictor):
     (:class:`~rnnkit.sentiment.task.ClassificationTask`). The network is
     ``.network``.
     """
+
+    app, what, config_version = APP, "sentiment model", CONFIG_VERSION
+    settings_class, default_stop = TrainSettings, DEFAULT_STOP
 
     def __init__(
         self, config: ModelConfig | None = None, text: TextConfig | None = None, **options: Any
@@ -249,7 +259,7 @@ class SentimentClassifier(_Predictor):
         (the file) is named in errors.
         """
         try:
-            check_config_version(config, CONFIG_VERSION, path, "sentiment")
+            check_config_version(config, CONFIG_VERSION, path, "sentiment")  # (public API)
             model_config = ModelConfig.from_dict(dict(config["model"]))
             vectors, subwords = config.get("vectors") or {}, config.get("subwords")
             text = _saved_text_config(config)
@@ -348,51 +358,33 @@ class SentimentClassifier(_Predictor):
         (DistributedDataParallel) and rank 0 alone writes ``out``. A run of one
         engine resumes on the other.
         """
-        start = start_fit(TrainSettings, settings, StopRule(epochs, steps, minutes), engine, APP)
-        given, stop, processes, group = start.settings, start.stop, start.processes, start.group
-        writer = start.writer
-        data = _examples(texts, labels, valid_texts, valid_labels)
-        fingerprint = _fingerprint(*data)
+        examples = _examples(texts, labels, valid_texts, valid_labels)
+        return self.fit_lifecycle(
+            (examples, teacher), out=out, resume=resume, force=force, lock=lock,
+            stop=StopRule(epochs, steps, minutes), engine=engine, settings=settings,
+            progress=progress, plot=plot, on_eval=on_eval,
+        )  # fmt: skip
 
-        def make_trainer(checkpoint: dict | None) -> Trainer:  # refuses before any write
-            train = self._take_run(checkpoint, given, data, fingerprint, teacher, out)
-            return self._trainer(
-                *train, stop_rule_for(stop, DEFAULT_STOP, checkpoint), fingerprint,
-                teacher if checkpoint is None else None,
-                "train_targets" in (checkpoint or {}).get("task", {}),
-                progress and writer, plot, on_eval, processes,
-            )  # fmt: skip
-
-        result = fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock,
-                         processes=group)  # fmt: skip
-        if processes is not None:  # (after an error the process ends: torchrun stops the rest)
-            processes.close()
-        if self._best_weights:
-            self.network.load_state_dict(self._best_weights)
-        self.network.eval()
-        return result
-
-    def _take_run(self, checkpoint, given: TrainSettings, data, fingerprint, teacher, out):
-        """Become the new run (settings ``given``, vocabulary and network from the data) or,
-        with a checkpoint, the run saved there (its data checked against ``fingerprint``);
-        returns ``(texts, labels, valid_texts, valid_labels)`` as trained on."""
+    def prepare(self, checkpoint: dict | None, settings: TrainSettings, data, out) -> _Prepared:
+        """Become the new run (``settings``; vocabulary, labels and network from the
+        examples of ``data = (examples, teacher)``) or, with a checkpoint, the run saved
+        there (its data checked against the run's fingerprint)."""
+        examples, teacher = data
+        fingerprint = _fingerprint(*examples)
         if checkpoint is None:
-            settings = given
             settings.validate(distilling=teacher is not None)
         else:
-            restored = SentimentClassifier.from_config(
-                checkpoint["config"], checkpoint["model"], Path(out) / RunDir.LATEST
-            )
+            restored = self.restored(checkpoint, out)
             settings = restored.settings
             _check_same_data(restored.data, fingerprint, out)
-        texts, labels, valid_texts, valid_labels = data
-        train = data
+        texts, labels, valid_texts, valid_labels = train = examples
         if valid_texts is None:
             train = _hold_out(texts, labels, settings.val_fraction, settings.seed)
         parts = self._fresh_parts(train[0], train[1], settings) if checkpoint is None else restored
         self._take_parts(parts)
         self.settings = settings
-        return train
+        soft = "train_targets" in (checkpoint or {}).get("task", {})
+        return _Prepared(*train, fingerprint, teacher if checkpoint is None else None, soft)
 
     def _fresh_parts(
         self, texts: list[str], labels: list[str], settings: TrainSettings
@@ -420,27 +412,40 @@ class SentimentClassifier(_Predictor):
         self.vocab, self.labels, self.subwords = parts.vocab, parts.labels, parts.subwords
         self.vectors_found, self.network = parts.vectors_found, parts.network
 
-    def _trainer(
-        self, texts, labels, valid_texts, valid_labels, stop: StopRule, fingerprint: dict,
-        teacher, soft_targets_saved: bool, progress: bool, plot: bool, on_eval, processes=None,
-    ) -> Trainer:  # fmt: skip
-        s = self.settings
-        train_ids = self._encode(texts)
-        valid_ids = self._encode(valid_texts)
-        train_y = label_indices(labels, self.labels, "training data")
-        valid_y = label_indices(valid_labels, self.labels, "validation data")
-        if teacher is not None:
-            train_y = self._distilled_targets(teacher, texts, train_y, s.distill_weight, progress)
-        elif (
-            soft_targets_saved
-        ):  # the checkpoint's targets replace these (restore checks the shape)
-            train_y = np.zeros((len(texts), len(self.labels)))
-        self.data = {**fingerprint, "examples": len(texts), "valid_examples": len(valid_texts)}
+    def build(self, prepared: _Prepared, start: FitStart) -> tuple[TextClassifier, Any]:
+        """The network and the task of the engine (NumPy's, or PyTorch's with
+        ``start.processes``): the examples encoded, their targets the labels or,
+        distilling, the labels mixed with the teacher's probabilities."""
+        p, s = prepared, self.settings
+        train_ids, valid_ids = self._encode(p.texts), self._encode(p.valid_texts)
+        train_y = label_indices(p.labels, self.labels, "training data")
+        valid_y = label_indices(p.valid_labels, self.labels, "validation data")
+        if p.teacher is not None:
+            train_y = self._distilled_targets(p.teacher, p.texts, train_y, s.distill_weight,
+                                              start.shows_progress)  # fmt: skip
+        elif p.soft_targets_saved:  # the checkpoint's targets replace these (shape checked)
+            train_y = np.zeros((len(p.texts), len(self.labels)))
+        self.data = {**p.fingerprint, "examples": len(p.texts),
+                     "valid_examples": len(p.valid_texts)}  # fmt: skip
         if train_y.ndim != 2:
             self.settings = s = replace(s, distill_weight=None)
-        task = self._task(train_ids, train_y, valid_ids, valid_y, processes)
-        monitored = len(valid_texts) > 0
-        self._best_weights: dict = {}
+        processes = start.processes
+        if processes is None:
+            task = ClassificationTask(self.network, train_ids, train_y, valid_ids, valid_y,
+                                      s.batch_size, s.seed)  # fmt: skip
+        else:
+            from .torch_engine import TorchClassificationTask
+
+            task = TorchClassificationTask(self.network, train_ids, train_y, valid_ids, valid_y,
+                                           s.batch_size, processes, s.seed)  # fmt: skip
+        return self.network, task
+
+    def trainer_hooks(self, prepared: _Prepared, start: FitStart) -> dict[str, Any]:
+        """Validation accuracy picks the best weights, which are also kept in memory
+        (and read back from ``best.npz`` on resume) for :meth:`fitted` to restore."""
+        monitored = len(prepared.valid_texts) > 0
+        on_eval = start.on_eval
+        self._best_weights = {}
 
         def keep_best(trainer: Trainer, metrics: dict) -> None:
             if trainer.best_step == trainer.step or not monitored:
@@ -453,26 +458,15 @@ class SentimentClassifier(_Predictor):
             if trainer.best_step is not None and run is not None and run.best.is_file():
                 self._best_weights.update(load_checkpoint(run.best, app=APP)["model"])
 
-        return build_trainer(
-            task, self.network, s, stop, app=APP, app_config=self.app_config(),
-            monitor="val_accuracy" if monitored else "train_loss", mode="max",
-            monitored=monitored, progress=progress, plot=plot, on_eval=keep_best,
-            on_restore=restore_best,
-            processes=processes if processes is not None and processes.world_size > 1 else None,
-        )  # fmt: skip
+        monitor = "val_accuracy" if monitored else "train_loss"
+        return {"monitor": monitor, "mode": "max", "monitored": monitored,
+                "on_eval": keep_best, "on_restore": restore_best}  # fmt: skip
 
-    def _task(self, train_ids, train_y, valid_ids, valid_y, processes) -> ClassificationTask:
-        """The task of the engine: NumPy's, or PyTorch's with ``processes``."""
-        s = self.settings
-        if processes is None:
-            return ClassificationTask(
-                self.network, train_ids, train_y, valid_ids, valid_y, s.batch_size, s.seed
-            )
-        from .torch_engine import TorchClassificationTask
-
-        return TorchClassificationTask(
-            self.network, train_ids, train_y, valid_ids, valid_y, s.batch_size, processes, s.seed
-        )
+    def fitted(self) -> None:
+        """After training: the best evaluated weights, in evaluation mode."""
+        if self._best_weights:
+            self.network.load_state_dict(self._best_weights)
+        self.network.eval()
 
     def _distilled_targets(
         self,
@@ -551,31 +545,6 @@ class SentimentClassifier(_Predictor):
 
         return trace_sentence(self, text)
 
-    # -- files -------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write a model-only checkpoint (``app``, ``config``, ``model``), atomically."""
-        self._require_model()
-        save_model(path, APP, self.app_config(), self.network)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, which: str = "best") -> SentimentClassifier:
-        """Load a saved model, or a run directory's ``which`` checkpoint (best, else latest).
-
-        Raises :class:`rnnkit.training.CheckpointError` (one-line message) for a
-        missing, corrupt or foreign file. A safetensors file written by ``rnnkit
-        export`` (weights and config) loads too.
-        """
-        path = resolve_checkpoint(path, which)
-        tree = load_model(path, app=APP)
-        clf = cls.from_config(tree["config"], tree["model"], path)
-        try:
-            clf.network.load_state_dict(tree["model"], assign=True)  # the tree is ours
-        except ValueError as exc:
-            raise CheckpointError(
-                f"{path}: weights do not fit the saved configuration ({_one_line(exc)})"
-            ) from None
-        clf.network.eval()
-        return clf
 
 
 class Ensemble(_Predictor):
@@ -686,10 +655,6 @@ def _check_same_data(saved: dict, fingerprint: dict, out) -> None:
             f"the training data differs from what the run in {out} was trained on; "
             "resume with the same --train (and --valid) data, or start a new run"
         )
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _hold_out(texts: list[str], labels: list[str], fraction: float, seed: int):

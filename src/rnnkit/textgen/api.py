@@ -35,21 +35,15 @@ from ..text.corpus import (
     split_tail,
 )
 from ..training import (
-    Processes,
-    RunDir,
     StopRule,
     Trainer,
     TrainResult,
     TrainTask,
     check_parameter_count,
     check_seed,
-    config_error,
-    fit_run,
-    load_model,
-    resolve_checkpoint,
 )
-from ..training.lifecycle import check_config_version, save_model, sha256_text, start_fit
-from ..training.options import build_trainer, stop_rule_for
+from ..training.application import Application
+from ..training.lifecycle import FitStart, sha256_text
 from ..training.settings import count
 from .beam import beam_search
 from .evaluate import evaluate_ids
@@ -67,7 +61,7 @@ CONFIG_VERSION = 2
 DEFAULT_STOP = StopRule(minutes=15.0)
 
 
-class CharLM:
+class CharLM(Application):
     """A character-level language model: train on any text, sample, evaluate, save.
 
     The three parts of the application: the architecture ``config``
@@ -79,6 +73,9 @@ class CharLM:
     text given to :meth:`fit` (or from a checkpoint, see :meth:`load`); the
     network is ``.network``.
     """
+
+    app, what, config_version = APP, "text-generator", CONFIG_VERSION
+    settings_class, default_stop = TrainSettings, DEFAULT_STOP
 
     def __init__(self, config: CharRNNConfig | None = None, **architecture: Any):
         self.config = replace(config or CharRNNConfig(), **architecture)
@@ -133,42 +130,32 @@ class CharLM:
         (DistributedDataParallel) and only rank 0 writes ``out``. Either
         engine resumes a run of the other.
         """
-        start = start_fit(TrainSettings, settings, StopRule(epochs, steps, minutes), engine, APP)
-        given, stop, processes, group = start.settings, start.stop, start.processes, start.group
-        writer = start.writer
+        return self.fit_lifecycle(
+            (text, encoding, init_from), out=out, resume=resume, force=force, lock=lock,
+            stop=StopRule(epochs, steps, minutes), engine=engine, progress=progress,
+            settings=settings,
+        )  # fmt: skip
 
-        def make_trainer(checkpoint: dict | None) -> Trainer:  # refuses before any write
-            batches, val_ids = self._take_run(checkpoint, given, text, encoding, out, init_from)
-            rule = stop_rule_for(stop, DEFAULT_STOP, checkpoint)
-            task = self._task(batches, val_ids, processes)
-            return self._trainer(task, rule, progress and writer, group)
-
-        result = fit_run(out, make_trainer, app=APP, resume=resume, force=force, lock=lock,
-                         processes=group)  # fmt: skip
-        if processes is not None:  # (after an error the process ends: torchrun stops the rest)
-            processes.close()
-        return result
-
-    def _take_run(self, checkpoint: dict | None, given: TrainSettings, text, encoding, out,
-                  init_from=None):  # fmt: skip
-        """Become the new run (settings ``given``, vocabulary and network from ``text``, or
-        from the run ``init_from`` to fine-tune) or, with a checkpoint, the run saved there
-        (its corpus read again and checked); returns the training batches and the
-        validation ids."""
+    def prepare(self, checkpoint: dict | None, settings: TrainSettings, data, out):
+        """Become the new run (``settings``, vocabulary and network from the text of
+        ``data = (text, encoding, init_from)``, or from the run ``init_from`` to fine-tune)
+        or, with a checkpoint, the run saved there (its corpus read again and checked);
+        returns the training batches and the validation ids."""
+        text, encoding, init_from = data
         if checkpoint is None:
-            given.validate()
+            settings.validate()
             if init_from is not None:
-                return self._take_source(init_from, given, text)
-            corpus, data = _source(text, encoding)
+                return self._take_source(init_from, settings, text)
+            corpus, source = _source(text, encoding)
             vocab = CharVocab.from_text(corpus)
-            batches, val_ids = _split(corpus, vocab, given)
+            batches, val_ids = _split(corpus, vocab, settings)
             config = replace(self.config, vocab_size=len(vocab))
-            nnrandom.manual_seed(given.seed)
+            nnrandom.manual_seed(settings.seed)
             network = CharRNN(config)
-            self.config, self.settings, self.data = config, given, data
+            self.config, self.settings, self.data = config, settings, source
             self.vocab, self.network, self._corpus = vocab, network, corpus
             return batches, val_ids
-        run = CharLM._from_tree(checkpoint, Path(out) / RunDir.LATEST)  # the run's parts
+        run = self.restored(checkpoint, out)  # the run's parts
         corpus = run._training_text(text)
         batches, val_ids = _split(corpus, run.vocab, run.settings)
         self.config, self.settings, self.data = run.config, run.settings, run.data
@@ -198,25 +185,23 @@ class CharLM:
         self.vocab, self.network, self._corpus = source.vocab, source.network, corpus
         return batches, val_ids
 
-    def _task(self, batches: StreamBatches, val_ids: np.ndarray, processes) -> TrainTask:
-        """The task of the engine: NumPy's, or PyTorch's with ``processes``."""
+    def build(self, prepared, start: FitStart) -> tuple[CharRNN, TrainTask]:
+        """The network and the task of the engine: NumPy's, or PyTorch's with processes."""
+        batches, val_ids = prepared
+        processes = start.processes
         if processes is None:
-            return CharLMTask(self.network, batches, val_ids)
+            return self.network, CharLMTask(self.network, batches, val_ids)
         from .torch_engine import TorchCharLMTask
 
-        return TorchCharLMTask(self.network, batches, val_ids, processes, seed=self.settings.seed)
+        seed = self.settings.seed
+        return self.network, TorchCharLMTask(self.network, batches, val_ids, processes, seed=seed)
 
-    def _trainer(
-        self, task: TrainTask, stop: StopRule, progress: bool, processes: Processes | None = None
-    ) -> Trainer:
-        s = self.settings
-        rank = 0 if processes is None else processes.rank  # rank 0 prints the samples
-        return build_trainer(
-            task, self.network, s, stop, app=APP, app_config=self._app_config(),
-            monitor="val_loss", mode="min", progress=progress, plot=True,
-            on_eval=self._print_sample if s.sample_length > 0 and rank == 0 else None,
-            processes=processes,
-        )  # fmt: skip
+    def trainer_hooks(self, prepared, start: FitStart) -> dict[str, Any]:
+        """Validation loss picks the best checkpoint; rank 0 prints a sample at each
+        evaluation (when ``sample_length`` > 0)."""
+        sample = self.settings.sample_length > 0 and start.writer
+        return {"monitor": "val_loss", "mode": "min",
+                "on_eval": self._print_sample if sample else None}  # fmt: skip
 
     def _print_sample(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         """At each evaluation: a short sample, from its own seeded generator."""
@@ -411,44 +396,28 @@ class CharLM:
         return trace_text(self, text, top_k=top_k)
 
     # -- files -----------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write a model-only checkpoint (same format as a run's, without optimizer state)."""
-        _, network = self._require_model()
-        save_model(path, APP, self._app_config(), network)
-
     @classmethod
-    def load(cls, path: str | os.PathLike, which: str = "best") -> CharLM:
-        """Load a checkpoint file, or a run directory's ``which`` checkpoint
-        (``best.npz``, else ``latest.npz``; or ``"latest"``), or a safetensors
-        file written by ``rnnkit export``."""
-        path = resolve_checkpoint(path, which)
-        return cls._from_tree(load_model(path, app=APP), path, owned=True)
-
-    @classmethod
-    def _from_tree(cls, tree: dict, path: Path, owned: bool = False) -> CharLM:
-        config = tree["config"]
-        check_config_version(config, CONFIG_VERSION, path, "text-generator")
-        try:
-            model_config = CharRNNConfig.from_dict(config["model"])
-            model_config.validate()
-            vocab = CharVocab.from_dict(config["vocab"])
-            settings = TrainSettings.from_dict(config.get("train", {}))
-            if model_config.vocab_size != len(vocab):
-                raise ValueError(
-                    f"vocab_size {model_config.vocab_size} but {len(vocab)} vocabulary symbols"
-                )
-            check_parameter_count(model_config.num_parameters(), tree["model"])
-            lm = cls(model_config)
-            lm.vocab, lm.settings, lm.data = vocab, settings, dict(config.get("data", {}))
-            with skip_init():  # the checkpoint's weights replace any draw
-                lm.network = CharRNN(model_config)
-            # load() owns its tree: the network may keep those arrays (no second copy)
-            lm.network.load_state_dict(tree["model"], assign=owned)
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-            raise config_error(path, "text-generator", exc) from None
+    def from_config(cls, config: dict, weights: dict | None = None, path="checkpoint") -> CharLM:
+        """The model of a checkpoint's JSON ``config`` (:meth:`app_config`), its network
+        built without a random draw (``weights`` replace it; their count is checked)."""
+        model_config = CharRNNConfig.from_dict(config["model"])
+        model_config.validate()
+        vocab = CharVocab.from_dict(config["vocab"])
+        settings = TrainSettings.from_dict(config.get("train", {}))
+        if model_config.vocab_size != len(vocab):
+            raise ValueError(
+                f"vocab_size {model_config.vocab_size} but {len(vocab)} vocabulary symbols"
+            )
+        if weights is not None:
+            check_parameter_count(model_config.num_parameters(), weights)
+        lm = cls(model_config)
+        lm.vocab, lm.settings, lm.data = vocab, settings, dict(config.get("data", {}))
+        with skip_init():  # the checkpoint's weights replace any draw
+            lm.network = CharRNN(model_config)
         return lm
 
-    def _app_config(self) -> dict:
+    def app_config(self) -> dict:
+        """The JSON ``config`` of a checkpoint: architecture, vocabulary, settings, data."""
         vocab, _ = self._require_model(building=True)
         return {
             "version": CONFIG_VERSION,

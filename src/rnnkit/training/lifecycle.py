@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,11 +55,15 @@ def sha256_examples(*parts: Iterable[Any] | None) -> str:
 @dataclass(frozen=True)
 class FitStart:
     """What an application's ``fit`` checks and decides before anything else: its
-    settings from the user's keywords, the stop rule, and the engine's processes."""
+    settings from the user's keywords, the stop rule, the engine's processes, and how
+    the run reports (progress, plot, the caller's own ``on_eval``)."""
 
     settings: Any  #: the application's TrainSettings made from the keywords given
     stop: StopRule
     processes: Processes | None  #: the torch engine's processes (None: the NumPy engine)
+    progress: bool = True  #: the caller asked for progress on stderr
+    plot: bool = True  #: redraw loss.png at each evaluation
+    on_eval: Callable[..., None] | None = None  #: the caller's callback at each evaluation
 
     @property
     def group(self) -> Processes | None:
@@ -72,11 +76,18 @@ class FitStart:
         """True on the process that prints and writes (rank 0)."""
         return self.group is None or self.group.rank == 0
 
+    @property
+    def shows_progress(self) -> bool:
+        """Progress is shown: asked for, and on the writing process."""
+        return self.progress and self.writer
 
-def start_fit(settings_cls: type, given: dict, stop: StopRule, engine: str, app: str) -> FitStart:
+
+def start_fit(settings_cls: type, given: dict, stop: StopRule, engine: str, app: str,
+              **reporting: Any) -> FitStart:  # fmt: skip
     """Check the keywords (unknown and renamed names), the stop rule and the engine, and
-    start the engine's processes: the first lines of every application's ``fit``."""
+    start the engine's processes: the first lines of every application's ``fit``.
+    ``reporting``: FitStart's ``progress``, ``plot`` and ``on_eval``."""
     settings = settings_from(settings_cls, given)
     stop.validate()
     EngineChoice(engine).validate()
-    return FitStart(settings, stop, processes_for(engine, app))
+    return FitStart(settings, stop, processes_for(engine, app), **reporting)
