@@ -248,6 +248,14 @@ class GradientFlowStudy:
 
 
 @dataclass(frozen=True)
+class StudyOutput:
+    """Where ``analyze gradients`` writes its files, and whether it may replace them."""
+
+    out: str = option("analysis", "output directory", metavar="DIR")
+    force: bool = option(False, "replace gradient_flow.* files already in --out")
+
+
+@dataclass(frozen=True)
 class GradientFlowOptions:
     """The options of ``rnnkit analyze gradients`` (the keywords of
     :func:`gradient_flow_study` a user sets); ``validate`` is

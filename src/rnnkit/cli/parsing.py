@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: a training stopped by SIGTERM (saved, like Ctrl-C's 130): 128 + 15, as the shell says
@@ -47,6 +48,11 @@ def add_options(parser, cls: type) -> None:
             shown = default if isinstance(default, tuple) else (default,)
             help_text += " (" + " ".join(f"{v:g}" if isinstance(v, float) else str(v)
                                          for v in shown) + ")"  # fmt: skip
+        if md.get("positional"):  # an argument: required, or "?" / "*" by its nargs
+            nargs = md.get("nargs") or (None if md.get("required") else "?")
+            parser.add_argument(f.name, type=_parser_of(f), nargs=nargs, metavar=md.get("metavar"),
+                                default=argparse.SUPPRESS, help=help_text)  # fmt: skip
+            continue
         parser.add_argument(
             *(md.get("flags") or ("--" + f.name.replace("_", "-"),)),
             dest=f.name,
@@ -62,6 +68,42 @@ def add_options(parser, cls: type) -> None:
             parser.add_argument("--" + old.replace("_", "-"), dest=old, type=_parser_of(f),
                                 metavar=f.name, default=argparse.SUPPRESS,
                                 help=argparse.SUPPRESS)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand, declared: ``rnnkit GROUP <name>`` runs ``run(args) -> status``.
+
+    ``arguments`` make its flags and arguments, in order: an option dataclass (one
+    flag per field, see :func:`add_options`), ``(title, dataclass)`` for a titled
+    group of them, or a function ``(parser) -> None`` for a piece every command of a
+    kind shares (the run directory's flags, the stop rule).
+    """
+
+    name: str
+    help: str
+    description: str
+    run: Callable[[argparse.Namespace], int]
+    arguments: tuple = ()
+
+
+def add_command_group(sub, name: str, help: str, description: str, commands) -> None:
+    """``rnnkit <name> COMMAND``: one parser per :class:`Command`; the group alone
+    prints its help."""
+    group = sub.add_parser(name, help=help, description=description)
+    commands_of = group.add_subparsers(title="commands", metavar="COMMAND")
+    for command in commands:
+        parser = commands_of.add_parser(command.name, help=command.help,
+                                        description=command.description)  # fmt: skip
+        for piece in command.arguments:
+            if isinstance(piece, tuple):
+                add_options(parser.add_argument_group(piece[0]), piece[1])
+            elif isinstance(piece, type):
+                add_options(parser, piece)
+            else:
+                piece(parser)
+        parser.set_defaults(run=command.run)
+    group.set_defaults(run=_help_of(group))
 
 
 def _parser_of(f) -> Callable[[str], object]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable
+from functools import partial
 
 from .parsing import (
     EXIT_ERROR,
@@ -13,9 +15,18 @@ from .parsing import (
     EXIT_OK,
     EXIT_TERMINATED,
     UsageError,
+    _stop_group,
 )
 
-MODEL_HELP = "run directory, checkpoint file or safetensors export"
+
+def run_options(app: str) -> Callable:
+    """A training command's ``--out``, ``--resume`` and ``--force`` (a Command piece)."""
+    return partial(_add_run_options, app=app)
+
+
+def stop_options(default) -> Callable:
+    """A training command's stop rule, with ``default`` named, and ``--quiet``."""
+    return partial(_stop_group, default=default)
 
 
 

@@ -11,27 +11,21 @@ import sys
 from .parsing import (
     EXIT_ERROR,
     EXIT_OK,
+    Command,
     UsageError,
     _check_resume,
-    _help_of,
-    _stop_group,
-    add_options,
+    add_command_group,
     given_options,
 )
 from .runs import (
-    _add_run_options,
     _default_run_dir,
     _interrupted_status,
     _refuse_torchrun,
     report_training,
     resume_command,
+    run_options,
+    stop_options,
 )
-
-
-def _add_data_options(parser, what: str) -> None:
-    from ..text.readers import LabeledFileOptions
-
-    add_options(parser.add_argument_group(f"{what} files"), LabeledFileOptions)
 
 
 def _read_labeled(path: str, args):
@@ -44,71 +38,39 @@ def _read_labeled(path: str, args):
 def add_sentiment_commands(sub) -> None:
     from ..sentiment import ModelConfig, TextConfig, TrainSettings
     from ..sentiment.classifier import EvalRequest, PredictRequest
-    from ..sentiment.train import DEFAULT_STOP
+    from ..sentiment.train import DEFAULT_STOP, TrainData
+    from ..text.readers import LabeledFileOptions
     from ..training import EngineChoice
+    from ..training.settings import ModelArgument
 
-    sentiment = sub.add_parser(
-        "sentiment",
-        help="text classifier: train, eval, predict",
-        description="Recurrent text classifier (sentiment or any labels) on your labelled text.",
-    )
-    ss = sentiment.add_subparsers(title="commands", metavar="COMMAND")
-
-    train = ss.add_parser(
-        "train",
-        help="train a classifier on labelled text",
-        description=(
+    add_command_group(sub, "sentiment", "text classifier: train, eval, predict",
+                      "Recurrent text classifier (sentiment or any labels) on your labelled "
+                      "text.", [  # fmt: skip
+        Command("train", "train a classifier on labelled text", (
             "Train Embedding -> LSTM/GRU -> pooling -> Linear on labelled text. Evaluates on "
             "--valid (or a held-out part of --train) a few times per epoch, keeps the best "
             "validation accuracy in RUN_DIR/best.npz, stops early, and logs metrics.jsonl "
             "and loss.png. Defaults follow docs/sentiment.md."
-        ),
-    )
-    train.add_argument("--train", required=True, metavar="FILE",
-                       help="training data (file or class folders)")  # fmt: skip
-    train.add_argument("--valid", metavar="FILE", help="validation data for early stopping")
-    _add_run_options(train, "sentiment")
-    _add_data_options(train, "data")
-    add_options(train.add_argument_group("model"), ModelConfig)
-    add_options(train.add_argument_group("text"), TextConfig)
-    training = train.add_argument_group("training")
-    add_options(training, TrainSettings)
-    training.add_argument("--teacher", action="append", default=[], metavar="RUN_DIR",
-                          help="distil this trained model into the new one: train on its "
-                          "probabilities mixed with the labels (repeatable: the ensemble's "
-                          "mean; default: off)")  # fmt: skip
-    _stop_group(train, DEFAULT_STOP)
-    add_options(train, EngineChoice)
-    train.set_defaults(run=cmd_sentiment_train)
-
-    ev = ss.add_parser(
-        "eval",
-        help="accuracy, per-class precision/recall/F1, macro-F1, confusion matrix",
-        description="Evaluate RUN_DIR's best checkpoint (or a .npz model) on labelled data.",
-    )
-    ev.add_argument("run_dir", metavar="RUN_DIR", help="run directory or model file")
-    add_options(ev, EvalRequest)
-    _add_data_options(ev, "data")
-    ev.set_defaults(run=cmd_sentiment_eval)
-
-    pr = ss.add_parser(
-        "predict",
-        help="label and probability of each text (arguments, --file or stdin lines)",
-        description=(
+        ), cmd_sentiment_train, (TrainData, run_options("sentiment"),
+                                 ("data files", LabeledFileOptions), ("model", ModelConfig),
+                                 ("text", TextConfig), ("training", TrainSettings),
+                                 stop_options(DEFAULT_STOP), EngineChoice)),  # fmt: skip
+        Command("eval", "accuracy, per-class precision/recall/F1, macro-F1, confusion matrix",
+                "Evaluate RUN_DIR's best checkpoint (or a .npz model) on labelled data.",
+                cmd_sentiment_eval, (ModelArgument, EvalRequest,
+                                     ("data files", LabeledFileOptions))),  # fmt: skip
+        Command("predict", "label and probability of each text (arguments, --file or stdin "
+                "lines)", (
             "Print 'LABEL<TAB>PROBABILITY<TAB>TEXT' per input, or with --json one JSON object "
             "per line. Inputs are the TEXT arguments, else the lines of --file, else the lines "
             "of stdin. An empty input gets label '-' and probability '-' (JSON: null)."
-        ),
-    )
-    pr.add_argument("run_dir", metavar="RUN_DIR", help="run directory or model file")
-    pr.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
-    add_options(pr, PredictRequest)
-    pr.set_defaults(run=cmd_sentiment_predict)
-    sentiment.set_defaults(run=_help_of(sentiment))
+        ), cmd_sentiment_predict, (ModelArgument, PredictRequest)),
+    ])
 
 
 def cmd_sentiment_train(args) -> int:
     from ..sentiment import ModelConfig, SentimentClassifier, TextConfig, TrainSettings
+    from ..sentiment.train import TrainData
     from ..training import EngineChoice, StopRule
 
     if args.resume:
@@ -117,9 +79,10 @@ def cmd_sentiment_train(args) -> int:
     if engine != "torch":
         _refuse_torchrun("the NumPy engine trains in one process: add --engine torch to train "
                          "one run on all of them (docs/sentiment.md)")  # fmt: skip
-    train = _read_labeled(args.train, args)
-    valid = _read_labeled(args.valid, args) if args.valid else None
-    teacher = _load_models(args.teacher) if args.teacher and not args.resume else None
+    files = TrainData(**given_options(args, TrainData))
+    train = _read_labeled(files.train, args)
+    valid = _read_labeled(files.valid, args) if files.valid else None
+    teacher = _load_models(files.teacher) if files.teacher and not args.resume else None
     run_dir = args.out or _default_run_dir("sentiment")
     clf = SentimentClassifier(**given_options(args, ModelConfig), **given_options(args, TextConfig))
     result = clf.fit(
@@ -141,7 +104,7 @@ def cmd_sentiment_train(args) -> int:
     return report_training(
         result,
         run_dir,
-        resume_command(f"sentiment train --out {run_dir} --resume --train {args.train}", engine,
+        resume_command(f"sentiment train --out {run_dir} --resume --train {files.train}", engine,
                        " ..."),
         summary, f'try: rnnkit sentiment predict {run_dir} "some text"', prefix,
     )  # fmt: skip
@@ -181,16 +144,17 @@ def cmd_sentiment_predict(args) -> int:
     from ..text.readers import stream_file_lines, stream_lines
 
     request = PredictRequest(**given_options(args, PredictRequest))
-    if args.texts and request.file:
+    if request.texts and request.file:
         raise UsageError("give texts as arguments or --file, not both")
     try:
         codecs.lookup(request.encoding)
     except LookupError:
         raise UsageError(f"unknown text encoding {request.encoding!r}") from None
     clf = _load_classifier(args.run_dir, request.ensemble_with)
-    if args.texts:
-        for start in range(0, len(args.texts), PREDICT_BATCH):
-            _print_predictions(clf, args.texts[start : start + PREDICT_BATCH], request.json)
+    if request.texts:
+        for start in range(0, len(request.texts), PREDICT_BATCH):
+            _print_predictions(clf, list(request.texts[start : start + PREDICT_BATCH]),
+                               request.json)  # fmt: skip
         return EXIT_OK
     # --file or stdin, read as a stream: each line's answer as soon as it has come (a pipe
     # may hold a line-at-a-time dialogue, or never end), in bounded memory

@@ -12,22 +12,21 @@ from pathlib import Path
 from .parsing import (
     EXIT_ERROR,
     EXIT_OK,
+    Command,
     UsageError,
     _check_resume,
-    _help_of,
-    _stop_group,
-    add_options,
+    add_command_group,
     given_options,
 )
 from .runs import (
-    MODEL_HELP,
     _add_checkpoint_option,
-    _add_run_options,
     _default_run_dir,
     _interrupted_status,
     _refuse_torchrun,
     report_training,
     resume_command,
+    run_options,
+    stop_options,
 )
 
 # ---------------------------------------------------------------------------
@@ -39,86 +38,42 @@ def add_textgen_commands(sub) -> None:
     from ..textgen import CharRNNConfig, TrainSettings
     from ..textgen.api import DEFAULT_STOP
     from ..textgen.sampling import SampleRequest, SamplingOptions
-    from ..textgen.scoring import ScoreRequest
+    from ..textgen.scoring import EvalRequest, ScoreRequest
+    from ..textgen.train import CorpusChoice
     from ..training import EngineChoice, InitFrom
+    from ..training.settings import ModelArgument
 
-    textgen = sub.add_parser(
-        "textgen",
-        help="character-level text generator: train, sample, eval, score",
-        description="Character-level language model (char-rnn style) on any text.",
-    )
-    tg = textgen.add_subparsers(title="commands", metavar="COMMAND")
-
-    train = tg.add_parser(
-        "train",
-        help="train on a text file (or the default corpus), or resume a run",
-        description=(
+    add_command_group(sub, "textgen", "character-level text generator: train, sample, eval, score",
+                      "Character-level language model (char-rnn style) on any text.", [  # fmt: skip
+        Command("train", "train on a text file (or the default corpus), or resume a run", (
             "Train a character-level model. CORPUS is a UTF-8 text file (or any file with "
             "--encoding bytes), or the name of a downloaded dataset (tinyshakespeare); "
             "without it, Python's standard library source is used. Every 'eval-every' "
             "steps the model is evaluated on the tail of the corpus, a sample is printed "
             "and RUN_DIR/latest.npz (and best.npz) are written atomically."
-        ),
-    )
-    train.add_argument("corpus", nargs="?", metavar="CORPUS",
-                       help="text file (default: stdlib source)")  # fmt: skip
-    _add_run_options(train, "textgen")
-    add_options(train.add_argument_group("model"), CharRNNConfig)
-    training = train.add_argument_group("training")
-    add_options(training, TrainSettings)
-    training.add_argument("--encoding", choices=("utf-8", "bytes"),
-                          help="read CORPUS as UTF-8 text (default) or raw bytes")  # fmt: skip
-    _stop_group(train, DEFAULT_STOP)
-    add_options(train, EngineChoice)
-    add_options(train, InitFrom)
-    train.set_defaults(run=cmd_textgen_train)
-
-    sample = tg.add_parser(
-        "sample",
-        help="generate text from a trained model (streams to stdout)",
-        description=(
+        ), cmd_textgen_train, (CorpusChoice, run_options("textgen"), ("model", CharRNNConfig),
+                               ("training", TrainSettings), stop_options(DEFAULT_STOP),
+                               EngineChoice, InitFrom)),  # fmt: skip
+        Command("sample", "generate text from a trained model (streams to stdout)", (
             "Generate text from RUN_DIR's best checkpoint (or a .npz checkpoint, or a "
             ".safetensors export), one character at a time."
-        ),
-    )
-    sample.add_argument("run_dir", metavar="RUN_DIR", help=MODEL_HELP)
-    add_options(sample, SampleRequest)
-    add_options(sample, SamplingOptions)
-    _add_checkpoint_option(sample)
-    sample.set_defaults(run=cmd_textgen_sample)
-
-    ev = tg.add_parser(
-        "eval",
-        help="loss in nats/char, bits/char and perplexity",
-        description="Evaluate on FILE or, without it, on the run's own validation split.",
-    )
-    ev.add_argument("run_dir", metavar="RUN_DIR", help=MODEL_HELP)
-    ev.add_argument("file", nargs="?", metavar="FILE", help="text to evaluate on")
-    ev.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_checkpoint_option(ev)
-    ev.set_defaults(run=cmd_textgen_eval)
-
-    score = tg.add_parser(
-        "score",
-        help="log-probability of each line: nats/char, bits/char, perplexity",
-        description=(
+        ), cmd_textgen_sample, (ModelArgument, SampleRequest, SamplingOptions,
+                                _add_checkpoint_option)),  # fmt: skip
+        Command("eval", "loss in nats/char, bits/char and perplexity",
+                "Evaluate on FILE or, without it, on the run's own validation split.",
+                cmd_textgen_eval, (ModelArgument, EvalRequest, _add_checkpoint_option)),
+        Command("score", "log-probability of each line: nats/char, bits/char, perplexity", (
             "Score each line of FILE (or of standard input, as the lines arrive) under the "
             "model: each line on its own, from the start state after a newline, its ending "
             "newline included. A line with characters outside the vocabulary is reported "
             "unscorable. --whole scores the whole text as 'textgen eval' does."
-        ),
-    )
-    score.add_argument("run_dir", metavar="RUN_DIR", help=MODEL_HELP)
-    score.add_argument("file", nargs="?", default="-", metavar="FILE",
-                       help="text to score, - for standard input (default)")  # fmt: skip
-    add_options(score, ScoreRequest)
-    _add_checkpoint_option(score)
-    score.set_defaults(run=cmd_textgen_score)
-    textgen.set_defaults(run=_help_of(textgen))
+        ), cmd_textgen_score, (ModelArgument, ScoreRequest, _add_checkpoint_option)),
+    ])
 
 
 def cmd_textgen_train(args) -> int:
     from ..textgen import CharLM, CharRNNConfig, TrainSettings
+    from ..textgen.train import CorpusChoice
     from ..training import EngineChoice, InitFrom, StopRule
 
     if args.resume:
@@ -134,10 +89,11 @@ def cmd_textgen_train(args) -> int:
         flags = ", ".join("--" + k.replace("_", "-") for k in given_options(args, CharRNNConfig))
         raise UsageError(f"--init-from takes the architecture of its run; drop {flags}")
     run_dir = args.out or _default_run_dir("textgen")
+    corpus = CorpusChoice(**given_options(args, CorpusChoice))
     lm = CharLM(**given_options(args, CharRNNConfig))
     result = lm.fit(
-        _corpus_path(args.corpus) if args.corpus else None,
-        encoding=args.encoding or "utf-8", out=run_dir, resume=args.resume, force=args.force,
+        _corpus_path(corpus.corpus) if corpus.corpus else None,
+        encoding=corpus.encoding, out=run_dir, resume=args.resume, force=args.force,
         progress=not args.quiet, **given_options(args, StopRule),
         **given_options(args, TrainSettings), **given_options(args, EngineChoice), **init,
     )  # fmt: skip
@@ -238,19 +194,20 @@ def cmd_textgen_score(args) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     lm = CharLM.load(args.run_dir, args.checkpoint)
-    source = sys.stdin.buffer if args.file == "-" else None
+    file = request.file
+    source = sys.stdin.buffer if file == "-" else None
     if request.whole:
         if source is None:  # the very computation of 'textgen eval FILE'
-            _print_score(lm.evaluate(Path(args.file)), request.json)
+            _print_score(lm.evaluate(Path(file)), request.json)
         else:
             data = source.read()
             _print_score(lm.evaluate(data if lm.vocab.encoding == "bytes"
                                      else _utf8(data, "stdin")), request.json)  # fmt: skip
         return EXIT_OK
     # each line's score as soon as it has come, in bounded memory
-    with (open(args.file, "rb") if source is None else contextlib.nullcontext(source)) as f:
+    with (open(file, "rb") if source is None else contextlib.nullcontext(source)) as f:
         number = 0
-        for lines in stream_lines(f, what=args.file if source is None else "stdin"):
+        for lines in stream_lines(f, what=file if source is None else "stdin"):
             for start in range(0, len(lines), SCORE_BATCH):
                 for result in lm.score(lines[start : start + SCORE_BATCH],
                                        per_char=request.per_char):  # fmt: skip
@@ -284,11 +241,14 @@ def _print_score(result: dict, as_json: bool) -> None:
 
 def cmd_textgen_eval(args) -> int:
     from ..textgen import CharLM
+    from ..textgen.scoring import EvalRequest
 
+    request = EvalRequest(**given_options(args, EvalRequest))
     lm = CharLM.load(args.run_dir, args.checkpoint)
-    result = lm.evaluate(Path(args.file) if args.file else None)
-    where = args.file or f"the validation split ({lm.settings.val_fraction:g} tail of the corpus)"
-    if args.json:
+    result = lm.evaluate(Path(request.file) if request.file else None)
+    split = f"the validation split ({lm.settings.val_fraction:g} tail of the corpus)"
+    where = request.file or split
+    if request.json:
         print(json.dumps({**result, "text": where}))
     else:
         print(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from ..training import (
 )
 from ..training.lifecycle import check_config_version, sha256_text
 from ..training.options import build_trainer, settings_from, stop_rule_for
-from ..training.settings import from_dict
+from ..training.settings import count, from_dict, option
 from .model import EmbedConfig, WordVectors, WordVocab, count_words, encode_lines, read_lines
 from .train import DEFAULT_STOP, EmbedSettings, EmbedTask, LinearDecay, schedule_steps
 
@@ -217,6 +217,49 @@ class KeyedVectors:
 
         words, vectors = read_all_vectors(path)
         return cls(words, vectors)
+
+
+VECTORS_HELP = "run directory, checkpoint .npz or word2vec/GloVe text file"
+
+
+@dataclass(frozen=True)
+class NeighborsRequest:
+    """What ``rnnkit embed neighbors`` asks: the K words nearest to WORD."""
+
+    vectors: str = option(None, VECTORS_HELP, metavar="RUN_OR_FILE", positional=True,
+                          required=True)  # fmt: skip
+    word: str = option(None, "the word", metavar="WORD", positional=True, required=True)
+    k: int = option(10, "how many", flags=("-k",), bounds=count(1))
+
+
+@dataclass(frozen=True)
+class AnalogyRequest:
+    """What ``rnnkit embed analogy`` asks: the K words nearest to b - a + c."""
+
+    vectors: str = option(None, VECTORS_HELP, metavar="RUN_OR_FILE", positional=True,
+                          required=True)  # fmt: skip
+    a: str = option(None, "a (is to b)", metavar="A", positional=True, required=True)
+    b: str = option(None, "b", metavar="B", positional=True, required=True)
+    c: str = option(None, "c (is to ...)", metavar="C", positional=True, required=True)
+    k: int = option(10, "how many", flags=("-k",), bounds=count(1))
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What ``rnnkit embed export`` asks: a run's vectors as a word2vec text file."""
+
+    run_dir: str = option(None, "run directory or checkpoint .npz", metavar="RUN_DIR",
+                          positional=True, required=True)  # fmt: skip
+    out: str | None = option(None, "the text file to write", metavar="FILE", required=True)
+    force: bool = option(False, "overwrite an existing FILE")
+
+
+@dataclass(frozen=True)
+class TrainTexts:
+    """The files ``rnnkit embed train`` reads (``train``'s ``texts``)."""
+
+    texts: tuple[str, ...] = option((), "training text files (on --resume: default the run's "
+                                    "own)", metavar="TEXT", positional=True, nargs="*")  # fmt: skip
 
 
 def export_word2vec(source: str | os.PathLike, out: str | os.PathLike, force: bool = False):

@@ -631,8 +631,10 @@ class EvalRequest:
 
 @dataclass(frozen=True)
 class PredictRequest:
-    """What ``rnnkit sentiment predict`` is asked besides its texts (flags generated)."""
+    """What ``rnnkit sentiment predict`` is asked (flags generated)."""
 
+    texts: tuple[str, ...] = option((), "texts to classify", metavar="TEXT", positional=True,
+                                    nargs="*")  # fmt: skip
     file: str | None = option(None, "one text per line (gzip read transparently)",
                               metavar="FILE")  # fmt: skip
     encoding: str = option("utf-8", "encoding of --file / stdin")

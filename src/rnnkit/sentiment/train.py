@@ -19,6 +19,22 @@ DEFAULT_STOP = StopRule(epochs=6)
 
 
 @dataclass(frozen=True)
+class TrainData:
+    """The labelled files ``sentiment train`` reads, and the models it may distil
+    (``SentimentClassifier.fit``'s examples and ``teacher``)."""
+
+    train: str | None = option(None, "training data (file or class folders)", metavar="FILE",
+                               required=True)  # fmt: skip
+    valid: str | None = option(None, "validation data for early stopping (default: a held-out "
+                               "val-fraction of --train)", metavar="FILE")  # fmt: skip
+    teacher: tuple[str, ...] = option(
+        (), "distil this trained model into the new one: train on its probabilities mixed "
+        "with the labels (repeatable: the ensemble's mean; default: off)", metavar="RUN_DIR",
+        repeatable=True,
+    )
+
+
+@dataclass(frozen=True)
 class TrainSettings(TrainerOptions):
     """Everything about training except the model, the text settings and the stop rule.
 

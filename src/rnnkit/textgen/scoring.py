@@ -31,6 +31,8 @@ from .model import CharRNN
 class ScoreRequest:
     """What one ``rnnkit textgen score`` asks for."""
 
+    file: str = option("-", "text to score, - for standard input", metavar="FILE",
+                       positional=True)  # fmt: skip
     whole: bool = option(False, "score the whole text as one (the figures of 'textgen eval') "
                          "instead of each line")  # fmt: skip
     per_char: bool = option(False, "also each character's surprise, -log p in nats")
@@ -39,6 +41,15 @@ class ScoreRequest:
     def validate(self) -> None:
         if self.whole and self.per_char:
             raise ValueError("--per-char scores lines: drop --whole or --per-char")
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What one ``rnnkit textgen eval`` asks for."""
+
+    file: str | None = option(None, "text to evaluate on (default: the run's validation split)",
+                              metavar="FILE", positional=True)  # fmt: skip
+    json: bool = option(False, "print one JSON object")
 
 
 #: characters scored in one batch (texts x longest text)

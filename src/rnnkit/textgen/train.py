@@ -27,6 +27,19 @@ from .model import CharRNN, CharRNNConfig
 
 
 @dataclass(frozen=True)
+class CorpusChoice:
+    """Which text ``textgen train`` reads, and how (``CharLM.fit``'s ``text`` and
+    ``encoding``)."""
+
+    corpus: str | None = option(
+        None, "text file, or the name of a downloaded dataset (tinyshakespeare); default: "
+        "Python's standard library source", metavar="CORPUS", positional=True,
+    )
+    encoding: str = option("utf-8", "read CORPUS as UTF-8 text, or as raw bytes",
+                           choices=("utf-8", "bytes"))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class TrainSettings(TrainerOptions):
     """Everything about training except the architecture and the stop rule.
 

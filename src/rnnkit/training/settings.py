@@ -208,6 +208,15 @@ class EngineChoice:
 
 
 @dataclass(frozen=True)
+class ModelArgument:
+    """The model a command reads: a run directory (its best checkpoint), a checkpoint
+    file or a safetensors export."""
+
+    run_dir: str = option(None, "run directory, checkpoint file or safetensors export",
+                          metavar="RUN_DIR", positional=True, required=True)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class InitFrom:
     """Where a new run's weights and vocabulary come from; the same meaning in every
     application. Not saved as a setting: the run records it in its data."""
