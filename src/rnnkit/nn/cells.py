@@ -23,7 +23,10 @@ no parameters; it knows
   computes the same layer (built with ``layer_options``; None where PyTorch
   has none), and ``onnx_op``, ``onnx_gate_order`` (our gate blocks in the
   operator's order), ``onnx_attributes`` and ``onnx_activations`` (one
-  direction's; the operator's default when empty);
+  direction's; the operator's default when empty); for the minimal cells, which
+  neither has, ``recurrence`` (how the gate blocks make ``a``, ``b`` of ``h = a h_prev +
+  b``, for exporters using standard operators) and ``torch_module`` (rnnkit's own torch
+  module, :mod:`rnnkit.training.torch_cells`);
 * ``forward`` and ``backward`` of one step, side by side, so the chain rule
   reads top to bottom (the CS231n contract); derivatives are written with
   stored activations: ``σ' = s(1-s)``, ``tanh' = 1 - t²``. A backward knows its
