@@ -33,6 +33,8 @@ def test_every_cell_class_declares_what_the_other_layers_need(name):
     assert cls().state_arity == cls.state_arity  # the class and its instances agree
     assert GATES[cls.mode] == cls.num_gates
     assert cls.torch_name in (None, "RNN", "LSTM", "GRU")
+    assert cls.torch_module is None or cls.torch_name is None  # rnnkit's module: none in torch.nn
+    assert (cls.recurrence is None) == cls.recurrent_weights  # a linear recurrence in h: no W_hh
     if cls.onnx_op is None:  # not an ONNX operator (the minimal cells): nothing to order
         assert cls.onnx_gate_order == () and not cls.onnx_attributes
     else:
@@ -66,12 +68,14 @@ def test_the_torch_class_a_cell_names_computes_what_its_layer_computes(name):
 
     cls = CELLS[name]
     layer = build_layer(cls, 3, 4, num_layers=2, dtype=np.float64)
-    if cls.torch_name is None:
+    if cls.torch_name is None and cls.torch_module is None:
         with pytest.raises(ValueError, match="no PyTorch counterpart"):
             torch_layer(cls, 3, 4)
         return
     module = torch_layer(cls, 3, 4, num_layers=2).double()
-    assert type(module).__name__ == cls.torch_name
+    # torch.nn's class, or where torch.nn has none rnnkit's own (the minimal cells)
+    path = f"torch.nn.{cls.torch_name}" if cls.torch_name else cls.torch_module
+    assert type(module).__name__ == path.rpartition(".")[2]
     module.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((5, 2, 3))
     with torch.no_grad():

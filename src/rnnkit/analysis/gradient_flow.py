@@ -102,9 +102,10 @@ def hidden_state_gradients(layer: RNNBase, x: np.ndarray, grad_last: np.ndarray)
         raise ValueError(f"grad_last must have shape {(B, H)}, received {grad_last.shape}")
     cell = layer.cell  # the step math of this layer's cell, as its forward uses it
     params = dict(layer.named_parameters())
-    W_ih, W_hh = params["weight_ih_l0"].data, params["weight_hh_l0"].data
+    W_ih = params["weight_ih_l0"].data
     b_ih = params["bias_ih_l0"].data if layer.bias else None
-    b_hh = params["bias_hh_l0"].data if layer.bias else None
+    # the minimal cells (cell.recurrent_weights False) have no weight_hh, bias_hh: None
+    W_hh, b_hh = (params[k].data if k in params else None for k in ("weight_hh_l0", "bias_hh_l0"))
 
     gx = x @ W_ih.T  # (T, B, G*H): input projection of every step
     if b_ih is not None:

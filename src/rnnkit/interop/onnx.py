@@ -1,4 +1,5 @@
-"""Export to ONNX with the standard ``LSTM`` / ``GRU`` / ``RNN`` operators.
+"""Export to ONNX with the standard ``LSTM`` / ``GRU`` / ``RNN`` operators, and the minimal
+cells (minGRU, minLSTM; no operator computes them) with ``MatMul`` and ``Scan``.
 
 One ONNX recurrent node per layer (ONNX's operators are single-layer, both
 directions at once). The weights change layout on the way (each cell class of
@@ -19,6 +20,13 @@ directions, ``R (D, G*H, H)`` the ``weight_hh``, ``B (D, 2*G*H)`` is
 ``linear_before_reset=1``; the original Cho form (``reset_after=False``) is
 ``linear_before_reset=0``. Vanilla RNN: ``activations = ["Tanh"]`` or
 ``["Relu"]`` per direction.
+
+The minimal cells (``onnx_op`` None) have only ``weight_ih`` and ``bias_ih``: each
+direction is ``pre = x W_ih^T + b_ih`` over the whole sequence (one ``MatMul``), the
+coefficients ``a``, ``b`` of ``h_t = a_t h_{t-1} + b_t`` element-wise from its gate blocks
+(the cell's ``recurrence``: ``a = σ(-z)``, ``b = σ(z) h~`` for minGRU; ``a = f/(f+i)``,
+``b = i/(f+i) h~`` for minLSTM), and the recurrence in a ``Scan`` (body: one ``Mul``, one
+``Add``). Same inputs and outputs as the other cells (no ``c0``, ``c_n``: the state is ``h``).
 
 Graphs (batch and sequence axes dynamic):
 
@@ -134,6 +142,8 @@ def _recurrent(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None, c0:
     one ``(D, B, H)`` final state per layer."""
     D = 2 if rnn.bidirectional else 1
     cell = rnn.cell
+    if cell.onnx_op is None:  # no operator computes the cell: matmuls and a Scan
+        return _scan_layers(g, rnn, x, seq_lens, h0)
     op, arity = cell.onnx_op, cell.state_arity
     h_finals, c_finals = [], []
     for layer in range(rnn.num_layers):
@@ -163,6 +173,102 @@ def _recurrent(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None, c0:
         if arity == 2:
             c_finals.append(outs[2])
     return x, h_finals, c_finals
+
+
+def _block(g: _Graph, pre: str, k: int, H: int) -> str:
+    """Gate block ``k`` (last axis ``k*H .. (k+1)*H``) of pre-activations ``(T, B, G*H)``."""
+    return g.op("Slice", [pre, g.const("start", [k * H], np.int64),
+                          g.const("end", [(k + 1) * H], np.int64), g.const("axis", [2], np.int64)])
+
+
+def _complement(g: _Graph, pre: str, H: int) -> tuple[str, str]:
+    """``a = 1 - σ(z) = σ(-z)``, ``b = σ(z) h~`` from blocks z, h~ (minGRU)."""
+    z, candidate = _block(g, pre, 0, H), _block(g, pre, 1, H)
+    return g.op("Sigmoid", [g.op("Neg", [z])]), g.op("Mul", [g.op("Sigmoid", [z]), candidate])
+
+
+def _normalised(g: _Graph, pre: str, H: int) -> tuple[str, str]:
+    """``a = f / (f + i)``, ``b = i / (f + i) h~`` with ``f, i = σ(.)`` of blocks f, i (minLSTM)."""
+    f, i = (g.op("Sigmoid", [_block(g, pre, k, H)]) for k in (0, 1))
+    total = g.op("Add", [f, i])
+    b = g.op("Mul", [g.op("Div", [i, total]), _block(g, pre, 2, H)])
+    return g.op("Div", [f, total]), b
+
+
+#: How a minimal cell's gate blocks make ``a`` and ``b`` of ``h = a h_prev + b``, by the cell's
+#: ``recurrence`` (:mod:`rnnkit.nn.cells`).
+RECURRENCES = {"complement": _complement, "normalised": _normalised}
+
+
+def _scan_body(H: int):
+    """The Scan body ``h = a_t * h_prev + b_t``: state ``h_prev``, scan inputs ``a_t``, ``b_t``
+    (each (B, H)); outputs the new state and, as the scan output, the same ``h``."""
+    onnx = _onnx()
+    helper, FLOAT = onnx.helper, onnx.TensorProto.FLOAT
+    nodes = [helper.make_node("Mul", ["a_t", "h_prev"], ["ah"]),
+             helper.make_node("Add", ["ah", "b_t"], ["h"]),
+             helper.make_node("Identity", ["h"], ["y_t"])]  # fmt: skip
+    spec = [helper.make_tensor_value_info(n, FLOAT, ["B", H]) for n in ("h_prev", "a_t", "b_t")]
+    outs = [helper.make_tensor_value_info(n, FLOAT, ["B", H]) for n in ("h", "y_t")]
+    return helper.make_graph(nodes, "linear_recurrence", spec, outs)
+
+
+def _scan_layers(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None):
+    """The layers of a minimal cell over ``x (T, B, I)`` with standard operators: per direction,
+    the gates of every step in one ``MatMul``, ``a`` and ``b`` element-wise (the cell's
+    ``recurrence``), and ``h_t = a_t h_{t-1} + b_t`` in a ``Scan``. Padded steps keep the state
+    (``a = 1``, ``b = 0``) and output zeros; the reverse direction reads each sequence
+    reversed inside its length (``ReverseSequence``). Returns as :func:`_recurrent`."""
+    onnx = _onnx()
+    D, H = 2 if rnn.bidirectional else 1, rnn.hidden_size
+    coefficients = RECURRENCES[rnn.cell.recurrence]
+    params = dict(rnn.named_parameters())
+    T = g.op("Gather", [g.op("Shape", [x]), g.const("index", 0, np.int64)])
+    lengths = mask = None
+    if seq_lens is not None:
+        lengths = g.op("Cast", [seq_lens], to=onnx.TensorProto.INT64)
+        mask = _time_mask(g, T, lengths)  # (T, B, 1)
+        fmask = g.op("Cast", [mask], to=onnx.TensorProto.FLOAT)
+    h_finals = []
+    for layer in range(rnn.num_layers):
+        ys, finals = [], []
+        for d, suffix in enumerate([f"_l{layer}", f"_l{layer}_reverse"][:D]):
+            weight = params[f"weight_ih{suffix}"].data.T.astype(np.float32)  # (I, G*H)
+            pre = g.op("MatMul", [x, g.const(f"W{layer}", weight)])  # (T, B, G*H)
+            if f"bias_ih{suffix}" in params:
+                bias = params[f"bias_ih{suffix}"].data.astype(np.float32)
+                pre = g.op("Add", [pre, g.const(f"B{layer}", bias)])
+            a, b = coefficients(g, pre, H)  # (T, B, H) each
+            if mask is not None:  # padded steps: h stays
+                a = g.op("Where", [mask, a, g.const("one", np.float32(1.0))])
+                b = g.op("Where", [mask, b, g.const("zero", np.float32(0.0))])
+            if d == 1 and lengths is not None:
+                a, b = (g.op("ReverseSequence", [v, lengths], batch_axis=1, time_axis=0)
+                        for v in (a, b))  # fmt: skip
+            if h0 is None:
+                B = g.op("Slice", [g.op("Shape", [x]), g.const("start", [1], np.int64),
+                                   g.const("end", [2], np.int64)])  # fmt: skip
+                shape = g.op("Concat", [B, g.const("H", [H], np.int64)], axis=0)
+                init = g.op("ConstantOfShape", [shape],
+                            value=onnx.numpy_helper.from_array(np.zeros(1, np.float32)))
+            else:
+                index = layer * D + d
+                init = g.op("Squeeze", [g.op("Slice", [
+                    h0, g.const("start", [index], np.int64), g.const("end", [index + 1], np.int64),
+                    g.const("axis", [0], np.int64)]), g.const("axis", [0], np.int64)])  # fmt: skip
+            backwards = [1] if d == 1 and lengths is None else [0]
+            final, y = g.op("Scan", [init, a, b], 2, num_scan_inputs=2, body=_scan_body(H),
+                            scan_input_directions=backwards * 2,
+                            scan_output_directions=backwards)  # fmt: skip
+            if d == 1 and lengths is not None:
+                y = g.op("ReverseSequence", [y, lengths], batch_axis=1, time_axis=0)
+            ys.append(y)
+            finals.append(g.op("Unsqueeze", [final, g.const("axis", [0], np.int64)]))
+        x = ys[0] if D == 1 else g.op("Concat", ys, axis=2)  # (T, B, D*H)
+        if mask is not None:
+            x = g.op("Mul", [x, fmask])
+        h_finals.append(finals[0] if D == 1 else g.op("Concat", finals, axis=0))  # (D, B, H)
+    return x, h_finals, []
 
 
 def _time_mask(g: _Graph, T: str, lengths: str) -> str:

@@ -19,8 +19,10 @@ way. The modules here are the two applications' networks written in PyTorch:
   the valid steps (last, mean, max), dropout, linear head.
 
 Each recurrent layer becomes the ``torch.nn`` class its cell names
-(``cell.torch_name``, :mod:`rnnkit.nn.cells`); rnnkit's
-``GRU(reset_after=False)`` has no PyTorch counterpart and is refused.
+(``cell.torch_name``, :mod:`rnnkit.nn.cells`), or, for the minimal cells (minGRU,
+minLSTM), which ``torch.nn`` lacks, rnnkit's own torch module (``cell.torch_module``,
+:mod:`rnnkit.training.torch_cells`); rnnkit's ``GRU(reset_after=False)`` has no PyTorch
+counterpart and is refused.
 """
 
 from __future__ import annotations

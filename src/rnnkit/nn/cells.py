@@ -23,7 +23,10 @@ no parameters; it knows
   computes the same layer (built with ``layer_options``; None where PyTorch
   has none), and ``onnx_op``, ``onnx_gate_order`` (our gate blocks in the
   operator's order), ``onnx_attributes`` and ``onnx_activations`` (one
-  direction's; the operator's default when empty);
+  direction's; the operator's default when empty); for the minimal cells, which
+  neither has, ``recurrence`` (how the gate blocks make ``a``, ``b`` of ``h = a h_prev +
+  b``, for exporters using standard operators) and ``torch_module`` (rnnkit's own torch
+  module, :mod:`rnnkit.training.torch_cells`);
 * ``forward`` and ``backward`` of one step, side by side, so the chain rule
   reads top to bottom (the CS231n contract); derivatives are written with
   stored activations: ``σ' = s(1-s)``, ``tanh' = 1 - t²``. A backward knows its
@@ -91,6 +94,17 @@ class Cell:
     #: Whether the layer holds ``weight_hh``/``bias_hh``: False for the minimal cells, whose
     #: gates read only the input (their step is a linear recurrence in ``h``).
     recurrent_weights: ClassVar[bool] = True
+    #: For a cell whose step is the element-wise linear recurrence ``h = a * h_prev + b``
+    #: with ``a``, ``b`` functions of ``x`` alone (the minimal cells), how its gate blocks
+    #: make ``a`` and ``b``, so that exporters build them with standard operators:
+    #: ``"complement"`` (blocks z, h~: ``a = 1 - σ(z)``, ``b = σ(z) h~``) or ``"normalised"``
+    #: (blocks f, i, h~: ``a = σ(f) / (σ(f) + σ(i))``, ``b = σ(i) / (σ(f) + σ(i)) h~``);
+    #: None for the cells with recurrent weights.
+    recurrence: ClassVar[str | None] = None
+    #: Where ``torch.nn`` has no layer of this cell (``torch_name`` None): the dotted path of
+    #: rnnkit's own torch module computing the layer, with ``torch.nn.LSTM``'s constructor
+    #: and call (imported only by the torch engines and the bridge); None where there is none.
+    torch_module: ClassVar[str | None] = None
     #: The operator's attributes that select this cell (besides sizes and direction).
     onnx_attributes: ClassVar[dict[str, object]] = {}
     #: The operator's ``activations`` for one direction; empty: the operator's default.
@@ -371,7 +385,8 @@ class GRUResetBeforeCell(Cell):
 
 class _MinCell(Cell):
     """What the cells of Feng et al. 2024 share: no hidden-to-hidden weights (the gates read
-    only ``x_t``), no ``torch.nn`` layer and no ONNX operator."""
+    only ``x_t``), no ``torch.nn`` layer (rnnkit's own torch module, ``torch_module``) and no
+    ONNX operator (exported as matmuls and a ``Scan`` of the ``recurrence``)."""
 
     torch_name = None  # no torch.nn layer
     onnx_op, onnx_gate_order = None, ()  # not an ONNX operator
@@ -401,6 +416,8 @@ class MinGRUCell(_MinCell):
     num_gates = 2
     gate_names = ("z", "n")
     name = "min_gru"
+    recurrence = "complement"
+    torch_module = "rnnkit.training.torch_cells.MinGRU"
 
     def forward(self, gx, state, weight_hh=None, bias_hh=None):
         (h_prev,) = state
@@ -450,6 +467,8 @@ class MinLSTMCell(_MinCell):
     num_gates = 3
     gate_names = ("f", "i", "g")
     name = "min_lstm"
+    recurrence = "normalised"
+    torch_module = "rnnkit.training.torch_cells.MinLSTM"
 
     def forward(self, gx, state, weight_hh=None, bias_hh=None):
         (h_prev,) = state

@@ -12,6 +12,7 @@ raises :class:`rnnkit.extras.MissingExtraError`, naming the extra to install.
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 
 from ..extras import import_extra
@@ -142,13 +143,17 @@ def refuse_numpy_engine_under_torchrun(app: str) -> None:
 
 
 def torch_layer(cell: type[Cell], input_size: int, hidden_size: int, **kwargs):
-    """The ``torch.nn`` layer computing what rnnkit's layer of ``cell`` computes (its
-    ``torch_name``, built with its ``layer_options`` and ``kwargs``); a ValueError for a cell
-    PyTorch has no layer of. (Here, below the applications, so that every torch engine
-    builds its recurrent layers the same way.)"""
-    if cell.torch_name is None:
+    """The torch layer computing what rnnkit's layer of ``cell`` computes, built with its
+    ``layer_options`` and ``kwargs``: the ``torch.nn`` class named by its ``torch_name``,
+    else rnnkit's own torch module named by its ``torch_module`` (the 2024 cells, see
+    :mod:`.torch_cells`); a ValueError for a cell with neither. (Here, below the
+    applications, so that every torch engine builds its recurrent layers the same way.)"""
+    if cell.torch_name is None and cell.torch_module is None:
         raise ValueError(f"{cell.__name__} ({cell.options}) has no PyTorch counterpart")
-    layer = getattr(_torch().nn, cell.torch_name)
+    _torch()  # installed, or one line naming the extra
+    module, _, name = (f"torch.nn.{cell.torch_name}" if cell.torch_name else cell.torch_module
+                       ).rpartition(".")  # fmt: skip
+    layer = getattr(importlib.import_module(module), name)
     return layer(input_size, hidden_size, **cell.layer_options, **kwargs)
 
 
