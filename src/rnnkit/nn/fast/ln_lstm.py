@@ -1,0 +1,270 @@
+"""The layer-normalised LSTM's compiled kernels and its whole-direction drivers, registered for
+:class:`rnnkit.nn.cells.LayerNormLSTMCell` (equations and the placement of the normalisations
+there: Ba et al. 2016, ``LN(W_ih x)`` and ``LN(W_hh h)`` separately, and ``tanh(LN(c))``).
+
+The drivers follow the contract of :mod:`rnnkit.nn.fast` with the normalisations' parameters
+as one argument more, ``norm = (γ_ih (4H,), γ_hh (4H,), γ_c (H,), β_c (H,) or None)``:
+
+* ``ln_lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, norm) -> FastRun``, whose
+  ``aux`` is ``(n_x, inv_x, n_h, inv_h, n_c, inv_c, tanh_c)``: the normalised input product
+  (T, B, 4H) and its inverse deviation (T, B, 1), the same for the recurrent product (T, B,
+  4H), (T, B) and for the cell state (T, B, H), (T, B), and ``tanh(γ_c n_c + β_c)`` (T, B, H);
+* ``ln_lstm_backward(run, dY, dstate, W_hh, norm) -> (dGx, dGh, dnorm, dstate0)``: the gate
+  pre-activation gradients (T, B, 4H), the raw recurrent products' ``dGh`` (T, B, 4H) (for
+  ``W_hh``), ``dnorm`` the gradients of ``(γ_hh, γ_c, β_c)`` (None for an absent ``β_c``), and
+  ``(dh0, dc0)``. The layer (:class:`rnnkit.nn.recurrent.LayerNormLSTM`) turns ``dGx`` into
+  the input side's gradients (the normalisation of ``X W_ih^T``, vectorised over all steps).
+
+Each step is one recurrent gemm and one pass over the batch rows: the normalisation of the
+recurrent product (one row's mean and variance over its 4H values), the gates, the cell
+state, its normalisation and ``h``. The rows are independent, so they split over the row
+threads as the other cells' loops do; the gains' gradients are summed per row (arrays of B
+rows, one thread writing each) and over the rows after the loop. The input side's
+normalisation runs before the loop over all T*B positions at once (``ln_input``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import blas
+from ..cells import LayerNormLSTMCell
+from ..registry import register
+from . import threads
+from .base import FastRun, _compiled
+from .jit import _jit
+
+
+@_jit
+def ln_input(P, gain, bias, n_x, inv_x, eps):
+    """Per row r of P (R, 4H): ``n_x[r] = LN(P[r])``, ``inv_x[r, 0]`` its 1/sqrt(var + eps), and
+    P[r] overwritten with ``gain * n_x[r] + bias``."""
+    R, N = P.shape
+    for r in range(R):
+        mu = 0.0
+        for j in range(N):
+            mu += P[r, j]
+        mu /= N
+        var = 0.0
+        for j in range(N):
+            d = P[r, j] - mu
+            var += d * d
+        inv = 1.0 / math.sqrt(var / N + eps)
+        inv_x[r, 0] = inv
+        for j in range(N):
+            n = (P[r, j] - mu) * inv
+            n_x[r, j] = n
+            P[r, j] = gain[j] * n + bias[j]
+
+
+@_jit
+def ln_lstm_rows_forward(t, acts, gh, g_hh, g_c, b_c, m, Hs, Cs, n_h, inv_h, n_c, inv_c, tanh_c,
+                         eps, b0, b1):  # fmt: skip
+    """Step ``t`` of rows [b0, b1): ``acts[t]`` holds ``γ_ih n_x + b_ih + b_hh``, ``gh`` the raw
+    recurrent product ``h W_hh^T`` (B, 4H). Writes the gates into ``acts[t]``, the normalised
+    products, the states (masked) and tanh(γ_c n_c + β_c), as LayerNormLSTMCell.forward."""
+    GH = gh.shape[1]
+    H = GH // 4
+    for b in range(b0, b1):
+        a, g_row, mb = acts[t, b], gh[b], m[t, b]
+        mu = 0.0
+        for j in range(GH):
+            mu += g_row[j]
+        mu /= GH
+        var = 0.0
+        for j in range(GH):
+            d = g_row[j] - mu
+            var += d * d
+        inv = 1.0 / math.sqrt(var / GH + eps)
+        inv_h[t, b] = inv
+        for j in range(GH):
+            n = (g_row[j] - mu) * inv
+            n_h[t, b, j] = n
+            a[j] += g_hh[j] * n
+        tc = tanh_c[t, b]
+        c_prev = Cs[t, b]
+        c_mu = 0.0
+        for j in range(H):
+            i = 0.5 + 0.5 * math.tanh(0.5 * a[j])
+            f = 0.5 + 0.5 * math.tanh(0.5 * a[H + j])
+            g = math.tanh(a[2 * H + j])
+            o = 0.5 + 0.5 * math.tanh(0.5 * a[3 * H + j])
+            a[j] = i
+            a[H + j] = f
+            a[2 * H + j] = g
+            a[3 * H + j] = o
+            c = f * c_prev[j] + i * g
+            tc[j] = c  # c, until its normalisation below
+            c_mu += c
+        c_mu /= H
+        c_var = 0.0
+        for j in range(H):
+            d = tc[j] - c_mu
+            c_var += d * d
+        inv = 1.0 / math.sqrt(c_var / H + eps)
+        inv_c[t, b] = inv
+        for j in range(H):
+            c = tc[j]
+            n = (c - c_mu) * inv
+            n_c[t, b, j] = n
+            tj = math.tanh(g_c[j] * n + b_c[j])
+            tc[j] = tj
+            Cs[t + 1, b, j] = c_prev[j] + mb * (c - c_prev[j])  # a padded step keeps the state
+            Hs[t + 1, b, j] = Hs[t, b, j] + mb * (a[3 * H + j] * tj - Hs[t, b, j])
+
+
+@_jit
+def ln_lstm_loop_forward(addr, ilp64, acts, W_hhT, gh, g_hh, g_c, b_c, m, Hs, Cs, n_h, inv_h,
+                         n_c, inv_c, tanh_c, eps, b0, b1):  # fmt: skip
+    """The whole forward time loop over rows [b0, b1), the gemm called from compiled code."""
+    for t in range(acts.shape[0]):
+        blas.gemm(addr, ilp64, Hs[t, b0:b1], W_hhT, gh[b0:b1], 1.0, 0.0)
+        ln_lstm_rows_forward(t, acts, gh, g_hh, g_c, b_c, m, Hs, Cs, n_h, inv_h, n_c, inv_c,
+                             tanh_c, eps, b0, b1)  # fmt: skip
+
+
+@_jit
+def ln_lstm_rows_backward(t, dY, m, dh_skip, dh_rec, dc, acts, Cs, n_h, inv_h, n_c, inv_c,
+                          tanh_c, g_hh, g_c, dGx, dGh, acc_hh, acc_c, acc_bc, b0, b1):  # fmt: skip
+    """Step ``t`` of rows [b0, b1), as LayerNormLSTMCell.backward on a masked step: ``dh`` is
+    dh_skip + dh_rec + dY[t] (masked); writes dGx[t], dGh[t], updates dc and dh_skip (the part
+    of dL/dh_prev that skips the cell: padded steps) and adds the gains' gradients of each
+    row into acc_hh (B, 4H), acc_c and acc_bc (B, H)."""
+    GH = dGx.shape[2]
+    H = GH // 4
+    for b in range(b0, b1):
+        mb = m[t, b]
+        a, tc, nc, nh = acts[t, b], tanh_c[t, b], n_c[t, b], n_h[t, b]
+        dg, dgh = dGx[t, b], dGh[t, b]
+        # dz = dh * o (1 - tanh²) into dgh[:H] for now; the means of LN(c)'s backward
+        s1 = 0.0
+        s2 = 0.0
+        for j in range(H):
+            dh = (dh_skip[b, j] + dh_rec[b, j] + dY[t, b, j] * mb)
+            dh_skip[b, j] = dh  # the whole dL/dh_t for now
+            dz = dh * mb * a[3 * H + j] * (1.0 - tc[j] * tc[j])
+            acc_c[b, j] += dz * nc[j]
+            acc_bc[b, j] += dz
+            dn = dz * g_c[j]
+            dgh[j] = dn
+            s1 += dn
+            s2 += dn * nc[j]
+        s1 /= H
+        s2 /= H
+        inv = inv_c[t, b]
+        c_prev = Cs[t, b]
+        for j in range(H):
+            dh = dh_skip[b, j]
+            dct = dc[b, j] * mb + inv * (dgh[j] - s1 - nc[j] * s2)
+            i, f, g, o = a[j], a[H + j], a[2 * H + j], a[3 * H + j]
+            dg[j] = dct * g * i * (1.0 - i)
+            dg[H + j] = dct * c_prev[j] * f * (1.0 - f)
+            dg[2 * H + j] = dct * i * (1.0 - g * g)
+            dg[3 * H + j] = dh * mb * tc[j] * o * (1.0 - o)
+            dc[b, j] = dct * f + dc[b, j] * (1.0 - mb)
+            dh_skip[b, j] = dh * (1.0 - mb)
+        s1 = 0.0
+        s2 = 0.0
+        for j in range(GH):
+            acc_hh[b, j] += dg[j] * nh[j]
+            dn = dg[j] * g_hh[j]
+            dgh[j] = dn
+            s1 += dn
+            s2 += dn * nh[j]
+        s1 /= GH
+        s2 /= GH
+        inv = inv_h[t, b]
+        for j in range(GH):
+            dgh[j] = inv * (dgh[j] - s1 - nh[j] * s2)
+
+
+@_jit
+def ln_lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, n_h, inv_h, n_c,
+                          inv_c, tanh_c, g_hh, g_c, dGx, dGh, acc_hh, acc_c, acc_bc, W_hh, b0,
+                          b1):  # fmt: skip
+    """The whole BPTT loop over rows [b0, b1), t = T-1..0: ln_lstm_rows_backward, then
+    ``dh_rec = dGh[t] W_hh`` from compiled code."""
+    for t in range(dY.shape[0] - 1, -1, -1):
+        ln_lstm_rows_backward(t, dY, m, dh_skip, dh_rec, dc, acts, Cs, n_h, inv_h, n_c, inv_c,
+                              tanh_c, g_hh, g_c, dGx, dGh, acc_hh, acc_c, acc_bc, b0, b1)
+        blas.gemm(addr, ilp64, dGh[t, b0:b1], W_hh, dh_rec[b0:b1], 1.0, 0.0)
+
+
+def ln_lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, norm) -> FastRun:
+    """Forward of one direction (contract in the module docstring)."""
+    h0, c0 = state0
+    g_ih, g_hh, g_c, b_c = norm
+    T, B, _ = X.shape
+    GH, Hd = W_hh.shape
+    dt = X.dtype
+    eps = LayerNormLSTMCell.eps
+    acts = ws.get("acts", (T, B, GH), dt)  # the raw input product, then Gx, then the gates
+    threads.matmul(X.reshape(T * B, -1), W_ih.T, acts.reshape(T * B, GH))
+    bias = np.zeros(GH, dt)
+    for b in (b_ih, b_hh):  # both additive: folded into Gx once
+        if b is not None:
+            bias += b
+    b_c = np.zeros(Hd, dt) if b_c is None else b_c
+    n_x = ws.get("n_x", (T, B, GH), dt)
+    inv_x = ws.get("inv_x", (T, B, 1), dt)
+    ln_input(acts.reshape(T * B, GH), g_ih, bias, n_x.reshape(T * B, GH),
+             inv_x.reshape(T * B, 1), eps)  # fmt: skip
+    m = np.ones((T, B), dtype=dt) if mask is None else np.ascontiguousarray(mask[:, :, 0])
+    Hs = np.empty((T + 1, B, Hd), dtype=dt)  # fresh: the layer's output is a view of it
+    Hs[0] = h0
+    Cs = ws.get("C", (T + 1, B, Hd), dt)
+    Cs[0] = c0
+    n_h = ws.get("n_h", (T, B, GH), dt)
+    inv_h = ws.get("inv_h", (T, B), dt)
+    n_c = ws.get("n_c", (T, B, Hd), dt)
+    inv_c = ws.get("inv_c", (T, B), dt)
+    tanh_c = ws.get("tanh_c", (T, B, Hd), dt)
+    gh = ws.get("gh", (B, GH), dt)
+    W_hhT = np.ascontiguousarray(W_hh.T)  # (H, 4H)
+    kept = (g_hh, g_c, b_c, m, Hs, Cs, n_h, inv_h, n_c, inv_c, tanh_c, eps)
+    be = _compiled(T)
+    if be is not None:
+        args = (be.address(dt), be.ilp64, acts, W_hhT, gh, *kept)
+        threads._run_rows(ln_lstm_loop_forward, args, B, threads._workers(B, T * B * GH * Hd))
+    else:
+        with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
+            for t in range(T):
+                np.matmul(Hs[t], W_hhT, out=gh)
+                ln_lstm_rows_forward(t, acts, gh, *kept, 0, B)
+    return FastRun(X, (Hs, Cs), acts, (n_x, inv_x, n_h, inv_h, n_c, inv_c, tanh_c), mask, m, ws)
+
+
+def ln_lstm_backward(run: FastRun, dY, dstate, W_hh, norm):
+    """BPTT of one direction (contract in the module docstring)."""
+    _, g_hh, g_c, b_c = norm
+    T, B, _ = run.X.shape
+    GH, Hd = W_hh.shape
+    dt = run.X.dtype
+    dY = np.ascontiguousarray(dY)
+    dh_skip = np.array(dstate[0], dtype=dt, copy=True)
+    dc = np.array(dstate[1], dtype=dt, copy=True)
+    dh_rec = np.zeros((B, Hd), dtype=dt)
+    dGx = run.ws.get("dGx", (T, B, GH), dt)
+    dGh = run.ws.get("dGh", (T, B, GH), dt)
+    acc_hh, acc_c, acc_bc = np.zeros((B, GH), dt), np.zeros((B, Hd), dt), np.zeros((B, Hd), dt)
+    _, _, n_h, inv_h, n_c, inv_c, tanh_c = run.aux
+    Cs = run.states[1]
+    kept = (dY, run.m, dh_skip, dh_rec, dc, run.acts, Cs, n_h, inv_h, n_c, inv_c, tanh_c, g_hh,
+            g_c, dGx, dGh, acc_hh, acc_c, acc_bc)  # fmt: skip
+    be = _compiled(T)
+    if be is not None:
+        args = (be.address(dt), be.ilp64, *kept, W_hh)
+        threads._run_rows(ln_lstm_loop_backward, args, B, threads._workers(B, T * B * GH * Hd))
+    else:
+        with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
+            for t in reversed(range(T)):
+                ln_lstm_rows_backward(t, *kept, 0, B)
+                np.matmul(dGh[t], W_hh, out=dh_rec)
+    dh_skip += dh_rec
+    dnorm = (acc_hh.sum(axis=0), acc_c.sum(axis=0), None if b_c is None else acc_bc.sum(axis=0))
+    return dGx, dGh, dnorm, (dh_skip, dc)
+
+
+register(LayerNormLSTMCell, ln_lstm_forward, ln_lstm_backward)
