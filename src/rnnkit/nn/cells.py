@@ -1,8 +1,11 @@
 """The math of one time step of the vanilla RNN, the LSTM and the GRU.
 
 One small class per cell: :class:`RNNTanhCell`, :class:`RNNReLUCell`,
-:class:`LSTMCell`, :class:`GRUCell` (PyTorch's form, reset after the matmul)
-and :class:`GRUResetBeforeCell` (Cho et al.'s, reset before). Each class holds
+:class:`LSTMCell`, :class:`GRUCell` (PyTorch's form, reset after the matmul),
+:class:`GRUResetBeforeCell` (Cho et al.'s, reset before), the minimal cells of
+Feng et al. 2024 (:class:`MinGRUCell`, :class:`MinLSTMCell`) and the
+layer-normalised LSTM of Ba et al. 2016 (:class:`LayerNormLSTMCell`, whose step
+also takes and returns the normalisations' parameters, see there). Each class holds
 no parameters; it knows
 
 * ``name``: rnnkit's short name of the cell (``"lstm"``, ``"gru"``, ``"rnn"``,
