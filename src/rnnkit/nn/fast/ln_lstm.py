@@ -34,7 +34,60 @@ from ..cells import LayerNormLSTMCell
 from ..registry import register
 from . import threads
 from .base import FastRun, _compiled
-from .jit import _jit
+from .jit import _HALF, _ONE, _inline, _jit, _tanh
+
+
+@_inline
+def _moments(x, eps):
+    """``(mean, 1 / sqrt(var + eps))`` of the 1-d ``x`` (biased variance), in float64. Four
+    partial sums: a floating-point sum does not vectorise, four chains run side by side."""
+    N = x.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    j = 0
+    while j + 4 <= N:
+        s0 += x[j]
+        s1 += x[j + 1]
+        s2 += x[j + 2]
+        s3 += x[j + 3]
+        j += 4
+    while j < N:
+        s0 += x[j]
+        j += 1
+    mu = (s0 + s1 + s2 + s3) / N
+    s0 = s1 = s2 = s3 = 0.0
+    j = 0
+    while j + 4 <= N:
+        d0, d1, d2, d3 = x[j] - mu, x[j + 1] - mu, x[j + 2] - mu, x[j + 3] - mu
+        s0 += d0 * d0
+        s1 += d1 * d1
+        s2 += d2 * d2
+        s3 += d3 * d3
+        j += 4
+    while j < N:
+        d0 = x[j] - mu
+        s0 += d0 * d0
+        j += 1
+    return mu, 1.0 / math.sqrt((s0 + s1 + s2 + s3) / N + eps)
+
+
+@_inline
+def _means(dn, n):
+    """``(mean(dn), mean(dn * n))`` of two 1-d arrays, in float64 (the two sums of a
+    normalisation's backward), two partial sums each."""
+    N = dn.shape[0]
+    s0 = s1 = p0 = p1 = 0.0
+    j = 0
+    while j + 2 <= N:
+        s0 += dn[j]
+        s1 += dn[j + 1]
+        p0 += dn[j] * n[j]
+        p1 += dn[j + 1] * n[j + 1]
+        j += 2
+    while j < N:
+        s0 += dn[j]
+        p0 += dn[j] * n[j]
+        j += 1
+    return (s0 + s1) / N, (p0 + p1) / N
 
 
 @_jit
@@ -43,20 +96,13 @@ def ln_input(P, gain, bias, n_x, inv_x, eps):
     P[r] overwritten with ``gain * n_x[r] + bias``."""
     R, N = P.shape
     for r in range(R):
-        mu = 0.0
-        for j in range(N):
-            mu += P[r, j]
-        mu /= N
-        var = 0.0
-        for j in range(N):
-            d = P[r, j] - mu
-            var += d * d
-        inv = 1.0 / math.sqrt(var / N + eps)
+        row, nr = P[r], n_x[r]
+        mu, inv = _moments(row, eps)
         inv_x[r, 0] = inv
         for j in range(N):
-            n = (P[r, j] - mu) * inv
-            n_x[r, j] = n
-            P[r, j] = gain[j] * n + bias[j]
+            nj = (row[j] - mu) * inv
+            nr[j] = nj
+            row[j] = gain[j] * nj + bias[j]
 
 
 @_jit
@@ -64,55 +110,41 @@ def ln_lstm_rows_forward(t, acts, gh, g_hh, g_c, b_c, m, Hs, Cs, n_h, inv_h, n_c
                          eps, b0, b1):  # fmt: skip
     """Step ``t`` of rows [b0, b1): ``acts[t]`` holds ``γ_ih n_x + b_ih + b_hh``, ``gh`` the raw
     recurrent product ``h W_hh^T`` (B, 4H). Writes the gates into ``acts[t]``, the normalised
-    products, the states (masked) and tanh(γ_c n_c + β_c), as LayerNormLSTMCell.forward."""
+    products, the states (masked) and tanh(γ_c n_c + β_c), as LayerNormLSTMCell.forward. The
+    sums of the normalisations run in loops of their own, so the element-wise loops (the
+    gates' tanh) vectorise."""
     GH = gh.shape[1]
     H = GH // 4
     for b in range(b0, b1):
-        a, g_row, mb = acts[t, b], gh[b], m[t, b]
-        mu = 0.0
-        for j in range(GH):
-            mu += g_row[j]
-        mu /= GH
-        var = 0.0
-        for j in range(GH):
-            d = g_row[j] - mu
-            var += d * d
-        inv = 1.0 / math.sqrt(var / GH + eps)
+        a, g_row, mb, nh = acts[t, b], gh[b], m[t, b], n_h[t, b]
+        mu, inv = _moments(g_row, eps)
         inv_h[t, b] = inv
         for j in range(GH):
             n = (g_row[j] - mu) * inv
-            n_h[t, b, j] = n
+            nh[j] = n
             a[j] += g_hh[j] * n
-        tc = tanh_c[t, b]
-        c_prev = Cs[t, b]
-        c_mu = 0.0
+        tc, nc, c_prev = tanh_c[t, b], n_c[t, b], Cs[t, b]
         for j in range(H):
-            i = 0.5 + 0.5 * math.tanh(0.5 * a[j])
-            f = 0.5 + 0.5 * math.tanh(0.5 * a[H + j])
-            g = math.tanh(a[2 * H + j])
-            o = 0.5 + 0.5 * math.tanh(0.5 * a[3 * H + j])
+            i = _HALF + _HALF * _tanh(_HALF * a[j])  # σ(x) = (1 + tanh(x / 2)) / 2
+            f = _HALF + _HALF * _tanh(_HALF * a[H + j])
+            g = _tanh(a[2 * H + j])
+            o = _HALF + _HALF * _tanh(_HALF * a[3 * H + j])
             a[j] = i
             a[H + j] = f
             a[2 * H + j] = g
             a[3 * H + j] = o
-            c = f * c_prev[j] + i * g
-            tc[j] = c  # c, until its normalisation below
-            c_mu += c
-        c_mu /= H
-        c_var = 0.0
-        for j in range(H):
-            d = tc[j] - c_mu
-            c_var += d * d
-        inv = 1.0 / math.sqrt(c_var / H + eps)
+            tc[j] = f * c_prev[j] + i * g  # c, until its normalisation below
+        mu, inv = _moments(tc, eps)
         inv_c[t, b] = inv
+        c_new, h_new, h_prev = Cs[t + 1, b], Hs[t + 1, b], Hs[t, b]
         for j in range(H):
             c = tc[j]
-            n = (c - c_mu) * inv
-            n_c[t, b, j] = n
-            tj = math.tanh(g_c[j] * n + b_c[j])
+            n = (c - mu) * inv
+            nc[j] = n
+            tj = _tanh(g_c[j] * n + b_c[j])
             tc[j] = tj
-            Cs[t + 1, b, j] = c_prev[j] + mb * (c - c_prev[j])  # a padded step keeps the state
-            Hs[t + 1, b, j] = Hs[t, b, j] + mb * (a[3 * H + j] * tj - Hs[t, b, j])
+            c_new[j] = c_prev[j] + mb * (c - c_prev[j])  # a padded step keeps the state
+            h_new[j] = h_prev[j] + mb * (a[3 * H + j] * tj - h_prev[j])
 
 
 @_jit
@@ -137,44 +169,32 @@ def ln_lstm_rows_backward(t, dY, m, dh_skip, dh_rec, dc, acts, Cs, n_h, inv_h, n
     for b in range(b0, b1):
         mb = m[t, b]
         a, tc, nc, nh = acts[t, b], tanh_c[t, b], n_c[t, b], n_h[t, b]
-        dg, dgh = dGx[t, b], dGh[t, b]
-        # dz = dh * o (1 - tanh²) into dgh[:H] for now; the means of LN(c)'s backward
-        s1 = 0.0
-        s2 = 0.0
+        dg, dgh, dhs, dcb = dGx[t, b], dGh[t, b], dh_skip[b], dc[b]
+        dn = dgh[:H]  # scratch: the gradient of LN(c)'s output n_c
         for j in range(H):
-            dh = (dh_skip[b, j] + dh_rec[b, j] + dY[t, b, j] * mb)
-            dh_skip[b, j] = dh  # the whole dL/dh_t for now
-            dz = dh * mb * a[3 * H + j] * (1.0 - tc[j] * tc[j])
+            dh = dhs[j] + dh_rec[b, j] + dY[t, b, j] * mb  # the whole dL/dh_t
+            dhs[j] = dh
+            dz = dh * mb * a[3 * H + j] * (_ONE - tc[j] * tc[j])
             acc_c[b, j] += dz * nc[j]
             acc_bc[b, j] += dz
-            dn = dz * g_c[j]
-            dgh[j] = dn
-            s1 += dn
-            s2 += dn * nc[j]
-        s1 /= H
-        s2 /= H
+            dn[j] = dz * g_c[j]
+        s1, s2 = _means(dn, nc)
         inv = inv_c[t, b]
         c_prev = Cs[t, b]
         for j in range(H):
-            dh = dh_skip[b, j]
-            dct = dc[b, j] * mb + inv * (dgh[j] - s1 - nc[j] * s2)
+            dh = dhs[j]
+            dct = dcb[j] * mb + inv * (dn[j] - s1 - nc[j] * s2)
             i, f, g, o = a[j], a[H + j], a[2 * H + j], a[3 * H + j]
-            dg[j] = dct * g * i * (1.0 - i)
-            dg[H + j] = dct * c_prev[j] * f * (1.0 - f)
-            dg[2 * H + j] = dct * i * (1.0 - g * g)
-            dg[3 * H + j] = dh * mb * tc[j] * o * (1.0 - o)
-            dc[b, j] = dct * f + dc[b, j] * (1.0 - mb)
-            dh_skip[b, j] = dh * (1.0 - mb)
-        s1 = 0.0
-        s2 = 0.0
+            dg[j] = dct * g * i * (_ONE - i)
+            dg[H + j] = dct * c_prev[j] * f * (_ONE - f)
+            dg[2 * H + j] = dct * i * (_ONE - g * g)
+            dg[3 * H + j] = dh * mb * tc[j] * o * (_ONE - o)
+            dcb[j] = dct * f + dcb[j] * (_ONE - mb)
+            dhs[j] = dh * (_ONE - mb)
         for j in range(GH):
             acc_hh[b, j] += dg[j] * nh[j]
-            dn = dg[j] * g_hh[j]
-            dgh[j] = dn
-            s1 += dn
-            s2 += dn * nh[j]
-        s1 /= GH
-        s2 /= GH
+            dgh[j] = dg[j] * g_hh[j]
+        s1, s2 = _means(dgh, nh)
         inv = inv_h[t, b]
         for j in range(GH):
             dgh[j] = inv * (dgh[j] - s1 - nh[j] * s2)
