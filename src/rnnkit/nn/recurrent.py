@@ -826,11 +826,14 @@ class LayerNormLSTM(RNNBase):
         return run
 
     def _reference_backward(self, run: _NormDirection, dY, dstate, W_hh, norm):
-        """The readable BPTT loop, t = T-1..0; returns ``(dGx, dGh, dnorm, dstate0)``: the gate
-        pre-activation gradients (T, B, 4H), the raw recurrent products' (T, B, 4H), the
-        gradients of ``γ_hh``, ``γ_c``, ``β_c`` (None where absent) and of the initial state."""
+        """The readable BPTT loop, t = T-1..0, then the input side's normalisation backward.
+
+        Returns ``(db, dP, dGh, dnorm, dstate0)`` as the fast path's driver does
+        (:mod:`rnnkit.nn.fast.ln_lstm`): the gradient of ``b_ih`` and ``b_hh`` (4H,), of the raw
+        input products ``X W_ih^T`` and of the raw recurrent products ``h W_hh^T`` (T, B, 4H),
+        of ``(γ_ih, γ_hh, γ_c, β_c)`` (None where absent) and of the initial state."""
         cell, caches, mask = self.cell, run.caches, run.mask
-        step_norm = norm[1:]
+        g_ih, *step_norm = norm
         T, B, _ = run.X.shape
         dGx = np.empty((T, B, cell.num_gates * self.hidden_size), dtype=self.dtype)
         dGh = np.empty_like(dGx)
@@ -848,38 +851,35 @@ class LayerNormLSTM(RNNBase):
                     total += d
             if mask is not None:
                 dstate = tuple(g + s for g, s in zip(dstate, skip, strict=True))
-        return dGx, dGh, tuple(dnorm), dstate
+        # the input side: Gx = γ_ih * n_x + b_ih, n_x = LN(X W_ih^T) per position
+        dP = layer_norm_backward(dGx * g_ih, run.n_x, run.inv_x)
+        d_gain = (dGx * run.n_x).sum(axis=(0, 1))
+        return dGx.sum(axis=(0, 1)), dP, dGh, (d_gain, *dnorm), dstate
 
     def _backward_direction(self, run, dY, dstate, weights):
         p_ih, p_hh, p_bih, p_bhh, *p_norm = weights
         W_hh = p_hh.data
         norm = tuple(None if p is None else p.data for p in p_norm)
         if isinstance(run, _NormDirection):
-            dGx, dGh, dnorm, dstate0 = self._reference_backward(run, dY, dstate, W_hh, norm)
-            n_x, inv_x = run.n_x, run.inv_x
+            db, dP, dGh, dnorm, dstate0 = self._reference_backward(run, dY, dstate, W_hh, norm)
         else:  # the forward ran the compiled driver: so does backward
             backward = registry.backward_driver(self.cell)
-            dGx, dGh, dnorm, dstate0 = backward(run, dY, dstate, W_hh, norm)
-            n_x, inv_x = run.aux[:2]
+            db, dP, dGh, dnorm, dstate0 = backward(run, dY, dstate, W_hh, norm)
         X, Hs = run.X, run.states[0]
         T, B, _ = X.shape
-        G_H, H = dGx.shape[2], self.hidden_size
-        dGx2 = dGx.reshape(T * B, G_H)
-        # the input side: Gx = γ_ih * n_x + b_ih, n_x = LN(X W_ih^T) per position
-        dP = layer_norm_backward(dGx * norm[0], n_x, inv_x).reshape(T * B, G_H)
-        X2 = X.reshape(T * B, -1)
-        dX = dP @ p_ih.data
+        G_H, H = dP.shape[2], self.hidden_size
+        dP2 = dP.reshape(T * B, G_H)
+        dX = dP2 @ p_ih.data
+
         def add(p, grad):
             if p is not None and p.requires_grad:
                 p.grad += grad
 
-        add(p_ih, dP.T @ X2)
+        add(p_ih, (X.reshape(T * B, -1).T @ dP2).T)
         if p_hh.requires_grad:
-            add(p_hh, dGh.reshape(T * B, G_H).T @ Hs[:-1].reshape(T * B, H))
-        db = dGx2.sum(axis=0)
+            add(p_hh, (Hs[:-1].reshape(T * B, H).T @ dGh.reshape(T * B, G_H)).T)
         add(p_bih, db)
         add(p_bhh, db)
-        add(p_norm[0], (dGx2 * n_x.reshape(T * B, G_H)).sum(axis=0))
-        for p, d in zip(p_norm[1:], dnorm, strict=True):
+        for p, d in zip(p_norm, dnorm, strict=True):
             add(p, d)
         return dX.reshape(T, B, -1), dstate0

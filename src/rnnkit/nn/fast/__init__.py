@@ -97,6 +97,7 @@ from .gru import (
 from .jit import AVAILABLE, numba
 from .ln_lstm import (
     ln_input,
+    ln_input_backward,
     ln_lstm_backward,
     ln_lstm_forward,
     ln_lstm_loop_backward,
@@ -167,6 +168,7 @@ __all__ = [
     "gru_before_backward_state", "gru_before_gates_step", "gru_before_loop_backward",
     "gru_before_loop_forward", "gru_forward", "gru_loop_backward", "gru_loop_forward",
     "gru_reset_before_backward", "gru_reset_before_forward", "gru_state_step", "ln_input",
+    "ln_input_backward",
     "ln_lstm_backward", "ln_lstm_forward", "ln_lstm_loop_backward", "ln_lstm_loop_forward",
     "ln_lstm_rows_backward", "ln_lstm_rows_forward", "lstm_backward",
     "lstm_backward_step", "lstm_forward", "lstm_hidden_step", "lstm_loop_backward",

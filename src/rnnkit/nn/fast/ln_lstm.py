@@ -9,18 +9,21 @@ as one argument more, ``norm = (γ_ih (4H,), γ_hh (4H,), γ_c (H,), β_c (H,) o
   ``aux`` is ``(n_x, inv_x, n_h, inv_h, n_c, inv_c, tanh_c)``: the normalised input product
   (T, B, 4H) and its inverse deviation (T, B, 1), the same for the recurrent product (T, B,
   4H), (T, B) and for the cell state (T, B, H), (T, B), and ``tanh(γ_c n_c + β_c)`` (T, B, H);
-* ``ln_lstm_backward(run, dY, dstate, W_hh, norm) -> (dGx, dGh, dnorm, dstate0)``: the gate
-  pre-activation gradients (T, B, 4H), the raw recurrent products' ``dGh`` (T, B, 4H) (for
-  ``W_hh``), ``dnorm`` the gradients of ``(γ_hh, γ_c, β_c)`` (None for an absent ``β_c``), and
-  ``(dh0, dc0)``. The layer (:class:`rnnkit.nn.recurrent.LayerNormLSTM`) turns ``dGx`` into
-  the input side's gradients (the normalisation of ``X W_ih^T``, vectorised over all steps).
+* ``ln_lstm_backward(run, dY, dstate, W_hh, norm) -> (db, dP, dGh, dnorm, dstate0)``: ``db``
+  (4H,) the gradient of ``b_ih`` and of ``b_hh`` (the gate pre-activation gradients summed
+  over all steps), ``dP`` (T, B, 4H) the gradient of the raw input product ``X W_ih^T``
+  (through the input side's normalisation), ``dGh`` (T, B, 4H) that of the raw recurrent
+  products ``h W_hh^T``, ``dnorm`` the gradients of ``norm`` (None for an absent ``β_c``),
+  and ``(dh0, dc0)``. The layer (:class:`rnnkit.nn.recurrent.LayerNormLSTM`) turns ``dP`` and
+  ``dGh`` into ``dX``, ``dW_ih`` and ``dW_hh`` with three large products.
 
 Each step is one recurrent gemm and one pass over the batch rows: the normalisation of the
 recurrent product (one row's mean and variance over its 4H values), the gates, the cell
 state, its normalisation and ``h``. The rows are independent, so they split over the row
 threads as the other cells' loops do; the gains' gradients are summed per row (arrays of B
 rows, one thread writing each) and over the rows after the loop. The input side's
-normalisation runs before the loop over all T*B positions at once (``ln_input``).
+normalisation runs before the loop over all T*B positions at once (``ln_input``), its
+backward after the BPTT loop (``ln_input_backward``).
 """
 
 from __future__ import annotations
@@ -100,9 +103,26 @@ def ln_input(P, gain, bias, n_x, inv_x, eps):
         mu, inv = _moments(row, eps)
         inv_x[r, 0] = inv
         for j in range(N):
-            nj = (row[j] - mu) * inv
-            nr[j] = nj
-            row[j] = gain[j] * nj + bias[j]
+            nr[j] = (row[j] - mu) * inv
+            row[j] = gain[j] * nr[j] + bias[j]
+
+
+@_jit
+def ln_input_backward(dGx, gain, n_x, inv_x, dP, d_gain, d_bias):
+    """The backward of ``ln_input`` per row r of dGx (R, 4H) (the gradient of ``gain * n_x +
+    bias``): ``dP[r] = LN'(dGx[r] * gain)``, and the sums over the rows of ``dGx * n_x`` and
+    ``dGx`` added into ``d_gain`` and ``d_bias`` (4H,)."""
+    R, N = dGx.shape
+    for r in range(R):
+        dg, nr, dp = dGx[r], n_x[r], dP[r]
+        for j in range(N):
+            d_gain[j] += dg[j] * nr[j]
+            d_bias[j] += dg[j]
+            dp[j] = dg[j] * gain[j]
+        s1, s2 = _means(dp, nr)
+        inv = inv_x[r, 0]
+        for j in range(N):
+            dp[j] = inv * (dp[j] - s1 - nr[j] * s2)
 
 
 @_jit
@@ -119,10 +139,9 @@ def ln_lstm_rows_forward(t, acts, gh, g_hh, g_c, b_c, m, Hs, Cs, n_h, inv_h, n_c
         a, g_row, mb, nh = acts[t, b], gh[b], m[t, b], n_h[t, b]
         mu, inv = _moments(g_row, eps)
         inv_h[t, b] = inv
-        for j in range(GH):
-            n = (g_row[j] - mu) * inv
-            nh[j] = n
-            a[j] += g_hh[j] * n
+        for j in range(GH):  # n read back from the array: in its dtype (float32: no float64)
+            nh[j] = (g_row[j] - mu) * inv
+            a[j] += g_hh[j] * nh[j]
         tc, nc, c_prev = tanh_c[t, b], n_c[t, b], Cs[t, b]
         for j in range(H):
             i = _HALF + _HALF * _tanh(_HALF * a[j])  # σ(x) = (1 + tanh(x / 2)) / 2
@@ -139,9 +158,8 @@ def ln_lstm_rows_forward(t, acts, gh, g_hh, g_c, b_c, m, Hs, Cs, n_h, inv_h, n_c
         c_new, h_new, h_prev = Cs[t + 1, b], Hs[t + 1, b], Hs[t, b]
         for j in range(H):
             c = tc[j]
-            n = (c - mu) * inv
-            nc[j] = n
-            tj = _tanh(g_c[j] * n + b_c[j])
+            nc[j] = (c - mu) * inv
+            tj = _tanh(g_c[j] * nc[j] + b_c[j])  # the fast path's tanh in float32
             tc[j] = tj
             c_new[j] = c_prev[j] + mb * (c - c_prev[j])  # a padded step keeps the state
             h_new[j] = h_prev[j] + mb * (a[3 * H + j] * tj - h_prev[j])
@@ -258,7 +276,7 @@ def ln_lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, norm) -> FastRu
 
 def ln_lstm_backward(run: FastRun, dY, dstate, W_hh, norm):
     """BPTT of one direction (contract in the module docstring)."""
-    _, g_hh, g_c, b_c = norm
+    g_ih, g_hh, g_c, b_c = norm
     T, B, _ = run.X.shape
     GH, Hd = W_hh.shape
     dt = run.X.dtype
@@ -283,8 +301,14 @@ def ln_lstm_backward(run: FastRun, dY, dstate, W_hh, norm):
                 ln_lstm_rows_backward(t, *kept, 0, B)
                 np.matmul(dGh[t], W_hh, out=dh_rec)
     dh_skip += dh_rec
-    dnorm = (acc_hh.sum(axis=0), acc_c.sum(axis=0), None if b_c is None else acc_bc.sum(axis=0))
-    return dGx, dGh, dnorm, (dh_skip, dc)
+    n_x, inv_x = run.aux[:2]
+    dP = run.ws.get("dP", (T, B, GH), dt)
+    d_gain, d_bias = np.zeros(GH, np.float64), np.zeros(GH, np.float64)
+    ln_input_backward(dGx.reshape(T * B, GH), g_ih, n_x.reshape(T * B, GH),
+                      inv_x.reshape(T * B, 1), dP.reshape(T * B, GH), d_gain, d_bias)  # fmt: skip
+    dnorm = (d_gain.astype(dt), acc_hh.sum(axis=0), acc_c.sum(axis=0),
+             None if b_c is None else acc_bc.sum(axis=0))  # fmt: skip
+    return d_bias.astype(dt), dP, dGh, dnorm, (dh_skip, dc)
 
 
 register(LayerNormLSTMCell, ln_lstm_forward, ln_lstm_backward)
