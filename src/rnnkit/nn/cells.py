@@ -1,8 +1,11 @@
 """The math of one time step of the vanilla RNN, the LSTM and the GRU.
 
 One small class per cell: :class:`RNNTanhCell`, :class:`RNNReLUCell`,
-:class:`LSTMCell`, :class:`GRUCell` (PyTorch's form, reset after the matmul)
-and :class:`GRUResetBeforeCell` (Cho et al.'s, reset before). Each class holds
+:class:`LSTMCell`, :class:`GRUCell` (PyTorch's form, reset after the matmul),
+:class:`GRUResetBeforeCell` (Cho et al.'s, reset before), the minimal cells of
+Feng et al. 2024 (:class:`MinGRUCell`, :class:`MinLSTMCell`) and the
+layer-normalised LSTM of Ba et al. 2016 (:class:`LayerNormLSTMCell`, whose step
+also takes and returns the normalisations' parameters, see there). Each class holds
 no parameters; it knows
 
 * ``name``: rnnkit's short name of the cell (``"lstm"``, ``"gru"``, ``"rnn"``,
@@ -112,6 +115,9 @@ class Cell:
     #: The last gate block's recurrent-side gradient differs from its input side's
     #: (``dgh != dgx`` there; only the GRU with the reset gate after the matmul).
     separate_recurrent_grad: ClassVar[bool] = False
+    #: Whether the layer holds layer-normalisation gains and shifts (the layer-normalised
+    #: LSTM: ``weight_ln_ih``, ``weight_ln_hh`` (G*H,), ``weight_ln_c``, ``bias_ln_c`` (H,)).
+    layer_norm: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -257,6 +263,111 @@ class LSTMCell(Cell):
         dh_prev = dgates @ weight_hh  # (B, H)
         dc_prev = dc_total * f
         return dgates, dgates, (dh_prev, dc_prev)
+
+
+def layer_norm(a: np.ndarray, eps: float):
+    """``(n, inv)``: ``a`` normalised over its last axis, ``n = (a - mean) * inv``, and
+    ``inv = 1 / sqrt(var + eps)`` (..., 1), the biased variance as Ba et al. and PyTorch use."""
+    mu = a.mean(axis=-1, keepdims=True)
+    d = a - mu
+    inv = 1.0 / np.sqrt((d * d).mean(axis=-1, keepdims=True) + eps)
+    return d * inv, inv
+
+
+def layer_norm_backward(dn: np.ndarray, n: np.ndarray, inv: np.ndarray) -> np.ndarray:
+    """The gradient of ``a`` from that of ``n`` (:func:`layer_norm`) over the last axis:
+    ``da = inv * (dn - mean(dn) - n * mean(dn * n))``."""
+    return inv * (dn - dn.mean(axis=-1, keepdims=True) - n * (dn * n).mean(axis=-1, keepdims=True))
+
+
+class LayerNormLSTMCell(Cell):
+    """One layer-normalised LSTM step (Ba, Kiros & Hinton 2016, "Layer Normalization",
+    arXiv 1607.06450, section 3.1 and the LSTM equations of its supplementary material), gates
+    in PyTorch's order i, f, g, o. Placement: the input product ``W_ih x`` and the recurrent
+    product ``W_hh h`` are normalised separately, each over its whole 4H vector (all four gate
+    blocks together, as in the paper) with its own gain; then the cell state before the output
+    tanh, with a gain and a shift::
+
+        [i, f, g, o] = LN(x W_ih^T; γ_ih) + b_ih + LN(h_prev W_hh^T; γ_hh) + b_hh    (B, 4H)
+        i, f, o = σ(i), σ(f), σ(o);  g = tanh(g)
+        c = f * c_prev + i * g                       (c is kept unnormalised in the state)
+        h = o * tanh(LN(c; γ_c) + β_c)
+
+    with ``LN(a; γ) = γ * (a - mean(a)) / sqrt(var(a) + eps)`` over the last axis (biased
+    variance, ``eps = 1e-5`` as ``torch.nn.LayerNorm``; the paper gives none). The paper's
+    shifts β of the two gate normalisations are ``b_ih`` and ``b_hh`` (a shift there would
+    only repeat the bias); gains start at 1, ``β_c`` at 0.
+
+    The layer (:class:`~rnnkit.nn.recurrent.LayerNormLSTM`) computes the input side for all
+    steps at once, normalised per position: ``gx = LN(x W_ih^T; γ_ih) + b_ih``. ``norm`` is the
+    step's other parameters, ``(γ_hh (4H,), γ_c (H,), β_c (H,) or None)``.
+
+    Shapes: gx (B, 4H), state (h_prev, c_prev), each (B, H) -> (h, c).
+    Cache: (acts (B, 4H) = [i, f, g, o] after activation, c_prev, n_h (B, 4H) and inv_h
+    (B, 1) of the recurrent product's LN, n_c (B, H) and inv_c (B, 1) of the cell state's,
+    tanh(LN(c) + β_c) (B, H)).
+    """
+
+    mode = "LN_LSTM"
+    num_gates = 4
+    gate_names = ("i", "f", "g", "o")
+    state_names = ("h", "c")
+    name = "ln_lstm"
+    torch_name = None  # torch.nn has no layer-normalised LSTM
+    onnx_op, onnx_gate_order = None, ()  # not an ONNX operator
+    layer_norm = True
+    #: The ε of every normalisation.
+    eps = 1e-5
+
+    def forward(self, gx, state, weight_hh, bias_hh, norm):
+        h_prev, c_prev = state
+        g_hh, g_c, b_c = norm
+        H = h_prev.shape[1]
+        n_h, inv_h = layer_norm(h_prev @ weight_hh.T, self.eps)  # (B, 4H), (B, 1)
+        acts = gx + g_hh * n_h  # pre-activations, (B, 4H)
+        if bias_hh is not None:
+            acts += bias_hh
+        acts[:, : 2 * H] = sigmoid(acts[:, : 2 * H])  # i, f
+        acts[:, 2 * H : 3 * H] = np.tanh(acts[:, 2 * H : 3 * H])  # g
+        acts[:, 3 * H :] = sigmoid(acts[:, 3 * H :])  # o
+        i, f, g, o = acts[:, :H], acts[:, H : 2 * H], acts[:, 2 * H : 3 * H], acts[:, 3 * H :]
+        c = f * c_prev + i * g
+        n_c, inv_c = layer_norm(c, self.eps)  # (B, H), (B, 1)
+        tanh_c = np.tanh(g_c * n_c + (0.0 if b_c is None else b_c))
+        h = o * tanh_c
+        return (h, c), (acts, c_prev, n_h, inv_h, n_c, inv_c, tanh_c)
+
+    def backward(self, dstate, cache, weight_hh, norm):
+        """dstate = (dh, dc); returns ``(dgx, dgh, dstate_prev, dnorm)``: ``dgx`` the gate
+        pre-activation gradients (those of ``gx`` and of ``b_hh``), ``dgh`` the gradient of the
+        raw recurrent product ``h_prev W_hh^T`` (for ``W_hh``), ``dnorm`` the gradients of
+        ``norm``'s parameters summed over the batch (``None`` for an absent ``β_c``)::
+
+            dz = dh * o * (1 - tanh²)           (z = γ_c n_c + β_c, the output tanh's input)
+            dγ_c = Σ_b dz * n_c                 dβ_c = Σ_b dz
+            dc_total = dc + LN'(dz * γ_c)       (LN' = layer_norm_backward)
+            di, df, dg = dc_total * (g i(1-i), c_prev f(1-f), i (1-g²))
+            do = dh * tanh * o(1-o)             dγ_hh = Σ_b [di, df, dg, do] * n_h
+            dgh = LN'([di, df, dg, do] * γ_hh)  dh_prev = dgh W_hh     dc_prev = dc_total * f
+        """
+        dh, dc = dstate
+        acts, c_prev, n_h, inv_h, n_c, inv_c, tanh_c = cache
+        g_hh, g_c, b_c = norm
+        H = tanh_c.shape[1]
+        i, f, g, o = acts[:, :H], acts[:, H : 2 * H], acts[:, 2 * H : 3 * H], acts[:, 3 * H :]
+        dz = dh * o * (1.0 - tanh_c * tanh_c)  # (B, H)
+        dc_total = dc + layer_norm_backward(dz * g_c, n_c, inv_c)
+        dgates = np.empty_like(acts)  # (B, 4H)
+        dgates[:, :H] = dc_total * g * i * (1.0 - i)
+        dgates[:, H : 2 * H] = dc_total * c_prev * f * (1.0 - f)
+        dgates[:, 2 * H : 3 * H] = dc_total * i * (1.0 - g * g)
+        dgates[:, 3 * H :] = dh * tanh_c * o * (1.0 - o)
+        dgh = layer_norm_backward(dgates * g_hh, n_h, inv_h)  # (B, 4H)
+        dh_prev = dgh @ weight_hh  # (B, H)
+        dc_prev = dc_total * f
+        dnorm = ((dgates * n_h).sum(axis=0), (dz * n_c).sum(axis=0),
+                 None if b_c is None else dz.sum(axis=0))  # fmt: skip
+        return dgates, dgh, (dh_prev, dc_prev), dnorm
 
 
 # ---------------------------------------------------------------------------
@@ -510,7 +621,7 @@ class MinLSTMCell(_MinCell):
 CELLS: dict[str, type[Cell]] = {
     cls.name: cls
     for cls in (RNNTanhCell, RNNReLUCell, LSTMCell, GRUCell, GRUResetBeforeCell, MinGRUCell,
-                MinLSTMCell)
+                MinLSTMCell, LayerNormLSTMCell)
 }
 
 

@@ -40,11 +40,14 @@ from .cells import (
     Cell,
     GRUCell,
     GRUResetBeforeCell,
+    LayerNormLSTMCell,
     LSTMCell,
     MinGRUCell,
     MinLSTMCell,
     RNNReLUCell,
     RNNTanhCell,
+    layer_norm,
+    layer_norm_backward,
 )
 from .module import Module, Parameter, resolve_dtype, uniform_array
 from .scan import linear_scan, linear_scan_adjoint
@@ -112,6 +115,12 @@ class RNNBase(Module):
                 for side in sides if self.bias else ():
                     setattr(self, f"bias_{side}{suffix}",
                             Parameter(uniform_array((G * H,), bound, self.dtype)))  # fmt: skip
+                if cell.layer_norm:  # gains start at 1, the shift at 0 (Ba et al. 2016)
+                    for name, size in (("weight_ln_ih", G * H), ("weight_ln_hh", G * H),
+                                       ("weight_ln_c", H), ("bias_ln_c", H)):  # fmt: skip
+                        if self.bias or name.startswith("weight"):
+                            init = np.ones if name.startswith("weight") else np.zeros
+                            setattr(self, f"{name}{suffix}", Parameter(init(size, self.dtype)))
         self._cache = None
         # scratch arrays per (layer, direction), filled by the compiled drivers
         self._workspaces: dict[int, registry.Workspace] = {}
@@ -130,8 +139,8 @@ class RNNBase(Module):
         Per direction, layer 0 has ``G*H*(I + H)`` weights and layer ``k > 0``
         ``G*H*(D*H + H)``, plus ``2*G*H`` biases each (``G`` gates of ``cell``,
         ``D`` directions; the minimal cells have no ``W_hh``, ``b_hh``: no ``+ H``, one
-        bias): what a checkpoint's sizes can be checked against before anything is
-        allocated.
+        bias; the layer-normalised LSTM adds ``2*G*H + H`` gains and ``H`` shifts): what a
+        checkpoint's sizes can be checked against before anything is allocated.
         """
         G, H, I, L = cell.num_gates, int(hidden_size), int(input_size), int(num_layers)
         D = 2 if bidirectional else 1
@@ -140,6 +149,8 @@ class RNNBase(Module):
         per_direction = G * H * (I + hh) + (L - 1) * G * H * (D * H + hh)
         if bias:
             per_direction += L * sides * G * H
+        if cell.layer_norm:  # gains of the two gate normalisations and of the cell state's, shift
+            per_direction += L * (2 * G * H + H + (H if bias else 0))
         return D * per_direction
 
     def _suffixes(self, layer: int) -> list[str]:
@@ -568,11 +579,11 @@ class RNNBase(Module):
 
 
 def build_layer(cell: type[Cell], input_size: int, hidden_size: int, **kwargs) -> RNNBase:
-    """The layer (:class:`RNN`, :class:`LSTM`, :class:`GRU`, :class:`MinGRU` or
-    :class:`MinLSTM`) that runs ``cell``, built with
+    """The layer (:class:`RNN`, :class:`LSTM`, :class:`GRU`, :class:`MinGRU`,
+    :class:`MinLSTM` or :class:`LayerNormLSTM`) that runs ``cell``, built with
     the options that select it (``cell.layer_options``) and ``kwargs`` (``num_layers``,
     ``dropout``, ``dtype``, ...)."""
-    for layer in (RNN, LSTM, GRU, MinGRU, MinLSTM):
+    for layer in (RNN, LSTM, GRU, MinGRU, MinLSTM, LayerNormLSTM):
         if cell in layer.cells:
             return layer(input_size, hidden_size, **cell.layer_options, **kwargs)
     raise ValueError(f"no recurrent layer runs {cell.__name__}")
@@ -735,3 +746,140 @@ class MinLSTM(MinRNNBase):
                  dtype=np.float32, scan: bool = True) -> None:
         super().__init__(MinLSTMCell(), input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, dtype, scan)  # fmt: skip
+
+
+class _NormDirection(_Direction):
+    """The reference run of a layer-normalised LSTM direction: also ``n_x`` (T, B, 4H) and
+    ``inv_x`` (T, B, 1), the normalised input product and its inverse deviations."""
+
+    __slots__ = ("n_x", "inv_x")
+
+
+class LayerNormLSTM(RNNBase):
+    """Layer-normalised LSTM (Ba, Kiros & Hinton 2016, "Layer Normalization", arXiv 1607.06450);
+    equations and the placement of the normalisations in
+    :class:`rnnkit.nn.cells.LayerNormLSTMCell`: ``LN(W_ih x)`` and ``LN(W_hh h)`` separately,
+    each with its own gain, and ``h = o * tanh(LN(c))`` with a gain and a shift.
+
+    Same constructor, layout (T, B, I), stacking, directions, dropout, ``lengths`` and state
+    carry ``(h, c)`` as :class:`LSTM`. Parameters per layer k (and ``_reverse``): those of
+    the LSTM, ``weight_ih_lk`` (4H, I or D*H), ``weight_hh_lk`` (4H, H), ``bias_ih_lk``,
+    ``bias_hh_lk`` (4H,) (the shifts of the two gate normalisations), gate blocks i, f, g, o;
+    and the normalisations' ``weight_ln_ih_lk``, ``weight_ln_hh_lk`` (4H,), ``weight_ln_c_lk``
+    (H,) gains (start at 1) and ``bias_ln_c_lk`` (H,) shift (starts at 0; absent with
+    ``bias=False``, as every additive parameter).
+
+    The input side runs for all steps in one matmul, normalised per position; the time
+    loop is the cell's reference step, or the fast path's kernels
+    (:mod:`rnnkit.nn.fast.ln_lstm`) when it is on.
+    """
+
+    cells = (LayerNormLSTMCell,)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype=np.float32) -> None:
+        super().__init__(LayerNormLSTMCell(), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, dtype)  # fmt: skip
+
+    def _weights(self, suffix: str):
+        """``(weight_ih, weight_hh, bias_ih, bias_hh, weight_ln_ih, weight_ln_hh, weight_ln_c,
+        bias_ln_c)`` Parameters, None where absent."""
+        p = self._parameters
+        norm = (p[f"weight_ln_ih{suffix}"], p[f"weight_ln_hh{suffix}"], p[f"weight_ln_c{suffix}"],
+                p.get(f"bias_ln_c{suffix}"))  # fmt: skip
+        return super()._weights(suffix) + norm
+
+    def _run_direction(self, X, state0, weights, mask, ws):
+        X = np.ascontiguousarray(X)
+        W_ih, W_hh, b_ih, b_hh, *norm = (None if p is None else p.data for p in weights)
+        compiled = registry.forward_driver(self.cell)  # None: the fast path is off or has none
+        if compiled is not None:
+            return compiled(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, tuple(norm))
+        return self._reference_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, tuple(norm))
+
+    def _reference_forward(self, X, state0, W_ih, W_hh, b_ih, b_hh, mask, norm) -> _NormDirection:
+        """The readable time loop: the input side normalised for all steps at once, then one
+        ``cell.forward`` per step."""
+        cell = self.cell
+        g_ih, *step_norm = norm
+        T, B, _ = X.shape
+        P = (X.reshape(T * B, -1) @ W_ih.T).reshape(T, B, -1)  # (T, B, 4H): all steps at once
+        n_x, inv_x = layer_norm(P, cell.eps)  # per position (t, b)
+        Gx = g_ih * n_x
+        if b_ih is not None:
+            Gx += b_ih
+        S = np.empty((cell.state_arity, T + 1, B, self.hidden_size), dtype=self.dtype)
+        S[:, 0] = state0  # S[:, t+1]: the state after step t
+        caches = []
+        for t in range(T):
+            prev = tuple(S[:, t])
+            state, cache = cell.forward(Gx[t], prev, W_hh, b_hh, step_norm)
+            if mask is not None:  # a finished sequence keeps its state
+                m = mask[t]
+                state = [p + m * (s - p) for s, p in zip(state, prev, strict=True)]
+            S[:, t + 1] = state
+            caches.append(cache)
+        run = _NormDirection()
+        run.X, run.states, run.caches, run.mask = X, tuple(S), caches, mask
+        run.n_x, run.inv_x = n_x, inv_x
+        return run
+
+    def _reference_backward(self, run: _NormDirection, dY, dstate, W_hh, norm):
+        """The readable BPTT loop, t = T-1..0, then the input side's normalisation backward.
+
+        Returns ``(db, dP, dGh, dnorm, dstate0)`` as the fast path's driver does
+        (:mod:`rnnkit.nn.fast.ln_lstm`): the gradient of ``b_ih`` and ``b_hh`` (4H,), of the raw
+        input products ``X W_ih^T`` and of the raw recurrent products ``h W_hh^T`` (T, B, 4H),
+        of ``(γ_ih, γ_hh, γ_c, β_c)`` (None where absent) and of the initial state."""
+        cell, caches, mask = self.cell, run.caches, run.mask
+        g_ih, *step_norm = norm
+        T, B, _ = run.X.shape
+        dGx = np.empty((T, B, cell.num_gates * self.hidden_size), dtype=self.dtype)
+        dGh = np.empty_like(dGx)
+        dnorm = [None if a is None else np.zeros_like(a) for a in step_norm]
+        for t in reversed(range(T)):
+            dh = dstate[0] + (dY[t] if mask is None else dY[t] * mask[t])
+            dstate = (dh, *dstate[1:])
+            if mask is not None:  # a padded step passes the gradient straight through
+                m = mask[t]
+                skip = [g * (1 - m) for g in dstate]
+                dstate = tuple(g * m for g in dstate)
+            dGx[t], dGh[t], dstate, dn = cell.backward(dstate, caches[t], W_hh, step_norm)
+            for total, d in zip(dnorm, dn, strict=True):
+                if total is not None:
+                    total += d
+            if mask is not None:
+                dstate = tuple(g + s for g, s in zip(dstate, skip, strict=True))
+        # the input side: Gx = γ_ih * n_x + b_ih, n_x = LN(X W_ih^T) per position
+        dP = layer_norm_backward(dGx * g_ih, run.n_x, run.inv_x)
+        d_gain = (dGx * run.n_x).sum(axis=(0, 1))
+        return dGx.sum(axis=(0, 1)), dP, dGh, (d_gain, *dnorm), dstate
+
+    def _backward_direction(self, run, dY, dstate, weights):
+        p_ih, p_hh, p_bih, p_bhh, *p_norm = weights
+        W_hh = p_hh.data
+        norm = tuple(None if p is None else p.data for p in p_norm)
+        if isinstance(run, _NormDirection):
+            db, dP, dGh, dnorm, dstate0 = self._reference_backward(run, dY, dstate, W_hh, norm)
+        else:  # the forward ran the compiled driver: so does backward
+            backward = registry.backward_driver(self.cell)
+            db, dP, dGh, dnorm, dstate0 = backward(run, dY, dstate, W_hh, norm)
+        X, Hs = run.X, run.states[0]
+        T, B, _ = X.shape
+        G_H, H = dP.shape[2], self.hidden_size
+        dP2 = dP.reshape(T * B, G_H)
+        dX = dP2 @ p_ih.data
+
+        def add(p, grad):
+            if p is not None and p.requires_grad:
+                p.grad += grad
+
+        add(p_ih, (X.reshape(T * B, -1).T @ dP2).T)
+        if p_hh.requires_grad:
+            add(p_hh, (Hs[:-1].reshape(T * B, H).T @ dGh.reshape(T * B, G_H)).T)
+        add(p_bih, db)
+        add(p_bhh, db)
+        for p, d in zip(p_norm, dnorm, strict=True):
+            add(p, d)
+        return dX.reshape(T, B, -1), dstate0

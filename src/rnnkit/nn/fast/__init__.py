@@ -33,7 +33,9 @@ The package, one job a module:
   backward, the input projection, the start of a backward loop);
 * one module per cell, its kernels and its drivers: :mod:`~rnnkit.nn.fast.lstm`,
   :mod:`~rnnkit.nn.fast.gru` (both forms), :mod:`~rnnkit.nn.fast.rnn` (tanh and
-  relu); :mod:`~rnnkit.nn.fast.jit` what the kernels are compiled with.
+  relu), :mod:`~rnnkit.nn.fast.ln_lstm` (the layer-normalised LSTM, whose drivers take
+  the normalisations' parameters as one argument more; see that module);
+  :mod:`~rnnkit.nn.fast.jit` what the kernels are compiled with.
 
 Each cell has a pair of whole-direction drivers, ``*_forward`` and
 ``*_backward`` (``lstm_forward``, ``gru_forward``, ``gru_reset_before_forward``,
@@ -93,6 +95,16 @@ from .gru import (
     gru_state_step,
 )
 from .jit import AVAILABLE, numba
+from .ln_lstm import (
+    ln_input,
+    ln_input_backward,
+    ln_lstm_backward,
+    ln_lstm_forward,
+    ln_lstm_loop_backward,
+    ln_lstm_loop_forward,
+    ln_lstm_rows_backward,
+    ln_lstm_rows_forward,
+)
 from .lstm import (
     lstm_backward,
     lstm_backward_step,
@@ -155,7 +167,10 @@ __all__ = [
     "gru_after_backward_step", "gru_after_gates_step", "gru_backward", "gru_before_backward_reset",
     "gru_before_backward_state", "gru_before_gates_step", "gru_before_loop_backward",
     "gru_before_loop_forward", "gru_forward", "gru_loop_backward", "gru_loop_forward",
-    "gru_reset_before_backward", "gru_reset_before_forward", "gru_state_step", "lstm_backward",
+    "gru_reset_before_backward", "gru_reset_before_forward", "gru_state_step", "ln_input",
+    "ln_input_backward",
+    "ln_lstm_backward", "ln_lstm_forward", "ln_lstm_loop_backward", "ln_lstm_loop_forward",
+    "ln_lstm_rows_backward", "ln_lstm_rows_forward", "lstm_backward",
     "lstm_backward_step", "lstm_forward", "lstm_hidden_step", "lstm_loop_backward",
     "lstm_loop_forward", "lstm_state_step", "masked_update", "rnn_loop_backward",
     "rnn_loop_forward", "rnn_relu_backward", "rnn_relu_backward_step", "rnn_relu_forward",
