@@ -180,6 +180,26 @@ class SentimentClassifier(Application, _Predictor):
     in every checkpoint); and the task the shared trainer runs
     (:class:`~rnnkit.sentiment.task.ClassificationTask`). The network is
     ``.network``.
+
+    Training settings of note: ``patience`` counts evaluations
+    (``evals_per_epoch`` per epoch) without a better validation accuracy;
+    ``ema_decay`` (e.g. 0.998) evaluates and keeps a moving average of the
+    weights instead of the last ones (see :class:`rnnkit.training.Trainer`),
+    which evens out the step-to-step noise that makes picking the best
+    checkpoint a lottery.
+
+    Distillation (Hinton et al. 2015): ``fit(..., teacher=model)`` with a
+    trained classifier or :class:`Ensemble` of the same labels makes each
+    training example's target ``(1 - a) * onehot(label) + a * p_teacher(text)``
+    with ``a = distill_weight``, so one model learns what an ensemble knows.
+    The teacher labels the training texts once, before the first step; the
+    targets are kept in the checkpoints, so a resume needs no teacher (one
+    passed is ignored). Validation and early stopping use the true labels.
+
+    ``engine="torch"`` trains with PyTorch computing each step's forward and
+    backward (:mod:`rnnkit.sentiment.torch_engine`); under ``torchrun`` the
+    processes split every batch's examples (DistributedDataParallel) and rank
+    0 alone writes the run. A run of one engine resumes on the other.
     """
 
     app, what, config_version = APP, "sentiment model", CONFIG_VERSION
@@ -322,41 +342,13 @@ class SentimentClassifier(Application, _Predictor):
     ) -> TrainResult:
         """Train on ``(texts, labels)``; keep the weights with the best validation accuracy.
 
-        Without ``valid_texts`` a random ``val_fraction`` of the training data
-        is held out for early stopping. With ``out`` (a run directory) the
-        run's checkpoints (``best.npz``, ``latest.npz``), ``metrics.jsonl`` and
-        ``loss.png`` are written there (see :mod:`rnnkit.training.rundir` for
-        the lock and ``force``); ``resume=True`` continues the run saved there
-        exactly: the run's model, text and training settings replace this
-        object's and the keywords given here, and the data must be the data
-        the run was trained on (checked by sha256). The stop rules
-        (``epochs``, ``steps``, ``minutes``) are taken from this call.
-
-        Other keywords are :class:`~rnnkit.sentiment.train.TrainSettings`
-        fields: ``patience`` counts evaluations (``evals_per_epoch`` per epoch)
-        without a better validation accuracy; ``lr_decay`` multiplies the
-        learning rate after every epoch; ``ema_decay`` (e.g. 0.998) evaluates
-        and keeps a moving average of the weights instead of the last ones
-        (see :class:`rnnkit.training.Trainer`), which evens out the
-        step-to-step noise that makes picking the best checkpoint a lottery.
-        ``progress`` shows a progress bar on stderr; ``plot`` redraws
-        ``loss.png`` at each evaluation. Returns how the run ended
-        (:class:`TrainResult`).
-
-        ``teacher`` (a trained classifier or :class:`Ensemble` with the same
-        labels) turns on knowledge distillation (Hinton et al. 2015): each
-        training example's target becomes ``(1 - a) * onehot(label) + a *
-        p_teacher(text)`` with ``a = distill_weight``, so one model learns what
-        an ensemble knows. The teacher labels the training texts once, before
-        the first step; the targets are kept in the checkpoints, so
-        ``resume=True`` needs no teacher (one passed is ignored). Validation
-        and early stopping use the true labels.
-
-        ``engine="torch"`` trains with PyTorch computing each step's forward and
-        backward (:mod:`rnnkit.sentiment.torch_engine`) and everything else as
-        here; started by ``torchrun``, the processes split every batch's examples
-        (DistributedDataParallel) and rank 0 alone writes ``out``. A run of one
-        engine resumes on the other.
+        Without ``valid_texts`` a random ``val_fraction`` of the training data is held
+        out. ``out``, ``resume``, ``force``, ``lock``, the stop rule, ``engine``,
+        ``progress``, ``plot`` and ``on_eval`` are every application's (see
+        :mod:`rnnkit.training.application`); on resume the data must be the run's
+        (checked by sha256). Other keywords are
+        :class:`~rnnkit.sentiment.train.TrainSettings` fields. ``teacher`` distils a
+        trained classifier or :class:`Ensemble` into this one (see the class docstring).
         """
         examples = _examples(texts, labels, valid_texts, valid_labels)
         return self.fit_lifecycle(

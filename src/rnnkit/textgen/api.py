@@ -106,29 +106,16 @@ class CharLM(Application):
     ) -> TrainResult:
         """Train on ``text``, or (``resume=True``) continue the run in ``out`` exactly.
 
-        ``text``: a path (``Path``, or a ``str`` naming an existing file), a
-        ``str`` of text, ``bytes`` (byte vocabulary), or None for the default
-        corpus (Python's standard library source). ``out``: a run directory
-        for checkpoints, ``metrics.jsonl`` and ``loss.png`` (refused if it
-        already holds a run, unless ``force``; see :mod:`rnnkit.training.rundir`
-        for the lock and what ``force`` keeps until the new run's first
-        checkpoint). Stop rule: ``epochs``, ``steps`` or ``minutes`` (default
-        15 minutes), counted from the run's start. Other keywords are
-        :class:`~rnnkit.textgen.train.TrainSettings` fields (``seq_length``,
-        ``batch_size``, ``lr``, ...).
-
-        With ``resume=True`` the run's saved architecture, vocabulary and
-        settings replace this object's (keywords given here are ignored) and
-        its corpus is read again from where the run found it (checked by
-        sha256); pass ``text`` for a run trained on in-memory text. Without a
-        stop rule the run's own applies; ``minutes`` includes the time already
-        spent. Every input is checked before the run directory is touched.
-
-        ``engine="torch"``: PyTorch computes forward and backward, the rest of
-        the recipe stays (see :mod:`rnnkit.textgen.torch_engine`); under
-        ``torchrun`` each process trains its share of every batch
-        (DistributedDataParallel) and only rank 0 writes ``out``. Either
-        engine resumes a run of the other.
+        ``text``: a path (``Path``, or a ``str`` naming an existing file), a ``str`` of
+        text, ``bytes`` (byte vocabulary), or None for the default corpus (Python's
+        standard library source). ``out``, ``resume``, ``force``, ``lock``, the stop
+        rule (default 15 minutes), ``engine`` and ``progress`` are every
+        application's (see :mod:`rnnkit.training.application`); on resume the run's
+        architecture, vocabulary and settings replace this object's and its corpus is
+        read again from where the run found it (checked by sha256; pass ``text`` for
+        a run trained on in-memory text). ``init_from``: a run whose weights,
+        architecture and vocabulary this new run starts from (fine-tuning). Other
+        keywords are :class:`~rnnkit.textgen.train.TrainSettings` fields.
         """
         return self.fit_lifecycle(
             (text, encoding, init_from), out=out, resume=resume, force=force, lock=lock,

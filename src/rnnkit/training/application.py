@@ -33,6 +33,21 @@ and :meth:`Application.fit_lifecycle` does the rest, the same for all:
 4. :meth:`~Application.fitted` lets the application finish (the classifier
    puts its best weights back).
 
+The keywords every application's ``fit`` takes mean the same everywhere:
+``out`` is the run directory (checkpoints ``best.npz`` and ``latest.npz``,
+``metrics.jsonl``, ``loss.png``; refused when it holds a run, unless
+``force``, and see :mod:`.rundir` for the lock and what ``force`` keeps until
+the new run's first checkpoint); ``resume=True`` continues the run saved there
+exactly, with its own settings (keywords given beside it are ignored);
+``epochs``, ``steps``, ``minutes`` are the stop rule, counted from the run's
+start (none given: on resume the run's own, else the application's
+``default_stop``); ``engine="torch"`` has PyTorch compute forward and backward
+(under ``torchrun`` each process trains its share of every batch and rank 0
+alone writes ``out``; either engine resumes a run of the other);
+``progress`` shows progress on stderr, ``plot`` redraws ``loss.png`` at each
+evaluation, ``on_eval(trainer, metrics)`` is called after each evaluation.
+Every input is checked before the run directory is touched.
+
 :meth:`Application.save` and :meth:`Application.load` are the model files of
 every application: the JSON ``config`` (format version checked, one line
 naming the file for anything that does not fit) and the weights.

@@ -613,31 +613,13 @@ def fit_run(
     process before that barrier, so the collectives it makes (DDP's initial
     broadcast) pair up.
     """
-    from .checkpoint import load_checkpoint
-
     if out is None:
         if resume:
             raise ValueError("resume needs out=RUN_DIR, the run to continue")
         return _fit(make_trainer(None))
     rank0 = processes is None or processes.rank == 0
     if resume:
-        # Everything that can refuse (the checkpoint, the data, the options) refuses here,
-        # reading only: a refused resume leaves the run byte for byte, .lock included.
-        if rank0:
-            RunDir.check(out, resume=True)
-        checkpoint = load_checkpoint(RunDir(out).resumable_latest(), app=app)
-        trainer = make_trainer(checkpoint)
-        run = RunDir.create(out, resume=True, lock=lock) if rank0 else None
-        try:
-            if processes is not None:
-                processes.barrier()  # rank 0 holds the lock and has repaired a killed --force
-            checkpoint = load_checkpoint(RunDir(out).latest, app=app)  # under the lock
-            trainer.attach(run)
-            trainer.restore(checkpoint)
-            return _fit(trainer)
-        finally:
-            if run is not None:
-                run.close()
+        return _resume_run(out, make_trainer, app, lock, processes, rank0)
     if not rank0:  # the other ranks never touch the directory
         return _fit(make_trainer(None))
     RunDir.check(out, force=force)
@@ -648,6 +630,29 @@ def fit_run(
         return _fit(trainer)
     finally:
         run.close()
+
+
+def _resume_run(out, make_trainer, app: str, lock: bool, processes, rank0: bool) -> Any:
+    """:func:`fit_run` with ``resume``: everything that can refuse (the checkpoint, the
+    data, the options) refuses first, reading only, so a refused resume leaves the run
+    byte for byte, ``.lock`` included; then lock, repair, restore and train."""
+    from .checkpoint import load_checkpoint
+
+    if rank0:
+        RunDir.check(out, resume=True)
+    checkpoint = load_checkpoint(RunDir(out).resumable_latest(), app=app)
+    trainer = make_trainer(checkpoint)
+    run = RunDir.create(out, resume=True, lock=lock) if rank0 else None
+    try:
+        if processes is not None:
+            processes.barrier()  # rank 0 holds the lock and has repaired a killed --force
+        checkpoint = load_checkpoint(RunDir(out).latest, app=app)  # under the lock
+        trainer.attach(run)
+        trainer.restore(checkpoint)
+        return _fit(trainer)
+    finally:
+        if run is not None:
+            run.close()
 
 
 def _fit(trainer: Any) -> Any:

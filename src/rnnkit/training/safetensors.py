@@ -117,31 +117,7 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
         metadata = header.pop("__metadata__", None) or {}
         if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
             raise CheckpointError(f"{path}: safetensors metadata must map strings to strings")
-        entries = []
-        for name, entry in header.items():
-            try:
-                dtype = np.dtype(DTYPES[entry["dtype"]]).newbyteorder("<")
-                shape = [int(s) for s in entry["shape"]]
-                begin, end = (int(o) for o in entry["data_offsets"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise CheckpointError(
-                    f"{path}: tensor {name!r} has a bad header entry ({exc})"
-                ) from None
-            if min(shape, default=0) < 0 or not 0 <= begin <= end <= data_size:
-                raise CheckpointError(f"{path}: tensor {name!r} lies outside the file's data")
-            if end - begin != math.prod(shape) * dtype.itemsize:
-                raise CheckpointError(
-                    f"{path}: tensor {name!r} of shape {shape} does not fit its {end - begin} bytes"
-                )
-            entries.append((begin, end, name, dtype, shape))
-        entries.sort(key=lambda e: (e[0], e[1]))
-        position = 0
-        for begin, end, *_ in entries:
-            if begin != position:
-                raise CheckpointError(f"{path}: the tensors' data overlap or leave gaps")
-            position = end
-        if position != data_size:
-            raise CheckpointError(f"{path}: {data_size - position} bytes after the last tensor")
+        entries = _tensor_entries(header, path, data_size)
         tensors = {}
         for begin, end, name, dtype, shape in entries:  # in file order: one pass
             array = np.empty(shape, dtype=dtype)
@@ -151,6 +127,36 @@ def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
                 raise CheckpointError(f"{path}: truncated (tensor {name!r} ends early)")
             tensors[name] = array
     return {name: tensors[name] for name in header}, metadata
+
+
+def _tensor_entries(header: dict, path: Path, data_size: int) -> list[tuple]:
+    """``(begin, end, name, dtype, shape)`` of every tensor in file order, each checked
+    against the data (inside it, its bytes its shape's) and all of them tiling it exactly."""
+    entries = []
+    for name, entry in header.items():
+        try:
+            dtype = np.dtype(DTYPES[entry["dtype"]]).newbyteorder("<")
+            shape = [int(s) for s in entry["shape"]]
+            begin, end = (int(o) for o in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError) as exc:
+            bad = f"{path}: tensor {name!r} has a bad header entry ({exc})"
+            raise CheckpointError(bad) from None
+        if min(shape, default=0) < 0 or not 0 <= begin <= end <= data_size:
+            raise CheckpointError(f"{path}: tensor {name!r} lies outside the file's data")
+        if end - begin != math.prod(shape) * dtype.itemsize:
+            raise CheckpointError(
+                f"{path}: tensor {name!r} of shape {shape} does not fit its {end - begin} bytes"
+            )
+        entries.append((begin, end, name, dtype, shape))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    position = 0
+    for begin, end, *_ in entries:
+        if begin != position:
+            raise CheckpointError(f"{path}: the tensors' data overlap or leave gaps")
+        position = end
+    if position != data_size:
+        raise CheckpointError(f"{path}: {data_size - position} bytes after the last tensor")
+    return entries
 
 
 def _parse_header(raw: bytes, path: Path, size: int):
