@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from .parsing import EXIT_OK
+import dataclasses
 
-DEMO_MINUTES = 1.5
+from .parsing import EXIT_OK, add_options, given_options
 
 
 def add_demo_command(sub) -> None:
+    from ..textgen.demo import DEMO_MINUTES, DemoOptions
+
     demo = sub.add_parser(
         "demo",
         help=(f"train a small generator on Python's own source for {DEMO_MINUTES:g} minutes, "
@@ -16,20 +18,13 @@ def add_demo_command(sub) -> None:
             "Trains a small LSTM on the Python standard library's source (no download) "
             "and prints text it generates."
         ),
-    )
-    demo.add_argument(
-        "--minutes", type=float, default=DEMO_MINUTES, help=f"training time ({DEMO_MINUTES})"
-    )
-    demo.add_argument("--length", type=int, default=600, help="characters to generate (600)")
-    demo.add_argument(
-        "--out", metavar="RUN_DIR", help="also keep the run (checkpoints, metrics, plot)"
-    )
-    demo.add_argument("--seed", type=int, default=0, help="seed for training and sampling (0)")
+    )  # fmt: skip
+    add_options(demo, DemoOptions)
     demo.set_defaults(run=cmd_demo)
 
 
 def cmd_demo(args) -> int:
-    from ..textgen.demo import run_demo
+    from ..textgen.demo import DemoOptions, run_demo
 
-    run_demo(minutes=args.minutes, length=args.length, out=args.out, seed=args.seed)
+    run_demo(**dataclasses.asdict(DemoOptions(**given_options(args, DemoOptions))))
     return EXIT_OK

@@ -14,6 +14,7 @@ from .parsing import (
 
 def add_export_commands(sub) -> None:
     from ..interop import ExportOptions
+    from ..training.settings import ModelArgument
 
     ex = sub.add_parser(
         "export", help="write a trained model as ONNX or safetensors",
@@ -22,8 +23,7 @@ def add_export_commands(sub) -> None:
         "also writes FILE.json (preprocessing). Never overwrites its input or a checkpoint; "
         "an existing FILE (or FILE.json) is replaced, atomically, only with --force.",
     )  # fmt: skip
-    ex.add_argument("run_dir", metavar="RUN_DIR",
-                    help="a run directory, a checkpoint file or a safetensors export")  # fmt: skip
+    add_options(ex, ModelArgument)
     add_options(ex, ExportOptions)
     ex.set_defaults(run=cmd_export)
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 
-from ..training.settings import StopRule, check_seed, count
+from ..training.settings import SEED, Bounds, StopRule, check_seed, count, option
 from .api import CharLM
+
+#: the demo's training time when none is given
+DEMO_MINUTES = 1.5
 
 DEMO_ARCH = {
     "cell": "lstm", "hidden_size": 256, "num_layers": 1, "embedding_dim": 32, "dropout": 0.0
@@ -26,7 +30,19 @@ DEMO_SETTINGS = {
 }
 
 
-def run_demo(minutes: float = 1.5, length: int = 600, out=None, seed: int = 0) -> CharLM:
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``rnnkit demo`` takes (:func:`run_demo`'s keywords)."""
+
+    minutes: float = option(DEMO_MINUTES, "training time", metavar="M",
+                            bounds=Bounds(0, 10**9, low_open=True))  # fmt: skip
+    length: int = option(600, "characters to generate", metavar="N", bounds=count(0))
+    out: str | None = option(None, "also keep the run (checkpoints, metrics, plot)",
+                             metavar="RUN_DIR")  # fmt: skip
+    seed: int = option(0, "seed for training and sampling", bounds=SEED)
+
+
+def run_demo(minutes: float = DEMO_MINUTES, length: int = 600, out=None, seed: int = 0) -> CharLM:
     """Train for ``minutes`` on the default corpus, print the validation loss and a sample."""
     StopRule(minutes=minutes).validate()  # every option checked before anything is printed
     count(0).check("length", length)
