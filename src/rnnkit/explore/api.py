@@ -513,5 +513,9 @@ def report_data(explorer: Explorer, text: str | None, sentences: list[str]) -> d
         else:
             entry["classify"] = [{**explorer.classify({"model": name, "text": s}), "text": s}
                                  for s in sentences if s.strip()]  # fmt: skip
+            from .views import sentiment_states  # the classifier's cells word by word, offline
+
+            entry["states"] = [{**sentiment_states(explorer, {"model": name, "text": s}), "text": s}
+                               for s in sentences if s.strip()]  # fmt: skip
         answers[name] = entry
     return data
