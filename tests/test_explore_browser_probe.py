@@ -177,8 +177,8 @@ def test_the_report_keeps_the_states_and_says_the_rest_is_live_only(runs, tmp_pa
         assert driver.find_element(By.ID, "sent-live").is_displayed()
         assert not driver.find_element(By.ID, "sentcells-btn").is_displayed()
         assert not driver.find_element(By.ID, "ablate-btn").is_displayed()
-        picks = [b for b in driver.find_elements(By.CSS_SELECTOR, "#view-sentiment .controls button")
-                 if b.is_displayed()]  # fmt: skip
+        buttons = driver.find_elements(By.CSS_SELECTOR, "#view-sentiment .controls button")
+        picks = [b for b in buttons if b.is_displayed()]
         picks[-1].click()
         wait(driver, lambda d: d.find_elements(By.ID, "states-heat"))
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
