@@ -121,7 +121,8 @@ def test_classifier_cells_search_and_ablation(page):
     wait(page, lambda d: d.find_elements(By.ID, "states-heat"))
     rows = int(page.find_element(By.ID, "states-heat").get_attribute("data-rows"))
     assert rows in (8, 16)  # one layer of 8 cells, both directions if bidirectional
-    lines = "\n".join(f"{label}\t{text}" for text, label in SENTENCES)
+    lines = "\n".join(f"{label}\t{text}" if i % 2 else f"{label} {text}"  # SST-2's form too
+                      for i, (text, label) in enumerate(SENTENCES)) + "\nno label here"
     page.execute_script("document.getElementById('labelled-text').value = arguments[0]", lines)
     assert page.find_element(By.ID, "labelled-label").text.splitlines()[-1] == "positive"
     page.find_element(By.ID, "sentcells-btn").click()
@@ -132,7 +133,8 @@ def test_classifier_cells_search_and_ablation(page):
     expected = {"none": "No cell tracks positive", "weak": "No cell clearly tracks positive",
                 "clear": "track positive"}[kind]  # fmt: skip
     assert expected in verdict.text and "chance level" in verdict.text
-    assert "8 sentences" in page.find_element(By.ID, "sentcells-status").text
+    status = page.find_element(By.ID, "sentcells-status").text
+    assert "8 sentences" in status and "1 lines skipped" in status
     table_rows = page.find_elements(By.CSS_SELECTOR, "#sentcells-table tr.pick")
     assert 1 <= len(table_rows) <= 10
     table_rows[0].click()  # the best cell goes to ablation and is ablated

@@ -210,3 +210,12 @@ def test_probe_endpoints_over_http(runs):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_reading_many_sentences_is_bounded_in_time(explorer, monkeypatch):
+    monkeypatch.setitem(LIMITS, "work_seconds", 0.0)
+    ablate = {"text": "good", "cell": {"layer": 0, "unit": 0}}
+    for view, extra in ((views.sentiment_cells, {}), (views.sentiment_ablate, ablate)):
+        with pytest.raises(ApiError) as info:
+            view(explorer, {"model": "st", "examples": EXAMPLES, **extra})
+        assert info.value.status == 413 and "took more than" in info.value.message

@@ -53,6 +53,7 @@ LIMITS = {
     "max_examples": 1000,  # labelled sentences of /api/sentiment/cells and /api/sentiment/ablate
     "max_steer_chars": 1000,  # characters /api/steer samples (twice: free and clamped)
     "max_state_values": 200000,  # numbers one /api/sentiment/states returns
+    "work_seconds": 30.0,  # reading labelled sentences (/api/sentiment/cells, ablate): then 413
 }
 
 #: the smallest temperature above 0 (greedy); below it the sampler's logits / T overflow

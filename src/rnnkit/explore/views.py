@@ -9,6 +9,8 @@ computations in :mod:`.probe`. Model work holds the model's lock.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .api import LIMITS, ApiError, Explorer, _get, _round, label_names
@@ -194,6 +196,19 @@ def _examples(explorer: Explorer, model, body: dict, required: bool):
     return out
 
 
+class _Deadline:
+    """Raises a 413 once ``LIMITS["work_seconds"]`` have passed since it was made."""
+
+    def __init__(self):
+        self.end = time.monotonic() + LIMITS["work_seconds"]
+
+    def check(self, done: int, total: int) -> None:
+        if time.monotonic() > self.end:
+            raise ApiError(413, f"reading the sentences took more than "
+                                f"{LIMITS['work_seconds']:g} s ({done} of {total} read); "
+                                f"give fewer or shorter sentences")  # fmt: skip
+
+
 def _target(explorer: Explorer, model, body: dict) -> str:
     labels = [str(lab) for lab in model.app.labels]
     label = _get(body, "label", str, None)
@@ -215,8 +230,10 @@ def sentiment_cells(explorer: Explorer, body: dict) -> dict:
     top = _get(body, "top", int, 10, low=1, high=LIMITS["max_top_k"])
     features, correct = [], 0
     labels = list(model.app.labels)
+    deadline = _Deadline()
     with explorer._locks[model.name]:
-        for text, gold in examples:
+        for i, (text, gold) in enumerate(examples):
+            deadline.check(i, len(examples))
             _, outputs, finals, probs = _run(model, text)
             features.append(cell_summaries(model.app, outputs, finals))
             correct += labels[int(np.argmax(probs))] == gold
@@ -266,7 +283,9 @@ def sentiment_ablate(explorer: Explorer, body: dict) -> dict:
                 answer["tokens"], answer["values"] = tokens, _round(outputs[layer][:, unit], 3)
         if examples is not None:
             predicted = {name: [] for name in ways}
-            for sentence, _ in examples:
+            deadline = _Deadline()
+            for i, (sentence, _) in enumerate(examples):
+                deadline.check(i, len(examples))
                 for name, clamp in ways.items():
                     predicted[name].append(labels[int(np.argmax(_run(model, sentence, clamp)[3]))])
             gold = [g for _, g in examples]

@@ -923,7 +923,8 @@
     $("ablate-unit").max = (m.bidirectional ? 2 : 1) * m.hidden_size - 1;
   }
 
-  // lines "LABEL<tab>sentence" or "sentence<tab>LABEL" -> [[sentence, label]]; the rest counted
+  // lines "LABEL<tab>sentence", "sentence<tab>LABEL" or "LABEL sentence" (SST-2's files)
+  // -> [[sentence, label]]; the other lines counted
   function labelledExamples() {
     const m = current("sentiment");
     const labels = new Set(m.labels || []);
@@ -932,7 +933,9 @@
     for (const line of $("labelled-text").value.split(/\r?\n/)) {
       if (!line.trim()) continue;
       const parts = line.split("\t");
+      const head = line.trim().split(/\s+/, 1)[0];
       if (parts.length >= 2 && labels.has(parts[0].trim())) out.push([parts.slice(1).join(" "), parts[0].trim()]);
+      else if (parts.length === 1 && labels.has(head) && line.trim().length > head.length) out.push([line.trim().slice(head.length).trim(), head]);
       else if (parts.length >= 2 && labels.has(parts[parts.length - 1].trim())) out.push([parts.slice(0, -1).join(" "), parts[parts.length - 1].trim()]);
       else skipped += 1;
     }
