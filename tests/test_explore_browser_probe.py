@@ -134,7 +134,7 @@ def test_classifier_cells_search_and_ablation(page):
                 "clear": "track positive"}[kind]  # fmt: skip
     assert expected in verdict.text and "chance level" in verdict.text
     status = page.find_element(By.ID, "sentcells-status").text
-    assert "8 sentences" in status and "1 lines skipped" in status
+    assert "8 sentences" in status and "1 line skipped" in status
     table_rows = page.find_elements(By.CSS_SELECTOR, "#sentcells-table tr.pick")
     assert 1 <= len(table_rows) <= 10
     table_rows[0].click()  # the best cell goes to ablation and is ablated

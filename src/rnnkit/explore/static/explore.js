@@ -903,7 +903,8 @@
       if (r) { $("ablate-layer").value = r.layer; $("ablate-unit").value = r.unit; }
     });
     canvas.dataset.rows = String(rows.length);
-    $("sent-states").replaceChildren(el("div", { class: "hint", text: `${rows.length} cells after each of the ${data.tokens.length} words of: ${data.tokens.join(" ")}` }), canvas);
+    $("sent-states").replaceChildren(el("div", { class: "hint", text: `${rows.length} cells after each of the ${data.tokens.length} words of: ${data.tokens.join(" ")}` }),
+      el("div", { class: "heat-wrap" }, canvas));
   }
 
   function labelsOf(m) {
@@ -951,7 +952,7 @@
     $("sentcells-status").textContent = `reading ${examples.length} sentences...`;
     try {
       const data = await api("/api/sentiment/cells", { model: m.name, examples, label: $("labelled-label").value });
-      $("sentcells-status").textContent = `${data.examples} sentences` + (skipped ? `; ${skipped} lines skipped (no known label)` : "") + `; the model is right on ${(100 * data.accuracy).toFixed(1)}% of them`;
+      $("sentcells-status").textContent = `${data.examples} sentences` + (skipped ? `; ${skipped} line${skipped === 1 ? "" : "s"} skipped (no known label)` : "") + `; the model is right on ${(100 * data.accuracy).toFixed(1)}% of them`;
       renderSentimentCells(data);
     } catch (e) { showError(e.message, "sentiment"); $("sentcells-status").textContent = ""; }
   }
