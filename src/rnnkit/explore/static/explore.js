@@ -860,7 +860,7 @@
       $("steer-output").replaceChildren(
         el("p", { id: "steer-summary", class: "verdict " + (data.first_difference === null ? "weak" : "clear"), text: summary }),
         el("div", { class: "steer-pair" },
-          col(`free (seed ${data.seed}); ${name}'s h ranged over [${lo.toFixed(2)}, ${hi.toFixed(2)}]`, data.free, null),
+          col(`free (seed ${data.seed})` + (data.free_values.length ? `; ${name}'s h ranged over [${lo.toFixed(2)}, ${hi.toFixed(2)}]` : ""), data.free, null),
           col(`${name} clamped to ${data.value}`, data.steered, data.free)));
       $("steer-status").textContent = "";
     } catch (e) { showError(e.message, "generate"); $("steer-status").textContent = ""; }
