@@ -884,6 +884,7 @@
     for (const layer of data.layers) {
       for (let c = 0; c < D * H; c++) rows.push({ layer: layer.layer, unit: c, name: `l${layer.layer} ${D === 2 ? (c < H ? "fwd" : "bwd") + " " : ""}${c}`, values: layer.h.map((row) => row[c]) });
     }
+    const peak = Math.max(1e-6, ...rows.map((r) => Math.max(...r.values.map(Math.abs))));  // full colour at the largest |h|
     const longest = Math.max(...data.tokens.map((w) => w.length));
     const cw = Math.max(34, 7 * longest + 8), rh = 11, top = 18, left = 80;
     const canvas = el("canvas", { class: "heat", id: "states-heat", width: String(left + cw * data.tokens.length), height: String(top + rh * rows.length) });
@@ -894,7 +895,7 @@
     rows.forEach((r, i) => {
       ctx.fillStyle = "#667085";
       ctx.fillText(r.name, 2, top + i * rh + 9);
-      r.values.forEach((v, t) => { ctx.fillStyle = colour(v); ctx.fillRect(left + t * cw, top + i * rh, cw - 1, rh - 1); });
+      r.values.forEach((v, t) => { ctx.fillStyle = colour(v / peak); ctx.fillRect(left + t * cw, top + i * rh, cw - 1, rh - 1); });
     });
     canvas.title = "click a row: that cell goes to Ablation";
     canvas.addEventListener("click", (ev) => {
@@ -903,7 +904,7 @@
       if (r) { $("ablate-layer").value = r.layer; $("ablate-unit").value = r.unit; }
     });
     canvas.dataset.rows = String(rows.length);
-    $("sent-states").replaceChildren(el("div", { class: "hint", text: `${rows.length} cells after each of the ${data.tokens.length} words of: ${data.tokens.join(" ")}` }),
+    $("sent-states").replaceChildren(el("div", { class: "hint", text: `${rows.length} cells after each of the ${data.tokens.length} words of: ${data.tokens.join(" ")}; full colour at |h| = ${peak.toFixed(2)}, the largest here` }),
       el("div", { class: "heat-wrap" }, canvas));
   }
 
@@ -992,7 +993,7 @@
       const rows = ways.map(([k, title]) => el("tr", { "data-way": k }, el("td", { text: title }), el("td", { class: "verdict-label", text: (labels.find((l) => l.label === data[k].label) || { name: data[k].label }).name }),
         ...labels.map((l) => el("td", { text: (100 * data[k].probabilities[l.label]).toFixed(1) + "%" }))));
       const over = data.over_examples;
-      const overText = over ? `Over the ${over.examples} labelled sentences: accuracy ${(100 * over.accuracy_base).toFixed(1)}% as it is, ${(100 * over.accuracy_zeroed).toFixed(1)}% zeroed (${over.flipped_zeroed} predictions change)` + (over.accuracy_clamped !== undefined ? `, ${(100 * over.accuracy_clamped).toFixed(1)}% clamped (${over.flipped_clamped} change)` : "") + "." : "Give labelled sentences above to see the change over them.";
+      const overText = over ? `Over the ${over.examples} labelled sentences: accuracy ${(100 * over.accuracy_base).toFixed(1)}% as it is, ${(100 * over.accuracy_zeroed).toFixed(1)}% zeroed (${over.flipped_zeroed} prediction${over.flipped_zeroed === 1 ? "" : "s"} change${over.flipped_zeroed === 1 ? "s" : ""})` + (over.accuracy_clamped !== undefined ? `, ${(100 * over.accuracy_clamped).toFixed(1)}% clamped (${over.flipped_clamped} change${over.flipped_clamped === 1 ? "s" : ""})` : "") + "." : "Give labelled sentences above to see the change over them.";
       $("ablate-results").replaceChildren(
         el("p", { class: "hint", text: `layer ${data.cell.layer}, cell ${data.cell.unit} on "${data.tokens.join(" ")}": its h word by word ${data.values.map((v) => v.toFixed(2)).join(", ")}` }),
         el("table", { class: "results", id: "ablate-table" }, el("tr", {}, el("th", { text: "" }), el("th", { text: "prediction" }), ...labels.map((l) => el("th", { text: `P(${l.name})` }))), ...rows),
