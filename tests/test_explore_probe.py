@@ -219,3 +219,14 @@ def test_reading_many_sentences_is_bounded_in_time(explorer, monkeypatch):
         with pytest.raises(ApiError) as info:
             view(explorer, {"model": "st", "examples": EXAMPLES, **extra})
         assert info.value.status == 413 and "took more than" in info.value.message
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_run_sequence_is_the_network_for_other_cells(tmp_path, cell):
+    lm = train_textgen(tmp_path / cell, steps=3, cell=cell)
+    net = lm.network
+    net.eval()
+    ids = np.array(lm.vocab.encode(TEXT[:40]))
+    logits, _ = net(ids[:, None])
+    outputs, _ = run_sequence(net.rnn, net.embedding(ids[:, None])[:, 0])
+    assert np.allclose(net.decoder(outputs[-1]), logits[:, 0], atol=1e-4)
