@@ -48,6 +48,12 @@ LIMITS = {
     "max_top_k": 50,  # guesses per character, cells per search
     "max_cells": 16,  # cells whose values one /api/trace returns
     "max_concurrent": 4,  # requests in work at once; more get 429
+    "max_window": 200,  # characters of all a layer's cells one /api/match plots
+    "max_span": 100,  # characters of the span /api/match selects
+    "max_examples": 1000,  # labelled sentences of /api/sentiment/cells and /api/sentiment/ablate
+    "max_steer_chars": 1000,  # characters /api/steer samples (twice: free and clamped)
+    "max_state_values": 200000,  # numbers one /api/sentiment/states returns
+    "work_seconds": 30.0,  # reading labelled sentences (/api/sentiment/cells, ablate): then 413
 }
 
 #: the smallest temperature above 0 (greedy); below it the sampler's logits / T overflow
@@ -508,5 +514,9 @@ def report_data(explorer: Explorer, text: str | None, sentences: list[str]) -> d
         else:
             entry["classify"] = [{**explorer.classify({"model": name, "text": s}), "text": s}
                                  for s in sentences if s.strip()]  # fmt: skip
+            from .views import sentiment_states  # the classifier's cells word by word, offline
+
+            entry["states"] = [{**sentiment_states(explorer, {"model": name, "text": s}), "text": s}
+                               for s in sentences if s.strip()]  # fmt: skip
         answers[name] = entry
     return data

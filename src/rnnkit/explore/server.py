@@ -43,9 +43,19 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from . import views
 from .api import LIMITS, ApiError, Explorer, parse_body
 
 STATIC = {"explore.js": "application/javascript", "explore.css": "text/css"}
+
+#: the probing views' endpoints (:mod:`.views`): path -> function (explorer, body)
+PROBES = {
+    "/api/match": views.match,
+    "/api/steer": views.steer,
+    "/api/sentiment/states": views.sentiment_states,
+    "/api/sentiment/cells": views.sentiment_cells,
+    "/api/sentiment/ablate": views.sentiment_ablate,
+}
 
 #: a request line and headers still incomplete past this many bytes are refused (400)
 MAX_HEAD_BYTES = 16 * 1024
@@ -283,6 +293,8 @@ def create_app(explorer: Explorer, timeout: float = TIMEOUT) -> Starlette:
         Route("/api/classify", endpoint(explorer.classify), methods=["POST"]),
         Route("/api/cells", endpoint(explorer.cells), methods=["POST"]),
         Route("/api/gradients", endpoint(explorer.gradients), methods=["POST"]),
+        *[Route(path, endpoint(lambda body, f=view: f(explorer, body)), methods=["POST"])
+          for path, view in PROBES.items()],
     ]
     handlers = {HTTPException: http_error, Exception: server_error}
     return Starlette(routes=routes, exception_handlers=handlers)

@@ -13,6 +13,7 @@
 
   let MODELS = [];
   let PRESETS = {};
+  let MODELS_LIMITS = {};
   const state = { trace: null, traceText: null, traceModel: null, cells: {}, cellRequest: 0, view: null, found: null };
 
   function el(tag, attrs, ...children) {
@@ -72,6 +73,11 @@
       if (hit) return hit;
       throw new Error("this report holds only the example sentences listed below");
     }
+    if (path === "/api/sentiment/states") {
+      const hit = (entry.states || []).find((c) => c.text === body.text);
+      if (hit) return hit;
+      throw new Error("the states of this sentence are not in the report");
+    }
     if (path === "/api/trace") {
       const cells = (body.cells || []).map((want) => {
         const hit = entry.trace.cells.find((c) => c.layer === want.layer && c.kind === want.kind && c.unit === want.unit);
@@ -105,6 +111,7 @@
     for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.view === view);
     for (const s of document.querySelectorAll(".view")) s.classList.toggle("active", s.id === "view-" + view);
     if (view === "gates") drawGates();
+    if (view === "match" && !REPORT && matchState.plotText !== $("cells-text").value) loadMatch(false);
     if (view === "gradients" && !$("grad-output").hasChildNodes()) measureGradients();
   }
 
@@ -114,6 +121,7 @@
       const data = await api("/api/models");
       MODELS = data.models;
       PRESETS = data.presets || {};
+      MODELS_LIMITS = data.limits || {};
     } catch (e) { showError(e.message, "all"); return; }
     const tg = modelsOf("textgen"), st = modelsOf("sentiment");
     fillSelect($("textgen-model"), tg);
@@ -122,7 +130,7 @@
     $("tg-pick").hidden = tg.length === 0;
     $("st-pick").hidden = st.length === 0;
     for (const b of document.querySelectorAll("#tabs button")) {
-      const needs = { generate: tg, cells: tg, gates: tg, sentiment: st }[b.dataset.view];
+      const needs = { generate: tg, cells: tg, match: tg, gates: tg, sentiment: st }[b.dataset.view];
       b.disabled = needs !== undefined && needs.length === 0;
       b.addEventListener("click", () => showView(b.dataset.view));
     }
@@ -136,7 +144,17 @@
     preset.replaceChildren(...names.map((n) => el("option", { value: n, text: n })));
     preset.addEventListener("change", syncPreset);
     syncPreset();
-    $("textgen-model").addEventListener("change", () => { resetText(); markStale(); traceText(); });
+    $("textgen-model").addEventListener("change", () => { resetText(); resetMatch(); markStale(); traceText(); });
+    $("sentiment-model").addEventListener("change", resetSentiment);
+    $("steer-btn").addEventListener("click", steer);
+    $("match-btn").addEventListener("click", () => loadMatch(true));
+    for (const id of ["match-layer", "match-kind", "match-from", "match-threshold"]) $(id).addEventListener("change", () => {
+      if (matchState.selection && id !== "match-from") loadMatch(true); else loadMatch(false);
+    });
+    $("cells-text").addEventListener("input", () => { matchState.selection = null; matchState.matches = []; $("match-results").replaceChildren(); $("match-text").replaceChildren(); });
+    $("sentcells-btn").addEventListener("click", findSentimentCells);
+    $("ablate-btn").addEventListener("click", ablate);
+    $("labelled-file").addEventListener("change", loadLabelledFile);
     $("generate-btn").addEventListener("click", generate);
     $("trace-btn").addEventListener("click", traceText);
     $("find-btn").addEventListener("click", findCells);
@@ -147,7 +165,10 @@
     $("cells-text").addEventListener("input", markStale);
     $("longrange-btn").addEventListener("click", drawLongRange);
     $("cell-slider").addEventListener("input", () => { $("cell-unit").value = $("cell-slider").value; colourCell(); });
-    if (REPORT) {
+    if (REPORT) {  // select and match, steering, the sentiment-cell search and ablation need the server
+      for (const node of document.querySelectorAll(".live-only")) node.hidden = true;
+      $("match-live").hidden = false;
+      $("sent-live").hidden = false;
       $("cells-text").readOnly = true;
       $("trace-btn").hidden = true;
       $("pattern-regex").readOnly = true;
@@ -156,7 +177,8 @@
       for (const c of $("view-generate").querySelectorAll(".controls label, #generate-btn")) c.hidden = true;
     }
     showView(tg.length ? "generate" : (st.length ? "sentiment" : "gradients"));
-    if (tg.length) { resetText(); traceText(); if (REPORT) showReportSample(); }
+    if (st.length) resetSentiment();
+    if (tg.length) { resetText(); resetMatch(); traceText(); if (REPORT) showReportSample(); }
     if (st.length && REPORT) showReportSentences();
   }
 
@@ -560,7 +582,9 @@
     const m = current("sentiment");
     if (!m) return;
     try {
-      renderClassification(await api("/api/classify", { model: m.name, text: $("sent-text").value }));
+      const text = $("sent-text").value;
+      renderClassification(await api("/api/classify", { model: m.name, text }));
+      sentenceStates(text);
     } catch (e) { showError(e.message, "sentiment"); }
   }
 
@@ -612,7 +636,8 @@
     if (!list.length) return;
     $("sent-text").value = list[0].text;
     renderClassification(list[0]);
-    const picks = list.map((c) => el("button", { onclick: () => { $("sent-text").value = c.text; renderClassification(c); } }, c.text));
+    sentenceStates(list[0].text);
+    const picks = list.map((c) => el("button", { onclick: () => { $("sent-text").value = c.text; renderClassification(c); sentenceStates(c.text); } }, c.text));
     $("view-sentiment").querySelector(".controls").append(...picks);
     $("classify-btn").hidden = true;
   }
@@ -657,6 +682,336 @@
     $("grad-output").replaceChildren(
       el("div", { class: "plot" }, el("div", { class: "title", text: "||dL/dh_t|| against the distance to the loss (log scale)" }), plot),
       el("p", { class: "hint", text: data.note }));
+  }
+
+
+  // -- Match: LSTMVis's select and match (Strobelt et al. 2016) ---------------------------
+  const MATCH_WINDOW = 80, MATCH_PX = 9;
+  const matchState = { data: null, selection: null, matches: [], current: null, text: null, ticket: 0, pending: 0 };
+
+  function matchBody(extra) {
+    const m = current("textgen");
+    return Object.assign({ model: m.name, text: $("cells-text").value, layer: Number($("match-layer").value || 0),
+      kind: $("match-kind").value, threshold: Number($("match-threshold").value), window: MATCH_WINDOW,
+      window_start: Number($("match-from").value || 0) }, extra || {});
+  }
+
+  // the plot of the window (select false), or the selection of span start..end and its matches
+  async function loadMatch(select) {
+    if (REPORT || !current("textgen")) return;
+    showError("", "match");
+    const start = numberOrNull("match-start"), end = numberOrNull("match-end");
+    if (select && (start === null || end === null)) { showError("drag across the plot (or give span start and end) to select a span", "match"); return; }
+    const body = matchBody(select ? { start, end } : {});
+    $("match-status").textContent = select ? "matching..." : "";
+    const ticket = ++matchState.ticket;
+    const plotBox = $("match-plot");
+    plotBox.dataset.pending = String(++matchState.pending);
+    try {
+      const data = await api("/api/match", body);
+      if (body.text !== $("cells-text").value) return;  // the text changed meanwhile
+      if (ticket !== matchState.ticket) return;  // a newer request is on its way
+      if (select) {
+        matchState.selection = data.selection;
+        matchState.matches = data.matches;
+        matchState.current = null;
+        matchState.text = body.text;
+        matchState.key = `${body.layer}/${body.kind}/${body.threshold}`;
+        const n = data.selection.cells.length;
+        $("match-status").textContent = n ? `${n} cell${n === 1 ? "" : "s"} on over the span; ${data.matches.length} matching span${data.matches.length === 1 ? "" : "s"}` : "no cell is on at every character of the span at this threshold: lower it or choose another span";
+        renderMatches(body.text);
+      }
+      matchState.data = data;
+      matchState.plotText = body.text;
+      drawMatchPlot(data);
+    } catch (e) { showError(e.message, "match"); $("match-status").textContent = ""; }
+    finally { plotBox.dataset.pending = String(--matchState.pending); }
+  }
+
+  function drawMatchPlot(data) {
+    const first = data.window.start, values = data.window.values;
+    const w = values.length ? values[0].length : 0;
+    const padL = 56, top = 10, H = 220, W = w * MATCH_PX;
+    const plot = svg("svg", { width: padL + W + 20, height: top + H + 60, id: "match-chart" });
+    const x = (t) => padL + (t - first) * MATCH_PX + MATCH_PX / 2;
+    const y = (v) => top + (1 - (Math.max(-1, Math.min(1, v)) + 1) / 2) * H;
+    const sel = matchState.selection && matchState.text === $("cells-text").value ? matchState.selection : null;
+    const on = new Set(sel ? sel.cells : []);
+    if (sel) plot.append(svg("rect", { class: "brush", x: padL + (sel.start - first) * MATCH_PX, y: top, width: (sel.end - sel.start) * MATCH_PX, height: H }));
+    const cur = matchState.current;
+    if (cur) plot.append(svg("rect", { class: "found", x: padL + (cur.start - first) * MATCH_PX, y: top, width: (cur.end - cur.start) * MATCH_PX, height: H }));
+    plot.append(svg("rect", { x: padL, y: top, width: W, height: H, fill: "none", stroke: "#d0d5dd" }));
+    for (const v of [-1, 0, 1]) plot.append(svg("text", { x: padL - 6, y: y(v) + 4, "text-anchor": "end" }, String(v)));
+    plot.append(svg("text", { x: 14, y: top + H / 2, transform: `rotate(-90 14 ${top + H / 2})`, "text-anchor": "middle", class: "y-label" }, data.kind === "tanh_c" ? "tanh(c)" : "h"));
+    const order = values.map((_, n) => n).sort((a, b) => on.has(a) - on.has(b));  // selected cells drawn last, on top
+    for (const n of order) {
+      const pts = values[n].map((v, j) => `${x(first + j)},${y(v)}`).join(" ");
+      plot.append(svg("polyline", { points: pts, class: on.has(n) ? "cell selected" : "cell", "data-cell": String(n) }, undefined));
+    }
+    const thr = Number($("match-threshold").value);
+    plot.append(svg("line", { x1: padL, x2: padL + W, y1: y(thr), y2: y(thr), stroke: "#2e5aac", "stroke-dasharray": "5 3", class: "threshold" }));
+    plot.append(svg("text", { x: padL + W + 2, y: y(thr) + 4 }, "thr"));
+    const text = $("cells-text").value;
+    for (let j = 0; j < w; j++) {
+      const ch = text[first + j];
+      plot.append(svg("text", { x: x(first + j), y: top + H + 14, "text-anchor": "middle", class: "tick-char" }, ch === "\n" ? "\u21b5" : (ch === " " ? "\u2423" : ch)));
+      if ((first + j) % 10 === 0) plot.append(svg("text", { x: x(first + j), y: top + H + 28, "text-anchor": "middle" }, String(first + j)));
+    }
+    plot.append(svg("text", { x: padL + W / 2, y: top + H + 48, "text-anchor": "middle", class: "x-label" }, "character (its position in the text every 10)"));
+    // brushing: drag across the plot to select a span
+    let from = null;
+    const at = (ev) => {
+      const box = plot.getBoundingClientRect();
+      return Math.max(first, Math.min(first + w - 1, first + Math.floor((ev.clientX - box.left - padL) / MATCH_PX)));
+    };
+    const brush = svg("rect", { class: "brush", y: top, height: H, width: 0, x: padL, visibility: "hidden" });
+    plot.append(brush);
+    plot.addEventListener("mousedown", (ev) => { from = at(ev); brush.setAttribute("visibility", "visible"); ev.preventDefault(); });
+    plot.addEventListener("mousemove", (ev) => {
+      if (from === null) return;
+      const to = at(ev), a = Math.min(from, to), b = Math.max(from, to) + 1;
+      brush.setAttribute("x", padL + (a - first) * MATCH_PX);
+      brush.setAttribute("width", (b - a) * MATCH_PX);
+    });
+    plot.addEventListener("mouseup", (ev) => {
+      if (from === null) return;
+      const to = at(ev), a = Math.min(from, to), b = Math.max(from, to) + 1;
+      from = null;
+      $("match-start").value = a;
+      $("match-end").value = b;
+      loadMatch(true);
+    });
+    $("match-plot").replaceChildren(el("div", { class: "plot" },
+      el("div", { class: "title", text: `layer ${data.layer}, ${data.kind === "tanh_c" ? "tanh(c)" : "h"}: all ${data.cells} cells over characters ${first}-${first + w - 1} of ${data.length}` + (sel ? `; ${on.size} selected (red)` : "") }), plot));
+  }
+
+  function renderMatches(text) {
+    const sel = matchState.selection;
+    const snippet = (a, b) => el("span", { class: "snippet" },
+      JSON.stringify(text.slice(Math.max(0, a - 12), a)).slice(1, -1), el("mark", { text: JSON.stringify(text.slice(a, b)).slice(1, -1) }),
+      JSON.stringify(text.slice(b, b + 12)).slice(1, -1));
+    const rows = matchState.matches.map((m, i) => el("tr", { class: "pick match-row", "data-start": String(m.start), onclick: () => goToMatch(m) },
+      el("td", { text: String(i + 1) }), el("td", { text: m.score.toFixed(3) }), el("td", { text: `${m.shared} / ${m.missing} / ${m.extra}` }),
+      el("td", { text: `${m.start}-${m.end}` }), el("td", {}, snippet(m.start, m.end))));
+    const table = rows.length ? el("table", { class: "results", id: "match-table" },
+      el("tr", {}, el("th", { text: "rank" }), el("th", { text: "score" }), el("th", { text: "shared / missing / extra cells" }),
+        el("th", { text: "characters" }), el("th", { text: "the span in its context" })), ...rows)
+      : el("p", { class: "hint", text: sel.cells.length ? "no other span has any of the selected cells on over it" : "" });
+    $("match-results").replaceChildren(el("p", { class: "hint" }, "selected: characters ", el("b", { text: `${sel.start}-${sel.end}` }), " ", snippet(sel.start, sel.end),
+      sel.cells.length ? `; cells ${sel.cells.join(", ")}` : ""), table);
+    const box = $("match-text");
+    const spans = Array.from(text, (ch) => el("span", { class: ch === "\n" ? "ch nl" : "ch", text: ch }));
+    for (let t = sel.start; t < sel.end; t++) spans[t].classList.add("sel");
+    for (const m of matchState.matches) for (let t = m.start; t < m.end; t++) spans[t].classList.add("hit");
+    box.replaceChildren(...spans);
+    delete box.dataset.current;
+  }
+
+  // a match clicked: the plot moves to it, and the text below scrolls to it
+  function goToMatch(m) {
+    matchState.current = m;
+    $("match-from").value = Math.max(0, m.start - 10);
+    loadMatch(false);
+    const box = $("match-text");
+    const spans = box.querySelectorAll("span.ch");
+    for (const s of box.querySelectorAll("span.current")) s.classList.remove("current");
+    for (let t = m.start; t < m.end && t < spans.length; t++) spans[t].classList.add("current");
+    box.dataset.current = `${m.start}-${m.end}`;
+    for (const r of document.querySelectorAll("#match-table tr.match-row")) r.classList.toggle("active", r.dataset.start === String(m.start));
+    if (spans[m.start]) spans[m.start].scrollIntoView({ block: "center" });
+  }
+
+  function resetMatch() {
+    const m = current("textgen");
+    if (!m) return;
+    $("match-layer").replaceChildren(...Array.from({ length: m.num_layers }, (_, i) => el("option", { value: String(i), text: String(i) })));
+    const cellState = m.states.includes("c");
+    $("match-kind").querySelector('[value="tanh_c"]').disabled = !cellState;
+    if (!cellState) $("match-kind").value = "h";
+    for (const id of ["steer-layer"]) $(id).max = m.num_layers - 1;
+    $("steer-unit").max = m.hidden_size - 1;
+    matchState.selection = null; matchState.matches = []; matchState.current = null; matchState.plotText = null;
+    $("match-plot").replaceChildren();
+    $("match-results").replaceChildren();
+    $("match-text").replaceChildren();
+  }
+
+  // -- Steering: clamp one cell while sampling (Radford et al. 2017) -----------------------
+  async function steer() {
+    showError("", "generate");
+    const m = current("textgen");
+    if (!m || REPORT) return;
+    const body = {
+      model: m.name, prime: $("prime").value, length: numberOrNull("length"), temperature: numberOrNull("temperature"),
+      top_k: numberOrNull("top-k"), top_p: numberOrNull("top-p"), seed: numberOrNull("seed"),
+      cell: { layer: Number($("steer-layer").value || 0), unit: Number($("steer-unit").value || 0) }, value: numberOrNull("steer-value"),
+    };
+    $("steer-status").textContent = "sampling twice...";
+    $("steer-btn").disabled = true;
+    try {
+      const data = await api("/api/steer", body);
+      const col = (title, text, other) => el("div", {}, el("div", { class: "hint", text: title }),
+        el("div", { class: "text-out" }, ...Array.from(text, (ch, i) => el("span", { class: (ch === "\n" ? "ch nl" : "ch") + (other !== null && other[i] !== ch ? " diff" : ""), text: ch }))));
+      const lo = Math.min(...data.free_values), hi = Math.max(...data.free_values);
+      const name = `layer ${data.cell.layer}, cell ${data.cell.unit}`;
+      const summary = data.first_difference === null
+        ? `The clamp changed nothing here: with ${name} held at ${data.value} the model wrote the same ${data.free.length} characters.`
+        : `The texts part at character ${data.first_difference}: ${data.changed} of ${data.free.length} characters differ (shaded).`;
+      $("steer-output").replaceChildren(
+        el("p", { id: "steer-summary", class: "verdict " + (data.first_difference === null ? "weak" : "clear"), text: summary }),
+        el("div", { class: "steer-pair" },
+          col(`free (seed ${data.seed})` + (data.free_values.length ? `; ${name}'s h ranged over [${lo.toFixed(2)}, ${hi.toFixed(2)}]` : ""), data.free, null),
+          col(`${name} clamped to ${data.value}`, data.steered, data.free)));
+      $("steer-status").textContent = "";
+    } catch (e) { showError(e.message, "generate"); $("steer-status").textContent = ""; }
+    finally { $("steer-btn").disabled = false; }
+  }
+
+  // -- The classifier's cells ---------------------------------------------------------------
+  async function sentenceStates(text) {
+    const m = current("sentiment");
+    if (!m) return;
+    try {
+      drawStates(await api("/api/sentiment/states", { model: m.name, text }));
+    } catch (e) {
+      $("sent-states").replaceChildren(el("p", { class: "hint", text: REPORT ? "the states of this sentence are not in the report" : e.message }));
+    }
+  }
+
+  function drawStates(data) {
+    const rows = [];
+    const H = data.hidden_size, D = data.directions;
+    for (const layer of data.layers) {
+      for (let c = 0; c < D * H; c++) rows.push({ layer: layer.layer, unit: c, name: `l${layer.layer} ${D === 2 ? (c < H ? "fwd" : "bwd") + " " : ""}${c}`, values: layer.h.map((row) => row[c]) });
+    }
+    const peak = Math.max(1e-6, ...rows.map((r) => Math.max(...r.values.map(Math.abs))));  // full colour at the largest |h|
+    const longest = Math.max(...data.tokens.map((w) => w.length));
+    const cw = Math.max(34, 7 * longest + 8), rh = 11, top = 18, left = 80;
+    const canvas = el("canvas", { class: "heat", id: "states-heat", width: String(left + cw * data.tokens.length), height: String(top + rh * rows.length) });
+    const ctx = canvas.getContext("2d");
+    ctx.font = "10px ui-monospace, monospace";
+    ctx.fillStyle = "#1d2430";
+    data.tokens.forEach((w, t) => ctx.fillText(w, left + t * cw + 2, 12));
+    rows.forEach((r, i) => {
+      ctx.fillStyle = "#667085";
+      ctx.fillText(r.name, 2, top + i * rh + 9);
+      r.values.forEach((v, t) => { ctx.fillStyle = colour(v / peak); ctx.fillRect(left + t * cw, top + i * rh, cw - 1, rh - 1); });
+    });
+    canvas.title = "click a row: that cell goes to Ablation";
+    canvas.addEventListener("click", (ev) => {
+      const box = canvas.getBoundingClientRect();
+      const r = rows[Math.floor((ev.clientY - box.top - top) / rh)];
+      if (r) { $("ablate-layer").value = r.layer; $("ablate-unit").value = r.unit; }
+    });
+    canvas.dataset.rows = String(rows.length);
+    $("sent-states").replaceChildren(el("div", { class: "hint", text: `${rows.length} cells after each of the ${data.tokens.length} words of: ${data.tokens.join(" ")}; full colour at |h| = ${peak.toFixed(2)}, the largest here` }),
+      el("div", { class: "heat-wrap" }, canvas));
+  }
+
+  function labelsOf(m) {
+    const labels = m.labels || [];
+    const names = m.label_names || labels;
+    return labels.map((l, i) => ({ label: l, name: m.labels_named ? names[i] : `label "${l}"` }));
+  }
+
+  function resetSentiment() {
+    const m = current("sentiment");
+    if (!m) return;
+    const labels = labelsOf(m);
+    $("labelled-label").replaceChildren(...labels.map((l) => el("option", { value: l.label, text: l.name })));
+    const pos = labels.find((l) => l.name === "positive");
+    $("labelled-label").value = pos ? pos.label : labels[labels.length - 1].label;
+    $("ablate-layer").max = m.num_layers - 1;
+    $("ablate-unit").max = (m.bidirectional ? 2 : 1) * m.hidden_size - 1;
+  }
+
+  // lines "LABEL<tab>sentence", "sentence<tab>LABEL" or "LABEL sentence" (SST-2's files)
+  // -> [[sentence, label]]; the other lines counted
+  function labelledExamples() {
+    const m = current("sentiment");
+    const labels = new Set(m.labels || []);
+    const out = [];
+    let skipped = 0;
+    for (const line of $("labelled-text").value.split(/\r?\n/)) {
+      if (!line.trim()) continue;
+      const parts = line.split("\t");
+      const head = line.trim().split(/\s+/, 1)[0];
+      if (parts.length >= 2 && labels.has(parts[0].trim())) out.push([parts.slice(1).join(" "), parts[0].trim()]);
+      else if (parts.length === 1 && labels.has(head) && line.trim().length > head.length) out.push([line.trim().slice(head.length).trim(), head]);
+      else if (parts.length >= 2 && labels.has(parts[parts.length - 1].trim())) out.push([parts.slice(0, -1).join(" "), parts[parts.length - 1].trim()]);
+      else skipped += 1;
+    }
+    return { examples: out, skipped };
+  }
+
+  async function findSentimentCells() {
+    showError("", "sentiment");
+    const m = current("sentiment");
+    if (!m || REPORT) return;
+    const { examples, skipped } = labelledExamples();
+    if (!examples.length) { showError(`no labelled sentence: give lines LABEL<tab>sentence with labels ${(m.labels || []).join(", ")}`, "sentiment"); return; }
+    $("sentcells-status").textContent = `reading ${examples.length} sentences...`;
+    try {
+      const data = await api("/api/sentiment/cells", { model: m.name, examples, label: $("labelled-label").value });
+      $("sentcells-status").textContent = `${data.examples} sentences` + (skipped ? `; ${skipped} line${skipped === 1 ? "" : "s"} skipped (no known label)` : "") + `; the model is right on ${(100 * data.accuracy).toFixed(1)}% of them`;
+      renderSentimentCells(data);
+    } catch (e) { showError(e.message, "sentiment"); $("sentcells-status").textContent = ""; }
+  }
+
+  function renderSentimentCells(data) {
+    const m = current("sentiment");
+    const name = (labelsOf(m).find((l) => l.label === data.label) || { name: data.label }).name;
+    const best = data.cells.length ? Math.abs(data.cells[0].correlation) : 0;
+    const chance = `the chance level |r| = ${data.chance.toFixed(3)} (the best |r| of any cell against the labels shuffled, largest over ${data.shuffles} shuffles)`;
+    const verdict = data.verdict === "none" ? `No cell tracks ${name}: the best |r| = ${best.toFixed(3)} is under ${chance}.`
+      : data.verdict === "weak" ? `No cell clearly tracks ${name}: the best |r| = ${best.toFixed(3)} is above ${chance}, but under ${data.clear_r}.`
+        : `${data.cells.filter((c) => c.above_chance && Math.abs(c.correlation) >= data.clear_r).length} of the cells listed track ${name}: |r| \u2265 ${data.clear_r} and above ${chance}.`;
+    const rows = data.cells.map((c) => el("tr", { class: "pick" + (c.above_chance ? "" : " chance"), onclick: () => { $("ablate-layer").value = c.layer; $("ablate-unit").value = c.unit; ablate(); } },
+      el("td", { text: String(c.layer) }), el("td", { text: String(c.unit) }), el("td", { text: m.bidirectional ? (c.direction ? "backward" : "forward") : "" }),
+      el("td", { text: c.correlation.toFixed(3) }), el("td", { text: c.mean_label.toFixed(3) }), el("td", { text: c.mean_other.toFixed(3) }),
+      el("td", { text: c.above_chance ? (Math.abs(c.correlation) >= data.clear_r ? "yes" : "weak") : "no" })));
+    $("sentcells-results").replaceChildren(
+      el("p", { id: "sentcells-verdict", class: "verdict " + data.verdict, text: verdict }),
+      el("p", { class: "hint", text: `each cell summarised over a sentence as the model summarises its last layer (${data.pooling} pooling); r: its correlation with being ${name} over the ${data.examples} sentences. Click a row to ablate the cell.` }),
+      el("table", { class: "results", id: "sentcells-table" }, el("tr", {}, el("th", { text: "layer" }), el("th", { text: "cell" }), el("th", { text: "direction" }),
+        el("th", { text: "r" }), el("th", { text: `mean, ${name}` }), el("th", { text: "mean, the others" }), el("th", { text: "above chance" })), ...rows));
+  }
+
+  async function ablate() {
+    showError("", "sentiment");
+    const m = current("sentiment");
+    if (!m || REPORT) return;
+    const body = { model: m.name, text: $("sent-text").value, cell: { layer: Number($("ablate-layer").value || 0), unit: Number($("ablate-unit").value || 0) }, value: numberOrNull("ablate-value") };
+    const { examples } = labelledExamples();
+    if (examples.length) body.examples = examples;
+    $("ablate-status").textContent = "classifying...";
+    try {
+      const data = await api("/api/sentiment/ablate", body);
+      $("ablate-status").textContent = "";
+      const labels = labelsOf(m);
+      const ways = [["base", "as it is"], ["zeroed", "cell zeroed"], ["clamped", `cell clamped to ${data.value}`]].filter(([k]) => data[k]);
+      const rows = ways.map(([k, title]) => el("tr", { "data-way": k }, el("td", { text: title }), el("td", { class: "verdict-label", text: (labels.find((l) => l.label === data[k].label) || { name: data[k].label }).name }),
+        ...labels.map((l) => el("td", { text: (100 * data[k].probabilities[l.label]).toFixed(1) + "%" }))));
+      const over = data.over_examples;
+      const overText = over ? `Over the ${over.examples} labelled sentences: accuracy ${(100 * over.accuracy_base).toFixed(1)}% as it is, ${(100 * over.accuracy_zeroed).toFixed(1)}% zeroed (${over.flipped_zeroed} prediction${over.flipped_zeroed === 1 ? "" : "s"} change${over.flipped_zeroed === 1 ? "s" : ""})` + (over.accuracy_clamped !== undefined ? `, ${(100 * over.accuracy_clamped).toFixed(1)}% clamped (${over.flipped_clamped} change${over.flipped_clamped === 1 ? "s" : ""})` : "") + "." : "Give labelled sentences above to see the change over them.";
+      $("ablate-results").replaceChildren(
+        el("p", { class: "hint", text: `layer ${data.cell.layer}, cell ${data.cell.unit} on "${data.tokens.join(" ")}": its h word by word ${data.values.map((v) => v.toFixed(2)).join(", ")}` }),
+        el("table", { class: "results", id: "ablate-table" }, el("tr", {}, el("th", { text: "" }), el("th", { text: "prediction" }), ...labels.map((l) => el("th", { text: `P(${l.name})` }))), ...rows),
+        el("p", { id: "ablate-over", class: "hint", text: overText }));
+    } catch (e) { showError(e.message, "sentiment"); $("ablate-status").textContent = ""; }
+  }
+
+  function loadLabelledFile() {
+    const file = $("labelled-file").files[0];
+    if (!file) return;
+    const reader = new FileReader();
+    reader.onload = () => {
+      const limit = (MODELS_LIMITS.max_examples || 1000);
+      const lines = String(reader.result).split(/\r?\n/).filter((l) => l.trim());
+      $("labelled-text").value = lines.slice(0, limit).join("\n");
+      $("sentcells-status").textContent = lines.length > limit ? `the first ${limit} of the file's ${lines.length} lines (the server reads at most ${limit})` : `${lines.length} lines from ${file.name}`;
+    };
+    reader.readAsText(file);
   }
 
   start();
