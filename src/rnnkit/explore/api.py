@@ -17,7 +17,6 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
@@ -472,51 +471,3 @@ class Explorer:
             if model.name not in self._gradients:
                 self._gradients[model.name] = gradient_curves(model)
         return {"model": model.name, **self._gradients[model.name]}
-
-
-def report_data(explorer: Explorer, text: str | None, sentences: list[str]) -> dict[str, Any]:
-    """Everything the page shows, precomputed, for the self-contained HTML file."""
-    data: dict[str, Any] = {"models": explorer.list_models(), "answers": {}}
-    answers = data["answers"]
-    for name, model in explorer.models.items():
-        entry: dict[str, Any] = {"gradients": explorer.gradients({"model": name})}
-        if model.kind == "textgen":
-            sample = text if text is not None else model.sample
-            if not sample:
-                sample = model.app.generate(600, seed=0, temperature=0.8)
-            sample = sample[: LIMITS["max_text_chars"]]
-            entry["text"] = sample
-            entry["generate"] = explorer.generate({"model": name, "length": 300, "seed": 0,
-                                                   "temperature": 0.8})  # fmt: skip
-            searches = {}
-            for label in PRESETS:
-                try:
-                    body = {"model": name, "text": sample, "preset": label, "shown": 3}
-                    searches[label] = explorer.cells(body)
-                except ApiError:
-                    continue  # the pattern does not occur in this text: not offered
-            entry["cells"] = searches
-            cells = [{"layer": c["layer"], "kind": c["kind"], "unit": c["unit"]}
-                     for s in searches.values() for c in s["cells"][:3]]  # fmt: skip
-            seen, unique = set(), []
-            for c in cells + [{"layer": 0, "kind": "h", "unit": u} for u in range(4)]:
-                key = (c["layer"], c["kind"], c["unit"])
-                if key not in seen:
-                    seen.add(key)
-                    unique.append(c)
-            trace = {}
-            for start in range(0, len(unique), LIMITS["max_cells"]):
-                chunk = unique[start : start + LIMITS["max_cells"]]
-                part = explorer.trace({"model": name, "text": sample, "cells": chunk})
-                trace.setdefault("cells", []).extend(part.pop("cells"))
-                trace.update(part)
-            entry["trace"] = trace
-        else:
-            entry["classify"] = [{**explorer.classify({"model": name, "text": s}), "text": s}
-                                 for s in sentences if s.strip()]  # fmt: skip
-            from .views import sentiment_states  # the classifier's cells word by word, offline
-
-            entry["states"] = [{**sentiment_states(explorer, {"model": name, "text": s}), "text": s}
-                               for s in sentences if s.strip()]  # fmt: skip
-        answers[name] = entry
-    return data

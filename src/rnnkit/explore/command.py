@@ -24,8 +24,8 @@ EXAMPLE_SENTENCES = [
 
 def write_report(explorer: Explorer, out: str | Path, text_file: str | None = None) -> Path:
     """One self-contained HTML file (no server, no network) with every view precomputed."""
-    from .api import report_data
     from .server import page_html
+    from .views import report_data
 
     text, sentences = None, EXAMPLE_SENTENCES
     if text_file is not None:
