@@ -163,12 +163,15 @@ def cmd_textgen_sample(args) -> int:
         stream.flush()
         return EXIT_OK
     texts = lm.generate(request.length, num_samples=request.num_samples, **keywords)
+    documents = lm.vocab.markers  # whole documents, separated as in the corpus
     for k, text in enumerate(texts):
         if request.json:
             shown = (lambda t: t.decode("utf-8", errors="replace")) if bytes_model else str
             print(json.dumps({"sample": k, "prime": shown(prime), "text": shown(text)}))
             continue
-        if request.num_samples > 1:
+        if documents and k > 0:
+            stream.write(lm._separator()[1:])  # (the newline that ends each one is written)
+        elif request.num_samples > 1 and not documents:
             stream.write(f"--- sample {k} ---\n".encode() if bytes_model
                          else f"--- sample {k} ---\n")  # fmt: skip
         stream.write(prime + text + newline)
@@ -247,6 +250,8 @@ def cmd_textgen_eval(args) -> int:
     lm = CharLM.load(args.run_dir, args.checkpoint)
     result = lm.evaluate(Path(request.file) if request.file else None)
     split = f"the validation split ({lm.settings.val_fraction:g} tail of the corpus)"
+    if lm.vocab.markers:
+        split = f"the held-out documents ({result['documents']:,}, {lm.documents_mode()})"
     where = request.file or split
     if request.json:
         print(json.dumps({**result, "text": where}))

@@ -113,23 +113,44 @@ def _stdlib_sources(root: Path) -> list[str]:
 @dataclass(frozen=True)
 class CharVocab:
     """Symbols <-> ids. ``symbols`` are code points (``"utf-8"``) or byte values (``"bytes"``),
-    sorted, so ids follow code-point order as in char-rnn."""
+    sorted, so ids follow code-point order as in char-rnn.
+
+    With ``markers`` (documents mode) two more ids follow the symbols: ``start_id =
+    len(symbols)`` (a document begins) and ``end_id = len(symbols) + 1`` (it ends). They
+    are no character, so no text encodes to them and :meth:`decode` writes nothing for
+    them; ``len(vocab)`` counts them. A vocabulary saved without the key has no markers.
+    """
 
     symbols: tuple[int, ...]
     encoding: str = "utf-8"
+    markers: bool = False
 
     @classmethod
-    def from_text(cls, text: Text) -> CharVocab:
+    def from_text(cls, text: Text, markers: bool = False) -> CharVocab:
         if isinstance(text, bytes):
-            return cls(tuple(sorted(set(text))), "bytes")
-        return cls(tuple(sorted({ord(c) for c in text})), "utf-8")
+            return cls(tuple(sorted(set(text))), "bytes", markers)
+        return cls(tuple(sorted({ord(c) for c in text})), "utf-8", markers)
 
     def __post_init__(self) -> None:
         check_encoding(self.encoding)
         object.__setattr__(self, "_index", {s: i for i, s in enumerate(self.symbols)})
 
     def __len__(self) -> int:
+        return len(self.symbols) + (2 if self.markers else 0)
+
+    @property
+    def start_id(self) -> int:
+        """The id of the start-of-document marker (a vocabulary with ``markers`` only)."""
+        if not self.markers:
+            raise ValueError("this vocabulary has no document markers")
         return len(self.symbols)
+
+    @property
+    def end_id(self) -> int:
+        """The id of the end-of-document marker (a vocabulary with ``markers`` only)."""
+        if not self.markers:
+            raise ValueError("this vocabulary has no document markers")
+        return len(self.symbols) + 1
 
     def unknown(self, text: Text) -> list[str]:
         """The distinct symbols of ``text`` outside the vocabulary, shown readably."""
@@ -155,8 +176,10 @@ class CharVocab:
         return lookup[codes]
 
     def decode(self, ids: Iterable[int]) -> Text:
-        """ids -> ``str`` (or ``bytes`` for a bytes vocabulary)."""
-        symbols = [self.symbols[int(i)] for i in ids]
+        """ids -> ``str`` (or ``bytes`` for a bytes vocabulary); the document markers
+        write nothing."""
+        n = len(self.symbols)
+        symbols = [self.symbols[int(i)] for i in ids if not (self.markers and n <= int(i) < n + 2)]
         if self.encoding == "bytes":
             return bytes(symbols)
         return "".join(map(chr, symbols))
@@ -170,7 +193,12 @@ class CharVocab:
         return f"U+{symbol:04X} {chr(symbol)!r}"
 
     def to_dict(self) -> dict:
-        return {"encoding": self.encoding, "symbols": list(self.symbols)}
+        """JSON; ``"markers": true`` only for a vocabulary with markers (so one without is
+        saved as before)."""
+        data = {"encoding": self.encoding, "symbols": list(self.symbols)}
+        if self.markers:
+            data["markers"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> CharVocab:
@@ -191,7 +219,10 @@ class CharVocab:
         symbols = tuple(raw)
         if list(symbols) != sorted(set(symbols)):
             raise ValueError("vocabulary symbols must be sorted and distinct")
-        return cls(symbols, encoding)
+        markers = data.get("markers", False)
+        if not isinstance(markers, bool):
+            raise ValueError(f"vocabulary markers must be true or false, received {markers!r}")
+        return cls(symbols, encoding, markers)
 
 
 # -- splitting and batching ------------------------------------------------------------
@@ -201,6 +232,43 @@ def split_tail(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.nda
         raise CorpusError(f"val_fraction must be in [0, 1), received {val_fraction}")
     n_val = int(round(len(ids) * val_fraction))
     return ids[: len(ids) - n_val], ids[len(ids) - n_val :]
+
+
+DOCUMENT_MODES = ("none", "lines", "blank-lines")
+
+
+def split_documents(text: Text, mode: str) -> list[Text]:
+    """The documents of a corpus: each non-empty line (``"lines"``; a ``\r`` before the
+    newline dropped) or each block of lines between blank lines (``"blank-lines"``: lines
+    of only whitespace separate; a block keeps its inner newlines, not its outer ones).
+    Empty documents are left out."""
+    if mode not in DOCUMENT_MODES[1:]:
+        raise CorpusError(f"documents must be lines or blank-lines, received {mode!r}")
+    nl, cr = ("\n", "\r") if isinstance(text, str) else (b"\n", b"\r")
+    lines = [line[:-1] if line.endswith(cr) else line for line in text.split(nl)]
+    if mode == "lines":
+        return [line for line in lines if len(line)]
+    docs, block = [], []
+    for line in lines + [nl[:0]]:
+        if line.strip():
+            block.append(line)
+        elif block:
+            docs.append(nl.join(block))
+            block = []
+    return docs
+
+
+def split_documents_held_out(
+    count: int, val_fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and held-out documents (each sorted): ``round(count *
+    val_fraction)`` documents drawn with a fixed ``seed`` (so every run on a corpus holds
+    out the same ones), at least one document kept for training."""
+    if not 0 <= val_fraction < 1:
+        raise CorpusError(f"val_fraction must be in [0, 1), received {val_fraction}")
+    n_val = min(int(round(count * val_fraction)), count - 1)
+    order = np.random.default_rng(seed).permutation(count)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 class StreamBatches:

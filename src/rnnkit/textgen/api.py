@@ -32,6 +32,7 @@ from ..text.corpus import (
     check_encoding,
     default_corpus,
     read_corpus,
+    split_documents,
     split_tail,
 )
 from ..training import (
@@ -46,6 +47,15 @@ from ..training.application import Application
 from ..training.lifecycle import FitStart, sha256_text
 from ..training.settings import count
 from .beam import beam_search
+from .documents import (
+    DocumentBatches,
+    DocumentTask,
+    batch_documents,
+    document_ids,
+    evaluate_documents,
+    split_corpus,
+    until_end,
+)
 from .evaluate import evaluate_ids
 from .model import CharRNN, CharRNNConfig
 from .sampling import SamplingOptions, sample_generators, sample_ids
@@ -59,6 +69,8 @@ CONFIG_VERSION = 2
 
 #: the stop rule when none is given
 DEFAULT_STOP = StopRule(minutes=15.0)
+#: documents printed at each evaluation in documents mode
+SAMPLE_DOCUMENTS = 4
 
 
 class CharLM(Application):
@@ -134,7 +146,7 @@ class CharLM(Application):
             if init_from is not None:
                 return self._take_source(init_from, settings, text)
             corpus, source = _source(text, encoding)
-            vocab = CharVocab.from_text(corpus)
+            vocab = _vocab_of(corpus, settings.documents)
             batches, val_ids = _split(corpus, vocab, settings)
             config = replace(self.config, vocab_size=len(vocab))
             nnrandom.manual_seed(settings.seed)
@@ -159,7 +171,11 @@ class CharLM(Application):
             raise ValueError(f"init_from takes the architecture of its run ({init_from}); "
                              "give no architecture beside it")  # fmt: skip
         corpus, data = _source(text, source.vocab.encoding)
-        unknown = source.vocab.unknown(corpus)
+        if source.vocab.markers != (given.documents != "none"):
+            raise ValueError(f"init_from: {init_from} was trained "
+                             + ("in documents mode" if source.vocab.markers else "on one stream")
+                             + f", this run has documents {given.documents!r}: give the same mode")
+        unknown = source.vocab.unknown(_characters(corpus, given.documents))
         if unknown:
             raise CorpusError(
                 f"the text has {len(unknown)} character(s) outside the vocabulary of "
@@ -176,6 +192,10 @@ class CharLM(Application):
         """The network and the task of the engine: NumPy's, or PyTorch's with processes."""
         batches, val_ids = prepared
         processes = start.processes
+        if self.settings.documents != "none":
+            if processes is not None:
+                raise ValueError("documents mode trains with the NumPy engine only for now")
+            return self.network, DocumentTask(self.network, batches, val_ids)
         if processes is None:
             return self.network, CharLMTask(self.network, batches, val_ids)
         from .torch_engine import TorchCharLMTask
@@ -192,11 +212,15 @@ class CharLM(Application):
 
     def _print_sample(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         """At each evaluation: a short sample, from its own seeded generator."""
+        documents = self.vocab is not None and self.vocab.markers
         text = self.generate(
             self.settings.sample_length,
             temperature=0.8,
             seed=(self.settings.seed, trainer.step),
+            **({"num_samples": SAMPLE_DOCUMENTS} if documents else {}),
         )
+        if documents:  # a few whole documents, one after the other
+            text = self._separator().join(text)
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         val = metrics.get("val_loss")
@@ -262,6 +286,9 @@ class CharLM(Application):
             check_seed(seed)
         prime_ids = self._encode_prime(prime)
         stop_ids = self._encode_stop(stop)
+        if vocab.markers:
+            return self._document_texts(network, prime_ids, length, num_samples, options,
+                                        stop_ids, seed)  # fmt: skip
         if beam is not None:
             found = beam_search(network, prime_ids, length, beam, alpha=length_alpha,
                                 stop=stop_ids, num_results=num_samples)  # fmt: skip
@@ -274,6 +301,34 @@ class CharLM(Application):
         if num_samples == 1:  # streamed
             return [cut_at((vocab.decode([int(ids[0])]) for ids in steps), stop_text)]
         return batch_texts(steps, vocab.decode, num_samples, stop_text)
+
+    def _document_texts(self, network, prime_ids, length, num_samples, options, stop_ids, seed):
+        """Documents mode: each sample continues the document begun by the prime and ends
+        at the end marker (or after ``length`` characters); markers are never written."""
+        vocab = self.vocab
+        stop_text = vocab.decode(stop_ids) if stop_ids is not None else None
+
+        def chars(ids):  # a generator (cut_at may close it)
+            return (vocab.decode([i]) for i in ids)
+
+        if options.beam is not None:
+            found = beam_search(network, prime_ids, length, options.beam,
+                                alpha=options.length_alpha, stop=[vocab.end_id],
+                                num_results=num_samples)  # fmt: skip
+            return [cut_at(chars([i for i in h.ids if i != vocab.end_id]), stop_text)
+                    for h in found]  # fmt: skip
+        steps = sample_ids(network, prime_ids, length, options,
+                           sample_generators(seed, num_samples), exclude=(vocab.start_id,))
+        if num_samples == 1:  # streamed
+            return [cut_at(chars(int(ids[0]) for ids in until_end(steps, vocab.end_id)),
+                           stop_text)]  # fmt: skip
+        return [cut_at(chars(doc), stop_text)
+                for doc in batch_documents(steps, num_samples, vocab.end_id)]  # fmt: skip
+
+    def _separator(self) -> Text:
+        """What separates documents in the corpus: a newline, or a blank line."""
+        sep = "\n\n" if self.settings.documents == "blank-lines" else "\n"
+        return sep.encode() if self.vocab is not None and self.vocab.encoding == "bytes" else sep
 
     def _encode_stop(self, stop: Text | None) -> np.ndarray | None:
         if stop is None:
@@ -292,15 +347,25 @@ class CharLM(Application):
         return vocab.encode(stop)
 
     def default_prime(self) -> Text:
+        """A newline (or the first symbol of a vocabulary without one); in documents mode
+        nothing: a sample is a document from its start."""
         vocab, _ = self._require_model()
+        if vocab.markers:
+            return b"" if vocab.encoding == "bytes" else ""
         newline = ord("\n")
         symbol = newline if newline in vocab.symbols else vocab.symbols[0]
         return vocab.decode([vocab.symbols.index(symbol)])
 
     def _encode_prime(self, prime: Text | None) -> np.ndarray:
         vocab, _ = self._require_model()
+        if vocab.markers:  # the prime is the beginning of a document
+            return np.concatenate([[vocab.start_id], self._encode_prime_text(prime or "")])
         if prime is None or len(prime) == 0:
             prime = self.default_prime()
+        return self._encode_prime_text(prime)
+
+    def _encode_prime_text(self, prime: Text) -> np.ndarray:
+        vocab, _ = self._require_model()
         if vocab.encoding == "bytes" and isinstance(prime, str):
             prime = prime.encode("utf-8")
         if vocab.encoding != "bytes" and isinstance(prime, bytes):
@@ -320,9 +385,14 @@ class CharLM(Application):
         """Nats/char (``loss``), bits/char (``bpc``), ``perplexity`` and ``chars`` scored.
 
         On ``text`` (a path, a str or bytes) or, without it, on the validation
-        split of the training corpus.
+        split of the training corpus. In documents mode the text is split into
+        documents, each scored from its start marker, its end marker predicted too
+        (``chars`` counts those predictions, ``documents`` the documents); without
+        ``text``, the held-out documents.
         """
         vocab, network = self._require_model()
+        if vocab.markers:
+            return self._evaluate_documents(text, encoding)
         if text is None:
             ids = vocab.encode(self._training_text(None))
             _, ids = split_tail(ids, self.settings.val_fraction)
@@ -340,6 +410,36 @@ class CharLM(Application):
             ids = vocab.encode(corpus)
         return evaluate_ids(network, ids)
 
+    def _evaluate_documents(self, text, encoding) -> dict[str, float]:
+        vocab, network = self._require_model()
+        mode = self.documents_mode()
+        if text is None:
+            if self.settings.val_fraction == 0:
+                raise CorpusError("this run has no held-out documents (val_fraction 0): "
+                                  "give a file")  # fmt: skip
+            _, docs = split_corpus(self._training_text(None), mode, self.settings.val_fraction)
+        else:
+            hint = "this model was trained on UTF-8 text, so it scores UTF-8 text only"
+            corpus, _ = _source(text, encoding or vocab.encoding, utf8_hint=hint)
+            docs = split_documents(corpus, mode)
+            if not docs:
+                raise CorpusError(f"the text has no documents (documents {mode})")
+            unknown = vocab.unknown(_characters(corpus, mode))
+            if unknown:
+                raise CorpusError(
+                    f"the text has {len(unknown)} character(s) that are not in the model's "
+                    f"vocabulary: {', '.join(unknown[:20])}"
+                )
+        return evaluate_documents(network, document_ids(vocab, docs), vocab.start_id)
+
+    def documents_mode(self) -> str:
+        """``none``, ``lines`` or ``blank-lines`` (a model with document markers whose
+        settings were not saved, as an export, reads lines)."""
+        mode = self.settings.documents
+        if self.vocab is not None and self.vocab.markers and mode == "none":
+            return "lines"
+        return mode
+
     def score(self, texts: Iterable[Text], *, per_char: bool = False) -> list[dict[str, Any]]:
         """How likely each of ``texts`` is, scored as a line (see :mod:`.scoring`).
 
@@ -351,11 +451,17 @@ class CharLM(Application):
         ``chars``) and ``log_prob`` (total, nats); ``per_char`` adds
         ``surprise``, ``[[character, nats], ...]``. A text with characters
         outside the vocabulary gets ``{"unscorable": [those characters]}``.
+
+        In documents mode each text is a document: read from the start marker,
+        its end marker scored after it (shown as ``""`` in ``surprise``).
         """
         vocab, network = self._require_model()
-        prime = self.default_prime()  # a newline, if the vocabulary has one
-        start = int(vocab.encode(prime)[0])
-        end = prime if prime in ("\n", b"\n") else None  # the newline that ends a line
+        if vocab.markers:
+            start, end = vocab.start_id, None
+        else:
+            prime = self.default_prime()  # a newline, if the vocabulary has one
+            start = int(vocab.encode(prime)[0])
+            end = prime if prime in ("\n", b"\n") else None  # the newline that ends a line
         lines, results = [], []
         for text in texts:
             if vocab.encoding == "bytes" and isinstance(text, str):
@@ -363,7 +469,10 @@ class CharLM(Application):
             line = text + end if end is not None else text
             unknown = vocab.unknown(line)
             results.append({"unscorable": unknown} if unknown else None)
-            lines.append(None if unknown else (line, vocab.encode(line)))
+            ids = None if unknown else vocab.encode(line)
+            if ids is not None and vocab.markers:
+                ids = np.append(ids, vocab.end_id)
+            lines.append(None if unknown else (line, ids))
         scorable = [x for x in lines if x is not None]
         nats = iter(surprises(network, [ids for _, ids in scorable], start))
         for i, item in enumerate(lines):
@@ -371,7 +480,7 @@ class CharLM(Application):
                 continue
             values = next(nats)
             results[i] = summary(values)
-            if per_char:
+            if per_char:  # (the end marker of a document is the empty string)
                 results[i]["surprise"] = [[item[0][j : j + 1], float(v)]
                                           for j, v in enumerate(values)]  # fmt: skip
         return results
@@ -472,10 +581,34 @@ def _source(
     return corpus, info
 
 
-def _split(
-    corpus: Text, vocab: CharVocab, settings: TrainSettings
-) -> tuple[StreamBatches, np.ndarray]:
-    """Training batches (the head of the corpus) and validation ids (its tail)."""
+def _characters(corpus: Text, documents: str) -> Text:
+    """The characters the model reads: the corpus, or (documents mode) its documents
+    without the separators."""
+    if documents == "none":
+        return corpus
+    return corpus[:0].join(split_documents(corpus, documents))
+
+
+def _vocab_of(corpus: Text, documents: str) -> CharVocab:
+    """The vocabulary of a new run: the corpus's characters (in documents mode those of
+    its documents, and the two markers)."""
+    chars = _characters(corpus, documents)
+    if len(chars) == 0:
+        raise CorpusError(f"the corpus has no documents (documents {documents})")
+    return CharVocab.from_text(chars, markers=documents != "none")
+
+
+def _split(corpus: Text, vocab: CharVocab, settings: TrainSettings):
+    """Training batches (the head of the corpus) and validation ids (its tail); in
+    documents mode the batches of the training documents and the held-out documents'
+    ids."""
+    if settings.documents != "none":
+        if not vocab.markers:
+            raise CorpusError("documents mode needs a vocabulary with document markers")
+        train, val = split_corpus(corpus, settings.documents, settings.val_fraction)
+        batches = DocumentBatches(document_ids(vocab, train), settings.batch_size,
+                                  vocab.start_id, seed=settings.seed)  # fmt: skip
+        return batches, document_ids(vocab, val)
     train_ids, val_ids = split_tail(vocab.encode(corpus), settings.val_fraction)
     batches = StreamBatches(
         train_ids, settings.batch_size, settings.seq_length, what="training text"

@@ -146,9 +146,11 @@ def sample_ids(
     length: int,
     options: SamplingOptions,
     rngs: Sequence[np.random.Generator],
+    exclude: Sequence[int] = (),
 ) -> Iterator[np.ndarray]:
     """Yield ``length`` steps of ``(N,)`` sampled ids, ``N = len(rngs)`` samples continuing
-    ``prime`` (at least one id), one batched forward per step.
+    ``prime`` (at least one id), one batched forward per step; the ids in ``exclude`` (the
+    start-of-document marker) are never drawn.
 
     The model is put in eval mode (no dropout) for the duration and restored after.
     """
@@ -164,6 +166,9 @@ def sample_ids(
         last = np.repeat(logits[-1], n, axis=0)  # (N, V)
         state = _map_state(state, lambda s: np.repeat(s, n, axis=1))  # (L, N, H)
         for i in range(int(length)):
+            if len(exclude):
+                last = last.copy()
+                last[:, list(exclude)] = -np.inf
             next_ids = draw_rows(next_distribution(last, options), rngs)  # (N,)
             yield next_ids
             if i + 1 < length:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..nn.losses import CrossEntropyLoss
-from ..text.corpus import StreamBatches
+from ..text.corpus import DOCUMENT_MODES, StreamBatches
 from ..training import option
 from ..training.options import TrainerOptions, default_of
 from ..training.settings import count
@@ -60,6 +60,11 @@ class TrainSettings(TrainerOptions):
     batch_size: int = option(64, "parallel streams", bounds=count())  # B
     sample_length: int = option(
         200, "characters sampled at each evaluation, 0 = none", metavar="N", bounds=count(0)
+    )
+    documents: str = option(
+        "none", "none: the corpus is one stream; lines: each line is a document of its own "
+        "(names, titles); blank-lines: documents are separated by blank lines",
+        choices=DOCUMENT_MODES,
     )
     # the shared options' defaults of the text generator
     lr: float = default_of("lr", 2e-3)
