@@ -201,3 +201,42 @@ def test_bad_engine_and_missing_torch_are_one_line(tmp_path, monkeypatch, capsys
         "rnnkit: error: engine 'torch': torch is not installed: pip install 'rnnkit[torch]'\n"
     )
     assert not run.exists()
+
+
+def test_sigterm_to_torchrun_saves_the_step_on_every_rank_and_torchrun_resumes_it(tmp_path):
+    """A scheduler's SIGTERM to torchrun reaches both processes: they stop at the same step,
+    rank 0 alone saves it and names the torchrun command that resumes it; that command, run
+    by two processes again, continues the run from the saved step."""
+    import time
+
+    run, data = tmp_path / "ddp", write_tsv(tmp_path / "train.tsv")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    flags = [f for f in FLAGS if f != "--quiet"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "rnnkit.cli", "sentiment", "train", "--train", str(data), "--out", str(run),
+         "--steps", "1000000", "--patience", "0", *flags],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "latest.npz").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint in 2 minutes"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    lines = [line for line in err.splitlines() if line.startswith("rnnkit: interrupted")]
+    assert len(lines) == 1, err[-3000:]  # rank 0 reports
+    step = load_checkpoint(run / "latest.npz")["trainer"]["step"]
+    assert lines[0] == (
+        f"rnnkit: interrupted by SIGTERM at step {step} (checkpoint saved); continue with: "
+        f"torchrun --standalone --nproc_per_node 2 -m rnnkit.cli sentiment train --out {run} "
+        f"--resume --train {data} --engine torch ..."  # ...: the data-file flags, if any
+    )
+    assert step >= 1
+    done = torchrun("--train", str(data), "--out", str(run), "--resume", "--engine", "torch",
+                    "--steps", str(step + 4), "--quiet")  # fmt: skip
+    assert load_checkpoint(run / "latest.npz")["trainer"]["step"] == step + 4
+    assert "run directory:" in done.stdout
