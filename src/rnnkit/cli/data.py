@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from .parsing import (
-    EXIT_OK,
-    _help_of,
-)
+from .parsing import EXIT_OK, Command, add_command_group, given_options
 
 
 def add_data_commands(sub) -> None:
-    data = sub.add_parser("data", help="download public datasets into the user cache")
-    dsub = data.add_subparsers(title="commands", metavar="COMMAND")
-    dl = dsub.add_parser(
-        "download",
-        help="fetch a dataset (checked by sha256) into ~/.cache/rnnkit or $RNNKIT_CACHE",
-    )
-    dl.add_argument("name", metavar="NAME", help="tinyshakespeare")
-    dl.add_argument("--force", action="store_true", help="download again even if cached")
-    dl.set_defaults(run=cmd_data_download)
-    data.set_defaults(run=_help_of(data))
+    from ..text.download import DownloadRequest
+
+    add_command_group(sub, "data", "download public datasets into the user cache", None, [
+        Command("download",
+                "fetch a dataset (checked by sha256) into ~/.cache/rnnkit or $RNNKIT_CACHE",
+                None, cmd_data_download, (DownloadRequest,)),
+    ])  # fmt: skip
 
 
 def cmd_data_download(args) -> int:
     from ..text import download
 
-    path = download.download(args.name, force=args.force)
-    print(path)
+    request = download.DownloadRequest(**given_options(args, download.DownloadRequest))
+    print(download.download(request.name, force=request.force))
     return EXIT_OK

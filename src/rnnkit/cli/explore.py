@@ -8,7 +8,7 @@ from .parsing import add_options, given_options
 
 
 def add_explore_commands(sub) -> None:
-    from ..explore.command import ExploreOptions
+    from ..explore.command import ExploreOptions, ExploreRuns
 
     explore = sub.add_parser(
         "explore",
@@ -18,14 +18,14 @@ def add_explore_commands(sub) -> None:
             "runs given; --html writes the same views to one self-contained file instead."
         ),
     )
-    explore.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                         help="run directories or checkpoint files")  # fmt: skip
+    add_options(explore, ExploreRuns)
     add_options(explore, ExploreOptions)
     explore.set_defaults(run=cmd_explore)
 
 
 def cmd_explore(args) -> int:
-    from ..explore.command import ExploreOptions, run_explore
+    from ..explore.command import ExploreOptions, ExploreRuns, run_explore
 
+    runs = ExploreRuns(**given_options(args, ExploreRuns))
     options = ExploreOptions(**given_options(args, ExploreOptions))
-    return run_explore(args.run_dirs, **dataclasses.asdict(options))
+    return run_explore(list(runs.run_dirs), **dataclasses.asdict(options))

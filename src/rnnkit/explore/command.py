@@ -59,6 +59,14 @@ def check_report_path(out: str | Path, inputs, force: bool = False) -> None:
 
 
 @dataclass(frozen=True)
+class ExploreRuns:
+    """The models ``rnnkit explore`` shows (``run_explore``'s ``run_dirs``)."""
+
+    run_dirs: tuple[str, ...] = option((), "run directories or checkpoint files",
+                                       metavar="RUN_DIR", positional=True, nargs="+")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ExploreOptions:
     """The options of ``rnnkit explore`` (its flags are generated from these fields)."""
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -67,6 +67,16 @@ def cached_path(name: str) -> Path | None:
     if path.is_file() and _sha256(path.read_bytes()) == DATASETS[name].sha256:
         return path
     return None
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    """What ``rnnkit data download`` asks (flags generated from the fields' ``help``
+    metadata, the form of ``rnnkit.training.option``, which this floor may not import)."""
+
+    name: str = field(default=None, metadata={"help": ", ".join(DATASETS), "metavar": "NAME",
+                                            "positional": True, "required": True})  # fmt: skip
+    force: bool = field(default=False, metadata={"help": "download again even if cached"})
 
 
 def download(name: str, *, force: bool = False) -> Path:
