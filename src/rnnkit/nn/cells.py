@@ -320,7 +320,8 @@ class LayerNormLSTMCell(Cell):
     gate_names = ("i", "f", "g", "o")
     state_names = ("h", "c")
     name = "ln_lstm"
-    torch_name = None  # torch.nn has no layer-normalised LSTM
+    torch_name = None  # torch.nn has no layer-normalised LSTM: rnnkit's own module
+    torch_module = "rnnkit.training.torch_cells.LayerNormLSTM"
     onnx_op, onnx_gate_order = None, ()  # not an ONNX operator: a Scan of the step
     onnx_step = "layer_norm_lstm"
     layer_norm = True
