@@ -37,7 +37,10 @@ def test_every_cell_class_declares_what_the_other_layers_need(name):
     assert (cls.recurrence is None) == cls.recurrent_weights  # a linear recurrence in h: no W_hh
     if cls.onnx_op is None:  # not an ONNX operator (the minimal cells): nothing to order
         assert cls.onnx_gate_order == () and not cls.onnx_attributes
+        # exported with standard operators one way: a linear recurrence or a step in a Scan
+        assert (cls.recurrence is None) != (cls.onnx_step is None)
     else:
+        assert cls.onnx_step is None and cls.recurrence is None
         assert cls.onnx_op in ONNX_GATES
         assert sorted(cls.onnx_gate_order) == list(range(cls.num_gates))
     if cls.gate_names and cls.onnx_op is not None:  # the gates land where the operator reads them

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..nn import clip_grad_norm, manual_seed
-from ..nn.cells import Cell, GRUCell, LSTMCell, RNNTanhCell
+from ..nn.cells import Cell, GRUCell, LSTMCell, RNNTanhCell, layer_norm
 from ..nn.init import orthogonal_, set_forget_gate_bias_
 from ..nn.recurrent import RNN, RNNBase, build_layer
 from ..training.settings import MAX_COUNT, SEED, Bounds, check_seed, count, option
@@ -108,13 +108,18 @@ def hidden_state_gradients(layer: RNNBase, x: np.ndarray, grad_last: np.ndarray)
     W_hh, b_hh = (params[k].data if k in params else None for k in ("weight_hh_l0", "bias_hh_l0"))
 
     gx = x @ W_ih.T  # (T, B, G*H): input projection of every step
+    norm = ()  # the step's normalisation parameters, for a cell with layer_norm
+    if cell.layer_norm:  # gx = LN(x W_ih^T; γ_ih) + b_ih; the step takes (γ_hh, γ_c, β_c)
+        gx = params["weight_ln_ih_l0"].data * layer_norm(gx, cell.eps)[0]
+        norm = (tuple(params[k].data if k in params else None
+                      for k in ("weight_ln_hh_l0", "weight_ln_c_l0", "bias_ln_c_l0")),)  # fmt: skip
     if b_ih is not None:
         gx += b_ih
     zeros = np.zeros((B, H), dtype=layer.dtype)
     state = (zeros,) * cell.state_arity  # (h,) or (h, c)
     caches = []
     for t in range(T):
-        state, cache = cell.forward(gx[t], state, W_hh, b_hh)
+        state, cache = cell.forward(gx[t], state, W_hh, b_hh, *norm)
         caches.append(cache)
 
     grads = np.empty((T, B, H), dtype=layer.dtype)
@@ -122,7 +127,7 @@ def hidden_state_gradients(layer: RNNBase, x: np.ndarray, grad_last: np.ndarray)
     dstate = (np.array(grad_last, dtype=layer.dtype),) + (zeros,) * (cell.state_arity - 1)
     for t in reversed(range(T)):
         grads[t] = dstate[0]
-        _, _, dstate = cell.backward(dstate, caches[t], W_hh)
+        dstate = cell.backward(dstate, caches[t], W_hh, *norm)[2]
     return grads
 
 

@@ -1,5 +1,6 @@
 """Export to ONNX with the standard ``LSTM`` / ``GRU`` / ``RNN`` operators, and the minimal
-cells (minGRU, minLSTM; no operator computes them) with ``MatMul`` and ``Scan``.
+cells (minGRU, minLSTM) and the layer-normalised LSTM (no operator computes them) with
+``MatMul``, ``LayerNormalization`` and ``Scan``.
 
 One ONNX recurrent node per layer (ONNX's operators are single-layer, both
 directions at once). The weights change layout on the way (each cell class of
@@ -27,6 +28,15 @@ coefficients ``a``, ``b`` of ``h_t = a_t h_{t-1} + b_t`` element-wise from its g
 (the cell's ``recurrence``: ``a = σ(-z)``, ``b = σ(z) h~`` for minGRU; ``a = f/(f+i)``,
 ``b = i/(f+i) h~`` for minLSTM), and the recurrence in a ``Scan`` (body: one ``Mul``, one
 ``Add``). Same inputs and outputs as the other cells (no ``c0``, ``c_n``: the state is ``h``).
+
+A cell whose state enters its step non-linearly (the layer-normalised LSTM, ``onnx_step``
+``"layer_norm_lstm"``) runs its step in a ``Scan`` body built from the cell's equations
+(:data:`STEPS`): per direction, the input side over the whole sequence outside the loop,
+``gx = LayerNormalization(x W_ih^T; γ_ih, b_ih)`` (one ``MatMul``), and in the body the
+recurrent ``MatMul`` ``h_prev W_hh^T``, its ``LayerNormalization`` (``γ_hh``, ``b_hh``), the
+gates (``Split``, ``Sigmoid``, ``Tanh``), ``c = f c_prev + i g`` and ``h = o tanh(LN(c; γ_c,
+β_c))``. ``LayerNormalization`` is in ONNX from opset 17, the opset written here. Padded
+steps keep the state (``Where``); inputs and outputs as the LSTM's (``c0``, ``c_n``).
 
 Graphs (batch and sequence axes dynamic):
 
@@ -74,13 +84,14 @@ class _Graph:
 
     def __init__(self, prefix: str = ""):
         self.onnx = _onnx()
+        self.prefix = prefix  # of every fresh name (a Scan body's names differ from its graph's)
         self.nodes: list = []
         self.initializers: list = []
         self._count = 0
 
     def fresh(self, hint: str) -> str:
         self._count += 1
-        return f"{hint}_{self._count}"
+        return f"{self.prefix}{hint}_{self._count}"
 
     def const(self, hint: str, value, dtype=None) -> str:
         array = np.asarray(value, dtype=dtype)
@@ -142,7 +153,9 @@ def _recurrent(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None, c0:
     one ``(D, B, H)`` final state per layer."""
     D = 2 if rnn.bidirectional else 1
     cell = rnn.cell
-    if cell.onnx_op is None:  # no operator computes the cell: matmuls and a Scan
+    if cell.onnx_op is None and cell.onnx_step is not None:  # the cell's step in a Scan body
+        return _step_layers(g, rnn, x, seq_lens, (h0, c0)[: cell.state_arity])
+    if cell.onnx_op is None:  # a linear recurrence: matmuls and a Scan
         return _scan_layers(g, rnn, x, seq_lens, h0)
     op, arity = cell.onnx_op, cell.state_arity
     h_finals, c_finals = [], []
@@ -245,17 +258,7 @@ def _scan_layers(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None):
             if d == 1 and lengths is not None:
                 a, b = (g.op("ReverseSequence", [v, lengths], batch_axis=1, time_axis=0)
                         for v in (a, b))  # fmt: skip
-            if h0 is None:
-                B = g.op("Slice", [g.op("Shape", [x]), g.const("start", [1], np.int64),
-                                   g.const("end", [2], np.int64)])  # fmt: skip
-                shape = g.op("Concat", [B, g.const("H", [H], np.int64)], axis=0)
-                init = g.op("ConstantOfShape", [shape],
-                            value=onnx.numpy_helper.from_array(np.zeros(1, np.float32)))
-            else:
-                index = layer * D + d
-                init = g.op("Squeeze", [g.op("Slice", [
-                    h0, g.const("start", [index], np.int64), g.const("end", [index + 1], np.int64),
-                    g.const("axis", [0], np.int64)]), g.const("axis", [0], np.int64)])  # fmt: skip
+            init = _initial(g, x, h0, layer * D + d, H)
             backwards = [1] if d == 1 and lengths is None else [0]
             final, y = g.op("Scan", [init, a, b], 2, num_scan_inputs=2, body=_scan_body(H),
                             scan_input_directions=backwards * 2,
@@ -269,6 +272,126 @@ def _scan_layers(g: _Graph, rnn, x: str, seq_lens: str | None, h0: str | None):
             x = g.op("Mul", [x, fmask])
         h_finals.append(finals[0] if D == 1 else g.op("Concat", finals, axis=0))  # (D, B, H)
     return x, h_finals, []
+
+
+def _initial(g: _Graph, x: str, state: str | None, index: int, H: int) -> str:
+    """The initial state (B, H) of layer-direction ``index``: ``state[index]`` of a ``(D*L, B,
+    H)`` input, or zeros (the batch size read from ``x (T, B, I)``) where there is none."""
+    if state is None:
+        B = g.op("Slice", [g.op("Shape", [x]), g.const("start", [1], np.int64),
+                           g.const("end", [2], np.int64)])  # fmt: skip
+        shape = g.op("Concat", [B, g.const("H", [H], np.int64)], axis=0)
+        return g.op("ConstantOfShape", [shape],
+                    value=_onnx().numpy_helper.from_array(np.zeros(1, np.float32)))  # fmt: skip
+    return g.op("Squeeze", [g.op("Slice", [
+        state, g.const("start", [index], np.int64), g.const("end", [index + 1], np.int64),
+        g.const("axis", [0], np.int64)]), g.const("axis", [0], np.int64)])  # fmt: skip
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _layer_norm_lstm(g: _Graph, params: dict, suffix: str, x: str, H: int, eps: float):
+    """The layer-normalised LSTM (:class:`rnnkit.nn.cells.LayerNormLSTMCell`) of one direction:
+    returns ``(gx, step)``, ``gx (T, B, 4H) = LN(x W_ih^T; γ_ih) + b_ih`` over the whole sequence
+    (built in ``g``), and ``step(body, gx_t, (h_prev, c_prev)) -> (h, c)``, which builds one step
+    in a Scan body's graph."""
+    weight = params[f"weight_ih{suffix}"].data.T  # (I, 4H)
+    pre = g.op("MatMul", [x, g.const("W_ih_t", _f32(weight))])  # (T, B, 4H)
+
+    def norm(graph: _Graph, a: str, gain: str, shift: str) -> str:
+        """``γ (a - mean) / sqrt(var + eps) + β`` over the last axis (no β where absent)."""
+        inputs = [a, graph.const(gain, _f32(params[f"{gain}{suffix}"].data))]
+        if f"{shift}{suffix}" in params:
+            inputs.append(graph.const(shift, _f32(params[f"{shift}{suffix}"].data)))
+        return graph.op("LayerNormalization", inputs, axis=-1, epsilon=eps)
+
+    gx = norm(g, pre, "weight_ln_ih", "bias_ih")
+
+    def step(body: _Graph, gx_t: str, state: tuple[str, ...]) -> tuple[str, str]:
+        h_prev, c_prev = state
+        recurrent = body.op("MatMul", [h_prev, body.const(
+            "W_hh_t", _f32(params[f"weight_hh{suffix}"].data.T))])  # (B, 4H)  # fmt: skip
+        acts = body.op("Add", [gx_t, norm(body, recurrent, "weight_ln_hh", "bias_hh")])
+        i, f, cand, o = body.op("Split", [acts, body.const("split", [H] * 4, np.int64)], 4, axis=1)
+        i, f, o = (body.op("Sigmoid", [a]) for a in (i, f, o))
+        g_t = body.op("Tanh", [cand])
+        c = body.op("Add", [body.op("Mul", [f, c_prev]), body.op("Mul", [i, g_t])])
+        h = body.op("Mul", [o, body.op("Tanh", [norm(body, c, "weight_ln_c", "bias_ln_c")])])
+        return h, c
+
+    return gx, step
+
+
+#: How a cell's step is built in a Scan body, by the cell's ``onnx_step``
+#: (:mod:`rnnkit.nn.cells`).
+STEPS = {"layer_norm_lstm": _layer_norm_lstm}
+
+
+def _step_body(name: str, step, H: int, G: int, state_names: tuple[str, ...], masked: bool):
+    """The Scan body of one direction: states ``*_prev`` (B, H), scan inputs ``gx_t`` (B, G*H) [and
+    ``mask_t`` (B, 1) bool]; outputs the new states (a padded step keeps the old) and, as the
+    scan output, the new ``h``."""
+    onnx = _onnx()
+    helper, FLOAT = onnx.helper, onnx.TensorProto.FLOAT
+    body = _Graph(prefix=f"{name}.")
+    prev = tuple(f"{name}.{s}_prev" for s in state_names)
+    gx_t, mask_t = f"{name}.gx_t", f"{name}.mask_t"
+    new = step(body, gx_t, prev)
+    if masked:
+        new = tuple(body.op("Where", [mask_t, n, p]) for n, p in zip(new, prev, strict=True))
+    y_t = body.op("Identity", [new[0]])
+    inputs = [helper.make_tensor_value_info(p, FLOAT, ["B", H]) for p in prev]
+    inputs.append(helper.make_tensor_value_info(gx_t, FLOAT, ["B", G * H]))
+    if masked:
+        inputs.append(helper.make_tensor_value_info(mask_t, onnx.TensorProto.BOOL, ["B", 1]))
+    outputs = [helper.make_tensor_value_info(n, FLOAT, ["B", H]) for n in (*new, y_t)]
+    return helper.make_graph(body.nodes, name, inputs, outputs, body.initializers)
+
+
+def _step_layers(g: _Graph, rnn, x: str, seq_lens: str | None, states: tuple[str | None, ...]):
+    """The layers of a cell with an ``onnx_step`` over ``x (T, B, I)``: per direction, the
+    sequence-wide input side and a ``Scan`` of the step (:data:`STEPS`). Padded steps keep the
+    state and output zeros; the reverse direction reads each sequence reversed inside its
+    length (``ReverseSequence``). Returns as :func:`_recurrent`."""
+    onnx = _onnx()
+    cell = rnn.cell
+    D, H, arity = 2 if rnn.bidirectional else 1, rnn.hidden_size, cell.state_arity
+    build = STEPS[cell.onnx_step]
+    params = dict(rnn.named_parameters())
+    lengths = mask = None
+    if seq_lens is not None:
+        lengths = g.op("Cast", [seq_lens], to=onnx.TensorProto.INT64)
+        T = g.op("Gather", [g.op("Shape", [x]), g.const("index", 0, np.int64)])
+        mask = _time_mask(g, T, lengths)  # (T, B, 1)
+    finals: list[list[str]] = [[] for _ in range(arity)]
+    for layer in range(rnn.num_layers):
+        ys, layer_finals = [], [[] for _ in range(arity)]
+        for d, suffix in enumerate([f"_l{layer}", f"_l{layer}_reverse"][:D]):
+            gx, step = build(g, params, suffix, x, H, cell.eps)  # (T, B, G*H)
+            if d == 1 and lengths is not None:
+                gx = g.op("ReverseSequence", [gx, lengths], batch_axis=1, time_axis=0)
+            init = [_initial(g, x, s, layer * D + d, H) for s in states]
+            body = _step_body(f"step{layer}{suffix}", step, H, cell.num_gates, cell.state_names,
+                              mask is not None)  # fmt: skip
+            backwards = [1] if d == 1 and lengths is None else [0]
+            scanned = [gx] if mask is None else [gx, mask]
+            *ends, y = g.op("Scan", [*init, *scanned], arity + 1, body=body,
+                            num_scan_inputs=len(scanned),
+                            scan_input_directions=backwards * len(scanned),
+                            scan_output_directions=backwards)  # fmt: skip
+            if d == 1 and lengths is not None:
+                y = g.op("ReverseSequence", [y, lengths], batch_axis=1, time_axis=0)
+            ys.append(y)
+            for kept, end in zip(layer_finals, ends, strict=True):
+                kept.append(g.op("Unsqueeze", [end, g.const("axis", [0], np.int64)]))
+        x = ys[0] if D == 1 else g.op("Concat", ys, axis=2)  # (T, B, D*H)
+        if mask is not None:
+            x = g.op("Mul", [x, g.op("Cast", [mask], to=onnx.TensorProto.FLOAT)])
+        for total, kept in zip(finals, layer_finals, strict=True):
+            total.append(kept[0] if D == 1 else g.op("Concat", kept, axis=0))  # (D, B, H)
+    return x, finals[0], finals[1] if arity == 2 else []
 
 
 def _time_mask(g: _Graph, T: str, lengths: str) -> str:

@@ -20,9 +20,9 @@ way. The modules here are the two applications' networks written in PyTorch:
 
 Each recurrent layer becomes the ``torch.nn`` class its cell names
 (``cell.torch_name``, :mod:`rnnkit.nn.cells`), or, for the minimal cells (minGRU,
-minLSTM), which ``torch.nn`` lacks, rnnkit's own torch module (``cell.torch_module``,
-:mod:`rnnkit.training.torch_cells`); rnnkit's ``GRU(reset_after=False)`` has no PyTorch
-counterpart and is refused.
+minLSTM) and the layer-normalised LSTM, which ``torch.nn`` lacks, rnnkit's own torch module
+(``cell.torch_module``, :mod:`rnnkit.training.torch_cells`); rnnkit's
+``GRU(reset_after=False)`` has no PyTorch counterpart and is refused.
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ no parameters; it knows
   direction's; the operator's default when empty); for the minimal cells, which
   neither has, ``recurrence`` (how the gate blocks make ``a``, ``b`` of ``h = a h_prev +
   b``, for exporters using standard operators) and ``torch_module`` (rnnkit's own torch
-  module, :mod:`rnnkit.training.torch_cells`);
+  module, :mod:`rnnkit.training.torch_cells`); for the layer-normalised LSTM, whose state
+  enters its step non-linearly, ``onnx_step`` (the step an exporter builds as a ``Scan``
+  body) and ``torch_module``;
 * ``forward`` and ``backward`` of one step, side by side, so the chain rule
   reads top to bottom (the CS231n contract); derivatives are written with
   stored activations: ``σ' = s(1-s)``, ``tanh' = 1 - t²``. A backward knows its
@@ -104,6 +106,11 @@ class Cell:
     #: (blocks f, i, h~: ``a = σ(f) / (σ(f) + σ(i))``, ``b = σ(i) / (σ(f) + σ(i)) h~``);
     #: None for the cells with recurrent weights.
     recurrence: ClassVar[str | None] = None
+    #: For a cell that neither an ONNX operator computes (``onnx_op`` None) nor a linear
+    #: ``recurrence`` describes, the name of its step that exporters build with standard
+    #: operators as the body of a ``Scan`` (``"layer_norm_lstm"``: the recurrent ``MatMul``,
+    #: ``LayerNormalization``, the gates and the cell state); None otherwise.
+    onnx_step: ClassVar[str | None] = None
     #: Where ``torch.nn`` has no layer of this cell (``torch_name`` None): the dotted path of
     #: rnnkit's own torch module computing the layer, with ``torch.nn.LSTM``'s constructor
     #: and call (imported only by the torch engines and the bridge); None where there is none.
@@ -313,8 +320,10 @@ class LayerNormLSTMCell(Cell):
     gate_names = ("i", "f", "g", "o")
     state_names = ("h", "c")
     name = "ln_lstm"
-    torch_name = None  # torch.nn has no layer-normalised LSTM
-    onnx_op, onnx_gate_order = None, ()  # not an ONNX operator
+    torch_name = None  # torch.nn has no layer-normalised LSTM: rnnkit's own module
+    torch_module = "rnnkit.training.torch_cells.LayerNormLSTM"
+    onnx_op, onnx_gate_order = None, ()  # not an ONNX operator: a Scan of the step
+    onnx_step = "layer_norm_lstm"
     layer_norm = True
     #: The ε of every normalisation.
     eps = 1e-5

@@ -41,7 +41,7 @@ from ..training.settings import FRACTION, Bounds, check_bounds, count, option
 from .pooling import POOLINGS, pool_backward, pool_forward
 
 #: The cells a classifier offers, by their names (:data:`rnnkit.nn.cells.CELLS`).
-CELLS = ("lstm", "gru", "min_gru", "min_lstm")
+CELLS = ("lstm", "gru", "min_gru", "min_lstm", "ln_lstm")
 
 
 @dataclass(frozen=True)

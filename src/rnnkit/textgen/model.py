@@ -27,7 +27,7 @@ from ..training.memory import check_model_memory
 from ..training.settings import FRACTION, check_bounds, count, from_dict, option
 
 #: The cells a text generator offers, by their names (:data:`rnnkit.nn.cells.CELLS`).
-CELLS = ("lstm", "gru", "rnn", "min_gru", "min_lstm")
+CELLS = ("lstm", "gru", "rnn", "min_gru", "min_lstm", "ln_lstm")
 
 
 @dataclass(frozen=True)

@@ -145,9 +145,10 @@ def refuse_numpy_engine_under_torchrun(app: str) -> None:
 def torch_layer(cell: type[Cell], input_size: int, hidden_size: int, **kwargs):
     """The torch layer computing what rnnkit's layer of ``cell`` computes, built with its
     ``layer_options`` and ``kwargs``: the ``torch.nn`` class named by its ``torch_name``,
-    else rnnkit's own torch module named by its ``torch_module`` (the 2024 cells, see
-    :mod:`.torch_cells`); a ValueError for a cell with neither. (Here, below the
-    applications, so that every torch engine builds its recurrent layers the same way.)"""
+    else rnnkit's own torch module named by its ``torch_module`` (the minimal cells and the
+    layer-normalised LSTM, see :mod:`.torch_cells`); a ValueError for a cell with neither.
+    (Here, below the applications, so that every torch engine builds its recurrent layers the
+    same way.)"""
     if cell.torch_name is None and cell.torch_module is None:
         raise ValueError(f"{cell.__name__} ({cell.options}) has no PyTorch counterpart")
     _torch()  # installed, or one line naming the extra
