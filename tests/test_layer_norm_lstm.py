@@ -172,7 +172,7 @@ def test_trace_and_batch_first(path):
         y, _ = m(x, lengths=LENGTHS)
         m.batch_first = True
         y_bf, _ = m(np.ascontiguousarray(x.swapaxes(0, 1)), lengths=LENGTHS)
-    assert set(traced[0]) == {"h", "c", "i", "f", "g", "o"}
+    assert set(traced[0]) == {"h", "c", "tanh_c", "i", "f", "g", "o"}
     np.testing.assert_allclose(traced[-1]["h"].reshape(T, B, -1), y, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(y_bf.swapaxes(0, 1), y, rtol=1e-12, atol=1e-13)
 
@@ -262,3 +262,22 @@ def test_parity_with_pytorch(path):
         assert np.abs(got[name]).max() > 0, name
         np.testing.assert_allclose(got[name], value.detach().numpy(), rtol=1e-6, atol=1e-9,
                                    err_msg=name)  # fmt: skip
+
+
+def test_trace_gives_what_the_output_gate_multiplies():
+    """h = o * tanh_c at every step that is not padded: the traced tanh_c is tanh of the
+    normalised cell state (what the explorer shows), not tanh(c); padded steps are zeros."""
+    from rnnkit import nn
+
+    rng = np.random.default_rng(3)
+    layer = nn.LayerNormLSTM(3, 5, num_layers=2, bidirectional=True, dtype=np.float64)
+    for name, p in layer.named_parameters():
+        if "ln" in name:
+            p.data[...] = rng.uniform(0.5, 1.5, p.data.shape) if "weight" in name else \
+                rng.uniform(-0.5, 0.5, p.data.shape)
+    x = rng.standard_normal((6, 2, 3))
+    traced = layer.trace(x, lengths=np.array([6, 4]))
+    for record in traced:
+        np.testing.assert_allclose(record["h"], record["o"] * record["tanh_c"], atol=1e-12)
+        assert not np.allclose(record["tanh_c"], np.tanh(record["c"]))
+        assert np.all(record["tanh_c"][4:, 1] == 0)

@@ -285,6 +285,8 @@ def cell_values(layers: list[dict[str, np.ndarray]], layer: int, kind: str) -> n
         raise ValueError(f"layer must be in 0..{len(layers) - 1}, received {layer}")
     record = layers[layer]
     if kind == "tanh_c":
+        if "tanh_c" in record:  # the layer traced it (the layer-normalised LSTM: tanh(LN(c)))
+            return record["tanh_c"]
         if "c" not in record:
             raise ValueError("kind 'tanh_c' needs an LSTM (this model has no cell state)")
         return np.tanh(record["c"])

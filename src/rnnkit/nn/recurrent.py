@@ -782,6 +782,21 @@ class LayerNormLSTM(RNNBase):
         super().__init__(LayerNormLSTMCell(), input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, dtype)  # fmt: skip
 
+    def trace(self, input: np.ndarray, state=None, lengths=None) -> list[dict[str, np.ndarray]]:
+        """:meth:`RNNBase.trace`, and ``"tanh_c"``: what the output gate multiplies,
+        ``tanh(LN(c) * weight_ln_c + bias_ln_c)`` (not ``tanh(c)``), zeros at padded steps."""
+        traced = super().trace(input, state, lengths)
+        for layer, record in enumerate(traced):
+            c = record["c"]  # (T, B, D, H)
+            kept = np.any(c != 0, axis=-1, keepdims=True)  # padded steps are zeros
+            values = []
+            for d, suffix in enumerate(self._suffixes(layer)):
+                *_, gain, shift = (None if p is None else p.data for p in self._weights(suffix))
+                n, _ = layer_norm(c[:, :, d], self.cell.eps)
+                values.append(np.tanh(n * gain + (0.0 if shift is None else shift)))
+            record["tanh_c"] = np.stack(values, axis=2) * kept
+        return traced
+
     def _weights(self, suffix: str):
         """``(weight_ih, weight_hh, bias_ih, bias_hh, weight_ln_ih, weight_ln_hh, weight_ln_c,
         bias_ln_c)`` Parameters, None where absent."""
