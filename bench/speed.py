@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python bench/speed.py --threads 2 --pairs 3 --json bench/results/speed.json
     .venv/bin/python bench/speed.py --quick      # smoke run: two smallest shapes, short timings
     .venv/bin/python bench/speed.py --only lstm,gru   # names: lstm, gru, rnn, lm, generate
+    .venv/bin/python bench/speed.py --only lstm,gru,min_gru,min_lstm,ln_lstm  # 2024 cells
     .venv/bin/python bench/speed.py --blas mkl   # rnnkit with RNNKIT_BLAS=mkl (the mkl extra)
     .venv/bin/python bench/phases.py --kind lstm # where rnnkit's step spends its time, by phase
 
@@ -138,10 +139,20 @@ if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
 SHAPES = [(1, 25, 65, 100), (32, 100, 65, 128), (64, 100, 128, 256),
           (64, 100, 512, 512), (128, 50, 1024, 1024)]
 CELLS = {"lstm": 4, "gru": 3, "rnn": 1}  # gate blocks G per cell type
+#: The cells of 2024 (issue "Recurrent cells of 2024"), measured only when named in --only:
+#: their gate blocks, and whether a block reads the hidden state (the min cells' gates read
+#: the input alone, so their only products are over all T*B rows at once). PyTorch has no
+#: layer for them: the torch column of their rows is torch.nn.LSTM at the same shape.
+NEW_CELLS = {"min_gru": (2, False), "min_lstm": (3, False), "ln_lstm": (4, True)}
+#: rnnkit's and PyTorch's class of each cell kind (PyTorch's LSTM where it has none)
+RNNKIT_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "min_gru": "MinGRU",
+                "min_lstm": "MinLSTM", "ln_lstm": "LayerNormLSTM"}
+TORCH_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 LM = {"batch": 64, "seq": 100, "vocab": 65, "hidden": 512, "embed": 64, "layers": 2}
 LM_QUICK = {"batch": 8, "seq": 20, "vocab": 65, "hidden": 64, "embed": 16, "layers": 2}
 GEN = {"chars": 2000, "vocab": 65, "hidden": 512, "embed": 64, "layers": 2}
-NAMES = ("lstm", "gru", "rnn", "lm", "generate")
+NAMES = ("lstm", "gru", "rnn", "lm", "generate")  # the default run
+EXTRA_NAMES = tuple(NEW_CELLS)  # measured when named
 LIBS = ("rnnkit", "torch")
 MIN_REP_SECONDS = 0.05  # a repetition times enough steps to last about this long
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0",
@@ -316,8 +327,10 @@ def matmul_rate(lib: str, size: int = 2048, reps: int = 5) -> float:
 
 
 def train_flops(kind: str, batch: int, seq: int, inp: int, hidden: int) -> float:
-    """Matmul FLOPs of forward + backward of one recurrent layer: 6 T B G H (I + H)."""
-    return 6.0 * seq * batch * CELLS[kind] * hidden * (inp + hidden)
+    """Matmul FLOPs of forward + backward of one recurrent layer: 6 T B G H (I + H), or
+    6 T B G H I for a cell whose gates read the input alone (the min cells)."""
+    blocks, recurrent = NEW_CELLS.get(kind, (CELLS.get(kind), True))
+    return 6.0 * seq * batch * blocks * hidden * (inp + (hidden if recurrent else 0))
 
 
 def lm_flops(batch: int, seq: int, vocab: int, hidden: int, embed: int, layers: int) -> float:
@@ -377,7 +390,7 @@ def _rnnkit_train(case: dict, data: dict):
 
         return step, zero
 
-    cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[case["kind"]]
+    cls = getattr(nn, RNNKIT_CLASS[case["kind"]])
     model = cls(case["input"], case["hidden"])
     x, grad = data["x"], data["grad"]
 
@@ -406,7 +419,7 @@ def _torch_train(case: dict, data: dict):
             loss = torch.nn.functional.cross_entropy(head(out).reshape(-1, vocab), targets)
             loss.backward()
     else:
-        cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[case["kind"]]
+        cls = getattr(torch.nn, TORCH_CLASS.get(case["kind"], "LSTM"))  # see NEW_CELLS
         model = cls(case["input"], case["hidden"])
         x = torch.from_numpy(data["x"]).requires_grad_(True)
         grad = torch.from_numpy(data["grad"])
@@ -854,8 +867,11 @@ def evaluate_targets(row: dict, small: bool, largest: bool) -> dict:
 
 
 def row_targets(row: dict) -> dict:
-    """:func:`evaluate_targets` with the row's place among SHAPES (the LM row is neither)."""
+    """:func:`evaluate_targets` with the row's place among SHAPES (the LM row is neither);
+    none for the 2024 cells' rows, whose torch column is another layer (NEW_CELLS)."""
     c = row["case"]
+    if c["kind"] in NEW_CELLS:
+        return {}
     shape = (c["batch"], c["seq"], c.get("input"), c["hidden"])
     return evaluate_targets(row, small=shape in [tuple(s) for s in SHAPES[:2]],
                             largest=shape == tuple(SHAPES[-1]))
@@ -865,7 +881,8 @@ def _label(case: dict) -> str:
     if case["kind"] == "lm":
         return (f"lm  ({case['batch']}, {case['seq']}, V{case['vocab']}, {case['hidden']}, "
                 f"E{case['embed']})")
-    return f"{case['kind']:<4}({case['batch']}, {case['seq']}, {case['input']}, {case['hidden']})"
+    kind = case["kind"] + ("*" if case["kind"] in NEW_CELLS else "")  # *: torch column is LSTM
+    return f"{kind:<4}({case['batch']}, {case['seq']}, {case['input']}, {case['hidden']})"
 
 
 def _mib(b) -> str:
@@ -937,6 +954,9 @@ def format_table(result: dict) -> str:
     s = result["summary"]
     lines += ["", f"targets: {s['passed']} PASS, {s['missed']} MISS"]
     lines += [f"  MISS {x}" for x in s["misses"]]
+    if any(row["case"]["kind"] in NEW_CELLS for row in result["train"]):
+        lines.append("(* PyTorch has no such layer: its torch column is torch.nn.LSTM at the "
+                     "same shape, and the row has no targets)")
     lines.append("(ratio = torch time / rnnkit time, ~ where a library's process medians vary by "
                  f"more than {NOISY}x; %mm = share of the\n measured matmul rate; MiB = "
                  "steady-state peak step memory; load average at start / end: "
@@ -986,8 +1006,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    if not only <= set(NAMES):
-        p.error(f"--only takes {', '.join(NAMES)}; received {sorted(only - set(NAMES))}")
+    if not only <= set(NAMES) | set(EXTRA_NAMES):
+        p.error(f"--only takes {', '.join(NAMES + EXTRA_NAMES)}; received "
+                f"{sorted(only - set(NAMES) - set(EXTRA_NAMES))}")
     for name in ("threads", "pairs", "reps"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1; received {getattr(args, name)}")
@@ -1004,7 +1025,7 @@ def main(argv=None) -> dict:
         args.pairs, args.reps, args.warmup_seconds = 1, 2, 0.1
     shapes = SHAPES[:2] if args.quick else SHAPES
     cases = [{"kind": k, "batch": b, "seq": t, "input": i, "hidden": h}
-             for k in CELLS if k in args.only for (b, t, i, h) in shapes]
+             for k in (*CELLS, *NEW_CELLS) if k in args.only for (b, t, i, h) in shapes]
     if "lm" in args.only:
         cases.append({"kind": "lm", **(LM_QUICK if args.quick else LM)})
 
