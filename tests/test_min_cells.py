@@ -224,3 +224,50 @@ def test_parity_with_pytorch(kind, scan):
         assert np.abs(p.grad).max() > 0, name
         np.testing.assert_allclose(p.grad, params[name].grad.numpy(), rtol=1e-6, atol=1e-9,
                                    err_msg=name)  # fmt: skip
+
+
+# -- the compiled recurrence (nn/fast/scan.py): the fast path's scan --------------------------
+@pytest.mark.parametrize("kind", LAYERS)
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 2e-5)])
+@pytest.mark.parametrize("batch_first", [False, True])  # (B, T) arrays: non-contiguous views
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
+def test_the_compiled_recurrence_equals_the_log_space_scan_and_the_loop(kind, dtype, tol,
+                                                                         batch_first, lengths):
+    from rnnkit.nn import fast
+
+    if not fast.AVAILABLE:
+        pytest.skip("needs numba (the fast extra)")
+    scan, loop = pair(kind, num_layers=2, bidirectional=True, dtype=dtype,
+                      batch_first=batch_first)  # fmt: skip
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I)).astype(dtype)
+    h0 = rng.standard_normal((4, B, H)).astype(dtype)
+    dy = rng.standard_normal((B, T, 2 * H) if batch_first else (T, B, 2 * H)).astype(dtype)
+    dh = rng.standard_normal((4, B, H)).astype(dtype)
+    results = {}
+    for name, model, enabled in (("compiled", scan, True), ("log-space", scan, False),
+                                 ("loop", loop, False)):  # fmt: skip
+        with fast.flags(enabled=enabled):
+            model.zero_grad()
+            y, h_n = model(x, h0, lengths=lengths)
+            if name == "compiled":
+                assert model._cache[0][0][0].a is not None  # it took the compiled recurrence
+            dx, dh0 = model.backward(dy, dh)
+        results[name] = [y, h_n, dx, dh0, *(p.grad.copy() for p in model.parameters())]
+    for other in ("log-space", "loop"):
+        for got, want in zip(results["compiled"], results[other], strict=True):
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    assert results["compiled"][0].dtype == dtype
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_gradcheck_on_the_compiled_recurrence(kind):
+    from rnnkit.nn import fast
+
+    if not fast.AVAILABLE:
+        pytest.skip("needs numba (the fast extra)")
+    m = make(kind, num_layers=2, bidirectional=True)
+    rng = np.random.default_rng(12)
+    x, h0 = rng.standard_normal((T, B, I)), rng.standard_normal((4, B, H))
+    with fast.flags(enabled=True):
+        assert gradcheck(m, (x, h0), {"lengths": LENGTHS}, max_checks=30).max_error < 1e-5

@@ -654,7 +654,7 @@ class _ScanRun:
     ``acts`` (T, B, G*H) the gate values, ``log_a`` (T, B, H) the recurrence's log
     coefficients (0 at padded steps)."""
 
-    __slots__ = ("X", "states", "acts", "log_a", "mask", "rev")
+    __slots__ = ("X", "states", "acts", "log_a", "mask", "rev", "a")
 
 
 class MinRNNBase(RNNBase):
@@ -696,7 +696,12 @@ class MinRNNBase(RNNBase):
             log_a, b = log_a * mask, b * mask
         run = _ScanRun()
         run.X, run.acts, run.log_a, run.mask = X, acts, log_a, mask
-        run.states = (linear_scan(log_a, b, state0[0]),)  # ((T+1, B, H),)
+        kernels = registry.scan_kernels()  # the compiled recurrence, when the fast path is on
+        run.a = None if kernels is None else np.exp(log_a).astype(b.dtype, copy=False)
+        if kernels is None:
+            run.states = (linear_scan(log_a, b, state0[0]),)  # ((T+1, B, H),)
+        else:
+            run.states = (kernels[0](run.a, b, state0[0]),)
         return run
 
     def _backward_direction(self, run, dY, dstate, weights):
@@ -705,7 +710,10 @@ class MinRNNBase(RNNBase):
         mask = run.mask
         if mask is not None:  # padded outputs are constants
             dY = dY * mask
-        lam = linear_scan_adjoint(run.log_a, dY, dstate[0])  # (T, B, H): dL/dh_t, all of it
+        if run.a is None:  # the path the forward took
+            lam = linear_scan_adjoint(run.log_a, dY, dstate[0])  # (T, B, H): dL/dh_t, all of it
+        else:
+            lam = registry.scan_adjoint()(run.a, np.asarray(dY, dtype=run.a.dtype), dstate[0])
         Hs = run.states[0]
         # the cell's step backward is element-wise: all T steps in one call
         dGx, _, _ = self.cell.backward((lam if mask is None else lam * mask,), (run.acts, Hs[:-1]))

@@ -8,6 +8,8 @@ imports it, so it is always there), fills this module in:
 * :func:`register` ``(cell_class, forward, backward)``: the whole-direction
   drivers of one cell class (contract in :mod:`rnnkit.nn.fast`), found by the
   exact class, so a subclass with other math runs the reference loop;
+* :func:`register_scan` ``(forward, adjoint)``: the compiled linear recurrence
+  of the minimal cells;
 * :func:`install` ``(path)``: the fast path itself, which answers three
   questions the layers ask: whether it is on (``path.ENABLED``), the BLAS
   thread region of a layer call (``path.small_work_threads``) and the large
@@ -25,12 +27,33 @@ from collections.abc import Callable
 import numpy as np
 
 _DRIVERS: dict[type, tuple[Callable, Callable]] = {}  # cell class -> (forward, backward)
+_SCAN: tuple[Callable, Callable] | None = None  # the linear recurrence and its adjoint
 _path = None  # the fast path's module, once it installed itself
 
 
 def register(cell_class: type, forward: Callable, backward: Callable) -> None:
     """Make ``forward`` / ``backward`` the compiled drivers of layers built on ``cell_class``."""
     _DRIVERS[cell_class] = (forward, backward)
+
+
+def register_scan(forward: Callable, adjoint: Callable) -> None:
+    """Make ``forward(a, b, h0) -> states`` and ``adjoint(a, dY, dh_n) -> λ`` the compiled
+    linear recurrence of the minimal cells (:mod:`rnnkit.nn.fast.scan`; the reference is
+    :mod:`rnnkit.nn.scan`, which takes ``log a``)."""
+    global _SCAN
+    _SCAN = (forward, adjoint)
+
+
+def scan_kernels() -> tuple[Callable, Callable] | None:
+    """The compiled linear recurrence ``(forward, adjoint)`` when the fast path is on and has
+    them, else None (then the layer runs the log-space scan)."""
+    return _SCAN if enabled() else None
+
+
+def scan_adjoint() -> Callable:
+    """The compiled recurrence's adjoint (a run that took the compiled forward remembers it,
+    so this does not look at the switch)."""
+    return _SCAN[1]
 
 
 def drivers(cell_class: type) -> tuple[Callable, Callable] | None:

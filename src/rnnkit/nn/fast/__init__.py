@@ -125,6 +125,7 @@ from .rnn import (
     rnn_tanh_backward_step,
     rnn_tanh_forward,
 )
+from .scan import linear_recurrence, linear_recurrence_adjoint  # registers the scan
 from .threads import (
     PARALLEL_MIN_MACS,
     SMALL_MATMUL_MACS,
@@ -172,6 +173,7 @@ __all__ = [
     "ln_lstm_backward", "ln_lstm_forward", "ln_lstm_loop_backward", "ln_lstm_loop_forward",
     "ln_lstm_rows_backward", "ln_lstm_rows_forward", "lstm_backward",
     "lstm_backward_step", "lstm_forward", "lstm_hidden_step", "lstm_loop_backward",
+    "linear_recurrence", "linear_recurrence_adjoint",
     "lstm_loop_forward", "lstm_state_step", "masked_update", "rnn_loop_backward",
     "rnn_loop_forward", "rnn_relu_backward", "rnn_relu_backward_step", "rnn_relu_forward",
     "rnn_tanh_backward", "rnn_tanh_backward_step", "rnn_tanh_forward",
