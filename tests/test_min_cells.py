@@ -271,3 +271,22 @@ def test_gradcheck_on_the_compiled_recurrence(kind):
     x, h0 = rng.standard_normal((T, B, I)), rng.standard_normal((4, B, H))
     with fast.flags(enabled=True):
         assert gradcheck(m, (x, h0), {"lengths": LENGTHS}, max_checks=30).max_error < 1e-5
+
+
+def test_the_compiled_min_lstm_divides_by_no_underflowed_gates():
+    """f_pre = i_pre = -200: in float32 both gates round to 0, f / (f + i) would be 0/0; the
+    compiled coefficients take the log-space form there, as the reference does."""
+    from rnnkit.nn import fast
+
+    if not fast.AVAILABLE:
+        pytest.skip("needs numba (the fast extra)")
+    m = make("min_lstm", dtype=np.float32)
+    m.bias_ih_l0.data[: 2 * H] = -200.0
+    m.bias_ih_l0.data[:H] -= np.arange(H, dtype=np.float32)  # log(i/f) = 0, 1, 2, ...
+    x = np.random.default_rng(13).standard_normal((T, B, I)).astype(np.float32) * 0.01
+    outs = []
+    for enabled in (True, False):
+        with fast.flags(enabled=enabled):
+            outs.append(m(x)[0])
+    assert np.all(np.isfinite(outs[0]))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)

@@ -651,10 +651,11 @@ class GRU(RNNBase):
 
 class _ScanRun:
     """What the scan path remembers of one (layer, direction): ``states`` ((T+1, B, H),),
-    ``acts`` (T, B, G*H) the gate values, ``log_a`` (T, B, H) the recurrence's log
-    coefficients (0 at padded steps)."""
+    ``acts`` (T, B, G*H) the gate values, and the recurrence's coefficients: ``log_a``
+    (T, B, H) on the log-space scan (0 at padded steps), or ``a`` with the compiled
+    ``kernels`` (:class:`~rnnkit.nn.registry.ScanKernels`) that computed them."""
 
-    __slots__ = ("X", "states", "acts", "log_a", "mask", "rev", "a")
+    __slots__ = ("X", "states", "acts", "log_a", "mask", "rev", "a", "kernels")
 
 
 class MinRNNBase(RNNBase):
@@ -683,7 +684,7 @@ class MinRNNBase(RNNBase):
         return super().extra_repr() + ("" if self.scan else ", scan=False")
 
     def _run_direction(self, X, state0, weights, mask, ws):
-        if not self.scan:  # the reference loop (the fast path registers no minimal cell)
+        if not self.scan:  # the reference loop (the fast path has scan kernels only)
             return super()._run_direction(X, state0, weights, mask, ws)
         X = np.ascontiguousarray(X)
         T, B, _ = X.shape
@@ -691,17 +692,18 @@ class MinRNNBase(RNNBase):
         Gx = (X.reshape(T * B, -1) @ W_ih.data.T).reshape(T, B, -1)  # (T, B, G*H)
         if b_ih is not None:
             Gx += b_ih.data
+        run = _ScanRun()
+        run.X, run.mask = X, mask
+        run.kernels = kernels = registry.scan_kernels(self.cell)  # compiled, when the path is on
+        if kernels is not None:
+            run.a, b, run.acts = kernels.coefficients(Gx, mask)
+            run.states = (kernels.recurrence(run.a, b, state0[0]),)  # ((T+1, B, H),)
+            return run
         log_a, b, acts = self.cell.coefficients(Gx)  # (T, B, H), (T, B, H), (T, B, G*H)
         if mask is not None:  # padded steps: a = 1, b = 0
             log_a, b = log_a * mask, b * mask
-        run = _ScanRun()
-        run.X, run.acts, run.log_a, run.mask = X, acts, log_a, mask
-        kernels = registry.scan_kernels()  # the compiled recurrence, when the fast path is on
-        run.a = None if kernels is None else np.exp(log_a).astype(b.dtype, copy=False)
-        if kernels is None:
-            run.states = (linear_scan(log_a, b, state0[0]),)  # ((T+1, B, H),)
-        else:
-            run.states = (kernels[0](run.a, b, state0[0]),)
+        run.acts, run.log_a = acts, log_a
+        run.states = (linear_scan(log_a, b, state0[0]),)  # ((T+1, B, H),)
         return run
 
     def _backward_direction(self, run, dY, dstate, weights):
@@ -710,11 +712,13 @@ class MinRNNBase(RNNBase):
         mask = run.mask
         if mask is not None:  # padded outputs are constants
             dY = dY * mask
-        if run.a is None:  # the path the forward took
-            lam = linear_scan_adjoint(run.log_a, dY, dstate[0])  # (T, B, H): dL/dh_t, all of it
-        else:
-            lam = registry.scan_adjoint()(run.a, np.asarray(dY, dtype=run.a.dtype), dstate[0])
         Hs = run.states[0]
+        if run.kernels is not None:  # the compiled path, as the forward took it
+            lam = run.kernels.adjoint(run.a, dY, dstate[0])  # (T, B, H): dL/dh_t, all of it
+            dGx = run.kernels.backward(lam if mask is None else lam * mask, run.acts, Hs[:-1])
+            dh0 = run.a[0] * lam[0]  # (B, H)
+            return self._weight_gradients(run, dGx, None, None, weights), (dh0,)
+        lam = linear_scan_adjoint(run.log_a, dY, dstate[0])  # (T, B, H): dL/dh_t, all of it
         # the cell's step backward is element-wise: all T steps in one call
         dGx, _, _ = self.cell.backward((lam if mask is None else lam * mask,), (run.acts, Hs[:-1]))
         dh0 = np.exp(run.log_a[0]) * lam[0]  # (B, H)

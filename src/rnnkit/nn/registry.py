@@ -8,8 +8,8 @@ imports it, so it is always there), fills this module in:
 * :func:`register` ``(cell_class, forward, backward)``: the whole-direction
   drivers of one cell class (contract in :mod:`rnnkit.nn.fast`), found by the
   exact class, so a subclass with other math runs the reference loop;
-* :func:`register_scan` ``(forward, adjoint)``: the compiled linear recurrence
-  of the minimal cells;
+* :func:`register_scan` ``(cell_class, kernels)``: the compiled scan path of a
+  minimal cell (:class:`ScanKernels`);
 * :func:`install` ``(path)``: the fast path itself, which answers three
   questions the layers ask: whether it is on (``path.ENABLED``), the BLAS
   thread region of a layer call (``path.small_work_threads``) and the large
@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 _DRIVERS: dict[type, tuple[Callable, Callable]] = {}  # cell class -> (forward, backward)
-_SCAN: tuple[Callable, Callable] | None = None  # the linear recurrence and its adjoint
+_SCAN: dict[type, ScanKernels] = {}  # minimal cell class -> its compiled scan kernels
 _path = None  # the fast path's module, once it installed itself
 
 
@@ -36,24 +37,30 @@ def register(cell_class: type, forward: Callable, backward: Callable) -> None:
     _DRIVERS[cell_class] = (forward, backward)
 
 
-def register_scan(forward: Callable, adjoint: Callable) -> None:
-    """Make ``forward(a, b, h0) -> states`` and ``adjoint(a, dY, dh_n) -> λ`` the compiled
-    linear recurrence of the minimal cells (:mod:`rnnkit.nn.fast.scan`; the reference is
-    :mod:`rnnkit.nn.scan`, which takes ``log a``)."""
-    global _SCAN
-    _SCAN = (forward, adjoint)
+class ScanKernels(NamedTuple):
+    """The compiled scan path of one minimal cell class (:mod:`rnnkit.nn.fast.min_cells`):
+
+    * ``coefficients(Gx, mask) -> (a, b, acts)``: ``h_t = a_t h_{t-1} + b_t`` from the gate
+      pre-activations (T, B, G*H), padded steps ``a = 1``, ``b = 0``;
+    * ``backward(dh, acts, h_prev) -> dGx``: the gate pre-activation gradients;
+    * ``recurrence(a, b, h0) -> states`` (T+1, B, H) and ``adjoint(a, dY, dh_n) -> λ``."""
+
+    coefficients: Callable
+    backward: Callable
+    recurrence: Callable
+    adjoint: Callable
 
 
-def scan_kernels() -> tuple[Callable, Callable] | None:
-    """The compiled linear recurrence ``(forward, adjoint)`` when the fast path is on and has
-    them, else None (then the layer runs the log-space scan)."""
-    return _SCAN if enabled() else None
+def register_scan(cell_class: type, kernels: ScanKernels) -> None:
+    """Make ``kernels`` the compiled scan path of layers built on ``cell_class`` (the
+    reference is the log-space scan of :mod:`rnnkit.nn.scan`)."""
+    _SCAN[cell_class] = kernels
 
 
-def scan_adjoint() -> Callable:
-    """The compiled recurrence's adjoint (a run that took the compiled forward remembers it,
-    so this does not look at the switch)."""
-    return _SCAN[1]
+def scan_kernels(cell) -> ScanKernels | None:
+    """The compiled scan path of ``cell``'s class when the fast path is on and has one, else
+    None (then the layer runs the log-space scan). A run remembers what it took."""
+    return _SCAN.get(type(cell)) if enabled() else None
 
 
 def drivers(cell_class: type) -> tuple[Callable, Callable] | None:

@@ -114,6 +114,7 @@ from .lstm import (
     lstm_loop_forward,
     lstm_state_step,
 )
+from .min_cells import linear_recurrence, linear_recurrence_adjoint  # registers the scan
 from .rnn import (
     masked_update,
     rnn_loop_backward,
@@ -125,7 +126,6 @@ from .rnn import (
     rnn_tanh_backward_step,
     rnn_tanh_forward,
 )
-from .scan import linear_recurrence, linear_recurrence_adjoint  # registers the scan
 from .threads import (
     PARALLEL_MIN_MACS,
     SMALL_MATMUL_MACS,
