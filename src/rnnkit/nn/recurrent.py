@@ -398,23 +398,28 @@ class RNNBase(Module):
 
     def _reference_forward(self, X, state0, W_ih, W_hh, b_ih, b_hh, mask) -> _Direction:
         """The readable time loop: one ``cell.forward`` per step."""
-        cell = self.cell
         T, B, _ = X.shape
         Gx = (X.reshape(T * B, -1) @ W_ih.T).reshape(T, B, -1)  # (T, B, G*H): all steps at once
         if b_ih is not None:
             Gx += b_ih
+        return self._time_loop(_Direction(), X, Gx, state0, mask, (W_hh, b_hh))
+
+    def _time_loop(self, run, X, Gx, state0, mask, step_args: tuple):
+        """``run`` filled with the states (T+1, B, H) and caches of ``cell.forward(Gx[t],
+        state, *step_args)`` for t = 0..T-1 (masked steps keep the state)."""
+        cell = self.cell
+        T, B = Gx.shape[:2]
         S = np.empty((cell.state_arity, T + 1, B, self.hidden_size), dtype=self.dtype)
         S[:, 0] = state0  # S[:, t+1]: the state after step t
         caches = []
         for t in range(T):
             prev = tuple(S[:, t])
-            state, cache = cell.forward(Gx[t], prev, W_hh, b_hh)
+            state, cache = cell.forward(Gx[t], prev, *step_args)
             if mask is not None:  # a finished sequence keeps its state
                 m = mask[t]
                 state = [p + m * (s - p) for s, p in zip(state, prev, strict=True)]
             S[:, t + 1] = state
             caches.append(cache)
-        run = _Direction()
         run.X, run.states, run.caches, run.mask = X, tuple(S), caches, mask
         return run
 
@@ -836,19 +841,7 @@ class LayerNormLSTM(RNNBase):
         Gx = g_ih * n_x
         if b_ih is not None:
             Gx += b_ih
-        S = np.empty((cell.state_arity, T + 1, B, self.hidden_size), dtype=self.dtype)
-        S[:, 0] = state0  # S[:, t+1]: the state after step t
-        caches = []
-        for t in range(T):
-            prev = tuple(S[:, t])
-            state, cache = cell.forward(Gx[t], prev, W_hh, b_hh, step_norm)
-            if mask is not None:  # a finished sequence keeps its state
-                m = mask[t]
-                state = [p + m * (s - p) for s, p in zip(state, prev, strict=True)]
-            S[:, t + 1] = state
-            caches.append(cache)
-        run = _NormDirection()
-        run.X, run.states, run.caches, run.mask = X, tuple(S), caches, mask
+        run = self._time_loop(_NormDirection(), X, Gx, state0, mask, (W_hh, b_hh, step_norm))
         run.n_x, run.inv_x = n_x, inv_x
         return run
 
