@@ -190,3 +190,26 @@ def test_bench_script_runs_rnnkit_worker(tmp_path, capsys):
     assert bench.main([str(corpus), "--only", "rnnkit", "--min-count", "1", "--dim", "8"]) == 0
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["library"] == "rnnkit" and row["words"] == 50 * 12
+
+
+def test_word2vec_is_an_application_saved_and_loaded_like_the_others(tmp_path):
+    """Word2Vec goes through the shared lifecycle: fit into a run, load the run back (its
+    vectors, vocabulary and settings), save a model file, and a newer config is refused."""
+    from rnnkit.embed import Word2Vec
+    from rnnkit.training import CheckpointError, load_checkpoint, save_checkpoint
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c d a b c d a c\n" * 20)
+    w2v = Word2Vec(dim=8, min_count=1, window=2, negative=2)
+    w2v.fit([corpus], out=tmp_path / "run", epochs=2, progress=False, seed=3)
+    again = Word2Vec.load(tmp_path / "run", which="latest")
+    assert again.vocab.words == w2v.vocab.words and again.settings == w2v.settings
+    np.testing.assert_array_equal(again.vectors().vectors, w2v.vectors().vectors)
+    again.save(tmp_path / "model.npz")
+    np.testing.assert_array_equal(Word2Vec.load(tmp_path / "model.npz").network.W_in.data,
+                                  w2v.network.W_in.data)  # fmt: skip
+    tree = load_checkpoint(tmp_path / "model.npz")
+    tree["config"]["version"] = 99
+    save_checkpoint(tmp_path / "newer.npz", tree)
+    with pytest.raises(CheckpointError, match="newer than this rnnkit reads"):
+        Word2Vec.load(tmp_path / "newer.npz")

@@ -17,18 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from ..nn import skip_init
 from ..text.readers import DataError
 from ..training import (
     CheckpointError,
-    RunDir,
     StopRule,
     TrainResult,
-    fit_run,
     load_checkpoint,
     resolve_checkpoint,
 )
-from ..training.lifecycle import check_config_version, sha256_text
-from ..training.options import build_trainer, settings_from, stop_rule_for
+from ..training.application import Application
+from ..training.lifecycle import FitStart, sha256_text
+from ..training.options import stop_rule_for
 from ..training.settings import count, from_dict, option
 from .model import EmbedConfig, WordVectors, WordVocab, count_words, encode_lines, read_lines
 from .train import DEFAULT_STOP, EmbedSettings, EmbedTask, LinearDecay, schedule_steps
@@ -37,86 +37,134 @@ APP = "embed"
 CONFIG_VERSION = 1
 
 
-def train(
-    texts: Sequence[str | os.PathLike] = (),
-    *,
-    out: str | os.PathLike | None = None,
-    resume: bool = False,
-    force: bool = False,
-    epochs: float | None = None,
-    steps: int | None = None,
-    minutes: float | None = None,
-    progress: bool = True,
-    encoding: str = "utf-8",
-    **options: Any,
-) -> tuple[TrainResult, KeyedVectors]:
-    """Train word vectors on the text files ``texts`` (or continue the run ``out``).
+class Word2Vec(Application):
+    """Word vectors as an application (docs/shape.md): the model ``config``
+    (:class:`~rnnkit.embed.model.EmbedConfig`, fixed at construction:
+    ``Word2Vec(dim=100, window=5)``), the training ``settings``
+    (:class:`~rnnkit.embed.train.EmbedSettings`), the vocabulary built from the text,
+    the network ``.network`` (:class:`~rnnkit.embed.model.WordVectors`) and the task
+    the shared trainer runs (:class:`~rnnkit.embed.train.EmbedTask`). :meth:`vectors`
+    gives the trained vectors; ``Word2Vec.load(run)`` reads a run back."""
 
-    ``options``: :class:`~rnnkit.embed.model.EmbedConfig` and
-    :class:`~rnnkit.embed.train.EmbedSettings` fields. The stop rule (default 5
-    epochs) also sets the length of the learning rate's linear decay (its epochs or
-    steps; ``minutes`` alone is refused for a new run). With ``resume=True`` the run's
-    saved config, settings and decay are used and the text files (``texts``, else the
-    ones the run names) are checked by sha256. Returns the result and the vectors.
-    """
-    config_keys = {k: options.pop(k) for k in list(options) if k in _names(EmbedConfig)}
-    config = replace(EmbedConfig(), **config_keys)
-    given = settings_from(EmbedSettings, options)
-    stop = StopRule(epochs, steps, minutes)
-    stop.validate()
-    made: dict[str, Any] = {}
+    app, what, config_version = APP, "word-vector", CONFIG_VERSION
+    settings_class, default_stop = EmbedSettings, DEFAULT_STOP
 
-    def make_trainer(checkpoint: dict | None):
+    def __init__(self, config: EmbedConfig | None = None, **config_fields: Any):
+        self.config = replace(config or EmbedConfig(), **config_fields)
+        self.settings = EmbedSettings()
+        self.vocab: WordVocab | None = None
+        self.network: WordVectors | None = None
+        self.data: dict[str, Any] = {}  # the text files trained on, and their sha256
+        self.decay_steps: int | None = None  # the steps of the learning rate's linear decay
+
+    def fit(
+        self,
+        texts: Sequence[str | os.PathLike] = (),
+        *,
+        out: str | os.PathLike | None = None,
+        resume: bool = False,
+        force: bool = False,
+        lock: bool = True,
+        epochs: float | None = None,
+        steps: int | None = None,
+        minutes: float | None = None,
+        progress: bool = True,
+        encoding: str = "utf-8",
+        **settings: Any,
+    ) -> TrainResult:
+        """Train on the text files ``texts`` (or continue the run ``out``: its config,
+        settings and decay; ``texts``, else the files the run names, checked by sha256).
+        The run's keywords are every application's (:mod:`rnnkit.training.application`);
+        the stop rule (default 5 epochs) also sets the length of the learning rate's
+        linear decay (its epochs or steps: ``minutes`` alone is refused for a new run).
+        Other keywords are :class:`~rnnkit.embed.train.EmbedSettings` fields."""
+        stop = StopRule(epochs, steps, minutes)
+        return self.fit_lifecycle(
+            (list(texts), encoding, stop), out=out, resume=resume, force=force, lock=lock,
+            stop=stop, engine="numpy", settings=settings, progress=progress,
+        )  # fmt: skip
+
+    def prepare(self, checkpoint: dict | None, settings: EmbedSettings, data, out):
+        """Become the new run (vocabulary, network and the decay from the text files of
+        ``data = (texts, encoding, stop)``) or the run saved in ``checkpoint`` (its files
+        checked by sha256); returns the encoded corpus ``(ids, sentences)``."""
+        texts, encoding, stop = data
         if checkpoint is None:
-            config.validate()
-            given.validate()
+            self.config.validate()
+            settings.validate()
             if not texts:
                 raise ValueError("give the text files to train on")
             rule = stop_rule_for(stop, DEFAULT_STOP)
             schedule_steps(rule, 1)  # refuses a rule without epochs or steps, before reading
             paths = [os.fspath(p) for p in texts]
             lines = read_lines(paths, encoding)
-            vocab = WordVocab.build(count_words(lines, config.tokenizer), config.min_count,
-                                    config.max_vocab)  # fmt: skip
+            vocab = WordVocab.build(count_words(lines, self.config.tokenizer),
+                                    self.config.min_count, self.config.max_vocab)  # fmt: skip
             if len(vocab) == 0:
-                raise DataError(f"no word occurs min_count={config.min_count} times in "
+                raise DataError(f"no word occurs min_count={self.config.min_count} times in "
                                 f"{', '.join(paths)}")  # fmt: skip
-            run_config, settings = config, given
-            network = WordVectors(len(vocab), config.dim, seed=given.seed)
-            ids, sentences = encode_lines(lines, config.tokenizer, vocab)
-            batches = -(-len(ids) // settings.chunk_words)
-            decay = schedule_steps(rule, batches)
-            data = {"paths": [os.path.abspath(p) for p in paths], "encoding": encoding,
-                    "sha256": _fingerprint(paths)}  # fmt: skip
-        else:
-            saved = checkpoint["config"]
-            check_config_version(saved, CONFIG_VERSION, Path(out) / RunDir.LATEST, APP)
-            run_config = from_dict(EmbedConfig, saved["model"])
-            settings = EmbedSettings.from_dict(saved["train"])
-            vocab = WordVocab.from_dict(saved["vocab"])
-            data, decay = saved["data"], int(saved["schedule_steps"])
-            paths = [os.fspath(p) for p in texts] or list(data["paths"])
-            if _fingerprint(paths) != data["sha256"]:
-                raise DataError(f"{', '.join(paths)}: not the text this run was trained on "
-                                "(sha256 differs)")  # fmt: skip
-            lines = read_lines(paths, data.get("encoding", encoding))
-            ids, sentences = encode_lines(lines, run_config.tokenizer, vocab)
-            network = WordVectors(len(vocab), run_config.dim, seed=settings.seed)
-            rule = stop_rule_for(stop, DEFAULT_STOP, checkpoint)
-        schedule = LinearDecay(settings.lr, settings.lr_min, decay)
-        task = EmbedTask(network, vocab, run_config, settings, ids, sentences, schedule)
-        app_config = {"version": CONFIG_VERSION, "model": _asdict(run_config),
-                      "train": settings.to_dict(), "vocab": vocab.to_dict(), "data": data,
-                      "schedule_steps": decay}  # fmt: skip
-        trainer = build_trainer(task, network, settings, rule, app=APP, app_config=app_config,
-                                monitor="train_loss", mode="min", monitored=False,
-                                progress=progress, plot=True)  # fmt: skip
-        trainer.lr_schedule = schedule  # the linear decay, logged as the trainer's lr
-        made.update(network=network, vocab=vocab)
-        return trainer
+            ids, sentences = encode_lines(lines, self.config.tokenizer, vocab)
+            self.settings, self.vocab = settings, vocab
+            self.network = WordVectors(len(vocab), self.config.dim, seed=settings.seed)
+            self.decay_steps = schedule_steps(rule, -(-len(ids) // settings.chunk_words))
+            self.data = {"paths": [os.path.abspath(p) for p in paths], "encoding": encoding,
+                         "sha256": _fingerprint(paths)}  # fmt: skip
+            return ids, sentences
+        run = self.restored(checkpoint, out)
+        paths = [os.fspath(p) for p in texts] or list(run.data["paths"])
+        if _fingerprint(paths) != run.data["sha256"]:
+            raise DataError(f"{', '.join(paths)}: not the text this run was trained on "
+                            "(sha256 differs)")  # fmt: skip
+        lines = read_lines(paths, run.data.get("encoding", encoding))
+        vars(self).update(vars(run))  # the run's config, settings, vocabulary, network, decay
+        return encode_lines(lines, self.config.tokenizer, self.vocab)
 
-    result = fit_run(out, make_trainer, app=APP, resume=resume, force=force)
-    return result, KeyedVectors(made["vocab"].words, made["network"].W_in.data.copy())
+    def build(self, prepared, start: FitStart) -> tuple[WordVectors, EmbedTask]:
+        """The network and the task: one chunk of the corpus a step (NumPy engine only)."""
+        ids, sentences = prepared
+        self._schedule = LinearDecay(self.settings.lr, self.settings.lr_min, self.decay_steps)
+        return self.network, EmbedTask(self.network, self.vocab, self.config, self.settings,
+                                       ids, sentences, self._schedule)  # fmt: skip
+
+    def trainer_hooks(self, prepared, start: FitStart) -> dict[str, Any]:
+        """No validation data (the training loss is what is logged); the learning rate
+        falls linearly over the decay (word2vec's schedule, not the shared one)."""
+        return {"monitor": "train_loss", "mode": "min", "monitored": False,
+                "lr_schedule": self._schedule}  # fmt: skip
+
+    def app_config(self) -> dict:
+        """The checkpoint's JSON: config, settings, vocabulary (with counts), data, decay."""
+        return {"version": CONFIG_VERSION, "model": _asdict(self.config),
+                "train": self.settings.to_dict(), "vocab": self.vocab.to_dict(),
+                "data": self.data, "schedule_steps": self.decay_steps}  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config: dict, weights: dict | None = None, path="checkpoint"):
+        """The model of a checkpoint's JSON (:meth:`app_config`), its network built
+        (without a random draw when ``weights`` replace it)."""
+        w2v = cls(from_dict(EmbedConfig, config["model"]))
+        w2v.settings = EmbedSettings.from_dict(config["train"])
+        w2v.vocab = WordVocab.from_dict(config["vocab"])
+        w2v.data, w2v.decay_steps = dict(config["data"]), int(config["schedule_steps"])
+        with skip_init():
+            w2v.network = WordVectors(len(w2v.vocab), w2v.config.dim, seed=w2v.settings.seed)
+        return w2v
+
+    def vectors(self) -> KeyedVectors:
+        """The trained input vectors ``W_in`` by word (a copy)."""
+        self._require_model()
+        return KeyedVectors(self.vocab.words, self.network.W_in.data.copy())
+
+
+def train(texts: Sequence[str | os.PathLike] = (), **keywords: Any,
+          ) -> tuple[TrainResult, KeyedVectors]:  # fmt: skip
+    """Train word vectors: ``Word2Vec(**config).fit(texts, **rest)``, where ``keywords``
+    holding :class:`~rnnkit.embed.model.EmbedConfig` fields make the model and the rest
+    go to :meth:`Word2Vec.fit`. Returns the result and the vectors."""
+    config = {k: keywords.pop(k) for k in list(keywords) if k in _names(EmbedConfig)}
+    w2v = Word2Vec(**config)
+    result = w2v.fit(texts, **keywords)
+    return result, w2v.vectors()
 
 
 def _names(cls) -> set[str]:

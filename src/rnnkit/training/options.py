@@ -235,11 +235,13 @@ def build_trainer(
     on_eval: Callable | None = None,
     on_restore: Callable | None = None,
     processes: Any = None,
+    lr_schedule: Callable | None = None,
 ):
     """The :class:`~rnnkit.training.Trainer` an application's ``fit`` runs: everything the
     trainer does comes from ``options`` (and the stop rule); the application gives its
     task, its network and what it monitors (``monitored=False``: no validation data, so
-    no early stopping)."""
+    no early stopping), and may replace the learning-rate schedule (``lr_schedule(step,
+    epoch)``; default ``options.lr_at``)."""
     from .trainer import Trainer, TrainerConfig
 
     eval_every, log_every = options.cadence(task.batches_per_epoch())
@@ -252,6 +254,6 @@ def build_trainer(
     )  # fmt: skip
     return Trainer(
         task, model, options.make_optimizer(model.parameters()), None, config,
-        app=app, app_config=app_config, lr_schedule=options.lr_at, on_eval=on_eval,
+        app=app, app_config=app_config, lr_schedule=lr_schedule or options.lr_at, on_eval=on_eval,
         on_restore=on_restore, processes=processes,
     )  # fmt: skip
