@@ -390,7 +390,9 @@ class SentimentClassifier(Application, _Predictor):
         if checkpoint is None:
             settings.validate(distilling=teacher is not None)
             if unlabeled and not settings.pretrain:
-                raise ValueError("unlabeled text is read by the pretraining only: add pretrain")
+                raise ValueError(
+                    "unlabeled text is read only by the pretraining: add pretrain (--pretrain)"
+                )
             if settings.pretrain and unlabeled:
                 fingerprint["unlabeled_sha256"] = sha256_examples(unlabeled)
                 fingerprint["unlabeled_texts"] = len(unlabeled)
