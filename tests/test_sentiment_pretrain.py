@@ -182,18 +182,30 @@ def test_an_interruption_in_either_phase_resumes_exactly(tmp_path, monkeypatch, 
     assert steps[0] == steps[1]  # the replayed steps are logged once
 
 
-def test_a_kill_after_pretraining_and_before_the_first_fine_tuning_checkpoint(tmp_path,
-                                                                              monkeypatch):
+@pytest.mark.parametrize("task, at, step", [
+    (LanguageModelTask, 5, 3),  # mid-pretraining: back to its checkpoint of step 3
+    (ClassificationTask, 1, 8),  # after pretraining, before fine-tuning's first checkpoint
+    (ClassificationTask, 5, 3),  # mid-fine-tuning: back to its checkpoint of step 3
+])  # fmt: skip
+def test_a_crash_in_either_phase_resumes_from_the_last_checkpoint_exactly(
+    tmp_path, monkeypatch, task, at, step
+):
     fit(tmp_path / "straight")
+    original, calls = task.train_step, {"n": 0}
 
     def crash(self, epoch, index):
-        raise RuntimeError("killed")
+        calls["n"] += 1
+        if calls["n"] == at:
+            raise RuntimeError("killed")
+        return original(self, epoch, index)
 
-    monkeypatch.setattr(ClassificationTask, "train_step", crash)
+    monkeypatch.setattr(task, "train_step", crash)
     with pytest.raises(RuntimeError, match="killed"):
         fit(tmp_path / "split")
     monkeypatch.undo()
-    assert _final(tmp_path / "split")["config"]["phase"] == "pretrain"  # the phase's end
+    saved = _final(tmp_path / "split")
+    assert saved["trainer"]["step"] == step
+    assert (saved["config"].get("phase") == "pretrain") == (task is LanguageModelTask or at == 1)
     fit(tmp_path / "split", resume=True)
     a, b = _final(tmp_path / "straight"), _final(tmp_path / "split")
     for name in a["model"]:
@@ -232,6 +244,13 @@ def test_init_from_copies_embedding_and_recurrent_layers_and_starts_a_new_output
             np.testing.assert_allclose(start["model"][name], value, atol=1e-8, err_msg=name)
     assert start["model"]["fc.weight"].shape == (3, 12)
     assert start["config"]["data"]["init_from"] == str(tmp_path / "source")
+    # the same labels: the output layer is still new, not the source's
+    same = SentimentClassifier()
+    same.fit(TEXTS, LABELS, out=tmp_path / "same", init_from=tmp_path / "source", steps=1,
+             progress=False, plot=False, lr=1e-12, val_fraction=0.0)  # fmt: skip
+    got = load_checkpoint(tmp_path / "same" / "latest.npz")["model"]
+    assert got["fc.weight"].shape == src["fc.weight"].shape
+    assert not np.allclose(got["fc.weight"], src["fc.weight"], atol=1e-3)
     # from the language model a pretraining wrote
     lm_start = SentimentClassifier()
     lm_start.fit(TEXTS, LABELS, out=tmp_path / "from-lm", steps=1, progress=False, plot=False,
