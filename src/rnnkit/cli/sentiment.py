@@ -40,7 +40,7 @@ def add_sentiment_commands(sub) -> None:
     from ..sentiment.classifier import EvalRequest, PredictRequest
     from ..sentiment.train import DEFAULT_STOP, TrainData
     from ..text.readers import LabeledFileOptions
-    from ..training import EngineChoice
+    from ..training import EngineChoice, InitFrom
     from ..training.settings import ModelArgument
 
     add_command_group(sub, "sentiment", "text classifier: train, eval, predict",
@@ -50,11 +50,14 @@ def add_sentiment_commands(sub) -> None:
             "Train Embedding -> LSTM/GRU -> pooling -> Linear on labelled text. Evaluates on "
             "--valid (or a held-out part of --train) a few times per epoch, keeps the best "
             "validation accuracy in RUN_DIR/best.npz, stops early, and logs metrics.jsonl "
-            "and loss.png. Defaults follow docs/sentiment.md."
+            "and loss.png. With --pretrain it first trains the embedding and recurrent "
+            "layers as a language model (RUN_DIR/pretrain-metrics.jsonl, pretrained.npz), "
+            "then fine-tunes; the stop rule counts fine-tuning. Defaults follow "
+            "docs/sentiment.md."
         ), cmd_sentiment_train, (TrainData, run_options("sentiment"),
                                  ("data files", LabeledFileOptions), ("model", ModelConfig),
                                  ("text", TextConfig), ("training", TrainSettings),
-                                 stop_options(DEFAULT_STOP), EngineChoice)),  # fmt: skip
+                                 stop_options(DEFAULT_STOP), EngineChoice, InitFrom)),  # fmt: skip
         Command("eval", "accuracy, per-class precision/recall/F1, macro-F1, confusion matrix",
                 "Evaluate RUN_DIR's best checkpoint (or a .npz model) on labelled data.",
                 cmd_sentiment_eval, (ModelArgument, EvalRequest,
@@ -71,10 +74,16 @@ def add_sentiment_commands(sub) -> None:
 def cmd_sentiment_train(args) -> int:
     from ..sentiment import ModelConfig, SentimentClassifier, TextConfig, TrainSettings
     from ..sentiment.train import TrainData
-    from ..training import EngineChoice, StopRule
+    from ..training import EngineChoice, InitFrom, StopRule
 
     if args.resume:
-        _check_resume(args, ModelConfig, TextConfig, TrainSettings)
+        _check_resume(args, ModelConfig, TextConfig, TrainSettings, InitFrom)
+    init = given_options(args, InitFrom)
+    architecture = {**given_options(args, ModelConfig), **given_options(args, TextConfig)}
+    if init.get("init_from") and architecture:
+        flags = ", ".join("--" + k.replace("_", "-") for k in architecture)
+        raise UsageError(f"--init-from takes the architecture and vocabulary of its run; "
+                         f"drop {flags}")  # fmt: skip
     engine = given_options(args, EngineChoice).get("engine", "numpy")
     if engine != "torch":
         _refuse_torchrun("the NumPy engine trains in one process: add --engine torch to train "
@@ -83,13 +92,14 @@ def cmd_sentiment_train(args) -> int:
     train = _read_labeled(files.train, args)
     valid = _read_labeled(files.valid, args) if files.valid else None
     teacher = _load_models(files.teacher) if files.teacher and not args.resume else None
+    unlabeled = _read_lines(files.unlabeled) if files.unlabeled else None
     run_dir = args.out or _default_run_dir("sentiment")
     clf = SentimentClassifier(**given_options(args, ModelConfig), **given_options(args, TextConfig))
     result = clf.fit(
         train.texts, train.labels, valid.texts if valid else None, valid.labels if valid else None,
-        out=run_dir, force=args.force, resume=args.resume, teacher=teacher,
+        out=run_dir, force=args.force, resume=args.resume, teacher=teacher, unlabeled=unlabeled,
         progress=not args.quiet, **given_options(args, StopRule),
-        **given_options(args, TrainSettings), **given_options(args, EngineChoice),
+        **given_options(args, TrainSettings), **given_options(args, EngineChoice), **init,
     )  # fmt: skip
     if os.environ.get("RANK", "0") != "0":  # a torchrun process other than rank 0: it reports
         if result.reason == "interrupted":
@@ -98,16 +108,32 @@ def cmd_sentiment_train(args) -> int:
     counts = train.label_counts()
     shown = str(counts) if len(counts) <= 10 else f"in {len(counts):,} classes"
     prefix = f"read {len(train):,} training examples {shown}; "
+    if unlabeled:
+        prefix += f"{len(unlabeled):,} unlabeled texts; "
     summary = ""
     if result.best is not None:
         summary += f"; best validation accuracy {result.best:.4f} at step {result.best_step}"
     return report_training(
         result,
         run_dir,
-        resume_command(f"sentiment train --out {run_dir} --resume --train {files.train}", engine,
+        resume_command(f"sentiment train --out {run_dir} --resume --train {files.train}"
+                       + "".join(f" --unlabeled {u}" for u in files.unlabeled), engine,
                        " ..."),
         summary, f'try: rnnkit sentiment predict {run_dir} "some text"', prefix,
     )  # fmt: skip
+
+
+def _read_lines(paths) -> list[str]:
+    """The non-blank lines of each file (plain or gzip), one text each."""
+    from ..text.readers import stream_file_lines
+
+    texts = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UsageError(f"--unlabeled {path}: no such file")
+        for lines in stream_file_lines(path):
+            texts.extend(line for line in lines if line.strip())
+    return texts
 
 
 def _load_classifier(run_dir: str, ensemble_with: tuple[str, ...]):

@@ -27,13 +27,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..nn import random as nnrandom
 from ..nn import skip_init
+from ..nn.layers import Linear
 from ..text.subwords import CharNgrams
 from ..text.tokenize import Tokenizer
 from ..text.vectors import load_vectors
@@ -48,11 +50,15 @@ from ..training import (
     load_checkpoint,
 )
 from ..training.application import Application
-from ..training.lifecycle import FitStart, check_config_version, sha256_examples
+from ..training.checkpoint import CheckpointError
+from ..training.lifecycle import FitStart, check_config_version, save_model, sha256_examples
+from ..training.options import build_trainer, stop_rule_for
+from ..training.rundir import RunDir, resolve_checkpoint
 from ..training.settings import option
 from .data import TextConfig, check_training_labels, encode_texts, label_indices
 from .metrics import ClassificationReport, classification_report
 from .model import ModelConfig, TextClassifier
+from .pretrain import PHASE
 from .task import EVAL_NUMBERS, ClassificationTask, predict_logits, probabilities
 from .train import DEFAULT_STOP, TrainSettings
 
@@ -91,6 +97,7 @@ class _Prepared:
     fingerprint: dict  #: sha256 of the examples as given
     teacher: Any  #: the model to distil (a new run only), or None
     soft_targets_saved: bool  #: the checkpoint holds the distilled targets
+    unlabeled: list[str] = field(default_factory=list)  #: more text for pretraining
 
 
 class _Predictor:
@@ -280,6 +287,12 @@ class SentimentClassifier(Application, _Predictor):
         """
         try:
             check_config_version(config, CONFIG_VERSION, path, "sentiment")  # (public API)
+            if config.get(PHASE) is not None:
+                raise ValueError(
+                    "it holds the language model of a classifier's pretraining, not a "
+                    "classifier: resume that run to fine-tune it, or start a new run from "
+                    "it with init_from"
+                )
             model_config = ModelConfig.from_dict(dict(config["model"]))
             vectors, subwords = config.get("vectors") or {}, config.get("subwords")
             text = _saved_text_config(config)
@@ -334,6 +347,8 @@ class SentimentClassifier(Application, _Predictor):
         steps: int | None = None,
         minutes: float | None = None,
         teacher: _Predictor | None = None,
+        unlabeled: Sequence[str] | None = None,
+        init_from: str | os.PathLike | None = None,
         progress: bool = True,
         plot: bool = True,
         on_eval: Callable[[Trainer, dict], None] | None = None,
@@ -349,11 +364,20 @@ class SentimentClassifier(Application, _Predictor):
         (checked by sha256). Other keywords are
         :class:`~rnnkit.sentiment.train.TrainSettings` fields. ``teacher`` distils a
         trained classifier or :class:`Ensemble` into this one (see the class docstring).
+
+        ``pretrain=True`` first trains the embedding and recurrent layers as a forward
+        and a backward word-level language model on the training texts (labels unused)
+        and the ``unlabeled`` texts, then fine-tunes the classifier; both phases resume
+        exactly (see :mod:`rnnkit.sentiment.pretrain`). ``init_from``: a run (its best
+        checkpoint), a checkpoint file or a run's ``pretrained.npz`` whose architecture,
+        text settings, vocabulary, embedding and recurrent weights the new run starts
+        from; the output layer starts new, for the labels of the new data.
         """
         examples = _examples(texts, labels, valid_texts, valid_labels)
+        unlabeled = None if unlabeled is None else [str(t) for t in unlabeled]
         return self.fit_lifecycle(
-            (examples, teacher), out=out, resume=resume, force=force, lock=lock,
-            stop=StopRule(epochs, steps, minutes), engine=engine, settings=settings,
+            (examples, teacher, unlabeled, init_from), out=out, resume=resume, force=force,
+            lock=lock, stop=StopRule(epochs, steps, minutes), engine=engine, settings=settings,
             progress=progress, plot=plot, on_eval=on_eval,
         )  # fmt: skip
 
@@ -361,31 +385,155 @@ class SentimentClassifier(Application, _Predictor):
         """Become the new run (``settings``; vocabulary, labels and network from the
         examples of ``data = (examples, teacher)``) or, with a checkpoint, the run saved
         there (its data checked against the run's fingerprint)."""
-        examples, teacher = data
+        examples, teacher, unlabeled, init_from = data
         fingerprint = _fingerprint(*examples)
         if checkpoint is None:
             settings.validate(distilling=teacher is not None)
+            if unlabeled and not settings.pretrain:
+                raise ValueError(
+                    "unlabeled text is read only by the pretraining: add pretrain (--pretrain)"
+                )
+            if settings.pretrain and unlabeled:
+                fingerprint["unlabeled_sha256"] = sha256_examples(unlabeled)
+                fingerprint["unlabeled_texts"] = len(unlabeled)
+            if init_from is not None:
+                fingerprint["init_from"] = str(init_from)
         else:
-            restored = self.restored(checkpoint, out)
+            restored = self._restored_run(checkpoint, out)
             settings = restored.settings
             _check_same_data(restored.data, fingerprint, out)
+            saved = {k: v for k, v in restored.data.items() if k in _KEPT_DATA}
+            fingerprint = {**saved, **fingerprint}
+            if _phase(checkpoint) == "pretrain":  # the language model reads it again
+                _check_same_unlabeled(saved, unlabeled, out)
         texts, labels, valid_texts, valid_labels = train = examples
         if valid_texts is None:
             train = _hold_out(texts, labels, settings.val_fraction, settings.seed)
-        parts = self._fresh_parts(train[0], train[1], settings) if checkpoint is None else restored
+        if checkpoint is not None:
+            parts = restored
+        elif init_from is not None:
+            parts = self._source_parts(init_from, train[1], settings)
+        else:
+            extra = unlabeled if settings.pretrain else None
+            parts = self._fresh_parts(train[0], train[1], settings, extra)
+        if settings.pretrain:
+            from .pretrain import check_architecture
+
+            check_architecture(parts.config)
         self._take_parts(parts)
         self.settings = settings
         soft = "train_targets" in (checkpoint or {}).get("task", {})
-        return _Prepared(*train, fingerprint, teacher if checkpoint is None else None, soft)
+        return _Prepared(*train, fingerprint, teacher if checkpoint is None else None, soft,
+                         list(unlabeled or []) if settings.pretrain else [])  # fmt: skip
+
+    def _restored_run(self, checkpoint: dict, out) -> SentimentClassifier:
+        """The classifier saved in a run's checkpoint, of either phase (weights not loaded:
+        the trainer restores them)."""
+        if _phase(checkpoint) is None:
+            return self.restored(checkpoint, out)
+        path = Path(out) / RunDir.LATEST
+        check_config_version(checkpoint["config"], CONFIG_VERSION, path, self.what)
+        return type(self).from_config(_classifier_config(checkpoint["config"]), None, path)
+
+    def _source_parts(
+        self, init_from: str | os.PathLike, labels: list[str], settings: TrainSettings
+    ) -> SentimentClassifier:
+        """A new run's parts taken from the run ``init_from``: its architecture, text
+        settings, vocabulary, n-grams, embedding and recurrent weights; the output layer
+        new, for ``labels``."""
+        if self.config != ModelConfig() or self.text != TextConfig():
+            raise ValueError(
+                f"init_from takes the architecture and vocabulary of its run ({init_from}); "
+                "give no model or text settings beside it"
+            )
+        path = resolve_checkpoint(init_from, "best")
+        tree = load_checkpoint(path, app=APP)
+        check_config_version(tree["config"], CONFIG_VERSION, path, self.what)
+        try:
+            source = type(self).from_config(_classifier_config(tree["config"]), None, path)
+        except CheckpointError as exc:
+            raise ValueError(f"init_from: {exc}") from None
+        parts = SentimentClassifier(source.config, source.text)
+        parts.vocab, parts.subwords = source.vocab, source.subwords
+        parts.vectors_found = source.vectors_found
+        parts.labels = check_training_labels(labels)
+        check_seed(settings.seed)
+        nnrandom.manual_seed(settings.seed)
+        config = replace(source.network.config, num_classes=len(parts.labels))
+        parts.network = TextClassifier(config)
+        shared = {k: v for k, v in tree["model"].items()
+                  if k.split(".")[0] in ("embedding", "subword_embedding", "rnn")}  # fmt: skip
+        parts.network.load_state_dict(shared, strict=False)
+        if source.text.vectors is not None and source.text.freeze_vectors:
+            parts.network.embedding.weight.requires_grad = False
+        return parts
+
+    def make_trainer(self, prepared: _Prepared, start: FitStart, network: Any, task: Any,
+                     checkpoint: dict | None) -> Any:  # fmt: skip
+        """The run's trainer; with ``pretrain``, in the pretraining phase (a new run, or
+        a checkpoint of that phase), the pretraining trainer followed by fine-tuning's
+        (:class:`~.pretrain.PretrainThenFinetune`)."""
+        if not self.settings.pretrain or (checkpoint is not None and _phase(checkpoint) is None):
+            return super().make_trainer(prepared, start, network, task, checkpoint)
+        from .pretrain import (
+            BiLanguageModel,
+            LanguageModelTask,
+            PretrainThenFinetune,
+            lm_sequences,
+            pretrain_options,
+        )
+
+        s = self.settings
+        saved_rule = None if checkpoint is None else checkpoint["config"].get("finetune_stop")
+        saved = None if saved_rule is None else {"trainer": {"config": saved_rule}}
+        rule = stop_rule_for(start.stop, self.default_stop, saved)
+        lm = BiLanguageModel(self.network, s.pretrain_vocab)
+        encode = self._encode_words
+        lm_task = LanguageModelTask(
+            lm, lm_sequences(encode(prepared.texts + prepared.unlabeled), s.pretrain_seq_length),
+            lm_sequences(encode(prepared.valid_texts), s.pretrain_seq_length), s.batch_size,
+            s.seed,
+        )  # fmt: skip
+        lm_config = {**self.app_config(), PHASE: "pretrain", "lm": lm.describe()}
+        pretrainer = build_trainer(
+            lm_task, lm, pretrain_options(s, lm_task.batches_per_epoch()),
+            StopRule(steps=s.pretrain_steps, minutes=s.pretrain_minutes), app=APP,
+            app_config={**lm_config, "finetune_stop": asdict(rule)}, monitor="val_lm_loss",
+            mode="min", monitored=False, progress=start.shows_progress, plot=start.plot,
+        )  # fmt: skip
+
+        def pretrained(run: RunDir | None) -> None:
+            """The language model is trained: write it, start the output layer."""
+            if run is not None:
+                save_model(run.path / RunDir.PRETRAINED, APP, {**lm_config, PHASE: "pretrained"},
+                           lm)  # fmt: skip
+            nnrandom.manual_seed([s.seed, 2])  # the same after a resume: a pure function
+            fc = self.network.fc
+            fresh = Linear(fc.in_features, fc.out_features, dtype=fc.dtype)
+            fc.weight.data[...], fc.bias.data[...] = fresh.weight.data, fresh.bias.data
+            if start.shows_progress:
+                print(f"{APP}: language model pretrained ({pretrainer.step} steps); "
+                      "fine-tuning the classifier", file=sys.stderr, flush=True)  # fmt: skip
+
+        def finetune() -> Any:
+            return super(SentimentClassifier, self).make_trainer(prepared, start, network, task,
+                                                                 saved)  # fmt: skip
+
+        if start.shows_progress and checkpoint is None:
+            print(f"{APP}: pretraining a language model on {len(lm_task.train):,} pieces of "
+                  f"text ({lm.classes:,} words predicted)", file=sys.stderr)  # fmt: skip
+        return PretrainThenFinetune(pretrainer, finetune, pretrained)
 
     def _fresh_parts(
-        self, texts: list[str], labels: list[str], settings: TrainSettings
+        self, texts: list[str], labels: list[str], settings: TrainSettings,
+        extra: list[str] | None = None,
     ) -> SentimentClassifier:
-        """A copy of this classifier with vocabulary, labels, n-grams and a new network."""
+        """A copy of this classifier with vocabulary (of ``texts`` and ``extra`` texts),
+        labels, n-grams and a new network."""
         parts = SentimentClassifier(self.config, self.text)
         t = parts.text
         parts.labels = check_training_labels(labels)
-        tokens = [parts.tokenizer(x) for x in texts]
+        tokens = [parts.tokenizer(x) for x in [*texts, *(extra or [])]]
         parts.vocab = Vocab.build(tokens, min_freq=t.min_freq, max_size=t.max_vocab)
         if t.char_ngrams is not None:
             parts.subwords = CharNgrams.build(
@@ -422,6 +570,8 @@ class SentimentClassifier(Application, _Predictor):
         if train_y.ndim != 2:
             self.settings = s = replace(s, distill_weight=None)
         processes = start.processes
+        if s.pretrain and processes is not None:
+            raise ValueError("pretrain trains with the NumPy engine only for now")
         if processes is None:
             task = ClassificationTask(self.network, train_ids, train_y, valid_ids, valid_y,
                                       s.batch_size, s.seed)  # fmt: skip
@@ -507,6 +657,11 @@ class SentimentClassifier(Application, _Predictor):
             network.embedding.weight.data[PAD_ID] = 0.0
             network.embedding.weight.requires_grad = not t.freeze_vectors
         return network
+
+    def _encode_words(self, texts: Sequence[str]) -> list:
+        """The texts as ids (with n-grams), whole: the language model's reading."""
+        return encode_texts(texts, self.tokenizer, self.vocab, None, "head",
+                            self.text.unknown_backoff, self.subwords)  # fmt: skip
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         t = self.text
@@ -667,3 +822,28 @@ def _hold_out(texts: list[str], labels: list[str], fraction: float, seed: int):
         [texts[i] for i in held],
         [labels[i] for i in held],
     )
+
+
+#: what a run's data record keeps across a resume beside the fingerprint given
+_KEPT_DATA = ("init_from", "unlabeled_sha256", "unlabeled_texts")
+
+
+def _phase(checkpoint: dict | None) -> str | None:
+    """"pretrain" for a checkpoint of the pretraining phase, None for a classifier's."""
+    config = (checkpoint or {}).get("config")
+    return config.get(PHASE) if isinstance(config, dict) else None
+
+
+def _classifier_config(config: dict) -> dict:
+    """A pretraining checkpoint's config without its language-model keys: the classifier's."""
+    return {k: v for k, v in config.items() if k not in (PHASE, "lm", "finetune_stop")}
+
+
+def _check_same_unlabeled(saved: dict, unlabeled: list[str] | None, out) -> None:
+    """Resume the pretraining only on the unlabeled text it was reading."""
+    given = sha256_examples(unlabeled) if unlabeled else None
+    if saved.get("unlabeled_sha256") != given:
+        raise ValueError(
+            f"the unlabeled text differs from what the run in {out} is pretraining on; "
+            "resume with the same --unlabeled files"
+        )

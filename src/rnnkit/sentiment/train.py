@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..training import StopRule, option
 from ..training.options import TrainerOptions, default_of
-from ..training.settings import SHARE, count
+from ..training.settings import MAX_COUNT, RATE, SHARE, Bounds, count
 
 #: the stop rule of ``fit`` and ``rnnkit sentiment train`` when none is given (on resume:
 #: when none is given and the run saved none)
@@ -32,6 +32,10 @@ class TrainData:
         "with the labels (repeatable: the ensemble's mean; default: off)", metavar="RUN_DIR",
         repeatable=True,
     )
+    unlabeled: tuple[str, ...] = option(
+        (), "more text for --pretrain's language model, one text per line (gzip read "
+        "transparently; repeatable)", metavar="FILE", repeatable=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,26 @@ class TrainSettings(TrainerOptions):
         0.5, "share of the teacher's probabilities in each target, the rest is the label",
         bounds=SHARE,
     )
+    # language-model pretraining (rnnkit.sentiment.pretrain)
+    pretrain: bool = option(
+        False, "first train the embedding and recurrent layers as a word-level language "
+        "model (forward and backward) on the training texts and --unlabeled text, then "
+        "fine-tune the classifier",
+    )
+    pretrain_steps: int = option(1000, "optimizer steps of the pretraining phase",
+                                 bounds=count())  # fmt: skip
+    pretrain_minutes: float | None = option(
+        None, "wall-clock limit of the pretraining phase (default: none)", metavar="M",
+        bounds=Bounds(0, MAX_COUNT, low_open=True),
+    )  # fmt: skip
+    pretrain_vocab: int = option(
+        5000, "words the language model predicts (UNK and the most frequent; a rarer word "
+        "counts as UNK)", bounds=count(2),
+    )  # fmt: skip
+    pretrain_seq_length: int = option(64, "words per language-model sequence (texts are cut)",
+                                      bounds=count(2))  # fmt: skip
+    pretrain_lr: float | None = option(None, "learning rate of the pretraining phase "
+                                       "(default: --lr)", bounds=RATE)  # fmt: skip
     # the shared options' defaults of the classifier
     patience: int | None = default_of("patience", 8)
     evals_per_epoch: int | None = default_of("evals_per_epoch", 4)

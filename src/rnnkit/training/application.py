@@ -132,12 +132,7 @@ class Application:
         def make_trainer(checkpoint: dict | None):  # refuses before any write
             prepared = self.prepare(checkpoint, start.settings, data, out)
             network, task = self.build(prepared, start)
-            rule = stop_rule_for(start.stop, self.default_stop, checkpoint)
-            return build_trainer(
-                task, network, self.settings, rule, app=self.app, app_config=self.app_config(),
-                progress=start.shows_progress, plot=start.plot, processes=start.group,
-                **self.trainer_hooks(prepared, start),
-            )  # fmt: skip
+            return self.make_trainer(prepared, start, network, task, checkpoint)
 
         result = fit_run(out, make_trainer, app=self.app, resume=resume, force=force, lock=lock,
                          processes=start.group)  # fmt: skip
@@ -145,6 +140,19 @@ class Application:
             start.processes.close()
         self.fitted()
         return result
+
+    def make_trainer(self, prepared: Any, start: FitStart, network: Any, task: Any,
+                     checkpoint: dict | None) -> Any:  # fmt: skip
+        """The trainer :func:`~.rundir.fit_run` drives (``attach``, ``restore``, ``fit``,
+        ``use_average``): the settings' :class:`~.trainer.Trainer` with the one default-stop
+        rule and the application's hooks. An application that trains in phases (the
+        classifier's language-model pretraining) returns its own driver of several."""
+        rule = stop_rule_for(start.stop, self.default_stop, checkpoint)
+        return build_trainer(
+            task, network, self.settings, rule, app=self.app, app_config=self.app_config(),
+            progress=start.shows_progress, plot=start.plot, processes=start.group,
+            **self.trainer_hooks(prepared, start),
+        )  # fmt: skip
 
     def restored(self, checkpoint: dict, out) -> Application:
         """The application saved in a run's ``checkpoint`` (weights not loaded: the

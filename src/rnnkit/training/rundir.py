@@ -113,8 +113,15 @@ class RunDir:
     DISCARD = ".previous-run.discard"
     MANIFEST = ".rnnkit-run"
     JOURNAL = ".journal"
+    #: a phase of pretraining before the run's own training (the classifier's language
+    #: model): its log, plot and best checkpoint, and the model it ends with
+    PRETRAIN_METRICS = "pretrain-metrics.jsonl"
+    PRETRAIN_PLOT = "pretrain-loss.png"
+    PRETRAIN_BEST = "pretrain-best.npz"
+    PRETRAINED = "pretrained.npz"
     #: the files a run writes (besides its lock, manifest and set-aside directories)
-    RUN_FILES = (LATEST, BEST, METRICS, PLOT)
+    RUN_FILES = (LATEST, BEST, METRICS, PLOT,
+                 PRETRAINED, PRETRAIN_BEST, PRETRAIN_METRICS, PRETRAIN_PLOT)  # fmt: skip
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
