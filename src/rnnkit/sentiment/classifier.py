@@ -207,6 +207,15 @@ class SentimentClassifier(Application, _Predictor):
     backward (:mod:`rnnkit.sentiment.torch_engine`); under ``torchrun`` the
     processes split every batch's examples (DistributedDataParallel) and rank
     0 alone writes the run. A run of one engine resumes on the other.
+
+    Pretraining: ``fit(..., pretrain=True, unlabeled=texts)`` first trains the embedding
+    and recurrent layers as a forward and a backward word-level language model on the
+    training texts (labels unused) and the ``unlabeled`` texts, then fine-tunes the
+    classifier; both phases resume exactly (see :mod:`rnnkit.sentiment.pretrain`).
+    ``init_from``: a run (its best checkpoint), a checkpoint file or a run's
+    ``pretrained.npz`` whose architecture, text settings, vocabulary, embedding and
+    recurrent weights the new run starts from; the output layer starts new, for the
+    labels of the new data.
     """
 
     app, what, config_version = APP, "sentiment model", CONFIG_VERSION
@@ -361,17 +370,10 @@ class SentimentClassifier(Application, _Predictor):
         out. ``out``, ``resume``, ``force``, ``lock``, the stop rule, ``engine``,
         ``progress``, ``plot`` and ``on_eval`` are every application's (see
         :mod:`rnnkit.training.application`); on resume the data must be the run's
-        (checked by sha256). Other keywords are
-        :class:`~rnnkit.sentiment.train.TrainSettings` fields. ``teacher`` distils a
-        trained classifier or :class:`Ensemble` into this one (see the class docstring).
-
-        ``pretrain=True`` first trains the embedding and recurrent layers as a forward
-        and a backward word-level language model on the training texts (labels unused)
-        and the ``unlabeled`` texts, then fine-tunes the classifier; both phases resume
-        exactly (see :mod:`rnnkit.sentiment.pretrain`). ``init_from``: a run (its best
-        checkpoint), a checkpoint file or a run's ``pretrained.npz`` whose architecture,
-        text settings, vocabulary, embedding and recurrent weights the new run starts
-        from; the output layer starts new, for the labels of the new data.
+        (checked by sha256). Other keywords are :class:`~rnnkit.sentiment.train.TrainSettings`
+        fields. ``teacher`` (distillation), ``pretrain=True`` with ``unlabeled`` texts
+        (language-model pretraining) and ``init_from`` (start from another run): see the
+        class docstring.
         """
         examples = _examples(texts, labels, valid_texts, valid_labels)
         unlabeled = None if unlabeled is None else [str(t) for t in unlabeled]
