@@ -113,8 +113,10 @@ class RunDir:
     DISCARD = ".previous-run.discard"
     MANIFEST = ".rnnkit-run"
     JOURNAL = ".journal"
+    #: a large corpus encoded once, memory-mapped by the text generator (``textgen.corpus_file``)
+    CORPUS_IDS = "corpus.ids"
     #: the files a run writes (besides its lock, manifest and set-aside directories)
-    RUN_FILES = (LATEST, BEST, METRICS, PLOT)
+    RUN_FILES = (LATEST, BEST, METRICS, PLOT, CORPUS_IDS)
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -172,6 +174,12 @@ class RunDir:
     def resumable_latest(self) -> Path:
         """Where ``latest.npz`` will be once a killed ``force`` is repaired (reads only)."""
         return self._repaired(self.LATEST)
+
+    def resumable(self, name: str) -> Path:
+        """Where the run file ``name`` will be once a killed ``force`` is repaired (reads only)."""
+        if name not in self.RUN_FILES:
+            raise ValueError(f"{name!r} is not one of a run's files")
+        return self._repaired(name)
 
     # -- opening ---------------------------------------------------------------
     @classmethod
