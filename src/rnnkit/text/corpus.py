@@ -130,13 +130,6 @@ def iter_corpus(
             offset += len(raw)
 
 
-def symbol_codes(text: Text) -> np.ndarray:
-    """The code points of a ``str`` (uint32) or the byte values of ``bytes`` (uint8)."""
-    if isinstance(text, bytes):
-        return np.frombuffer(text, dtype=np.uint8)
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-
-
 @dataclass(frozen=True)
 class CorpusScan:
     """What one streaming pass over a corpus file learns (:func:`scan_corpus`): its
@@ -167,10 +160,10 @@ def scan_corpus(
     for raw, text in iter_corpus(path, encoding, utf8_hint, chunk_bytes):
         digest.update(raw)
         size += len(raw)
-        codes = symbol_codes(text)
-        length += len(codes)
-        seen.update(np.unique(codes).tolist())
-    return CorpusScan(tuple(sorted(seen)), length, digest.hexdigest(), size, encoding)
+        length += len(text)  # code points (a str) or bytes
+        seen.update(set(text))
+    symbols = seen if encoding == "bytes" else map(ord, seen)
+    return CorpusScan(tuple(sorted(symbols)), length, digest.hexdigest(), size, encoding)
 
 
 def ids_dtype(vocab_size: int) -> np.dtype:

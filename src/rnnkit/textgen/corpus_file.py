@@ -19,6 +19,7 @@ anonymous temporary file.
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 import tempfile
@@ -67,7 +68,16 @@ class CorpusIds:
             else:
                 source = self._encode()
             self._array = np.memmap(source, dtype=self.dtype, mode="r", shape=(self.length,))
+            _advise(self._array, "MADV_RANDOM")
         return self._array
+
+    def release(self) -> None:
+        """Unmap the pages read so far (they stay in the page cache, the file on disk): a
+        read brings in whole folios (2 MB on many file systems), one per stream, and
+        without this every page a stream has passed would stay in the resident set until
+        the epoch ends, growing with the corpus."""
+        if self._array is not None:
+            _advise(self._array, "MADV_DONTNEED")
 
     def _encode(self):
         """The second pass: write the ids (atomically into the run, or to a temporary
@@ -97,6 +107,18 @@ class CorpusIds:
         atomic_write(self.target, fill)
         report.done()
         return self.target
+
+
+def _advise(array: np.memmap, advice: str) -> None:
+    """``madvise`` the whole mapping of ``array`` (where the platform has it):
+    ``MADV_RANDOM`` (the ``B`` streams are read at scattered places: no readahead of
+    megabytes around each) or ``MADV_DONTNEED`` (unmap what was read)."""
+    handle = getattr(array, "_mmap", None)
+    if handle is not None and hasattr(handle, "madvise") and hasattr(mmap, advice):
+        try:
+            handle.madvise(getattr(mmap, advice))
+        except (OSError, ValueError):  # pragma: no cover - advice only
+            pass
 
 
 class _Report:
@@ -143,7 +165,9 @@ class MappedStreamBatches:
         if self._batches is None:
             ids = self.ids.array()[: self.length]
             self._batches = StreamBatches(ids, self.batch_size, self.seq_length)
-        return self._batches.chunk(index)
+        chunk = self._batches.chunk(index)  # copies (int32)
+        self.ids.release()
+        return chunk
 
 
 class MappedSlice:
@@ -157,8 +181,9 @@ class MappedSlice:
         return self.stop - self.start
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        values = np.asarray(self.ids.array()[self.start : self.stop])
-        return values.astype(dtype or np.int32)
+        values = np.asarray(self.ids.array()[self.start : self.stop]).astype(dtype or np.int32)
+        self.ids.release()
+        return values
 
 
 def ids_info(scan_length: int, vocab: CharVocab) -> dict[str, Any]:
