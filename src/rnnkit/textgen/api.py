@@ -134,7 +134,10 @@ class CharLM(Application):
         application's (see :mod:`rnnkit.training.application`); on resume the run's
         architecture, vocabulary and settings replace this object's and its corpus is
         read again from where the run found it (checked by sha256; pass ``text`` for
-        a run trained on in-memory text). ``init_from``: a run whose weights,
+        a run trained on in-memory text). A corpus file of ``corpus_file.MEMMAP_MIN_BYTES``
+        (64 MB) or more is never read whole: it is scanned in chunks, encoded into
+        ``out/corpus.ids`` and memory-mapped (see :mod:`.corpus_file`); evaluation reads at
+        most ``val_max_chars`` of the validation split. ``init_from``: a run whose weights,
         architecture and vocabulary this new run starts from (fine-tuning). Other
         keywords are :class:`~rnnkit.textgen.train.TrainSettings` fields.
         """
