@@ -294,3 +294,37 @@ def test_copied_run_directory_resumes_with_its_ids_file(tmp_path, corpus, mapped
     shutil.copytree(tmp_path / "run", tmp_path / "copy")
     (tmp_path / "copy" / RunDir.LOCK).unlink()
     assert CharLM().fit(out=tmp_path / "copy", resume=True, steps=6, progress=False).step == 6
+
+
+def test_a_bytes_corpus_is_mapped_too(tmp_path, mapped):
+    path = tmp_path / "latin1.txt"
+    data = ("na\xefve caf\xe9 d\xe9j\xe0 vu " * 150).encode("latin-1")  # not UTF-8
+    path.write_bytes(data)
+    lm = CharLM(**TINY)
+    lm.fit(path, encoding="bytes", out=tmp_path / "run", steps=2, progress=False, **FAST)
+    ids = np.fromfile(tmp_path / "run" / RunDir.CORPUS_IDS, np.uint8)
+    np.testing.assert_array_equal(ids, CharVocab.from_text(data).encode(data))
+    assert lm.vocab.encoding == "bytes" and isinstance(lm.generate(10, seed=0), bytes)
+
+
+def _mapped_rss_kb(name: str) -> int:
+    total, current = 0, ""
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+            current = head[5] if len(head) > 5 else ""
+        elif line.startswith("Rss:") and current.endswith(name):
+            total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux /proc only")
+def test_the_pages_a_chunk_read_are_unmapped_after_it(tmp_path, corpus, mapped):
+    lm = CharLM(**TINY)
+    settings = lm.settings_class(**FAST)
+    batches, val_ids = lm.prepare(None, settings, (corpus, "utf-8", None), tmp_path)
+    for i in range(len(batches)):
+        batches.chunk(i)
+        assert _mapped_rss_kb(RunDir.CORPUS_IDS) == 0, i  # resident set bounded, not the corpus
+    np.asarray(val_ids)
+    assert _mapped_rss_kb(RunDir.CORPUS_IDS) == 0
