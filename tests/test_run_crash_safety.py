@@ -26,7 +26,7 @@ from rnnkit.training import RunDir, RunDirError, checkpoint
 from rnnkit.training.checkpoint import atomic_write
 
 OLD = {"latest.npz": b"old latest", "best.npz": b"old best", "metrics.jsonl": b"old log\n",
-       "loss.png": b"old plot"}  # fmt: skip
+       "loss.png": b"old plot", "corpus.ids": b"old ids"}  # fmt: skip
 
 
 class Killed(BaseException):
@@ -94,6 +94,7 @@ def failing_start(path: Path):
     def scenario():
         run = RunDir.create(path, force=True)
         try:
+            atomic_write(run.path / RunDir.CORPUS_IDS, lambda f: f.write(b"new ids"))
             atomic_write(run.metrics, lambda f: f.write(b"new log\n"))
             atomic_write(run.plot, lambda f: f.write(b"new plot"))
             raise ValueError("diverged before the first checkpoint")
@@ -109,6 +110,7 @@ def committing_start(path: Path):
     def scenario():
         run = RunDir.create(path, force=True)
         try:
+            atomic_write(run.path / RunDir.CORPUS_IDS, lambda f: f.write(b"new ids"))
             atomic_write(run.metrics, lambda f: f.write(b"new log\n"))
             atomic_write(run.latest, lambda f: f.write(b"new latest"))
             run.commit()
@@ -127,7 +129,7 @@ def whole(path: Path, before: dict[str, bytes]) -> str:
         return "old"
     assert files["latest.npz"] == b"new latest", files
     assert files["notes.txt"] == b"the user's own file"
-    for name in ("best.npz", "metrics.jsonl", "loss.png"):  # nothing of the old run is left
+    for name in ("best.npz", "metrics.jsonl", "loss.png", "corpus.ids"):  # nothing old is left
         assert files.get(name, b"new").startswith(b"new"), (name, files)
     return "new"
 
@@ -212,7 +214,7 @@ def test_the_issue_reproduction_a_kill_right_after_the_first_move_aside(tmp_path
 
 
 # -- files that are not the run's --------------------------------------------------------
-@pytest.mark.parametrize("name", ["metrics.jsonl", "loss.png", ".latest.npz.x1.tmp",
+@pytest.mark.parametrize("name", ["metrics.jsonl", "loss.png", ".latest.npz.x1.tmp", "corpus.ids",
                                   RunDir.PREVIOUS + "/latest.npz.txt", ".rnnkit-run"])  # fmt: skip
 @pytest.mark.parametrize("force", [False, True])
 def test_a_new_run_refuses_run_names_it_did_not_create_and_leaves_them(tmp_path, name, force):
@@ -357,3 +359,47 @@ def test_two_trainers_in_one_process_on_one_run_the_second_is_refused(tmp_path, 
     records = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     evals = [r for r in records if "val_loss" in r]
     assert len(evals) == len(set(evals)) == 2  # each evaluation logged once
+
+
+def test_a_textgen_force_with_a_corpus_ids_file_killed_anywhere_leaves_one_run_whole(
+    tmp_path, monkeypatch
+):
+    """The memory-mapped corpus (``corpus.ids``, issue 26 item 5) is one of the run's files:
+    a ``--force`` killed at any file operation (the encoding's atomic write included) leaves
+    the old run with its own ids file or the new run with its own, and either resumes."""
+    from rnnkit.textgen import corpus_file
+
+    monkeypatch.setattr(corpus_file, "MEMMAP_MIN_BYTES", 0)  # every corpus file is mapped
+    monkeypatch.setattr("rnnkit.training.trainer.plot_metrics", lambda *a, **k: False)
+    old_text, new_text = tmp_path / "old.txt", tmp_path / "new.txt"
+    old_text.write_text(TEXT)
+    new_text.write_text(TEXT.upper() + " ÄÖÜ ✓" * 20)
+    template = tmp_path / "template"
+    CharLM(**TINY).fit(old_text, out=template, steps=2, **LM)
+    before = {k: v for k, v in tree(template).items() if k != RunDir.LOCK}
+    assert RunDir.CORPUS_IDS in before
+
+    def force(run: Path):
+        return lambda: CharLM(**TINY).fit(new_text, out=run, force=True, steps=2, **LM)
+
+    reference = tmp_path / "reference"
+    shutil.copytree(template, reference)
+    n = count_operations(force(reference))
+    new_ids = (reference / RunDir.CORPUS_IDS).read_bytes()
+    assert new_ids != before[RunDir.CORPUS_IDS]
+    outcomes = set()
+    for k in range(1, n + 1):
+        run = tmp_path / f"k{k}"
+        shutil.copytree(template, run)
+        assert kill_at(k, force(run)), k
+        RunDir.create(run, resume=True).close()  # the next start repairs what the kill left
+        files = {k: v for k, v in tree(run).items() if k != RunDir.LOCK}
+        assert not (run / RunDir.PREVIOUS).exists()
+        if files == before:
+            outcomes.add("old")
+        else:
+            assert files[RunDir.CORPUS_IDS] == new_ids and "latest.npz" in files, k
+            assert not any(name.endswith(".tmp") for name in files), k
+            outcomes.add("new")
+        assert CharLM().fit(out=run, resume=True, steps=3, progress=False).step == 3, k
+    assert outcomes == {"old", "new"}

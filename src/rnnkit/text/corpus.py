@@ -11,9 +11,12 @@ hidden state at the end of one chunk is the right starting state of the next
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import os
+import stat
 import sysconfig
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +67,149 @@ def read_corpus(
             f"{path} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
             + (f"; {utf8_hint}" if utf8_hint else "")
         ) from None
+
+
+#: the streaming readers read the corpus this many bytes at a time
+CHUNK_BYTES = 4 << 20
+
+
+def iter_corpus(
+    path: str | os.PathLike,
+    encoding: str = "utf-8",
+    utf8_hint: str = "use --encoding bytes to train on its raw bytes",
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[tuple[bytes, Text]]:
+    """Read a file ``chunk_bytes`` at a time: ``(raw bytes, text)`` per chunk, never the
+    whole file in memory.
+
+    The text is ``str`` (``"utf-8"``: decoded incrementally, so a character cut by a
+    chunk boundary comes whole with the next chunk) or the same ``bytes``. The checks
+    and one-line errors are :func:`read_corpus`'s (a missing, empty or non-regular
+    file; invalid UTF-8 named by its offset in the file); joining the texts gives
+    ``read_corpus(path, encoding)``.
+    """
+    check_encoding(encoding)
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"corpus file not found: {path}")
+    if path.is_dir():
+        raise CorpusError(f"corpus is a directory, expected a text file: {path}")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CorpusError(f"{path}: is not a regular file; give a file")
+        decoder = codecs.getincrementaldecoder("utf-8")() if encoding == "utf-8" else None
+        offset = 0  # bytes read before this chunk
+        while True:
+            try:
+                raw = f.read(chunk_bytes)
+            except OSError as exc:
+                raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            if not raw and offset == 0:
+                raise CorpusError(f"corpus file is empty: {path}")
+            if decoder is None:
+                if not raw:
+                    return
+                yield raw, raw
+            else:
+                held = len(decoder.getstate()[0])  # bytes of a cut character, held back
+                try:
+                    text = decoder.decode(raw, final=not raw)
+                except UnicodeDecodeError as exc:
+                    at = offset - held + exc.start
+                    raise CorpusError(
+                        f"{path} is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at "
+                        f"offset {at})" + (f"; {utf8_hint}" if utf8_hint else "")
+                    ) from None
+                if not raw:
+                    return
+                yield raw, text
+            offset += len(raw)
+
+
+@dataclass(frozen=True)
+class CorpusScan:
+    """What one streaming pass over a corpus file learns (:func:`scan_corpus`): its
+    distinct ``symbols`` (sorted), its ``length`` in symbols, the ``sha256`` of its
+    bytes (the fingerprint ``sha256_text`` gives the whole text) and its ``size`` in
+    bytes."""
+
+    symbols: tuple[int, ...]
+    length: int
+    sha256: str
+    size: int
+    encoding: str
+
+    def vocab(self, markers: bool = False) -> CharVocab:
+        """The vocabulary of the corpus (``CharVocab.from_text`` of the whole text)."""
+        return CharVocab(self.symbols, self.encoding, markers)
+
+
+def scan_corpus(
+    path: str | os.PathLike,
+    encoding: str = "utf-8",
+    utf8_hint: str = "use --encoding bytes to train on its raw bytes",
+    chunk_bytes: int = CHUNK_BYTES,
+) -> CorpusScan:
+    """The first pass over a corpus too large to hold: its symbols counted chunk by
+    chunk (see :func:`iter_corpus`), its bytes hashed; memory bounded by the chunk."""
+    digest, seen, length, size = hashlib.sha256(), set(), 0, 0
+    for raw, text in iter_corpus(path, encoding, utf8_hint, chunk_bytes):
+        digest.update(raw)
+        size += len(raw)
+        length += len(text)  # code points (a str) or bytes
+        seen.update(set(text))
+    symbols = seen if encoding == "bytes" else map(ord, seen)
+    return CorpusScan(tuple(sorted(symbols)), length, digest.hexdigest(), size, encoding)
+
+
+def ids_dtype(vocab_size: int) -> np.dtype:
+    """The smallest dtype that holds ``vocab_size`` ids: uint8, uint16 or int32."""
+    if vocab_size <= 1 << 8:
+        return np.dtype(np.uint8)
+    if vocab_size <= 1 << 16:
+        return np.dtype(np.uint16)
+    return np.dtype(np.int32)
+
+
+def encode_corpus(
+    path: str | os.PathLike,
+    vocab: CharVocab,
+    write: Callable[[bytes], object],
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, str, str]:
+    """The second pass: the corpus encoded chunk by chunk, each chunk's ids (as
+    :func:`ids_dtype`) handed to ``write``; ``progress(bytes read)`` after each chunk.
+
+    Returns ``(length in symbols, sha256 of the ids bytes, sha256 of the corpus)``.
+    """
+    dtype = ids_dtype(len(vocab))
+    ids_digest, corpus_digest, length, done = hashlib.sha256(), hashlib.sha256(), 0, 0
+    for raw, text in iter_corpus(path, vocab.encoding, chunk_bytes=chunk_bytes):
+        corpus_digest.update(raw)
+        done += len(raw)
+        if len(text):
+            block = vocab.encode(text).astype(dtype).tobytes()
+            ids_digest.update(block)
+            write(block)
+            length += len(text)
+        if progress is not None:
+            progress(done)
+    return length, ids_digest.hexdigest(), corpus_digest.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """The sha256 of a file, read ``chunk_bytes`` at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_encoding(encoding: str) -> None:
@@ -283,23 +429,32 @@ class StreamBatches:
     """
 
     def __init__(self, ids: np.ndarray, batch_size: int, seq_length: int, *, what: str = "text"):
+        self.batch_size, self.seq_length = int(batch_size), int(seq_length)
+        stream_length = self.stream_length(len(ids), batch_size, seq_length, what=what)
+        n = batch_size * stream_length
+        # views, never copies: a memory-mapped ``ids`` (np.memmap) stays on disk, and
+        # only the chunks read are brought in
+        self.inputs = ids[:n].reshape(batch_size, stream_length)
+        self.targets = ids[1 : n + 1].reshape(batch_size, stream_length)
+        self.num_chunks = stream_length // seq_length
+
+    @staticmethod
+    def stream_length(length: int, batch_size: int, seq_length: int, *, what: str = "text") -> int:
+        """The length ``L`` of each of the ``B`` streams of a text of ``length`` symbols
+        (a multiple of ``seq_length``); too short a text is a one-line CorpusError."""
         if batch_size < 1 or seq_length < 1:
             raise CorpusError(
                 f"batch_size and seq_length must be >= 1, received {batch_size} and {seq_length}"
             )
-        self.batch_size, self.seq_length = int(batch_size), int(seq_length)
-        stream_length = (len(ids) - 1) // batch_size // seq_length * seq_length
+        stream_length = (length - 1) // batch_size // seq_length * seq_length
         if stream_length < seq_length:
             need = batch_size * seq_length + 1
             raise CorpusError(
-                f"the {what} has {len(ids)} characters, too short for batches of "
+                f"the {what} has {length} characters, too short for batches of "
                 f"{batch_size} x {seq_length} (needs at least {need}); use a longer "
                 "corpus or a smaller --batch-size / --seq-length"
             )
-        n = batch_size * stream_length
-        self.inputs = np.ascontiguousarray(ids[:n].reshape(batch_size, stream_length))
-        self.targets = np.ascontiguousarray(ids[1 : n + 1].reshape(batch_size, stream_length))
-        self.num_chunks = stream_length // seq_length
+        return stream_length
 
     def __len__(self) -> int:
         return self.num_chunks
@@ -309,9 +464,11 @@ class StreamBatches:
         if not 0 <= index < self.num_chunks:
             raise IndexError(f"chunk index must be in [0, {self.num_chunks}), received {index}")
         cols = slice(index * self.seq_length, (index + 1) * self.seq_length)
+        # ids stored narrower (uint8, uint16 in a corpus file) come out as int32
+        dtype = np.int32 if self.inputs.dtype.itemsize < 4 else self.inputs.dtype
         return (
-            np.ascontiguousarray(self.inputs[:, cols].T),
-            np.ascontiguousarray(self.targets[:, cols].T),
+            np.ascontiguousarray(self.inputs[:, cols].T, dtype=dtype),
+            np.ascontiguousarray(self.targets[:, cols].T, dtype=dtype),
         )
 
 

@@ -13,6 +13,7 @@ lm = CharLM.load("runs/shakespeare")                     # best.npz of a run
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -31,7 +32,10 @@ from ..text.corpus import (
     Text,
     check_encoding,
     default_corpus,
+    iter_corpus,
     read_corpus,
+    scan_corpus,
+    sha256_file,
     split_documents,
     split_tail,
 )
@@ -45,8 +49,11 @@ from ..training import (
 )
 from ..training.application import Application
 from ..training.lifecycle import FitStart, sha256_text
+from ..training.rundir import RunDir
 from ..training.settings import count
+from . import corpus_file
 from .beam import beam_search
+from .corpus_file import CorpusIds, MappedSlice, MappedStreamBatches, check_ids_file, ids_info
 from .documents import (
     DocumentBatches,
     DocumentTask,
@@ -97,6 +104,8 @@ class CharLM(Application):
         self.settings = TrainSettings()
         self.data: dict[str, Any] = {}  # where the training text came from (see _source)
         self._corpus: Text | None = None  # the training text of this session, if any
+        self._ids: CorpusIds | None = None  # its ids file, for a corpus too large to hold
+        self._home: Path | None = None  # the directory of the checkpoint it was loaded from
 
     # -- training --------------------------------------------------------------
     def fit(
@@ -125,7 +134,10 @@ class CharLM(Application):
         application's (see :mod:`rnnkit.training.application`); on resume the run's
         architecture, vocabulary and settings replace this object's and its corpus is
         read again from where the run found it (checked by sha256; pass ``text`` for
-        a run trained on in-memory text). ``init_from``: a run whose weights,
+        a run trained on in-memory text). A corpus file of ``corpus_file.MEMMAP_MIN_BYTES``
+        (64 MB) or more is never read whole: it is scanned in chunks, encoded into
+        ``out/corpus.ids`` and memory-mapped (see :mod:`.corpus_file`); evaluation reads at
+        most ``val_max_chars`` of the validation split. ``init_from``: a run whose weights,
         architecture and vocabulary this new run starts from (fine-tuning). Other
         keywords are :class:`~rnnkit.textgen.train.TrainSettings` fields.
         """
@@ -144,7 +156,20 @@ class CharLM(Application):
         if checkpoint is None:
             settings.validate()
             if init_from is not None:
-                return self._take_source(init_from, settings, text)
+                return self._take_source(init_from, settings, text, out)
+            large = _large_file(text, settings.documents)
+            if large is not None:  # never read whole: scanned, then encoded into a file
+                check_encoding(encoding)
+                scan = scan_corpus(large, encoding)
+                vocab = scan.vocab()
+                source = {"source": "file", "path": str(large), "encoding": encoding,
+                          "sha256": scan.sha256, "chars": scan.length,
+                          "ids": ids_info(scan.length, vocab)}  # fmt: skip
+                config = replace(self.config, vocab_size=len(vocab))
+                nnrandom.manual_seed(settings.seed)
+                self.config, self.settings, self.data = config, settings, source
+                self.vocab, self.network, self._corpus = vocab, CharRNN(config), None
+                return self._mapped_split(large, out, expected=scan.sha256)
             corpus, source = _source(text, encoding)
             vocab = _vocab_of(corpus, settings.documents)
             batches, val_ids = _split(corpus, vocab, settings)
@@ -155,13 +180,44 @@ class CharLM(Application):
             self.vocab, self.network, self._corpus = vocab, network, corpus
             return batches, val_ids
         run = self.restored(checkpoint, out)  # the run's parts
+        if "ids" in run.data:  # a corpus too large to hold: its ids file
+            return self._resume_mapped(run, text, out)
         corpus = run._training_text(text)
         batches, val_ids = _split(corpus, run.vocab, run.settings)
         self.config, self.settings, self.data = run.config, run.settings, run.data
         self.vocab, self.network, self._corpus = run.vocab, run.network, corpus
         return batches, val_ids
 
-    def _take_source(self, init_from, given: TrainSettings, text):
+    def _mapped_split(self, path: Path, out, expected: str | None = None):
+        """Training batches and validation ids read from the run's ids file (encoded into
+        ``out/corpus.ids``, or a temporary file without ``out``, when first used)."""
+        info, settings = self.data["ids"], self.settings
+        target = Path(out) / RunDir.CORPUS_IDS if out is not None else None
+        ids = CorpusIds(path, self.vocab, info, target, expected_corpus_sha256=expected)
+        n_train, n_val = _split_sizes(ids.length, settings.val_fraction)
+        batches = MappedStreamBatches(ids, n_train, settings.batch_size, settings.seq_length)
+        val_ids = MappedSlice(ids, n_train, n_train + min(n_val, settings.val_max_chars))
+        self._ids = ids
+        return batches, val_ids
+
+    def _resume_mapped(self, run: CharLM, text, out):
+        """Resume a run whose corpus is an ids file: the file checked against its sha256
+        (refused in one line if it differs) or, if it is missing, the corpus checked
+        against the run's fingerprint (it is encoded again when training starts)."""
+        self.config, self.settings, self.data = run.config, run.settings, run.data
+        self.vocab, self.network, self._corpus = run.vocab, run.network, None
+        found = check_ids_file(out, self.data["ids"])
+        path = _large_file(text, "none", any_size=True) or Path(self.data["path"])
+        if found is None:
+            if not path.is_file():
+                raise CorpusError(f"the training corpus ({path}) is gone and {out}/"
+                                  f"{RunDir.CORPUS_IDS} with it: give the corpus")  # fmt: skip
+            if sha256_file(path) != self.data["sha256"]:
+                raise CorpusError(f"the training corpus ({path}) has changed since this run "
+                                  "started")  # fmt: skip
+        return self._mapped_split(path, out, expected=self.data["sha256"])
+
+    def _take_source(self, init_from, given: TrainSettings, text, out=None):
         """A new run that starts from another run's weights, architecture and vocabulary
         (fine-tuning): the new text is read with the source's encoding and may hold only
         characters of its vocabulary (the others are named in one line)."""
@@ -170,6 +226,23 @@ class CharLM(Application):
         if self.config not in (CharRNNConfig(), same):
             raise ValueError(f"init_from takes the architecture of its run ({init_from}); "
                              "give no architecture beside it")  # fmt: skip
+        large = _large_file(text, given.documents)
+        if large is not None and not source.vocab.markers:  # never read whole
+            scan = scan_corpus(large, source.vocab.encoding)
+            unknown = sorted(set(scan.symbols) - set(source.vocab.symbols))
+            if unknown:
+                shown = [source.vocab.show(u) for u in unknown[:20]]
+                raise CorpusError(
+                    f"the text has {len(unknown)} character(s) outside the vocabulary of "
+                    f"{init_from}: {', '.join(shown)}; fine-tuning keeps that vocabulary"
+                )
+            nnrandom.manual_seed(given.seed)
+            self.config, self.settings = source.config, given
+            self.data = {"source": "file", "path": str(large), "encoding": scan.encoding,
+                         "sha256": scan.sha256, "chars": scan.length,
+                         "ids": ids_info(scan.length, source.vocab), "init_from": str(init_from)}
+            self.vocab, self.network, self._corpus = source.vocab, source.network, None
+            return self._mapped_split(large, out, expected=scan.sha256)
         corpus, data = _source(text, source.vocab.encoding)
         if source.vocab.markers != (given.documents != "none"):
             raise ValueError(f"init_from: {init_from} was trained "
@@ -192,6 +265,10 @@ class CharLM(Application):
         """The network and the task of the engine: NumPy's, or PyTorch's with processes."""
         batches, val_ids = prepared
         processes = start.processes
+        if isinstance(batches, MappedStreamBatches):
+            batches.ids.progress = start.shows_progress
+            if not start.writer:  # the other ranks never write into the run directory
+                batches.ids.target = None
         if self.settings.documents != "none":
             if processes is not None:
                 raise ValueError("documents mode trains with the NumPy engine only for now")
@@ -394,8 +471,7 @@ class CharLM(Application):
         if vocab.markers:
             return self._evaluate_documents(text, encoding)
         if text is None:
-            ids = vocab.encode(self._training_text(None))
-            _, ids = split_tail(ids, self.settings.val_fraction)
+            ids = self._validation_ids()
             if len(ids) < 2:
                 raise CorpusError("this run has no validation split (val_fraction 0): give a file")
         else:
@@ -409,6 +485,38 @@ class CharLM(Application):
                 )
             ids = vocab.encode(corpus)
         return evaluate_ids(network, ids)
+
+    def _validation_ids(self) -> np.ndarray:
+        """The validation split of the run's corpus, at most ``val_max_chars`` of its tail:
+        from the run's ids file if it is there, else read from the corpus."""
+        cap = self.settings.val_max_chars
+        if "ids" not in self.data:
+            _, ids = split_tail(self._vocab_encode(self._training_text(None)),
+                                self.settings.val_fraction)  # fmt: skip
+            return ids[:cap]
+        info = self.data["ids"]
+        n_train, n_val = _split_sizes(int(info["length"]), self.settings.val_fraction)
+        stop = n_train + min(n_val, cap)
+        if self._ids is not None:
+            return np.asarray(MappedSlice(self._ids, n_train, stop))
+        home = self._home / RunDir.CORPUS_IDS if self._home is not None else None
+        if home is not None and home.is_file():
+            try:
+                check_ids_file(self._home, info)
+            except CorpusError:
+                pass  # not this run's: read the corpus instead
+            else:
+                shape = (int(info["length"]),)
+                mapped = np.memmap(home, dtype=info["dtype"], mode="r", shape=shape)
+                return np.asarray(mapped[n_train:stop]).astype(np.int32)
+        path = Path(self.data["path"])
+        if not path.is_file():
+            raise CorpusError(f"the training corpus ({path}) is gone: give a file")
+        return _stream_slice(path, self.vocab, n_train, stop, self.data.get("sha256"))
+
+    def _vocab_encode(self, text: Text) -> np.ndarray:
+        vocab, _ = self._require_model()
+        return vocab.encode(text)
 
     def _evaluate_documents(self, text, encoding) -> dict[str, float]:
         vocab, network = self._require_model()
@@ -508,6 +616,8 @@ class CharLM(Application):
             check_parameter_count(model_config.num_parameters(), weights)
         lm = cls(model_config)
         lm.vocab, lm.settings, lm.data = vocab, settings, dict(config.get("data", {}))
+        if isinstance(path, (str, os.PathLike)) and Path(path).is_file():
+            lm._home = Path(path).parent  # the run directory of a run's checkpoint
         with skip_init():  # the checkpoint's weights replace any draw
             lm.network = CharRNN(model_config)
         return lm
@@ -613,7 +723,44 @@ def _split(corpus: Text, vocab: CharVocab, settings: TrainSettings):
     batches = StreamBatches(
         train_ids, settings.batch_size, settings.seq_length, what="training text"
     )
-    return batches, val_ids
+    return batches, val_ids[: settings.val_max_chars]
+
+
+def _large_file(text, documents: str, any_size: bool = False) -> Path | None:
+    """The corpus file to stream (one stream, not documents mode: those are read whole),
+    when it is at least ``corpus_file.MEMMAP_MIN_BYTES`` long (or ``any_size``)."""
+    if documents != "none":
+        return None
+    if not (isinstance(text, os.PathLike) or (isinstance(text, str) and _is_file(text))):
+        return None
+    path = Path(text).resolve()
+    if not path.is_file():
+        return None
+    return path if any_size or path.stat().st_size >= corpus_file.MEMMAP_MIN_BYTES else None
+
+
+def _split_sizes(length: int, val_fraction: float) -> tuple[int, int]:
+    """The training head's and the validation tail's lengths (:func:`split_tail`'s)."""
+    if not 0 <= val_fraction < 1:
+        raise CorpusError(f"val_fraction must be in [0, 1), received {val_fraction}")
+    n_val = int(round(length * val_fraction))
+    return length - n_val, n_val
+
+
+def _stream_slice(path, vocab: CharVocab, start: int, stop: int, sha256: str | None) -> np.ndarray:
+    """ids ``[start, stop)`` of a corpus file read chunk by chunk (the whole file hashed on
+    the way and checked against ``sha256``)."""
+    digest, pieces, at = hashlib.sha256(), [], 0
+    for raw, text in iter_corpus(path, vocab.encoding):
+        digest.update(raw)
+        n = len(text)  # code points (a str) or bytes, as the ids count them
+        lo, hi = max(start - at, 0), min(stop - at, n)
+        if lo < hi:
+            pieces.append(vocab.encode(text[lo:hi]))
+        at += n
+    if sha256 is not None and digest.hexdigest() != sha256:
+        raise CorpusError(f"the training corpus ({path}) has changed since this run started")
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
 
 
 def _is_file(text: str) -> bool:

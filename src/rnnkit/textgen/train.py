@@ -66,6 +66,10 @@ class TrainSettings(TrainerOptions):
         "(names, titles); blank-lines: documents are separated by blank lines",
         choices=DOCUMENT_MODES,
     )
+    val_max_chars: int = option(
+        1_000_000, "evaluation reads at most this many characters of the validation split "
+        "(the tail val_fraction of the corpus)", metavar="N", bounds=count(2),
+    )
     # the shared options' defaults of the text generator
     lr: float = default_of("lr", 2e-3)
     lr_decay: float = default_of("lr_decay", 0.7)

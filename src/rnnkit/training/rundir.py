@@ -119,9 +119,11 @@ class RunDir:
     PRETRAIN_PLOT = "pretrain-loss.png"
     PRETRAIN_BEST = "pretrain-best.npz"
     PRETRAINED = "pretrained.npz"
+    #: a large corpus encoded once, memory-mapped by the text generator (``textgen.corpus_file``)
+    CORPUS_IDS = "corpus.ids"
     #: the files a run writes (besides its lock, manifest and set-aside directories)
-    RUN_FILES = (LATEST, BEST, METRICS, PLOT,
-                 PRETRAINED, PRETRAIN_BEST, PRETRAIN_METRICS, PRETRAIN_PLOT)  # fmt: skip
+    RUN_FILES = (LATEST, BEST, METRICS, PLOT, PRETRAINED, PRETRAIN_BEST, PRETRAIN_METRICS,
+                 PRETRAIN_PLOT, CORPUS_IDS)  # fmt: skip
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -179,6 +181,12 @@ class RunDir:
     def resumable_latest(self) -> Path:
         """Where ``latest.npz`` will be once a killed ``force`` is repaired (reads only)."""
         return self._repaired(self.LATEST)
+
+    def resumable(self, name: str) -> Path:
+        """Where the run file ``name`` will be once a killed ``force`` is repaired (reads only)."""
+        if name not in self.RUN_FILES:
+            raise ValueError(f"{name!r} is not one of a run's files")
+        return self._repaired(name)
 
     # -- opening ---------------------------------------------------------------
     @classmethod
