@@ -3,6 +3,8 @@ weights, architecture and vocabulary (issue: the text generator's second round, 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,37 @@ def test_the_command_line_fine_tunes_and_refuses_an_architecture_beside_init_fro
         CharLM(hidden_size=16).fit(new, out=source / "api2", init_from=source / "source",
                                    steps=1, **FIT)  # fmt: skip
     assert not (source / "api2").exists()
+
+
+def test_map_unknown_replaces_characters_outside_the_vocabulary_and_resume_reads_the_same(
+    source, capsys
+):
+    """--map-unknown ' ': each character outside the source's vocabulary becomes a space; the
+    run records it, so a resume (and evaluate on the validation split) reads the text the same
+    way, and the resumed run's losses are those of a run never stopped."""
+    odd = source / "odd2.txt"
+    odd.write_text(NEW + "ZQ! Zoo?\n" * 3)
+    base = ["textgen", "train", str(odd), "--init-from", str(source / "source"),
+            "--map-unknown", " ", "--seq-length", "8", "--batch-size", "2", "--eval-every", "2",
+            "--sample-length", "0", "--log-every", "1", "--quiet"]  # fmt: skip
+    assert main([*base, "--out", str(source / "mapped"), "--steps", "4"]) == 0
+    assert main([*base, "--out", str(source / "mapped-part"), "--steps", "2"]) == 0
+    resume = ["textgen", "train", "--out", str(source / "mapped-part"), "--resume", "--steps",
+              "4", "--quiet"]  # fmt: skip
+    assert main(resume) == 0
+    lm = CharLM.load(source / "mapped", which="latest")
+    assert lm.data["map_unknown"] == " " and lm.vocab.symbols == CharLM.load(
+        source / "source").vocab.symbols
+    keep = ("step", "train_loss", "val_loss", "lr")
+    logs = [[{k: r[k] for k in keep if k in r} for r in map(json.loads, lines)]
+            for lines in ((source / run / "metrics.jsonl").read_text().splitlines()
+                          for run in ("mapped", "mapped-part"))]  # fmt: skip
+    assert logs[0] == logs[1] and len(logs[0]) >= 4
+    assert lm.evaluate()["chars"] > 0  # the split, read and mapped again
+    capsys.readouterr()
+    # a character outside the vocabulary, or several characters, is refused in one line
+    for bad in ("Z", "ab"):
+        code = main([*base[:5], "--map-unknown", bad, "--out", str(source / "bad"), "--quiet"])
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and "map_unknown must be one character of the vocabulary" in err, err
+    assert not (source / "bad").exists()

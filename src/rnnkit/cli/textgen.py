@@ -93,7 +93,8 @@ def cmd_textgen_train(args) -> int:
     lm = CharLM(**given_options(args, CharRNNConfig))
     result = lm.fit(
         _corpus_path(corpus.corpus) if corpus.corpus else None,
-        encoding=corpus.encoding, out=run_dir, resume=args.resume, force=args.force,
+        encoding=corpus.encoding, map_unknown=corpus.map_unknown, out=run_dir,
+        resume=args.resume, force=args.force,
         progress=not args.quiet, **given_options(args, StopRule),
         **given_options(args, TrainSettings), **given_options(args, EngineChoice), **init,
     )  # fmt: skip

@@ -123,6 +123,7 @@ class CharLM(Application):
         progress: bool = True,
         engine: str = "numpy",
         init_from: str | os.PathLike | None = None,
+        map_unknown: str | None = None,
         **settings: Any,
     ) -> TrainResult:
         """Train on ``text``, or (``resume=True``) continue the run in ``out`` exactly.
@@ -142,7 +143,8 @@ class CharLM(Application):
         keywords are :class:`~rnnkit.textgen.train.TrainSettings` fields.
         """
         return self.fit_lifecycle(
-            (text, encoding, init_from), out=out, resume=resume, force=force, lock=lock,
+            (text, encoding, init_from, map_unknown), out=out, resume=resume, force=force,
+            lock=lock,
             stop=StopRule(epochs, steps, minutes), engine=engine, progress=progress,
             settings=settings,
         )  # fmt: skip
@@ -152,11 +154,14 @@ class CharLM(Application):
         ``data = (text, encoding, init_from)``, or from the run ``init_from`` to fine-tune)
         or, with a checkpoint, the run saved there (its corpus read again and checked);
         returns the training batches and the validation ids."""
-        text, encoding, init_from = data
+        text, encoding, init_from, map_unknown = data
+        if map_unknown is not None and (init_from is None or checkpoint is not None):
+            raise ValueError("map_unknown maps the characters outside init_from's vocabulary "
+                             "in a new run: give init_from, not resume")
         if checkpoint is None:
             settings.validate()
             if init_from is not None:
-                return self._take_source(init_from, settings, text, out)
+                return self._take_source(init_from, settings, text, out, map_unknown)
             large = _large_file(text, settings.documents)
             if large is not None:  # never read whole: scanned, then encoded into a file
                 check_encoding(encoding)
@@ -217,16 +222,20 @@ class CharLM(Application):
                                   "started")  # fmt: skip
         return self._mapped_split(path, out, expected=self.data["sha256"])
 
-    def _take_source(self, init_from, given: TrainSettings, text, out=None):
+    def _take_source(self, init_from, given: TrainSettings, text, out=None, map_unknown=None):
         """A new run that starts from another run's weights, architecture and vocabulary
         (fine-tuning): the new text is read with the source's encoding and may hold only
-        characters of its vocabulary (the others are named in one line)."""
+        characters of its vocabulary: the others are named in one line, or, with
+        ``map_unknown`` (one character of that vocabulary), each replaced by it (recorded
+        in the run's data, so a resume and ``evaluate`` read the text the same way)."""
         source = CharLM.load(init_from)
         same = replace(source.config, vocab_size=self.config.vocab_size)
         if self.config not in (CharRNNConfig(), same):
             raise ValueError(f"init_from takes the architecture of its run ({init_from}); "
                              "give no architecture beside it")  # fmt: skip
         large = _large_file(text, given.documents)
+        if map_unknown is not None:
+            _check_map_unknown(map_unknown, source.vocab, large)
         if large is not None and not source.vocab.markers:  # never read whole
             scan = scan_corpus(large, source.vocab.encoding)
             unknown = sorted(set(scan.symbols) - set(source.vocab.symbols))
@@ -248,6 +257,9 @@ class CharLM(Application):
             raise ValueError(f"init_from: {init_from} was trained "
                              + ("in documents mode" if source.vocab.markers else "on one stream")
                              + f", this run has documents {given.documents!r}: give the same mode")
+        if map_unknown is not None:
+            data["map_unknown"] = map_unknown
+            corpus = _mapped(corpus, source.vocab, map_unknown)
         unknown = source.vocab.unknown(_characters(corpus, given.documents))
         if unknown:
             raise CorpusError(
@@ -649,6 +661,8 @@ class CharLM(Application):
         if "sha256" in self.data and sha256_text(corpus) != self.data["sha256"]:
             where = self.data.get("path", "the default corpus")
             raise CorpusError(f"the training corpus ({where}) has changed since this run started")
+        if self.data.get("map_unknown") is not None:  # as the run read it (fine-tuning)
+            corpus = _mapped(corpus, self.vocab, self.data["map_unknown"])
         return corpus
 
     def _require_model(self, building: bool = False) -> tuple[CharVocab, CharRNN]:
@@ -761,6 +775,30 @@ def _stream_slice(path, vocab: CharVocab, start: int, stop: int, sha256: str | N
     if sha256 is not None and digest.hexdigest() != sha256:
         raise CorpusError(f"the training corpus ({path}) has changed since this run started")
     return np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
+
+
+def _check_map_unknown(char: str, vocab: CharVocab, large) -> None:
+    """``map_unknown`` is one character of ``vocab`` (a string of one character, or one byte
+    given as one character for a bytes vocabulary), on a corpus read in memory."""
+    symbol = char.encode("latin-1") if vocab.encoding == "bytes" and len(char) == 1 else char
+    if not isinstance(char, str) or len(char) != 1 or vocab.unknown(symbol):
+        raise ValueError(f"map_unknown must be one character of the vocabulary it maps into, "
+                         f"received {char!r}")  # fmt: skip
+    if large is not None:
+        raise ValueError("map_unknown needs the corpus in memory: it works on corpora under "
+                         "the memory-mapped size (docs/textgen.md)")  # fmt: skip
+
+
+def _mapped(corpus: Text, vocab: CharVocab, char: str) -> Text:
+    """``corpus`` with every symbol outside ``vocab`` replaced by ``char``."""
+    unknown = set(corpus) - set(vocab.symbols) if isinstance(corpus, bytes) else {
+        c for c in set(corpus) if ord(c) not in vocab.symbols}
+    if not unknown:
+        return corpus
+    if isinstance(corpus, bytes):
+        table = bytes(ord(char) if b in unknown else b for b in range(256))
+        return corpus.translate(table)
+    return corpus.translate({ord(c): char for c in unknown})
 
 
 def _is_file(text: str) -> bool:

@@ -37,6 +37,11 @@ class CorpusChoice:
     )
     encoding: str = option("utf-8", "read CORPUS as UTF-8 text, or as raw bytes",
                            choices=("utf-8", "bytes"))  # fmt: skip
+    map_unknown: str | None = option(
+        None, "with --init-from: replace each character of CORPUS outside that run's "
+        "vocabulary by this one (one of its characters); default: refuse them, named",
+        metavar="CHAR",
+    )
 
 
 @dataclass(frozen=True)
