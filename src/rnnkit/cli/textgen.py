@@ -250,7 +250,9 @@ def cmd_textgen_eval(args) -> int:
     request = EvalRequest(**given_options(args, EvalRequest))
     lm = CharLM.load(args.run_dir, args.checkpoint)
     result = lm.evaluate(Path(request.file) if request.file else None)
-    split = f"the validation split ({lm.settings.val_fraction:g} tail of the corpus)"
+    cap = lm.settings.val_max_chars
+    capped = f", its first {cap:,} characters" if result["chars"] >= cap - 1 else ""
+    split = f"the validation split ({lm.settings.val_fraction:g} tail of the corpus{capped})"
     if lm.vocab.markers:
         split = f"the held-out documents ({result['documents']:,}, {lm.documents_mode()})"
     where = request.file or split
