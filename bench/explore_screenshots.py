@@ -17,8 +17,15 @@ for it from the CLI, data read from ../shared/data (never copied into the reposi
         --hidden-size 128 --num-layers 2 --minutes 4 --eval-every 100
     rnnkit sentiment train --train ../shared/data/sst2/stsa.binary.train \\
         --valid ../shared/data/sst2/stsa.binary.dev --out /tmp/shots-sst --minutes 4
+    # the long-range view needs brackets and quotes, which Tiny Shakespeare has none of:
+    # the first 3 MB of IMDB's training reviews as plain text (<br /> tags to newlines)
+    python bench/explore_screenshots.py --imdb-text ../shared/data/imdb/train.tsv.gz \\
+        /tmp/shots-imdb.txt
+    rnnkit textgen train /tmp/shots-imdb.txt --out /tmp/shots-imdb \\
+        --hidden-size 128 --num-layers 2 --minutes 4 --eval-every 100
     python bench/explore_screenshots.py /tmp/shots-tg /tmp/shots-sst \\
-        --labels 0=negative,1=positive --labelled ../shared/data/sst2/stsa.binary.dev
+        --labels 0=negative,1=positive --labelled ../shared/data/sst2/stsa.binary.dev \\
+        --longrange-run /tmp/shots-imdb --longrange-text /tmp/shots-imdb.txt
 """
 
 from __future__ import annotations
@@ -58,9 +65,27 @@ return x0 === Infinity ? null : [x0, y0, x1, y1];
 """
 
 
+def imdb_text(source: str, out: str, size: int = 3_000_000) -> None:
+    """The first ``size`` characters of IMDB reviews (label, rating, id, text rows) as text."""
+    import gzip
+
+    reviews, total = [], 0
+    with gzip.open(source, "rt", encoding="utf-8") as f:
+        next(f)  # the header
+        for row in f:
+            text = row.rstrip("\n").split("\t", 3)[3]
+            reviews.append(text.replace("<br /><br />", "\n").replace("<br />", " "))
+            total += len(reviews[-1])
+            if total > size:
+                break
+    Path(out).write_text("\n\n".join(reviews), encoding="utf-8")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+")
+    p.add_argument("runs", nargs="*")
+    p.add_argument("--imdb-text", nargs=2, metavar=("TRAIN_TSV_GZ", "OUT"),
+                   help="write the long-range corpus from IMDB's reviews and exit")  # fmt: skip
     p.add_argument("--out", default="docs/images")
     p.add_argument("--prime", default="KING HENRY:\n")
     p.add_argument("--pattern", default="position in the line", help="the cell search to show")
@@ -79,10 +104,20 @@ def main() -> int:
     p.add_argument("--labelled", help="labelled sentences for the sentiment-cell search "
                    "(the first 1,000 lines; SST-2's stsa.binary.dev has 872)")  # fmt: skip
     p.add_argument("--ablate-value", type=float, default=-1.0)
+    p.add_argument("--longrange-run", help="a text model for the long-range view, trained on "
+                   "a corpus with brackets and quotes")  # fmt: skip
+    p.add_argument("--longrange-text", help="its corpus: the long-range view reads 4,000 "
+                   "characters of its held-out tail (from 90%% of the file)")  # fmt: skip
     args = p.parse_args()
+    if args.imdb_text:
+        imdb_text(*args.imdb_text)
+        return 0
+    if not args.runs:
+        p.error("give a text-model run (and a classifier's)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "rnnkit.cli", "explore", *args.runs, "--port", "0"]
+    runs = args.runs + ([args.longrange_run] if args.longrange_run else [])
+    command = [sys.executable, "-m", "rnnkit.cli", "explore", *runs, "--port", "0"]
     if args.labels:
         command += ["--labels", args.labels]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -318,6 +353,28 @@ def main() -> int:
                 "#view-sentiment .controls:has(#ablate-btn)",
                 "#ablate-results",
             )
+
+        # Long-range, on a text model whose corpus has brackets and quotes
+        if args.longrange_run and args.longrange_text:
+            name = Path(args.longrange_run).name
+            corpus = Path(args.longrange_text).read_text(encoding="utf-8")
+            text = corpus[int(0.9 * len(corpus)) :][:4000]
+            tab("cells")
+            before = driver.find_element(By.ID, "cells-text").get_attribute("value")
+            js_set("textgen-model", name)  # the Cells text becomes this model's sample
+            wait.until(
+                lambda d: d.find_element(By.ID, "cells-text").get_attribute("value") != before
+            )
+            js_set("cells-text", text, "input")
+            driver.find_element(By.ID, "trace-btn").click()
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#cells-output span.ch"))
+                       == len(text))  # fmt: skip
+            driver.find_element(By.ID, "longrange-btn").click()
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#longrange-output > *"))
+            print(f"long-range ({name}): {text_of('longrange-output')}")
+            shot("longrange", "#view-cells h3:last-of-type",
+                 "#view-cells .controls:has(#longrange-btn)", "#longrange-output")  # fmt: skip
+            js_set("textgen-model", Path(args.runs[0]).name)
 
         # Gradient flow, of the text model
         tab("gradients")
