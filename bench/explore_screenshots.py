@@ -3,14 +3,16 @@
     python bench/explore_screenshots.py TEXTGEN_RUN SENTIMENT_RUN [--out docs/images]
         [--prime TEXT] [--pattern NAME] [--weak-pattern NAME] [--match-word WORD]
         [--sentence TEXT] [--labels 0=negative,1=positive] [--labelled FILE]
+        [--longrange-run RUN --longrange-text CORPUS]
+    python bench/explore_screenshots.py --imdb-text TRAIN_TSV_GZ OUT
 
 Starts ``rnnkit explore`` on a free loopback port, drives Debian's chromium through
 Selenium (/usr/bin/chromium, /usr/bin/chromedriver) at 1400x900, and saves one PNG per
-view, each cropped to its panel (a PNG over 150 KB is reduced to 256 colours). It
+view, each cropped to its panel (a PNG over 150 KB is reduced to a palette). It
 prints what each view says (the verdicts, the best cells, the matches), the numbers
 that docs/explore.md quotes. A tool a maintainer reruns, not a test.
 
-Last run 2026-12-06 (2-core machine shared with other work), on two runs trained
+Last run 2026-12-06 (2-core machine shared with other work), on three runs trained
 for it from the CLI, data read from ../shared/data (never copied into the repository):
 
     rnnkit textgen train ../shared/data/tinyshakespeare/input.txt --out /tmp/shots-tg \\
