@@ -339,6 +339,15 @@ def test_the_report_offers_only_what_works_offline(runs, tmp_path):
             find(driver, name)
             wait(driver, lambda d: d.find_elements(By.ID, "cells-verdict"))
             assert not driver.find_element(By.ID, "error").is_displayed()
+        # surprise, the guesses strip and the long-range view work offline
+        driver.find_element(By.ID, "colour-surprise").click()
+        driver.find_element(By.ID, "show-strip").click()
+        output = driver.find_element(By.ID, "cells-output")
+        wait(driver, lambda d: output.get_attribute("data-colour") == "surprise")
+        cols = driver.find_elements(By.CSS_SELECTOR, "#cells-output .col")
+        assert cols and len(cols[10].find_elements(By.CSS_SELECTOR, "span.g")) == 5
+        driver.find_element(By.ID, "longrange-btn").click()
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#longrange-chart rect.acc"))
         tab(driver, "generate")
         assert not driver.find_element(By.ID, "generate-btn").is_displayed()
         assert not driver.find_element(By.ID, "prime").is_displayed()

@@ -145,6 +145,25 @@ def test_classifier_cells_search_and_ablation(page):
     assert "Over the 8 labelled sentences" in page.find_element(By.ID, "ablate-over").text
 
 
+def test_a_labelled_file_larger_than_a_request_is_cut_to_fit(page, tmp_path):
+    tab(page, "sentiment")
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#labelled-label option"))
+    words = " ".join(["this film is a wonderful and moving piece of work"] * 2)
+    lines = [f"{'pos' if i % 2 else 'neg'}\t{words} {i}" for i in range(900)]  # ~ 100 KB
+    path = tmp_path / "labelled.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    page.find_element(By.ID, "labelled-file").send_keys(str(path))
+    status = lambda d: d.find_element(By.ID, "sentcells-status").text  # noqa: E731
+    wait(page, lambda d: "of the file's 900 lines" in status(d))
+    kept = int(status(page).split()[2])
+    assert 300 < kept < 900
+    box = page.find_element(By.ID, "labelled-text")
+    assert len(box.get_attribute("value").splitlines()) == kept
+    page.find_element(By.ID, "sentcells-btn").click()  # the request fits: a verdict, no 413
+    wait(page, lambda d: f"{kept} sentences" in d.find_element(By.ID, "sentcells-status").text)
+    assert not page.find_element(By.ID, "error").is_displayed()
+
+
 def test_probe_views_leave_no_console_errors(page):
     tab(page, "match")
     set_value(page, "match-start", "5")

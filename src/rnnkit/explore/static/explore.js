@@ -1006,10 +1006,12 @@
     if (!file) return;
     const reader = new FileReader();
     reader.onload = () => {
-      const limit = (MODELS_LIMITS.max_examples || 1000);
+      const limit = (MODELS_LIMITS.max_examples || 1000), bytes = (MODELS_LIMITS.max_body_bytes || 65536) - 4096;
       const lines = String(reader.result).split(/\r?\n/).filter((l) => l.trim());
-      $("labelled-text").value = lines.slice(0, limit).join("\n");
-      $("sentcells-status").textContent = lines.length > limit ? `the first ${limit} of the file's ${lines.length} lines (the server reads at most ${limit})` : `${lines.length} lines from ${file.name}`;
+      let kept = 0, size = 0;  // at most max_examples lines, and what fits in one request body
+      while (kept < Math.min(limit, lines.length) && (size += new Blob([JSON.stringify(lines[kept])]).size + 8) <= bytes) kept += 1;
+      $("labelled-text").value = lines.slice(0, kept).join("\n");
+      $("sentcells-status").textContent = kept < lines.length ? `the first ${kept} of the file's ${lines.length} lines (the server reads at most ${limit} sentences in a request of at most ${Math.round((bytes + 4096) / 1024)} KiB)` : `${lines.length} lines from ${file.name}`;
     };
     reader.readAsText(file);
   }
