@@ -314,6 +314,17 @@ def test_classify_a_sentence(page):
 def test_gradient_flow_and_no_console_errors(page):
     tab(page, "gradients")
     wait(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grad-chart polyline")) == 4)
+    assert page.find_element(By.ID, "grad-y-label").text == "||dL/dh_t||, log scale"
+    # the y label lies left of the tick labels, which lie left of the plot area
+    label, ticks = page.execute_script(
+        "const l = document.getElementById('grad-y-label').getBoundingClientRect();"
+        "const t = [...document.querySelectorAll('#grad-chart text')].filter("
+        "  (e) => e.textContent.startsWith('1e')).map((e) => e.getBoundingClientRect().right);"
+        "const r = document.querySelector('#grad-chart rect').getBoundingClientRect();"
+        "const t0 = Math.min(...[...document.querySelectorAll('#grad-chart text')].filter("
+        "  (e) => e.textContent.startsWith('1e')).map((e) => e.getBoundingClientRect().left));"
+        "return [[l.left, l.right, r.left, t0], Math.max(...t)];")
+    assert label[1] <= label[3] + 1 and ticks <= label[2] + 1, (label, ticks)
     assert page.find_element(By.ID, "error").get_attribute("hidden") is not None
     errors = [e for e in page.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert not errors, errors

@@ -656,7 +656,7 @@
   }
 
   function drawGradients(data) {
-    const W = 560, H = 300, pad = 56;
+    const W = 560, H = 300, pad = 72;
     const all = data.layers.flatMap((l) => l.trained.concat(l.random)).filter((v) => v > 0);
     const lo = Math.floor(Math.log10(Math.min(...all))), hi = Math.ceil(Math.log10(Math.max(...all)));
     const x = (k) => pad + (k * W) / Math.max(1, data.steps - 1);
@@ -665,10 +665,12 @@
     plot.append(svg("rect", { x: pad, y: 10, width: W, height: H, fill: "none", stroke: "#d0d5dd" }));
     for (let e = lo; e <= hi; e++) {
       plot.append(svg("line", { x1: pad, x2: pad + W, y1: y(10 ** e), y2: y(10 ** e), stroke: "#f2f4f7" }));
-      plot.append(svg("text", { x: 8, y: y(10 ** e) + 4 }, `1e${e}`));
+      plot.append(svg("text", { x: 24, y: y(10 ** e) + 4 }, `1e${e}`));
     }
     for (const k of [0, Math.floor((data.steps - 1) / 2), data.steps - 1]) plot.append(svg("text", { x: x(k) - 4, y: H + 24 }, String(k)));
     plot.append(svg("text", { x: pad + W / 2 - 90, y: H + 42 }, "distance k from the loss (steps)"));
+    plot.append(svg("text", { x: 14, y: 10 + H / 2, "text-anchor": "middle", id: "grad-y-label",
+      transform: `rotate(-90 14 ${10 + H / 2})` }, "||dL/dh_t||, log scale"));
     const palette = ["#2e5aac", "#d92d20", "#12b76a", "#f79009"];
     data.layers.forEach((l, j) => {
       for (const [key, dash] of [["trained", ""], ["random", "5 4"]]) {
