@@ -595,8 +595,8 @@ class MinLSTMCell(_MinCell):
         H = h_prev.shape[-1]
         acts = np.concatenate([sigmoid(gx[..., : 2 * H]), gx[..., 2 * H :]], axis=-1)
         f, i, g = acts[..., :H], acts[..., H : 2 * H], acts[..., 2 * H :]
-        f_norm, i_norm = f / (f + i), i / (f + i)
-        h = f_norm * h_prev + i_norm * g
+        f_norm = _normalised(f, i)
+        h = f_norm * h_prev + (1.0 - f_norm) * g
         return (h,), (acts, h_prev)
 
     @staticmethod
@@ -610,23 +610,32 @@ class MinLSTMCell(_MinCell):
         return -softplus(d), np.exp(-softplus(-d)) * g, acts
 
     def backward(self, dstate, cache, weight_hh=None):
-        """With s = f + i:  df = dh * i (h_prev - h~) / s²,  di = dh * f (h~ - h_prev) / s²;
+        """With s = f + i, f' = f / s and i' = i / s = 1 - f':  df = dh (h_prev - h~) i / s²,
+        di = dh (h~ - h_prev) f / s², written without dividing by s² (0 in floating point
+        when both gates underflow), with q = dh (h_prev - h~) f' i':
 
-            df_pre = df * f(1-f)    di_pre = di * i(1-i)    dh~ = dh * i / s
-            dh_prev = dh * f / s
+            df_pre = q (1 - f)      di_pre = -q (1 - i)      dh~ = dh i'
+            dh_prev = dh f'
         """
         (dh,) = dstate
         acts, h_prev = cache
         H = h_prev.shape[-1]
         f, i, g = acts[..., :H], acts[..., H : 2 * H], acts[..., 2 * H :]
-        s = f + i
-        dfi = dh * (h_prev - g) / (s * s)  # df = dfi * i, di = -dfi * f
-        dgx = np.concatenate([dfi * i * f * (1.0 - f), -dfi * f * i * (1.0 - i), dh * i / s],
-                             axis=-1)  # fmt: skip
-        return dgx, dgx, (dh * f / s,)
+        f_norm = _normalised(f, i)  # f' = f / (f + i), i' = 1 - f'
+        q = dh * (h_prev - g) * f_norm * (1.0 - f_norm)  # = dfi * f * i with s = f + i
+        dgx = np.concatenate([q * (1.0 - f), -q * (1.0 - i), dh * (1.0 - f_norm)], axis=-1)
+        return dgx, dgx, (dh * f_norm,)
 
 
 #: Every cell class by its ``name``: the one table from a cell's name to its class.
+def _normalised(f: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """minLSTM's normalised forget gate f' = f / (f + i) (i' = 1 - f'); where both gates are 0
+    in floating point (σ of pre-activations below about -17 in float32), 1/2, the limit
+    when both go to 0 together (the scan's log-space coefficients are exact there)."""
+    s = f + i
+    return np.divide(f, s, out=np.full_like(s, 0.5), where=s > 0)
+
+
 CELLS: dict[str, type[Cell]] = {
     cls.name: cls
     for cls in (RNNTanhCell, RNNReLUCell, LSTMCell, GRUCell, GRUResetBeforeCell, MinGRUCell,

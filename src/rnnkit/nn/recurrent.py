@@ -720,7 +720,8 @@ class MinRNNBase(RNNBase):
         Hs = run.states[0]
         if run.kernels is not None:  # the compiled path, as the forward took it
             lam = run.kernels.adjoint(run.a, dY, dstate[0])  # (T, B, H): dL/dh_t, all of it
-            dGx = run.kernels.backward(lam if mask is None else lam * mask, run.acts, Hs[:-1])
+            dGx = run.kernels.backward(lam if mask is None else lam * mask, run.acts, Hs[:-1],
+                                       run.a)  # fmt: skip
             dh0 = run.a[0] * lam[0]  # (B, H)
             return self._weight_gradients(run, dGx, None, None, weights), (dh0,)
         lam = linear_scan_adjoint(run.log_a, dY, dstate[0])  # (T, B, H): dL/dh_t, all of it

@@ -42,7 +42,7 @@ class ScanKernels(NamedTuple):
 
     * ``coefficients(Gx, mask) -> (a, b, acts)``: ``h_t = a_t h_{t-1} + b_t`` from the gate
       pre-activations (T, B, G*H), padded steps ``a = 1``, ``b = 0``;
-    * ``backward(dh, acts, h_prev) -> dGx``: the gate pre-activation gradients;
+    * ``backward(dh, acts, h_prev, a) -> dGx``: the gate pre-activation gradients;
     * ``recurrence(a, b, h0) -> states`` (T+1, B, H) and ``adjoint(a, dY, dh_n) -> λ``."""
 
     coefficients: Callable

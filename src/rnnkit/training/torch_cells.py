@@ -195,15 +195,16 @@ class MinGRU(_MinRNN):
 
 class MinLSTM(_MinRNN):
     """minLSTM (:class:`rnnkit.nn.cells.MinLSTMCell`): blocks f, i, h~; ``f, i = σ(.)``,
-    ``a = f / (f + i)``, ``b = i / (f + i) h~``."""
+    ``a = f / (f + i)``, ``b = i / (f + i) h~``, computed as ``a = σ(-d)``, ``b = σ(d) h~``
+    with ``d = log(i / f) = softplus(-f_pre) - softplus(-i_pre)``, so that gates which both
+    underflow give no 0/0 (nor a nan gradient)."""
 
     num_gates = 3
 
     def coefficients(self, pre):
-        f, i, candidate = pre.chunk(3, dim=-1)
-        f, i = torch.sigmoid(f), torch.sigmoid(i)
-        total = f + i
-        return f / total, i / total * candidate
+        f_pre, i_pre, candidate = pre.chunk(3, dim=-1)
+        d = torch.nn.functional.softplus(-f_pre) - torch.nn.functional.softplus(-i_pre)
+        return torch.sigmoid(-d), torch.sigmoid(d) * candidate
 
 
 class LayerNormLSTM(_Recurrent):

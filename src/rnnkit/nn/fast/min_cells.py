@@ -93,17 +93,26 @@ def _min_gru_backward(dh, acts, h_prev, dgx):
 
 
 @_jit
-def _min_lstm_backward(dh, acts, h_prev, dgx):
-    """With s = f + i: df_pre, di_pre, dh~ of MinLSTMCell.backward."""
+def _min_lstm_backward(dh, acts, h_prev, a, dgx):
+    """df_pre, di_pre, dh~ of MinLSTMCell.backward, written with the normalised forget gate
+    a = f' = f/(f+i) of the forward (i' = 1 - a) so that nothing divides by f + i, which is
+    0 in floating point when both gates underflow: with q = dh (h_prev - h~) f' i',
+    df_pre = q (1 - f), di_pre = -q (1 - i), dh~ = dh i'."""
     N, H = dh.shape
     for r in range(N):
         for j in range(H):
             f, i, g = acts[r, j], acts[r, H + j], acts[r, 2 * H + j]
-            s = f + i
-            dfi = dh[r, j] * (h_prev[r, j] - g) / (s * s)
-            dgx[r, j] = dfi * i * f * (_ONE - f)
-            dgx[r, H + j] = -dfi * f * i * (_ONE - i)
-            dgx[r, 2 * H + j] = dh[r, j] * i / s
+            fn = a[r, j]
+            q = dh[r, j] * (h_prev[r, j] - g) * fn * (_ONE - fn)
+            dgx[r, j] = q * (_ONE - f)
+            dgx[r, H + j] = -q * (_ONE - i)
+            dgx[r, 2 * H + j] = dh[r, j] * (_ONE - fn)
+
+
+@_jit
+def _min_gru_backward_a(dh, acts, h_prev, a, dgx):
+    """:func:`_min_gru_backward` with the drivers' common signature (``a`` unused)."""
+    _min_gru_backward(dh, acts, h_prev, dgx)
 
 
 @_jit
@@ -144,14 +153,16 @@ def _coefficients_driver(kernel, gates: int):
 
 
 def _backward_driver(kernel):
-    def backward(dh: np.ndarray, acts: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
-        """The gate pre-activation gradients (T, B, G*H) from ``dh`` = dL/dh_t (masked)."""
+    def backward(dh: np.ndarray, acts: np.ndarray, h_prev: np.ndarray, a: np.ndarray,
+                 ) -> np.ndarray:  # fmt: skip
+        """The gate pre-activation gradients (T, B, G*H) from ``dh`` = dL/dh_t (masked) and
+        the forward's coefficients ``a``."""
         T, B, GH = acts.shape
         H = dh.shape[-1]
         dgx = np.empty((T, B, GH), acts.dtype)  # C order: the kernel writes through reshapes
         kernel(np.ascontiguousarray(dh, dtype=acts.dtype).reshape(T * B, H),
                acts.reshape(T * B, GH), np.ascontiguousarray(h_prev).reshape(T * B, H),
-               dgx.reshape(T * B, GH))  # fmt: skip
+               np.ascontiguousarray(a).reshape(T * B, H), dgx.reshape(T * B, GH))  # fmt: skip
         return dgx
 
     return backward
@@ -181,7 +192,7 @@ def linear_recurrence_adjoint(a: np.ndarray, dY: np.ndarray, dh_n: np.ndarray) -
 
 
 for _cell, _coefficients, _backward in (
-    (MinGRUCell, _min_gru_coefficients, _min_gru_backward),
+    (MinGRUCell, _min_gru_coefficients, _min_gru_backward_a),
     (MinLSTMCell, _min_lstm_coefficients, _min_lstm_backward),
 ):
     registry.register_scan(_cell, registry.ScanKernels(
