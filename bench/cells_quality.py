@@ -46,13 +46,14 @@ def run_cell(cell: str, layers: int, hidden: int, minutes: float, out: Path,
     print("$", " ".join(cmd[2:]), flush=True)
     load = os.getloadavg()
     start = time.monotonic()
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    done = subprocess.run(cmd, cwd=ROOT)  # a run that fails (diverges) is a row, not the end
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if "val_loss" in r]
     best = min(evals, key=lambda r: r["val_loss"]) if evals else {}
     return {"cell": cell, "layers": layers, "hidden": hidden, "minutes": minutes,
             "best_val_loss": best.get("val_loss"), "best_step": best.get("step"),
             "steps": max((r.get("step", 0) for r in records), default=0),
+            "returncode": done.returncode,
             "wall_s": round(time.monotonic() - start, 1), "command": " ".join(cmd[3:]),
             "load_before": [round(x, 2) for x in load],
             "load_after": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
@@ -86,8 +87,10 @@ def main(argv=None) -> dict:
     print("\n| cell | layers x hidden | steps | best val loss (nats/char) | at step |")
     print("|---|---|---|---|---|")
     for r in rows:
+        failed = "" if r["returncode"] == 0 else " (the run failed: see its output)"
+        loss = "-" if r["best_val_loss"] is None else f"{r['best_val_loss']:.4f}"
         print(f"| {r['cell']} | {r['layers']} x {r['hidden']} | {r['steps']} | "
-              f"{r['best_val_loss']:.4f} | {r['best_step']} |")
+              f"{loss}{failed} | {r['best_step']} |")
     return result
 
 
