@@ -82,8 +82,9 @@ def _min_lstm_coefficients(gx, m, a, b, acts):
 
 
 @_jit
-def _min_gru_backward(dh, acts, h_prev, dgx):
-    """dz_pre = dh (h~ - h_prev) z (1 - z), dh~ = dh z (MinGRUCell.backward)."""
+def _min_gru_backward(dh, acts, h_prev, a, dgx):
+    """dz_pre = dh (h~ - h_prev) z (1 - z), dh~ = dh z (MinGRUCell.backward; ``a`` is
+    taken for the drivers' common signature and not needed: z comes from ``acts``)."""
     N, H = dh.shape
     for r in range(N):
         for j in range(H):
@@ -108,11 +109,6 @@ def _min_lstm_backward(dh, acts, h_prev, a, dgx):
             dgx[r, H + j] = -q * (_ONE - i)
             dgx[r, 2 * H + j] = dh[r, j] * (_ONE - fn)
 
-
-@_jit
-def _min_gru_backward_a(dh, acts, h_prev, a, dgx):
-    """:func:`_min_gru_backward` with the drivers' common signature (``a`` unused)."""
-    _min_gru_backward(dh, acts, h_prev, dgx)
 
 
 @_jit
@@ -192,7 +188,7 @@ def linear_recurrence_adjoint(a: np.ndarray, dY: np.ndarray, dh_n: np.ndarray) -
 
 
 for _cell, _coefficients, _backward in (
-    (MinGRUCell, _min_gru_coefficients, _min_gru_backward_a),
+    (MinGRUCell, _min_gru_coefficients, _min_gru_backward),
     (MinLSTMCell, _min_lstm_coefficients, _min_lstm_backward),
 ):
     registry.register_scan(_cell, registry.ScanKernels(
