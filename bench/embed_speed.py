@@ -7,8 +7,9 @@ Usage::
         [--negative 5] [--min-count 5] [--sample 1e-3] [--epochs 1] [--cbow] [--json OUT]
 
 TEXT is a plain text file (text8, for instance); words are split on white space and each
-line is a sentence for both libraries. rnnkit's kernel is single-threaded, so ``--threads``
-sets gensim's ``workers`` and the thread pools of both processes; gensim's figure is the
+line is a sentence for both libraries. ``--threads`` sets gensim's ``workers``, rnnkit's
+(``rnnkit.embed.train.Workers``: the threads that train a chunk's parts at once) and the
+thread pools of both processes; gensim's figure is the
 words it trained (before subsampling) over its training time, rnnkit's the corpus words of
 its chunks over the kernel's time (vocabulary and encoding excluded in both). Runs only
 when asked: no test times it (a smoke run on a tiny file is in tests/test_embed.py).
@@ -33,7 +34,7 @@ def run_rnnkit(args) -> dict:
         encode_lines,
         read_lines,
     )
-    from rnnkit.embed.sgns import seed_state, train_chunk
+    from rnnkit.embed.train import Workers
 
     config = EmbedConfig(dim=args.dim, window=args.window, negative=args.negative,
                          min_count=args.min_count, sample=args.sample, cbow=args.cbow)  # fmt: skip
@@ -43,18 +44,17 @@ def run_rnnkit(args) -> dict:
     model = WordVectors(len(vocab), config.dim)
     keep, cum = vocab.keep_probabilities(config.sample), vocab.noise_distribution()
     chunk = 50_000
-    train_chunk(ids[:100], sentences[:100], keep, model.W_in.data, model.W_out.data, cum,
-                config.window, config.negative, config.cbow, 0.0, seed_state(0))  # compile
+    workers = Workers(args.threads)
+    W_in, W_out = model.W_in.data, model.W_out.data
+    workers.train(ids[:100], sentences[:100], keep, W_in, W_out, cum, config, 0.0, (0,))  # compile
     words, start = 0, time.perf_counter()
     for epoch in range(args.epochs):
         for index, at in enumerate(range(0, len(ids), chunk)):
-            state = seed_state(0, epoch, index)
-            train_chunk(ids[at : at + chunk], sentences[at : at + chunk], keep,
-                        model.W_in.data, model.W_out.data, cum, config.window,
-                        config.negative, config.cbow, 0.025, state)  # fmt: skip
+            workers.train(ids[at : at + chunk], sentences[at : at + chunk], keep, W_in, W_out,
+                          cum, config, 0.025, (0, epoch, index))  # fmt: skip
             words += len(ids[at : at + chunk])
     seconds = time.perf_counter() - start
-    return {"library": "rnnkit", "words": words, "seconds": seconds,
+    return {"library": "rnnkit", "words": words, "seconds": seconds, "threads": args.threads,
             "words_per_s": words / seconds, "vocab": len(vocab)}  # fmt: skip
 
 

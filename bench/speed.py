@@ -157,8 +157,12 @@ LIBS = ("rnnkit", "torch")
 MIN_REP_SECONDS = 0.05  # a repetition times enough steps to last about this long
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0",
               "MALLOC_ARENA_MAX": "1"}
-TARGETS = {"speed_ratio": 1.0, "speed_ratio_small": 1.3, "matmul_fraction_largest": 0.9,
-           "generation_ratio": 2.0, "memory_ratio": 1.0}
+#: The targets of issue "The LSTM at oneDNN's speed" (torch_time / rnnkit_time >= speed ratio;
+#: GRU and RNN >= 1.3 at the two smallest shapes, the 2-layer LM step >= 1.1; every cell at the
+#: largest shape >= 85 % of the matmul rate; generation >= 10x PyTorch's step loop; peak
+#: training-step memory <= PyTorch's)
+TARGETS = {"speed_ratio": 1.0, "speed_ratio_small": 1.3, "speed_ratio_lm": 1.1,
+           "matmul_fraction_largest": 0.85, "generation_ratio": 10.0, "memory_ratio": 1.0}
 MiB = 2 ** 20
 NOISY = 1.5  # a figure whose process medians vary by more than this factor is marked "~"
 
@@ -849,10 +853,13 @@ def attach_memory(row: dict, memory: dict) -> None:
 
 
 def evaluate_targets(row: dict, small: bool, largest: bool) -> dict:
-    """PASS / MISS of each applicable target for one training row."""
+    """PASS / MISS of each applicable target for one training row (``small``: a GRU or RNN
+    row at one of the two smallest shapes)."""
     checks = {}
     if "ratio" in row:
         need = TARGETS["speed_ratio_small"] if small else TARGETS["speed_ratio"]
+        if row["case"]["kind"] == "lm":
+            need = TARGETS["speed_ratio_lm"]
         checks["speed"] = {"value": row["ratio"], "target": need, "pass": row["ratio"] >= need}
     if largest and "matmul_fraction" in row.get("rnnkit", {}):
         frac = row["rnnkit"]["matmul_fraction"]
@@ -873,7 +880,8 @@ def row_targets(row: dict) -> dict:
     if c["kind"] in NEW_CELLS:
         return {}
     shape = (c["batch"], c["seq"], c.get("input"), c["hidden"])
-    return evaluate_targets(row, small=shape in [tuple(s) for s in SHAPES[:2]],
+    small = c["kind"] in ("gru", "rnn") and shape in [tuple(s) for s in SHAPES[:2]]
+    return evaluate_targets(row, small=small,
                             largest=shape == tuple(SHAPES[-1]))
 
 

@@ -406,12 +406,14 @@ def test_entry_point_reports_errors_without_traceback(tmp_path):
 
 
 def test_demo_trains_and_prints_generated_text(capsys, monkeypatch):
-    from rnnkit.textgen import demo
+    from rnnkit.textgen import demo, sizing
 
-    monkeypatch.setitem(demo.DEMO_ARCH, "hidden_size", 16)  # the flow, not the quality
+    inf = float("inf")  # the demo sizes its model by the budget rule: tiny here (the flow)
+    monkeypatch.setattr(sizing, "BUDGET_SIZES", ((0.01, (3, 4), (3, 4)), (inf, (1, 16), (1, 16))))
     monkeypatch.setitem(demo.DEMO_SETTINGS, "val_fraction", 0.002)
-    code, out, _ = run_cli(capsys, "demo", "--minutes", "0.02", "--length", "40")
+    code, out, err = run_cli(capsys, "demo", "--minutes", "0.02", "--length", "40")
     assert code == 0
+    assert "no size given: 1 layer of 16 (lstm), the size for a 0.02-minute budget" in err
     assert "validation loss" in out and "nats/char" in out
     assert len(out.split("prime 'def '):\n\n", 1)[1]) == len("def ") + 40 + 1
 

@@ -59,13 +59,16 @@ def _two_topics(path, lines=1500, seed=0):
     return path
 
 
-SMALL = dict(dim=12, min_count=1, sample=0.0, chunk_words=3000, progress=False)
+#: one worker: reproducible bit for bit (the Hogwild threads are tested on their own)
+SMALL = dict(dim=12, min_count=1, sample=0.0, chunk_words=3000, progress=False, workers=1)
 
 
-@pytest.mark.parametrize("cbow", [False, True])
-def test_training_lowers_loss_and_groups_cooccurring_words(tmp_path, cbow):
+@pytest.mark.parametrize("cbow", [False, True], ids=["skipgram", "cbow"])
+@pytest.mark.parametrize("workers", [1, 2], ids=["one", "hogwild"])
+def test_training_lowers_loss_and_groups_cooccurring_words(tmp_path, cbow, workers):
     corpus = _two_topics(tmp_path / "c.txt")
-    result, kv = train([corpus], out=tmp_path / "run", epochs=3, cbow=cbow, **SMALL)
+    settings = {**SMALL, "workers": workers}
+    result, kv = train([corpus], out=tmp_path / "run", epochs=3, cbow=cbow, **settings)
     assert result.reason == "epochs"
     import json
 
@@ -101,6 +104,34 @@ def test_exact_resume(tmp_path, monkeypatch):
     np.testing.assert_array_equal(resumed.vectors, whole.vectors)
 
 
+def test_workers_train_the_chunks_parts_with_their_own_generators():
+    """Two workers: the chunk's halves, each with the generator ``(seed..., part)``. With
+    halves on disjoint words and no noise words no row is shared, so the threads' result is
+    the two halves trained one after the other (the test fails if a part is dropped, trained
+    twice, or seeded otherwise)."""
+    from types import SimpleNamespace
+
+    from rnnkit.embed.sgns import seed_state, train_chunk
+    from rnnkit.embed.train import Workers
+
+    rng = np.random.default_rng(0)
+    ids = np.concatenate([rng.integers(0, 6, 400), rng.integers(6, 12, 400)]).astype(np.int32)
+    lines = np.repeat(np.arange(80, dtype=np.int32), 10)
+    keep, cum = np.ones(12), np.linspace(1 / 12, 1.0, 12)
+    config = SimpleNamespace(window=3, negative=0, cbow=False)
+    W_in = rng.standard_normal((12, 5)).astype(np.float32)
+    W_out = rng.standard_normal((12, 5)).astype(np.float32)
+    want_in, want_out = W_in.copy(), W_out.copy()
+    want = [train_chunk(ids[a:b], lines[a:b], keep, want_in, want_out, cum, 3, 0, False,
+                        np.float32(0.05), seed_state(7, 0, 2, part))
+            for part, (a, b) in enumerate([(0, 400), (400, 800)])]  # fmt: skip
+    loss, pairs = Workers(2).train(ids, lines, keep, W_in, W_out, cum, config, 0.05, (7, 0, 2))
+    assert pairs == sum(p for _, p in want) > 0
+    assert loss == pytest.approx(sum(x for x, _ in want), rel=1e-6)
+    np.testing.assert_array_equal(W_in, want_in)
+    np.testing.assert_array_equal(W_out, want_out)
+
+
 def test_resume_refuses_other_text(tmp_path):
     corpus = _two_topics(tmp_path / "c.txt")
     train([corpus], out=tmp_path / "run", steps=2, **SMALL)
@@ -114,6 +145,8 @@ def test_settings_refused():
         train(["x"], optimizer="adam", progress=False)
     with pytest.raises(ValueError, match="epochs or steps"):
         train(["x"], minutes=1.0, progress=False)
+    with pytest.raises(ValueError, match="workers"):
+        train(["x"], workers=0, steps=1, progress=False)
 
 
 def test_word2vec_text_round_trip(tmp_path):

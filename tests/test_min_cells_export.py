@@ -107,3 +107,28 @@ def test_the_export_command_exports_a_min_cell_run(tmp_path, capsys):
     assert (tmp_path / "run" / "model.onnx").is_file()
     onnx.checker.check_model(onnx.load(tmp_path / "run" / "model.onnx"), full_check=True)
     capsys.readouterr()
+
+
+def test_min_lstm_graph_is_exact_where_both_gates_underflow():
+    """With both gate pre-activations near -120, σ of each is 0 in float32 and ``f / (f + i)``
+    would be 0 / 0; the graph computes ``a = σ(-d)`` with ``d = log(i / f)`` (here -2), as
+    the scan does, so its output is finite and is the hand-computed one."""
+    layer = MinLSTM(3, 4)
+    scramble(layer, 3)
+    params = dict(layer.named_parameters())
+    weight, bias = params["weight_ih_l0"].data, params["bias_ih_l0"].data
+    weight[:8] = 0.0  # the f and i blocks see no input: their pre-activations are the biases
+    bias[:4], bias[4:8] = -120.0, -122.0
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    h0 = rng.standard_normal((1, 2, 4)).astype(np.float32)
+    feeds = {"input": x, "h0": h0, "lengths": np.array([5, 5])}
+    got = session(rx.layer_model(layer)).run(["output"], feeds)[0]
+    a = 1.0 / (1.0 + np.exp(-2.0))  # f / (f + i) = 1 / (1 + e^-2)
+    candidate = x.astype(np.float64) @ weight[8:].T.astype(np.float64) + bias[8:]
+    h, want = h0[0].astype(np.float64), []
+    for t in range(5):
+        h = a * h + (1.0 - a) * candidate[t]
+        want.append(h)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, np.stack(want), atol=TOL, rtol=0)

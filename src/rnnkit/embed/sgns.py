@@ -21,14 +21,17 @@ number of context words).
 
 The kernel draws its random numbers (subsampling, reduced windows, noise words) from a
 xorshift64* generator whose state the caller seeds, so a chunk's training is a pure
-function of the weights and that seed.
+function of the weights and that seed. It computes in the vectors' dtype (float32 in a
+run: ``lr`` is passed in that dtype too), and its dot products may be summed in any order
+(``_jit(reassociate=True)``) so that they vectorise. It releases the GIL: several threads
+may run it at once on one set of vectors (:class:`rnnkit.embed.train.Workers`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..nn.fast.jit import _inline, _jit
+from ..nn.fast.jit import _ONE, _ZERO, _inline, _jit
 
 
 # -- the NumPy reference --------------------------------------------------------------
@@ -126,21 +129,22 @@ def _softplus(z):
 @_inline
 def _output_layer(v, work, W_out, target, noise, lr):
     """The pair's loss; updates the rows of ``W_out`` it visits and adds ``-lr * dloss/dv``
-    to ``work`` (D,). ``noise`` (K,) holds -1 where a draw was skipped."""
+    to ``work`` (D,). ``noise`` (K,) holds -1 where a draw was skipped. The arithmetic is in
+    the arrays' dtype (the typed constants ``_ZERO``, ``_ONE`` keep float32 in float32)."""
     dim = v.shape[0]
     loss = 0.0
     for k in range(noise.shape[0] + 1):
         if k == 0:
-            word, label = target, 1.0
+            word, label = target, _ONE
         else:
-            word, label = noise[k - 1], 0.0
+            word, label = noise[k - 1], _ZERO
             if word < 0:
                 continue
-        dot = 0.0
+        dot = _ZERO
         for d in range(dim):
             dot += v[d] * W_out[word, d]
-        loss += _softplus(-dot) if label == 1.0 else _softplus(dot)
-        g = (label - 1.0 / (1.0 + np.exp(-dot))) * lr  # -lr * dloss/ddot
+        loss += _softplus(-dot) if k == 0 else _softplus(dot)
+        g = (label - _ONE / (_ONE + np.exp(-dot))) * lr  # -lr * dloss/ddot
         for d in range(dim):
             work[d] += g * W_out[word, d]
             W_out[word, d] += g * v[d]
@@ -154,7 +158,7 @@ def _draw_noise(noise, cum, state, target):
         noise[k] = -1 if word == target else word
 
 
-@_jit
+@_jit(reassociate=True)
 def train_pair(W_in, W_out, center, target, noise, lr):
     """One skip-gram pair through the kernel's own update (for the tests: compare with
     :func:`reference_pair_update`); returns its loss."""
@@ -165,7 +169,7 @@ def train_pair(W_in, W_out, center, target, noise, lr):
     return loss
 
 
-@_jit
+@_jit(reassociate=True)
 def train_chunk(ids, sentences, keep, W_in, W_out, cum, window, negative, cbow, lr, state):
     """Train on one chunk of the corpus, in place; returns ``(loss sum, pairs)``.
 
@@ -178,7 +182,8 @@ def train_chunk(ids, sentences, keep, W_in, W_out, cum, window, negative, cbow, 
         window: the largest distance to a context word; each position draws a reduced
             window in [1, window] as word2vec does.
         negative: noise words per pair; ``cbow``: CBOW instead of skip-gram.
-        lr: the learning rate of this chunk; ``state``: the generator (uint64 array (1,)).
+        lr: the learning rate of this chunk, in the vectors' dtype; ``state``: the generator
+            (uint64 array (1,)).
     """
     n = ids.shape[0]
     dim = W_in.shape[1]

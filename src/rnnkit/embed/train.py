@@ -8,14 +8,21 @@ compiled kernel (:func:`.sgns.train_chunk`) at the step's learning rate::
     loss, pairs = train_chunk(chunk ids, ..., W_in, W_out, ..., lr_t, state)
 
 The kernel applies its SGD updates itself; the parameters' gradients stay zero and the
-trainer's optimizer (SGD without weight decay) leaves them alone. The learning rate is a
-pure function of the step and the generator of the step's (seed, epoch, index), so a
-resumed run computes the very updates the uninterrupted one would have.
+trainer's optimizer (SGD without weight decay) leaves them alone. With ``workers`` > 1 the
+chunk is split into that many parts trained at once by threads that share the vectors
+without locks (Hogwild!, Niu, Recht, Ré & Wright 2011; word2vec.c and gensim train so):
+each part's generator is ``seed_state(seed, epoch, index, part)``, and a row two threads
+update at the same instant may keep only one of the two updates, so such a run is not
+reproducible bit for bit. With ``workers=1`` the learning rate is a pure function of the
+step and the generator of the step's (seed, epoch, index), so a resumed run computes the
+very updates the uninterrupted one would have.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +47,11 @@ class EmbedSettings(TrainerOptions):
     """
 
     chunk_words: int = option(50_000, "words per training step", bounds=count(1, 10**8))
+    workers: int | None = option(
+        None, "threads that train at once, sharing the vectors without locks as word2vec.c "
+        "and gensim do (default: the machine's cores; 1: reproducible bit for bit)",
+        bounds=count(1, 256),
+    )  # fmt: skip
     # the shared options' defaults of word vectors
     optimizer: str = default_of("optimizer", "sgd")
     lr: float = default_of("lr", 0.025)
@@ -89,6 +101,41 @@ class LinearDecay:
         return self.lr - (self.lr - self.lr_min) * done
 
 
+class Workers:
+    """The threads that train one step's words (the module docstring): ``n`` parts of the
+    chunk, contiguous, each through the kernel on its own thread (the kernel releases the
+    GIL); one part, and no thread, when ``n = 1``."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self._pool = ThreadPoolExecutor(n, thread_name_prefix="rnnkit-embed") if n > 1 else None
+
+    @staticmethod
+    def default() -> int:
+        """The machine's cores (those this process may run on)."""
+        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        return len(cores) if cores else os.cpu_count() or 1
+
+    def train(self, ids, sentences, keep, W_in, W_out, cum, config: EmbedConfig, lr: float,
+              seed: tuple[int, ...]) -> tuple[float, int]:  # fmt: skip
+        """``(loss sum, pairs)`` of the step's words ``ids`` (N,) and ``sentences`` (N,),
+        trained into ``W_in``, ``W_out`` at rate ``lr``, generators seeded from ``seed``."""
+        rest = (keep, W_in, W_out, cum, config.window, config.negative, config.cbow,
+                W_in.dtype.type(lr))  # fmt: skip
+        if self._pool is None:
+            return train_chunk(ids, sentences, *rest, seed_state(*seed))
+        cuts = np.linspace(0, len(ids), self.n + 1).astype(np.int64)
+        jobs = [self._pool.submit(train_chunk, ids[a:b], sentences[a:b], *rest,
+                                  seed_state(*seed, part))
+                for part, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]  # fmt: skip
+        done = [job.result() for job in jobs]
+        return sum(loss for loss, _ in done), sum(pairs for _, pairs in done)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
 class EmbedTask:
     """Word vectors as a :class:`rnnkit.training.TrainTask`: chunk ``index`` of the corpus."""
 
@@ -105,6 +152,7 @@ class EmbedTask:
         self.keep = vocab.keep_probabilities(config.sample)  # (V,)
         self.cum = vocab.noise_distribution()  # (V,)
         self.chunk = settings.chunk_words
+        self.workers = Workers(settings.workers or Workers.default())
 
     def batches_per_epoch(self) -> int:
         return math.ceil(len(self.ids) / self.chunk)
@@ -113,11 +161,10 @@ class EmbedTask:
         step = epoch * self.batches_per_epoch() + index
         start = index * self.chunk
         ids = self.ids[start : start + self.chunk]
-        loss, pairs = train_chunk(
+        loss, pairs = self.workers.train(
             ids, self.sentences[start : start + self.chunk], self.keep,
-            self.model.W_in.data, self.model.W_out.data, self.cum, self.config.window,
-            self.config.negative, self.config.cbow, self.schedule(step),
-            seed_state(self.settings.seed, epoch, index),
+            self.model.W_in.data, self.model.W_out.data, self.cum, self.config,
+            self.schedule(step), (self.settings.seed, epoch, index),
         )  # fmt: skip
         return loss / max(pairs, 1), len(ids)
 

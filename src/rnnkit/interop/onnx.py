@@ -201,11 +201,15 @@ def _complement(g: _Graph, pre: str, H: int) -> tuple[str, str]:
 
 
 def _normalised(g: _Graph, pre: str, H: int) -> tuple[str, str]:
-    """``a = f / (f + i)``, ``b = i / (f + i) h~`` with ``f, i = σ(.)`` of blocks f, i (minLSTM)."""
-    f, i = (g.op("Sigmoid", [_block(g, pre, k, H)]) for k in (0, 1))
-    total = g.op("Add", [f, i])
-    b = g.op("Mul", [g.op("Div", [i, total]), _block(g, pre, 2, H)])
-    return g.op("Div", [f, total]), b
+    """``a = f / (f + i)``, ``b = i / (f + i) h~`` with ``f, i = σ(.)`` of blocks f, i (minLSTM),
+    computed without the division as the scan does: ``d = softplus(-f_pre) - softplus(-i_pre)``
+    (= log(i / f)), ``a = σ(-d)``, ``i / (f + i) = σ(d)``; exact where both gates underflow to
+    0 in float32 (pre-activations below about -17), where ``f / (f + i)`` would be 0 / 0."""
+    f_pre, i_pre = _block(g, pre, 0, H), _block(g, pre, 1, H)
+    d = g.op("Sub", [g.op("Softplus", [g.op("Neg", [f_pre])]),
+                     g.op("Softplus", [g.op("Neg", [i_pre])])])  # fmt: skip
+    b = g.op("Mul", [g.op("Sigmoid", [d]), _block(g, pre, 2, H)])
+    return g.op("Sigmoid", [g.op("Neg", [d])]), b
 
 
 #: How a minimal cell's gate blocks make ``a`` and ``b`` of ``h = a h_prev + b``, by the cell's

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -67,6 +68,7 @@ from .evaluate import evaluate_ids
 from .model import CharRNN, CharRNNConfig
 from .sampling import SamplingOptions, sample_generators, sample_ids
 from .scoring import summary, surprises
+from .sizing import describe, size_for_budget
 from .stopping import batch_texts, cut_at
 from .train import CharLMTask, TrainSettings
 
@@ -85,7 +87,9 @@ class CharLM(Application):
 
     The three parts of the application: the architecture ``config``
     (:class:`~rnnkit.textgen.model.CharRNNConfig`, fixed at construction:
-    ``CharLM(hidden_size=256)`` or ``CharLM(CharRNNConfig(...))``), the
+    ``CharLM(hidden_size=256)`` or ``CharLM(CharRNNConfig(...))``; without a config,
+    ``num_layers`` or ``hidden_size``, a new run's size is chosen for its time budget and
+    corpus by :mod:`~rnnkit.textgen.sizing`), the
     training ``settings`` (:class:`~rnnkit.textgen.train.TrainSettings`, saved
     whole in every checkpoint) and the task the shared trainer runs
     (:class:`~rnnkit.textgen.train.CharLMTask`). The vocabulary comes from the
@@ -99,6 +103,11 @@ class CharLM(Application):
     def __init__(self, config: CharRNNConfig | None = None, **architecture: Any):
         self.config = replace(config or CharRNNConfig(), **architecture)
         self.config.validate()
+        #: whether the size was given (else a new run's comes from :mod:`.sizing`)
+        self.size_given = config is not None or not {"num_layers", "hidden_size"}.isdisjoint(
+            architecture
+        )
+        self._size_note: str | None = None  # the line saying what the rule chose, if it did
         self.vocab: CharVocab | None = None
         self.network: CharRNN | None = None
         self.settings = TrainSettings()
@@ -140,10 +149,13 @@ class CharLM(Application):
         ``out/corpus.ids`` and memory-mapped (see :mod:`.corpus_file`); evaluation reads at
         most ``val_max_chars`` of the validation split. ``init_from``: a run whose weights,
         architecture and vocabulary this new run starts from (fine-tuning). Other
-        keywords are :class:`~rnnkit.textgen.train.TrainSettings` fields.
+        keywords are :class:`~rnnkit.textgen.train.TrainSettings` fields. Without a size
+        given at construction, a new run's is chosen for ``minutes`` (15 when the run stops
+        by steps or epochs only) and the corpus's length (:mod:`.sizing`).
         """
+        budget = minutes if minutes is not None else DEFAULT_STOP.minutes
         return self.fit_lifecycle(
-            (text, encoding, init_from, map_unknown), out=out, resume=resume, force=force,
+            (text, encoding, init_from, map_unknown, budget), out=out, resume=resume, force=force,
             lock=lock,
             stop=StopRule(epochs, steps, minutes), engine=engine, progress=progress,
             settings=settings,
@@ -154,7 +166,7 @@ class CharLM(Application):
         ``data = (text, encoding, init_from)``, or from the run ``init_from`` to fine-tune)
         or, with a checkpoint, the run saved there (its corpus read again and checked);
         returns the training batches and the validation ids."""
-        text, encoding, init_from, map_unknown = data
+        text, encoding, init_from, map_unknown, budget = data
         if map_unknown is not None and (init_from is None or checkpoint is not None):
             raise ValueError("map_unknown maps the characters outside init_from's vocabulary "
                              "in a new run: give init_from, not resume")
@@ -170,7 +182,7 @@ class CharLM(Application):
                 source = {"source": "file", "path": str(large), "encoding": encoding,
                           "sha256": scan.sha256, "chars": scan.length,
                           "ids": ids_info(scan.length, vocab)}  # fmt: skip
-                config = replace(self.config, vocab_size=len(vocab))
+                config = self._new_config(len(vocab), budget, scan.length)
                 nnrandom.manual_seed(settings.seed)
                 self.config, self.settings, self.data = config, settings, source
                 self.vocab, self.network, self._corpus = vocab, CharRNN(config), None
@@ -178,7 +190,7 @@ class CharLM(Application):
             corpus, source = _source(text, encoding)
             vocab = _vocab_of(corpus, settings.documents)
             batches, val_ids = _split(corpus, vocab, settings)
-            config = replace(self.config, vocab_size=len(vocab))
+            config = self._new_config(len(vocab), budget, len(corpus))
             nnrandom.manual_seed(settings.seed)
             network = CharRNN(config)
             self.config, self.settings, self.data = config, settings, source
@@ -192,6 +204,17 @@ class CharLM(Application):
         self.config, self.settings, self.data = run.config, run.settings, run.data
         self.vocab, self.network, self._corpus = run.vocab, run.network, corpus
         return batches, val_ids
+
+    def _new_config(self, vocab_size: int, budget: float, chars: int) -> CharRNNConfig:
+        """A new run's architecture: this object's, with the size the budget affords when
+        none was given (:func:`.sizing.size_for_budget`)."""
+        self._size_note = None
+        if self.size_given:
+            return replace(self.config, vocab_size=vocab_size)
+        num_layers, hidden_size = size_for_budget(budget, chars)
+        self._size_note = describe(num_layers, hidden_size, self.config.cell, budget, chars)
+        return replace(self.config, vocab_size=vocab_size, num_layers=num_layers,
+                       hidden_size=hidden_size)  # fmt: skip
 
     def _mapped_split(self, path: Path, out, expected: str | None = None):
         """Training batches and validation ids read from the run's ids file (encoded into
@@ -277,6 +300,8 @@ class CharLM(Application):
         """The network and the task of the engine: NumPy's, or PyTorch's with processes."""
         batches, val_ids = prepared
         processes = start.processes
+        if self._size_note and start.shows_progress:
+            print(f"{APP}: {self._size_note}", file=sys.stderr, flush=True)
         if isinstance(batches, MappedStreamBatches):
             batches.ids.progress = start.shows_progress
             if not start.writer:  # the other ranks never write into the run directory

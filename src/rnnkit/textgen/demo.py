@@ -17,9 +17,9 @@ from .api import CharLM
 #: the demo's training time when none is given
 DEMO_MINUTES = 1.5
 
-DEMO_ARCH = {
-    "cell": "lstm", "hidden_size": 256, "num_layers": 1, "embedding_dim": 32, "dropout": 0.0
-}
+#: the demo's model: an LSTM whose size the budget rule chooses (:mod:`.sizing`), as
+#: ``textgen train`` does when no size is given
+DEMO_ARCH = {"cell": "lstm", "embedding_dim": 32, "dropout": 0.0}
 DEMO_SETTINGS = {
     "seq_length": 64,
     "batch_size": 32,
@@ -48,8 +48,8 @@ def run_demo(minutes: float = DEMO_MINUTES, length: int = 600, out=None, seed: i
     count(0).check("length", length)
     check_seed(seed)
     print(
-        f"Training a 1-layer LSTM (hidden {DEMO_ARCH['hidden_size']}) on Python's standard "
-        f"library source for {minutes:g} minutes (Ctrl-C stops early)...",
+        f"Training an LSTM sized for {minutes:g} minutes on Python's standard library source "
+        "(Ctrl-C stops early)...",
         file=sys.stderr,
     )
     lm = CharLM(**DEMO_ARCH)

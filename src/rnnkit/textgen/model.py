@@ -43,8 +43,12 @@ class CharRNNConfig:
         "lstm", "recurrent cell", flags=("--cell", "--model"), choices=tuple(CELLS)
     )
     embedding_dim: int = option(64, "character embedding size", bounds=count())
-    hidden_size: int = option(512, "units per layer", bounds=count())
-    num_layers: int = option(2, "stacked layers", bounds=count())
+    hidden_size: int = option(
+        512, "units per layer (default: with --num-layers, chosen for --minutes and the corpus "
+        "size, docs/textgen.md; 512 in CharRNNConfig())", bounds=count())  # fmt: skip
+    num_layers: int = option(
+        2, "stacked layers (default: with --hidden-size, chosen for --minutes and the corpus "
+        "size; 2 in CharRNNConfig())", bounds=count())  # fmt: skip
     dropout: float = option(0.2, "dropout between layers and before the output", bounds=FRACTION)
 
     def validate(self) -> None:

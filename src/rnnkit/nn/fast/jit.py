@@ -30,13 +30,22 @@ _HALF = np.float32(0.5)
 _ONE = np.float32(1.0)
 
 
-def _jit(fn):
-    """A kernel: compiled, cached on disk, releasing the GIL (the row threads run it)."""
+def _jit(fn=None, *, reassociate: bool = False):
+    """A kernel: compiled, cached on disk, releasing the GIL (the row threads run it).
+
+    ``@_jit(reassociate=True)``: sums may be reordered (LLVM's ``reassoc`` and ``contract``
+    flags, not the rest of fast-math: NaN and infinity keep their meaning), so that a dot
+    product's loop vectorises; its result then differs from the sequential sum in the last
+    bits."""
+    if fn is None:
+        return lambda f: _jit(f, reassociate=reassociate)
     if numba is None:
         return fn
     # error_model="numpy": a float division never raises (no branch per division), so the
     # element-wise loops vectorise
-    return numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")(fn)
+    fastmath = {"reassoc", "contract"} if reassociate else False
+    return numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
+                      fastmath=fastmath)(fn)  # fmt: skip
 
 
 def _inline(fn):
