@@ -21,7 +21,6 @@ very updates the uninterrupted one would have.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -47,10 +46,10 @@ class EmbedSettings(TrainerOptions):
     """
 
     chunk_words: int = option(50_000, "words per training step", bounds=count(1, 10**8))
-    workers: int | None = option(
-        None, "threads that train at once, sharing the vectors without locks as word2vec.c "
-        "and gensim do (default: the machine's cores; 1: reproducible bit for bit)",
-        bounds=count(1, 256),
+    workers: int = option(
+        1, "threads that train each step's words at once, sharing the vectors without locks "
+        "as word2vec.c and gensim do: faster, not reproducible bit for bit (1: reproducible, "
+        "resumes exactly)", bounds=count(1, 256),
     )  # fmt: skip
     # the shared options' defaults of word vectors
     optimizer: str = default_of("optimizer", "sgd")
@@ -110,12 +109,6 @@ class Workers:
         self.n = n
         self._pool = ThreadPoolExecutor(n, thread_name_prefix="rnnkit-embed") if n > 1 else None
 
-    @staticmethod
-    def default() -> int:
-        """The machine's cores (those this process may run on)."""
-        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-        return len(cores) if cores else os.cpu_count() or 1
-
     def train(self, ids, sentences, keep, W_in, W_out, cum, config: EmbedConfig, lr: float,
               seed: tuple[int, ...]) -> tuple[float, int]:  # fmt: skip
         """``(loss sum, pairs)`` of the step's words ``ids`` (N,) and ``sentences`` (N,),
@@ -152,7 +145,7 @@ class EmbedTask:
         self.keep = vocab.keep_probabilities(config.sample)  # (V,)
         self.cum = vocab.noise_distribution()  # (V,)
         self.chunk = settings.chunk_words
-        self.workers = Workers(settings.workers or Workers.default())
+        self.workers = Workers(settings.workers)
 
     def batches_per_epoch(self) -> int:
         return math.ceil(len(self.ids) / self.chunk)
