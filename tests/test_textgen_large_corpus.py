@@ -256,7 +256,7 @@ def test_evaluation_reads_at_most_val_max_chars_of_the_tail(tmp_path, corpus, mo
     lm = CharLM(**TINY)
     settings = dict(FAST, val_fraction=0.2, val_max_chars=500)
     batches, val_ids = lm.prepare(None, lm.settings_class(**settings),
-                                  (corpus, "utf-8", None, None), tmp_path / "run")  # fmt: skip
+                                  (corpus, "utf-8", None, None, 15.0), tmp_path / "run")
     n_val = int(round(len(text) * 0.2))
     tail = vocab.encode(text)[len(text) - n_val :]
     assert len(val_ids) == 500 < n_val
@@ -322,7 +322,7 @@ def _mapped_rss_kb(name: str) -> int:
 def test_the_pages_a_chunk_read_are_unmapped_after_it(tmp_path, corpus, mapped):
     lm = CharLM(**TINY)
     settings = lm.settings_class(**FAST)
-    batches, val_ids = lm.prepare(None, settings, (corpus, "utf-8", None, None), tmp_path)
+    batches, val_ids = lm.prepare(None, settings, (corpus, "utf-8", None, None, 15.0), tmp_path)
     for i in range(len(batches)):
         batches.chunk(i)
         assert _mapped_rss_kb(RunDir.CORPUS_IDS) == 0, i  # resident set bounded, not the corpus
