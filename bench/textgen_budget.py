@@ -41,7 +41,7 @@ GRID = (
     ("tinyshakespeare", 3, ((1, 256), (2, 256), (1, 512), (2, 512))),
     ("tinyshakespeare", 15, ((1, 512), (2, 512), (2, 768))),
     ("imdb", 3, ((1, 256), (1, 512), (2, 512))),
-    ("imdb", 15, ((2, 512), (2, 768))),
+    ("imdb", 15, ((2, 512), (1, 512))),
 )
 
 
@@ -58,7 +58,7 @@ def corpus_path(name: str, imdb_text: Path) -> Path:
 
 
 def corpus_name(path: str) -> str:
-    return "tinyshakespeare" if "tinyshakespeare" in path else "imdb"
+    return "tinyshakespeare" if "tinyshakespeare" in str(path) else "imdb"
 
 
 def characters(path: Path) -> int:
@@ -72,7 +72,7 @@ def check(rows: list[dict]) -> list[str]:
     for corpus, minutes in sorted({(r["corpus_name"], r["minutes"]) for r in rows}):
         here = [r for r in rows if (r["corpus_name"], r["minutes"]) == (corpus, minutes)]
         best = min(r["best_val_loss"] for r in here)
-        layers, hidden = size_for_budget(minutes, here[0]["chars"])
+        layers, hidden = size_for_budget(minutes)
         chosen = [r for r in here if (r["layers"], r["hidden"]) == (layers, hidden)]
         if not chosen:
             problems.append(f"{corpus}, {minutes:g} min: {layers}x{hidden} was not measured")
@@ -86,7 +86,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| corpus | budget | layers x hidden | steps | best validation loss | rule |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
-        chosen = size_for_budget(r["minutes"], r["chars"]) == (r["layers"], r["hidden"])
+        chosen = size_for_budget(r["minutes"]) == (r["layers"], r["hidden"])
         lines.append(f"| {r['corpus_name']} | {r['minutes']:g} min | {r['layers']} x "
                      f"{r['hidden']} | {r['steps']:,} | {r['best_val_loss']:.3f} | "
                      f"{'chosen' if chosen else ''} |")  # fmt: skip

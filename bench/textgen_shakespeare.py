@@ -73,14 +73,13 @@ def run_rnnkit(corpus: Path, minutes: float, out: Path, extra: list[str]) -> dic
 # -- the PyTorch reference -------------------------------------------------------------
 def architecture(corpus: Path, minutes: float, run: Path | None) -> tuple[int, int]:
     """``(num_layers, hidden_size)``: the rnnkit run's, or what the budget rule gives."""
-    from rnnkit.text.corpus import read_corpus
     from rnnkit.textgen import CharLM
     from rnnkit.textgen.sizing import size_for_budget
 
     if run is not None:
         config = CharLM.load(run).config
         return config.num_layers, config.hidden_size
-    return size_for_budget(minutes, len(read_corpus(corpus)))
+    return size_for_budget(minutes)
 
 
 def run_torch(

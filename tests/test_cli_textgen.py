@@ -409,7 +409,7 @@ def test_demo_trains_and_prints_generated_text(capsys, monkeypatch):
     from rnnkit.textgen import demo, sizing
 
     inf = float("inf")  # the demo sizes its model by the budget rule: tiny here (the flow)
-    monkeypatch.setattr(sizing, "BUDGET_SIZES", ((0.01, (3, 4), (3, 4)), (inf, (1, 16), (1, 16))))
+    monkeypatch.setattr(sizing, "BUDGET_SIZES", ((0.01, (3, 4)), (inf, (1, 16))))
     monkeypatch.setitem(demo.DEMO_SETTINGS, "val_fraction", 0.002)
     code, out, err = run_cli(capsys, "demo", "--minutes", "0.02", "--length", "40")
     assert code == 0

@@ -88,8 +88,8 @@ class CharLM(Application):
     The three parts of the application: the architecture ``config``
     (:class:`~rnnkit.textgen.model.CharRNNConfig`, fixed at construction:
     ``CharLM(hidden_size=256)`` or ``CharLM(CharRNNConfig(...))``; without a config,
-    ``num_layers`` or ``hidden_size``, a new run's size is chosen for its time budget and
-    corpus by :mod:`~rnnkit.textgen.sizing`), the
+    ``num_layers`` or ``hidden_size``, a new run's size is chosen for its time budget by
+    :mod:`~rnnkit.textgen.sizing`), the
     training ``settings`` (:class:`~rnnkit.textgen.train.TrainSettings`, saved
     whole in every checkpoint) and the task the shared trainer runs
     (:class:`~rnnkit.textgen.train.CharLMTask`). The vocabulary comes from the
@@ -151,7 +151,7 @@ class CharLM(Application):
         architecture and vocabulary this new run starts from (fine-tuning). Other
         keywords are :class:`~rnnkit.textgen.train.TrainSettings` fields. Without a size
         given at construction, a new run's is chosen for ``minutes`` (15 when the run stops
-        by steps or epochs only) and the corpus's length (:mod:`.sizing`).
+        by steps or epochs only) by :mod:`.sizing`.
         """
         budget = minutes if minutes is not None else DEFAULT_STOP.minutes
         return self.fit_lifecycle(
@@ -211,7 +211,7 @@ class CharLM(Application):
         self._size_note = None
         if self.size_given:
             return replace(self.config, vocab_size=vocab_size)
-        num_layers, hidden_size = size_for_budget(budget, chars)
+        num_layers, hidden_size = size_for_budget(budget)
         self._size_note = describe(num_layers, hidden_size, self.config.cell, budget, chars)
         return replace(self.config, vocab_size=vocab_size, num_layers=num_layers,
                        hidden_size=hidden_size)  # fmt: skip

@@ -44,11 +44,11 @@ class CharRNNConfig:
     )
     embedding_dim: int = option(64, "character embedding size", bounds=count())
     hidden_size: int = option(
-        512, "units per layer (default: with --num-layers, chosen for --minutes and the corpus "
-        "size, docs/textgen.md; 512 in CharRNNConfig())", bounds=count())  # fmt: skip
+        512, "units per layer (default: with --num-layers, chosen for --minutes, docs/textgen.md; "
+        "512 in CharRNNConfig())", bounds=count())  # fmt: skip
     num_layers: int = option(
-        2, "stacked layers (default: with --hidden-size, chosen for --minutes and the corpus "
-        "size; 2 in CharRNNConfig())", bounds=count())  # fmt: skip
+        2, "stacked layers (default: with --hidden-size, chosen for --minutes; 2 in "
+        "CharRNNConfig())", bounds=count())  # fmt: skip
     dropout: float = option(0.2, "dropout between layers and before the output", bounds=FRACTION)
 
     def validate(self) -> None:
