@@ -124,10 +124,6 @@ class Workers:
         done = [job.result() for job in jobs]
         return sum(loss for loss, _ in done), sum(pairs for _, pairs in done)
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-
 
 class EmbedTask:
     """Word vectors as a :class:`rnnkit.training.TrainTask`: chunk ``index`` of the corpus."""

@@ -47,11 +47,16 @@ def char_ngrams(word: str, n_min: int, n_max: int) -> list[str]:
     >>> char_ngrams("fun", 3, 4)
     ['<fu', 'fun', 'un>', '<fun', 'fun>']
     """
-    marked = BOW + word + EOW
+    return distinct_ngrams(BOW + word + EOW, n_min, n_max, str)
+
+
+def distinct_ngrams(items: Sequence, n_min: int, n_max: int, join) -> list[str]:
+    """The distinct ``join(items[i : i + n])`` for ``n_min <= n <= n_max``, shortest first,
+    each in order of first appearance (character n-grams of a word, word n-grams of a text)."""
     out, seen = [], set()
     for n in range(n_min, n_max + 1):
-        for i in range(len(marked) - n + 1):
-            gram = marked[i : i + n]
+        for i in range(len(items) - n + 1):
+            gram = join(items[i : i + n])
             if gram not in seen:
                 seen.add(gram)
                 out.append(gram)

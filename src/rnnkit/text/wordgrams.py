@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .subwords import check_ngram_range
+from .subwords import check_ngram_range, distinct_ngrams
 
 PAD_ID = 0
 #: The smoothing of the class counts (Wang & Manning use 1).
@@ -40,14 +40,7 @@ def word_ngrams(tokens: Sequence[str], n_min: int, n_max: int) -> list[str]:
     >>> word_ngrams(["not", "good", "not"], 1, 2)
     ['not', 'good', 'not good', 'good not']
     """
-    out, seen = [], set()
-    for n in range(n_min, n_max + 1):
-        for i in range(len(tokens) - n + 1):
-            gram = " ".join(tokens[i : i + n])
-            if gram not in seen:
-                seen.add(gram)
-                out.append(gram)
-    return out
+    return distinct_ngrams(tokens, n_min, n_max, " ".join)
 
 
 class WordNgrams:
