@@ -235,6 +235,28 @@ def test_embedding_bag_matches_torch(mode, padding_idx, form):
     np.testing.assert_allclose(bag.weight.grad, ref.weight.grad.numpy(), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("padding_idx", [None, 0])
+@pytest.mark.parametrize("form", ["2d", "offsets"])
+def test_embedding_bag_per_sample_weights_match_torch(padding_idx, form):
+    torch = pytest.importorskip("torch")
+    ref = torch.nn.EmbeddingBag(7, 3, mode="sum", padding_idx=padding_idx, dtype=torch.float64)
+    bag = EmbeddingBag(7, 3, mode="sum", padding_idx=padding_idx, dtype=F64)
+    bag.load_state_dict(ref.state_dict())
+    args = (BAGS_2D,) if form == "2d" else (FLAT, OFFSETS)
+    a = np.random.default_rng(3).uniform(-2, 2, size=args[0].shape)  # distinct, signed
+    out_t = ref(*(torch.from_numpy(x) for x in args), per_sample_weights=torch.from_numpy(a))
+    g = randn(*out_t.shape)
+    out_t.backward(torch.tensor(g))
+    np.testing.assert_allclose(bag(*args, per_sample_weights=a), out_t.detach().numpy(),
+                               rtol=0, atol=1e-12)  # fmt: skip
+    bag.backward(g)
+    np.testing.assert_allclose(bag.weight.grad, ref.weight.grad.numpy(), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="input's shape"):
+        bag(*args, per_sample_weights=a[:-1])
+    with pytest.raises(ValueError, match="mode='sum'"):
+        EmbeddingBag(7, 3, mode="mean")(*args, per_sample_weights=a)
+
+
 def test_embedding_bag_mean_leaves_padding_out_of_the_count():
     bag = EmbeddingBag(4, 2, mode="mean", padding_idx=0, dtype=F64)
     bag.weight.data[:] = [[0, 0], [1, 2], [3, 4], [5, 6]]

@@ -479,6 +479,9 @@ def textgen_model(lm):
 def sentiment_model(clf):
     """The ONNX model of a trained ``SentimentClassifier`` (see module docstring)."""
     network = clf.network
+    if network.wide is not None:
+        raise ValueError("a classifier with word n-grams (--word-ngrams) cannot be exported to "
+                         "ONNX yet: its wide path is rnnkit's alone")  # fmt: skip
     rnn, pooling = network.rnn, network.config.pooling
     onnx = _onnx()
     g = _Graph()

@@ -125,6 +125,9 @@ def to_torch(source: Any) -> torch.nn.Module:
     _recurrent(rnn)  # refuses what PyTorch cannot compute
     V, E = network.embedding.weight.shape
     if isinstance(network, NumpyClassifier):
+        if network.wide is not None:
+            raise ValueError("a classifier with word n-grams (--word-ngrams) has no torch "
+                             "module yet: its wide path is rnnkit's alone")  # fmt: skip
         subwords = network.subword_embedding
         module = TextClassifier(
             rnn.cell.name, V, network.fc.weight.shape[0], E,

@@ -286,8 +286,14 @@ class EmbeddingBag(Module):
     ``b`` is ``input[offsets[b]:offsets[b+1]]``, the last one running to the
     end -- returns ``(B, D)``; ``backward(grad (B, D)) -> None``.
 
+    ``per_sample_weights`` (the shape of ``input``, ``"sum"`` only, as in PyTorch)
+    scales each id's vector before the sum: ``out[b] = sum_{n in bag b} a[n] weight[ids[n]]``
+    (a linear model over weighted features is an ``EmbeddingBag`` of width 1 fed the
+    feature values). They are constants here: no gradient is computed for them.
+
     Backward: each id of bag ``b`` receives ``dOut[b]`` (divided by the bag's
-    size for the mean), scatter-added into ``dW`` so repeated ids accumulate.
+    size for the mean, times ``a[n]`` when weighted), scatter-added into ``dW`` so
+    repeated ids accumulate.
     """
 
     MODES = ("sum", "mean")
@@ -314,8 +320,24 @@ class EmbeddingBag(Module):
         self.weight = Parameter(weight)
         self._saved = None
 
-    def forward(self, input: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+    def forward(
+        self,
+        input: np.ndarray,
+        offsets: np.ndarray | None = None,
+        per_sample_weights: np.ndarray | None = None,
+    ) -> np.ndarray:
         ids = _check_ids(input, self.num_embeddings, "EmbeddingBag")
+        weights = None
+        if per_sample_weights is not None:
+            if self.mode != "sum":
+                raise ValueError("per_sample_weights need mode='sum', as in PyTorch")
+            weights = np.asarray(per_sample_weights, dtype=self.dtype)
+            if weights.shape != ids.shape:
+                raise ValueError(
+                    f"per_sample_weights must have the input's shape {ids.shape}, "
+                    f"received {weights.shape}"
+                )
+            weights = weights.reshape(-1)
         if offsets is None:
             if ids.ndim != 2:
                 raise ValueError(
@@ -343,21 +365,25 @@ class EmbeddingBag(Module):
         if self.padding_idx is not None:
             keep = ids != self.padding_idx
             ids, bag_of = ids[keep], bag_of[keep]
+            weights = None if weights is None else weights[keep]
         counts = np.bincount(bag_of, minlength=bags)  # (B,) ids per bag
         out = np.zeros((bags, self.embedding_dim), dtype=self.dtype)  # (B, D)
         starts = np.flatnonzero(counts)
         if ids.size:  # bag_of is sorted, so reduceat sums each bag's run of rows
             first = np.r_[0, np.cumsum(counts)[:-1]][starts]
-            out[starts] = np.add.reduceat(self.weight.data[ids], first, axis=0)
+            rows = self.weight.data[ids]  # (N, D)
+            if weights is not None:
+                rows = rows * weights[:, None]
+            out[starts] = np.add.reduceat(rows, first, axis=0)
         scale = None
         if self.mode == "mean":
             scale = (1.0 / np.maximum(counts, 1)).astype(self.dtype)  # (B,)
             out *= scale[:, None]
-        self._saved = (ids, bag_of, scale, bags)
+        self._saved = (ids, bag_of, scale, bags, weights)
         return out
 
     def backward(self, grad_output: np.ndarray) -> None:
-        ids, bag_of, scale, bags = _saved(self, "_saved")
+        ids, bag_of, scale, bags, weights = _saved(self, "_saved")
         grad_output = np.asarray(grad_output, dtype=self.dtype)
         if grad_output.shape != (bags, self.embedding_dim):
             raise ValueError(
@@ -369,7 +395,10 @@ class EmbeddingBag(Module):
             return None
         if scale is not None:
             grad_output = grad_output * scale[:, None]
-        _scatter_add_rows(self.weight.grad, ids, grad_output[bag_of])  # (N, D) per id
+        rows = grad_output[bag_of]  # (N, D) per id
+        if weights is not None:
+            rows *= weights[:, None]
+        _scatter_add_rows(self.weight.grad, ids, rows)
         return None
 
     def extra_repr(self) -> str:

@@ -40,6 +40,7 @@ from ..text.subwords import CharNgrams
 from ..text.tokenize import Tokenizer
 from ..text.vectors import load_vectors
 from ..text.vocab import PAD_ID, Vocab
+from ..text.wordgrams import WordNgrams
 from ..training import (
     StopRule,
     Trainer,
@@ -55,7 +56,13 @@ from ..training.lifecycle import FitStart, check_config_version, save_model, sha
 from ..training.options import build_trainer, stop_rule_for
 from ..training.rundir import RunDir, resolve_checkpoint
 from ..training.settings import option
-from .data import TextConfig, check_training_labels, encode_texts, label_indices
+from .data import (
+    TextConfig,
+    check_training_labels,
+    encode_texts,
+    encode_word_ngrams,
+    label_indices,
+)
 from .metrics import ClassificationReport, classification_report
 from .model import ModelConfig, TextClassifier
 from .pretrain import PHASE
@@ -236,14 +243,16 @@ class SentimentClassifier(Application, _Predictor):
         self.text = replace(
             text or TextConfig(), **{k: v for k, v in options.items() if k in text_names}
         )
-        if self.text.char_ngrams is not None:
-            self.text = replace(self.text, char_ngrams=tuple(self.text.char_ngrams))
+        for name in ("char_ngrams", "word_ngrams"):
+            if getattr(self.text, name) is not None:
+                self.text = replace(self.text, **{name: tuple(getattr(self.text, name))})
         self.text.validate()
         self.tokenizer = self.text.tokenizer()
         self.settings = TrainSettings()
         self.vocab: Vocab | None = None
         self.labels: list[str] | None = None
         self.subwords: CharNgrams | None = None
+        self.wordgrams: WordNgrams | None = None  # the wide path's n-grams (ratios: network)
         self.vectors_found: int | None = None
         self.network: TextClassifier | None = None
         self.data: dict = {}  # a fingerprint of the training data (checked on resume)
@@ -273,6 +282,13 @@ class SentimentClassifier(Application, _Predictor):
                 **self.subwords.to_dict(),
                 "min_words": t.ngram_min_words,
                 "max_size": t.max_ngrams,
+            },
+            "word_ngrams": None if self.wordgrams is None else {
+                "n_min": self.wordgrams.n_min,
+                "n_max": self.wordgrams.n_max,
+                "ngrams": list(self.wordgrams.ngrams),  # id i + 1; the ratios are weights
+                "min_texts": t.word_ngram_min_texts,
+                "max_size": t.max_word_ngrams,
             },
             "vectors": {"path": t.vectors, "freeze": t.freeze_vectors, "found": self.vectors_found},
             "train": {**self.settings.to_dict(), **{
@@ -312,6 +328,14 @@ class SentimentClassifier(Application, _Predictor):
                     raise ValueError(
                         f"{len(clf.subwords)} n-grams, the model expects "
                         f"{model_config.num_subwords}"
+                    )
+            wordgrams = config.get("word_ngrams")
+            if wordgrams is not None:
+                clf.wordgrams = _saved_word_ngrams(wordgrams, weights)
+                if len(clf.wordgrams) != model_config.num_word_ngrams:
+                    raise ValueError(
+                        f"{len(clf.wordgrams)} word n-grams, the model expects "
+                        f"{model_config.num_word_ngrams}"
                     )
             clf.vectors_found = vectors.get("found")
             clf.vocab = Vocab.from_dict(config["vocab"])
@@ -414,7 +438,7 @@ class SentimentClassifier(Application, _Predictor):
         if checkpoint is not None:
             parts = restored
         elif init_from is not None:
-            parts = self._source_parts(init_from, train[1], settings)
+            parts = self._source_parts(init_from, train[0], train[1], settings)
         else:
             extra = unlabeled if settings.pretrain else None
             parts = self._fresh_parts(train[0], train[1], settings, extra)
@@ -438,11 +462,13 @@ class SentimentClassifier(Application, _Predictor):
         return type(self).from_config(_classifier_config(checkpoint["config"]), None, path)
 
     def _source_parts(
-        self, init_from: str | os.PathLike, labels: list[str], settings: TrainSettings
+        self, init_from: str | os.PathLike, texts: list[str], labels: list[str],
+        settings: TrainSettings,
     ) -> SentimentClassifier:
         """A new run's parts taken from the run ``init_from``: its architecture, text
         settings, vocabulary, n-grams, embedding and recurrent weights; the output layer
-        new, for ``labels``."""
+        (and the wide path, its n-grams and ratios counted on ``texts``) new, for
+        ``labels``."""
         if self.config != ModelConfig() or self.text != TextConfig():
             raise ValueError(
                 f"init_from takes the architecture and vocabulary of its run ({init_from}); "
@@ -459,10 +485,13 @@ class SentimentClassifier(Application, _Predictor):
         parts.vocab, parts.subwords = source.vocab, source.subwords
         parts.vectors_found = source.vectors_found
         parts.labels = check_training_labels(labels)
+        parts.wordgrams = parts._word_ngrams_of([parts.tokenizer(x) for x in texts], labels)
         check_seed(settings.seed)
         nnrandom.manual_seed(settings.seed)
-        config = replace(source.network.config, num_classes=len(parts.labels))
+        config = replace(source.network.config, num_classes=len(parts.labels),
+                         num_word_ngrams=0 if parts.wordgrams is None else len(parts.wordgrams))
         parts.network = TextClassifier(config)
+        parts._set_ratios()
         shared = {k: v for k, v in tree["model"].items()
                   if k.split(".")[0] in ("embedding", "subword_embedding", "rnn")}  # fmt: skip
         parts.network.load_state_dict(shared, strict=False)
@@ -537,6 +566,7 @@ class SentimentClassifier(Application, _Predictor):
         parts.labels = check_training_labels(labels)
         tokens = [parts.tokenizer(x) for x in [*texts, *(extra or [])]]
         parts.vocab = Vocab.build(tokens, min_freq=t.min_freq, max_size=t.max_vocab)
+        parts.wordgrams = parts._word_ngrams_of(tokens[: len(texts)], labels)
         if t.char_ngrams is not None:
             parts.subwords = CharNgrams.build(
                 parts.vocab.tokens[2:],  # the words (not PAD, UNK)
@@ -549,9 +579,23 @@ class SentimentClassifier(Application, _Predictor):
         parts.network = parts._build_network()
         return parts
 
+    def _word_ngrams_of(self, tokens: list[list[str]], labels: list[str]) -> WordNgrams | None:
+        """The wide path's n-grams and ratios from the tokenised training texts (None
+        without ``word_ngrams``); ``self.labels`` must be set."""
+        t = self.text
+        if t.word_ngrams is None:
+            return None
+        if len(self.labels) != 2:
+            raise ValueError(f"word_ngrams (--word-ngrams) needs two classes, the training data "
+                             f"has {len(self.labels)}")  # fmt: skip
+        return WordNgrams.build(tokens, label_indices(labels, self.labels, "training data"),
+                                *t.word_ngrams, min_texts=t.word_ngram_min_texts,
+                                max_size=t.max_word_ngrams)  # fmt: skip
+
     def _take_parts(self, parts: SentimentClassifier) -> None:
         self.config, self.text, self.tokenizer = parts.config, parts.text, parts.tokenizer
         self.vocab, self.labels, self.subwords = parts.vocab, parts.labels, parts.subwords
+        self.wordgrams = parts.wordgrams
         self.vectors_found, self.network = parts.vectors_found, parts.network
 
     def build(self, prepared: _Prepared, start: FitStart) -> tuple[TextClassifier, Any]:
@@ -560,6 +604,7 @@ class SentimentClassifier(Application, _Predictor):
         distilling, the labels mixed with the teacher's probabilities."""
         p, s = prepared, self.settings
         train_ids, valid_ids = self._encode(p.texts), self._encode(p.valid_texts)
+        train_grams, valid_grams = self._encode_wide(p.texts), self._encode_wide(p.valid_texts)
         train_y = label_indices(p.labels, self.labels, "training data")
         valid_y = label_indices(p.valid_labels, self.labels, "validation data")
         if p.teacher is not None:
@@ -574,9 +619,12 @@ class SentimentClassifier(Application, _Predictor):
         processes = start.processes
         if s.pretrain and processes is not None:
             raise ValueError("pretrain trains with the NumPy engine only for now")
+        if self.wordgrams is not None and processes is not None:
+            raise ValueError("word_ngrams (--word-ngrams) trains with the NumPy engine only "
+                             "for now")  # fmt: skip
         if processes is None:
             task = ClassificationTask(self.network, train_ids, train_y, valid_ids, valid_y,
-                                      s.batch_size, s.seed)  # fmt: skip
+                                      s.batch_size, s.seed, train_grams, valid_grams)  # fmt: skip
         else:
             from .torch_engine import TorchClassificationTask
 
@@ -651,14 +699,29 @@ class SentimentClassifier(Application, _Predictor):
             vocab_size=len(self.vocab),
             num_classes=len(self.labels),
             num_subwords=0 if self.subwords is None else len(self.subwords),
+            num_word_ngrams=0 if self.wordgrams is None else len(self.wordgrams),
             embedding_dim=embedding_dim,
         )
-        network = TextClassifier(config)
+        network = self.network = TextClassifier(config)
         if weights is not None:
             network.embedding.weight.data[...] = weights
             network.embedding.weight.data[PAD_ID] = 0.0
             network.embedding.weight.requires_grad = not t.freeze_vectors
+        self._set_ratios()
         return network
+
+    def _set_ratios(self) -> None:
+        """The wide path's fixed ratios, from the n-grams built on the training texts (and
+        the n-grams' ratios as the network holds them, in its dtype)."""
+        if self.network.wide_ratio is not None:
+            self.network.wide_ratio.data[...] = self.wordgrams.ratios
+            self.wordgrams.ratios = self.network.wide_ratio.data.astype(np.float64)
+
+    def _encode_wide(self, texts: Sequence[str]) -> list[np.ndarray] | None:
+        """Each text's word n-gram ids (None without a wide path)."""
+        if self.wordgrams is None:
+            return None
+        return encode_word_ngrams(texts, self.tokenizer, self.wordgrams)
 
     def _encode_words(self, texts: Sequence[str]) -> list:
         """The texts as ids (with n-grams), whole: the language model's reading."""
@@ -684,9 +747,9 @@ class SentimentClassifier(Application, _Predictor):
 
     def _probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, C) of every text; one without tokens reads as one UNK."""
-        return probabilities(
-            predict_logits(self.network, self._encode(texts), batch_size), len(self.labels)
-        )
+        logits = predict_logits(self.network, self._encode(texts), batch_size,
+                                self._encode_wide(texts))  # fmt: skip
+        return probabilities(logits, len(self.labels))
 
     def trace(self, text: str):
         """States, gates, the verdict word by word and each word's weight (see :mod:`.trace`)."""
@@ -735,6 +798,7 @@ def _saved_text_config(config: dict) -> TextConfig:
     """The :class:`TextConfig` an application config was saved with (its tokenizer's
     settings, vocabulary limits, vectors and n-grams)."""
     vectors, subwords = config.get("vectors") or {}, config.get("subwords")
+    wordgrams = config.get("word_ngrams")
     tokenizer = Tokenizer.from_dict(dict(config["tokenizer"]))
     return TextConfig(
         lowercase=tokenizer.lowercase,
@@ -750,7 +814,20 @@ def _saved_text_config(config: dict) -> TextConfig:
         char_ngrams=None if subwords is None else (subwords["n_min"], subwords["n_max"]),
         ngram_min_words=int((subwords or {}).get("min_words", 2)),
         max_ngrams=(subwords or {}).get("max_size"),
+        word_ngrams=None if wordgrams is None else (wordgrams["n_min"], wordgrams["n_max"]),
+        word_ngram_min_texts=int((wordgrams or {}).get("min_texts", 2)),
+        max_word_ngrams=(wordgrams or {}).get("max_size"),
     )
+
+
+def _saved_word_ngrams(saved: dict, weights: dict | None) -> WordNgrams:
+    """The wide path's n-grams of an application config; their ratios from the weights
+    (``wide_ratio``) when given, else zeros until the weights are loaded."""
+    ngrams = [str(g) for g in saved["ngrams"]]
+    ratios = np.zeros(len(ngrams))
+    if weights is not None and "wide_ratio" in weights:
+        ratios = np.asarray(weights["wide_ratio"], dtype=np.float64)[1:]
+    return WordNgrams(ngrams, ratios, int(saved["n_min"]), int(saved["n_max"]))
 
 
 def _examples(texts, labels, valid_texts, valid_labels) -> tuple:

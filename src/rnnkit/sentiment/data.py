@@ -11,6 +11,7 @@ from ..text.batching import pad_batch, truncate
 from ..text.subwords import CharNgrams, check_ngram_range
 from ..text.tokenize import Tokenizer
 from ..text.vocab import UNK_ID, Vocab
+from ..text.wordgrams import WordNgrams
 from ..training.settings import check_bounds, count, option
 
 TRUNCATE_KEEP = ("head", "tail", "both")
@@ -97,12 +98,36 @@ def encode_texts(
     return out
 
 
+def encode_word_ngrams(
+    texts: Sequence[str], tokenizer: Tokenizer, wordgrams: WordNgrams
+) -> list[np.ndarray]:
+    """Each text's known word n-grams, as sorted int32 ids (see :mod:`rnnkit.text.wordgrams`).
+
+    The whole text is read (no ``max_length`` cut): the wide path costs one id per
+    distinct n-gram, whatever the text's length.
+    """
+    return [wordgrams.encode(tokenizer(text)) for text in texts]
+
+
 def batch_arrays(
     sequences: Sequence[Sequence[int]] | Sequence[np.ndarray], index: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``ids (B, T)`` (or ``(B, T, 1 + G)`` for n-gram rows) and ``lengths (B,)`` for the
     examples ``index`` of ``sequences``."""
     return pad_batch([sequences[i] for i in index])
+
+
+def batch_word_ngrams(grams: Sequence[np.ndarray] | None, index: np.ndarray) -> np.ndarray | None:
+    """``(B, M)`` int64, the word n-gram ids of the examples ``index`` right-padded with 0
+    (``M >= 1``, so a batch of texts without a known n-gram is one column of padding);
+    None without word n-grams."""
+    if grams is None:
+        return None
+    rows = [grams[i] for i in index]
+    out = np.zeros((len(rows), max(1, max(map(len, rows), default=0))), dtype=np.int64)
+    for row, ids in zip(out, rows, strict=True):
+        row[: len(ids)] = ids
+    return out
 
 
 def parse_ngram_range(text: str) -> tuple[int, int]:
@@ -161,6 +186,15 @@ class TextConfig:
                                  bounds=count())  # fmt: skip
     max_ngrams: int | None = option(100_000, "n-gram count cap, 0 = none", zero_is_none=True,
                                      bounds=count())  # fmt: skip
+    word_ngrams: tuple[int, int] | None = option(
+        None, "add a wide path to the logit: NB-weighted word n-grams of MIN..MAX words "
+        "(e.g. 1-2), trained with the recurrent model (two classes only; default: off)",
+        parse=parse_ngram_range, metavar="MIN-MAX",
+    )  # fmt: skip
+    word_ngram_min_texts: int = option(2, "keep word n-grams found in at least this many "
+                                       "training texts", bounds=count())  # fmt: skip
+    max_word_ngrams: int | None = option(1_000_000, "word n-gram count cap, 0 = none",
+                                         zero_is_none=True, bounds=count())  # fmt: skip
 
     def validate(self) -> None:
         check_bounds(self)
@@ -170,6 +204,8 @@ class TextConfig:
             raise ValueError(f"max_length must be >= 1 or None, received {self.max_length}")
         if self.char_ngrams is not None:
             check_ngram_range(*self.char_ngrams, name="char_ngrams")
+        if self.word_ngrams is not None:
+            check_ngram_range(*self.word_ngrams, name="word_ngrams")
         if self.ngram_min_words < 1:
             raise ValueError(f"ngram_min_words must be >= 1, received {self.ngram_min_words}")
 

@@ -22,6 +22,19 @@ mean of its n-grams' vectors (an :class:`~rnnkit.nn.EmbeddingBag`)::
 
 so an unknown word (UNK, or its backed-off stem) still carries the vectors of
 the pieces it shares with training words.
+
+With word n-grams (``num_word_ngrams > 0``, :mod:`rnnkit.text.wordgrams`) a wide,
+linear path is added to the logit beside the recurrent one: each text's distinct
+known word n-grams ``grams (B, M)`` (0 = padding), their fixed NB log-count ratios
+``r`` and a trained weight per n-gram ``w`` (an :class:`~rnnkit.nn.EmbeddingBag`
+of width K, starting at zero)::
+
+    logits[b] = fc(pooled[b]) + sum_{m: grams[b, m] > 0} r[g] * w[g],   g = grams[b, m]
+
+the NB-weighted logistic regression of Wang & Manning (2012) trained jointly with
+the recurrent model. While training, each n-gram of a text is dropped with
+probability ``word_ngram_dropout`` (the rest scaled by ``1 / (1 - p)``), so the
+wide path cannot memorise the training texts before the recurrent path learns.
 """
 
 from __future__ import annotations
@@ -33,7 +46,7 @@ import numpy as np
 from ..nn import random as nnrandom
 from ..nn.cells import Cell, cell_class
 from ..nn.layers import Dropout, Embedding, EmbeddingBag, Linear
-from ..nn.module import Module, init_skipped
+from ..nn.module import Module, Parameter, init_skipped
 from ..nn.recurrent import RNNBase, build_layer
 from ..text.vocab import PAD_ID, UNK_ID
 from ..training.memory import check_model_memory
@@ -71,13 +84,18 @@ class ModelConfig:
         0.1, "std of the random initial word vectors", bounds=Bounds(0, 100, low_open=True)
     )
     num_subwords: int = option(0, "character n-grams with a vector (0 = words only)", cli=False)
+    num_word_ngrams: int = option(0, "word n-grams of the wide path (0 = none)", cli=False)
+    word_ngram_dropout: float = option(
+        0.5, "probability that a training text's word n-gram is left out of the wide path "
+        "(with --word-ngrams)", bounds=FRACTION,
+    )  # fmt: skip
 
     def validate(self) -> None:
         cell_class(self.cell, CELLS)
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, received {self.pooling!r}")
         for name in ("vocab_size", "num_classes", "embedding_dim", "hidden_size", "num_layers",
-                     "num_subwords"):  # fmt: skip
+                     "num_subwords", "num_word_ngrams"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, received {value!r}")
@@ -90,11 +108,16 @@ class ModelConfig:
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, received {getattr(self, name)}")
-        if self.num_subwords < 0:
-            raise ValueError(f"num_subwords must be >= 0, received {self.num_subwords}")
+        for name in ("num_subwords", "num_word_ngrams"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, received {getattr(self, name)}")
+        if self.num_word_ngrams > 0 and self.num_classes != 2:
+            raise ValueError(
+                f"word n-grams need two classes (their ratios compare two), not {self.num_classes}"
+            )
         if not self.embedding_init > 0:
             raise ValueError(f"embedding_init must be > 0, received {self.embedding_init}")
-        for name in ("dropout", "embedding_dropout", "word_dropout"):
+        for name in ("dropout", "embedding_dropout", "word_dropout", "word_ngram_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), received {getattr(self, name)}")
         check_bounds(self)
@@ -113,7 +136,8 @@ class ModelConfig:
     def num_parameters(self) -> int:
         """Parameters of the :class:`TextClassifier` this config builds, counted without
         building it: ``V*E`` (+ ``(G+1)*E`` n-gram vectors) + the recurrent layers +
-        ``D*H*K + K`` (the output layer)."""
+        ``D*H*K + K`` (the output layer) (+ ``(W+1)*(K+1)`` for the wide path's weights
+        and fixed ratios)."""
         E, H = int(self.embedding_dim), int(self.hidden_size)
         D = 2 if self.bidirectional else 1
         count = int(self.vocab_size) * E
@@ -122,6 +146,8 @@ class ModelConfig:
         count += RNNBase.parameter_count(
             self.cell_class, E, H, int(self.num_layers), True, self.bidirectional
         )
+        if self.num_word_ngrams > 0:
+            count += (int(self.num_word_ngrams) + 1) * (self.num_outputs + 1)
         return count + D * H * self.num_outputs + self.num_outputs
 
     @property
@@ -137,9 +163,14 @@ class ModelConfig:
 class TextClassifier(Module):
     """Embedding -> LSTM/GRU -> pooling -> Linear (see the module docstring).
 
-    ``forward(ids (B, T) int, lengths (B,) int) -> logits (B, K)``, or ids
-    ``(B, T, 1 + G)`` with n-gram ids when ``num_subwords > 0``;
+    ``forward(ids (B, T) int, lengths (B,) int, word_grams=None) -> logits (B, K)``, or ids
+    ``(B, T, 1 + G)`` with n-gram ids when ``num_subwords > 0``; ``word_grams (B, M)`` int,
+    each text's word n-gram ids, padded with 0, required when ``num_word_ngrams > 0``;
     ``backward(grad_logits (B, K)) -> None`` (accumulates every parameter's grad).
+
+    The wide path's parameters: ``wide.weight (W + 1, K)`` trained, and
+    ``wide_ratio (W + 1,)`` the fixed NB ratios (``requires_grad`` False, saved with
+    the weights; set from :class:`~rnnkit.text.wordgrams.WordNgrams` when a run starts).
     """
 
     def __init__(self, config: ModelConfig, dtype=np.float32):
@@ -175,9 +206,17 @@ class TextClassifier(Module):
         self.dropout = Dropout(config.dropout)
         directions = 2 if config.bidirectional else 1
         self.fc = Linear(directions * config.hidden_size, config.num_outputs, dtype=dtype)
+        self.wide = self.wide_ratio = None
+        if config.num_word_ngrams > 0:  # row 0 = padding
+            rows = config.num_word_ngrams + 1
+            self.wide = EmbeddingBag(rows, config.num_outputs, "sum", padding_idx=0, dtype=dtype)
+            self.wide.weight.data[...] = 0.0  # starts as the recurrent model alone
+            self.wide_ratio = Parameter(np.zeros(rows, dtype=dtype), requires_grad=False)
         self._cache = None
 
-    def forward(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def forward(
+        self, ids: np.ndarray, lengths: np.ndarray, word_grams: np.ndarray | None = None
+    ) -> np.ndarray:
         ids = np.asarray(ids)
         lengths = np.asarray(lengths)
         grams = None
@@ -208,8 +247,25 @@ class TextClassifier(Module):
         last = np.concatenate(list(h_n[-D:]), axis=1)  # (B, D*H): [forward | backward]
         pooled, pool_cache = pool_forward(output, lengths, last, self.config.pooling)
         logits = self.fc(self.dropout(pooled))  # (B, K)
+        if self.wide is not None:
+            logits = logits + self._wide_forward(word_grams, ids.shape[0])
         self._cache = (pool_cache, h_n.shape, D, grams is not None)
         return logits
+
+    def _wide_forward(self, grams: np.ndarray | None, batch: int) -> np.ndarray:
+        """``sum_m r[g] w[g]`` over each text's n-grams ``g = grams[b, m]`` -> (B, K)."""
+        if grams is None:
+            raise ValueError("this model has a word n-gram path: pass grams (B, M), each "
+                             "text's word n-gram ids")  # fmt: skip
+        grams = np.asarray(grams)
+        if grams.ndim != 2 or grams.shape[0] != batch:
+            raise ValueError(f"expected grams ({batch}, M), received {grams.shape}")
+        scale = self.wide_ratio.data[grams]  # (B, M); 0 for padding
+        p = self.config.word_ngram_dropout
+        if self.training and p > 0:
+            keep = nnrandom.get_rng().random(grams.shape) >= p
+            scale = np.where(keep, scale / (1.0 - p), 0.0).astype(scale.dtype)
+        return self.wide(grams, per_sample_weights=scale)
 
     def backward(self, grad_logits: np.ndarray) -> None:
         if self._cache is None:
@@ -226,6 +282,8 @@ class TextClassifier(Module):
             arity = self.rnn.cell.state_arity  # no gradient reaches c_n
             grad_final = grad_h_n if arity == 1 else (grad_h_n,) + (None,) * (arity - 1)
         grad_x, _ = self.rnn.backward(grad_output, grad_final)
+        if self.wide is not None:
+            self.wide.backward(grad_logits)
         grad_x = self.embedding_dropout.backward(grad_x)  # (B, T, E)
         self.embedding.backward(grad_x)
         if with_grams:

@@ -25,7 +25,7 @@ import numpy as np
 from ..nn.functional import sigmoid, softmax
 from ..nn.losses import BCEWithLogitsLoss, CrossEntropyLoss
 from ..text.batching import bucket_batches
-from .data import batch_arrays
+from .data import batch_arrays, batch_word_ngrams
 from .model import TextClassifier
 
 #: validation probabilities held at once (rows x classes); 2 classes: 500k rows in one slice
@@ -64,16 +64,20 @@ def probabilities(logits: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def predict_logits(
-    model: TextClassifier, sequences: Sequence[Sequence[int]], batch_size: int = 256
+    model: TextClassifier,
+    sequences: Sequence[Sequence[int]],
+    batch_size: int = 256,
+    grams: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Logits (N, K) for id sequences, in eval mode, batched by length, in input order."""
+    """Logits (N, K) for id sequences (and, for a model with a wide path, each text's word
+    n-gram ids ``grams``), in eval mode, batched by length, in input order."""
     was_training = model.training
     model.eval()
     out = np.empty((len(sequences), model.config.num_outputs), dtype=np.float64)
     try:
         for index in bucket_batches([len(s) for s in sequences], batch_size, shuffle=False):
             ids, lengths = batch_arrays(sequences, index)
-            out[index] = model(ids, lengths)
+            out[index] = model(ids, lengths, batch_word_ngrams(grams, index))
     finally:
         model.train(was_training)
     return out
@@ -93,10 +97,13 @@ class ClassificationTask:
         valid_targets: np.ndarray,
         batch_size: int,
         seed: int = 0,
+        train_grams: Sequence[np.ndarray] | None = None,
+        valid_grams: Sequence[np.ndarray] | None = None,
     ):
         if len(train_ids) == 0:
             raise ValueError("the training set is empty")
         self.model = model
+        self.train_grams, self.valid_grams = train_grams, valid_grams  # word n-gram ids
         self.num_classes = model.config.num_classes
         self.train_ids, self.train_targets = train_ids, np.asarray(train_targets)
         self.valid_ids, self.valid_targets = valid_ids, np.asarray(valid_targets)
@@ -122,7 +129,7 @@ class ClassificationTask:
     def train_step(self, epoch: int, index: int) -> tuple[float, int]:
         batch = self._batches_of(epoch)[index]
         ids, lengths = batch_arrays(self.train_ids, batch)  # (B, T), (B,)
-        logits = self.model(ids, lengths)  # (B, K)
+        logits = self.model(ids, lengths, batch_word_ngrams(self.train_grams, batch))  # (B, K)
         loss = self.loss(logits, self.train_targets[batch])
         self.model.backward(self.loss.backward())
         return loss, int(lengths.sum())
@@ -137,7 +144,8 @@ class ClassificationTask:
         nll, correct = [], 0
         for start in range(0, n, rows):
             targets = self.valid_targets[start : start + rows]
-            logits = predict_logits(self.model, self.valid_ids[start : start + rows])
+            grams = None if self.valid_grams is None else self.valid_grams[start : start + rows]
+            logits = predict_logits(self.model, self.valid_ids[start : start + rows], grams=grams)
             probs = probabilities(logits, self.num_classes)  # (rows, C)
             nll.append(-np.log(np.clip(probs[np.arange(len(targets)), targets], 1e-12, None)))
             correct += int((probs.argmax(axis=1) == targets).sum())

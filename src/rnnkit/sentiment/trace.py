@@ -28,6 +28,10 @@ For a sentence of T words ``w_1..w_T`` (tokenised and truncated exactly as
   saturated gates make gradients local and often zero), and over integrated
   gradients because it needs no baseline input and costs one batch of T
   sentences.
+
+With a wide path (word n-grams, see :mod:`rnnkit.sentiment.model`) every piece of the
+sentence above -- the sentence, each prefix, the sentence without ``w_t`` -- is read
+with its own n-grams, so removing "not" also removes "not good" from the wide path's sum.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 
 from ..text.batching import pad_batch, truncate
 from ..text.vocab import UNK_ID
+from .data import batch_word_ngrams
 from .task import probabilities
 
 
@@ -55,15 +60,17 @@ class SentenceTrace:
     attribution_probability: np.ndarray | None = None  # (T,) the same, in probability units
 
 
-def _class_logits(network, sequences) -> np.ndarray:
-    """The network's logits (N, K) of id sequences (lists, or (L, 1 + G) arrays), one batch."""
+def _class_logits(network, sequences, grams=None) -> np.ndarray:
+    """The network's logits (N, K) of id sequences (lists, or (L, 1 + G) arrays) and, for a
+    model with a wide path, their word n-gram ids ``grams`` (N arrays), one batch."""
     ids, lengths = pad_batch(sequences)
-    return np.asarray(network(ids, lengths), dtype=np.float64)
+    word_grams = None if grams is None else batch_word_ngrams(grams, np.arange(len(grams)))
+    return np.asarray(network(ids, lengths, word_grams), dtype=np.float64)
 
 
-def _class_probabilities(network, sequences) -> np.ndarray:
+def _class_probabilities(network, sequences, grams=None) -> np.ndarray:
     """Class probabilities (N, C) of id sequences, one batch."""
-    return probabilities(_class_logits(network, sequences), network.config.num_classes)
+    return probabilities(_class_logits(network, sequences, grams), network.config.num_classes)
 
 
 def log_odds(logits: np.ndarray, num_classes: int) -> np.ndarray:
@@ -105,19 +112,27 @@ def trace_sentence(clf, text: str) -> SentenceTrace:
     ids = np.asarray(ids)  # (T,) or (T, 1 + G)
     T = len(tokens)
     network = clf.network
+    wide = clf.wordgrams
+
+    def grams(pieces: list[list[str]]):  # the word n-grams of each piece of the sentence
+        return None if wide is None else [wide.encode(p) for p in pieces]
+
     was_training = network.training
     network.eval()
     try:
-        full_logits = _class_logits(network, [ids])  # (1, K)
+        full_logits = _class_logits(network, [ids], grams([tokens]))  # (1, K)
         full = probabilities(full_logits, network.config.num_classes)[0]  # (C,)
-        trajectory = _class_probabilities(network, [ids[: t + 1] for t in range(T)])  # (T, C)
+        trajectory = _class_probabilities(network, [ids[: t + 1] for t in range(T)],
+                                          grams([tokens[: t + 1] for t in range(T)]))  # (T, C)
         if T > 1:
             without = [np.delete(ids, t, axis=0) for t in range(T)]
+            rest = grams([tokens[:t] + tokens[t + 1 :] for t in range(T)])
         else:
             unknown = np.zeros_like(ids)
             unknown[..., 0] = UNK_ID if ids.ndim == 2 else 0
             without = [unknown if ids.ndim == 2 else np.array([UNK_ID])]
-        dropped_logits = _class_logits(network, without)  # (T, K)
+            rest = grams([[]])
+        dropped_logits = _class_logits(network, without, rest)  # (T, K)
         dropped = probabilities(dropped_logits, network.config.num_classes)  # (T, C)
         x = _word_vectors(network, ids)  # (1, T, E)
         if not network.rnn.batch_first:
