@@ -193,3 +193,22 @@ def test_the_command_line_trains_a_wide_model(tmp_path, capsys):
     assert "--word-ngrams" in err and "Traceback" not in err
     assert not (tmp_path / "bad").exists()
     json.dumps(config["word_ngrams"])  # plain JSON
+
+
+def test_the_l2_penalty_is_in_the_loss_and_its_gradient():
+    from rnnkit.sentiment.task import ClassificationTask
+
+    model = wide_model(word_ngram_dropout=0.0, embedding_dropout=0.0)
+    ids = [list(row[:n]) for row, n in zip(IDS, LENGTHS, strict=True)]
+    grams = [row[row > 0] for row in GRAMS]
+    y = np.array([0, 1, 1])
+    w = model.wide.weight.data.copy()
+    out = {}
+    for l2 in (0.0, 0.3):
+        task = ClassificationTask(model, ids, y, ids, y, batch_size=8, train_grams=grams,
+                                  valid_grams=grams, wide_l2=l2)  # fmt: skip
+        model.zero_grad()
+        loss, _ = task.train_step(0, 0)
+        out[l2] = (loss, model.wide.weight.grad.copy())
+    np.testing.assert_allclose(out[0.3][0] - out[0.0][0], 0.15 * np.vdot(w, w), rtol=1e-10)
+    np.testing.assert_allclose(out[0.3][1] - out[0.0][1], 0.3 * w, rtol=1e-10, atol=1e-14)

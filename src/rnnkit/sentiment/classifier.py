@@ -61,6 +61,7 @@ from .data import (
     check_training_labels,
     encode_texts,
     encode_word_ngrams,
+    hold_out,
     label_indices,
 )
 from .metrics import ClassificationReport, classification_report
@@ -434,7 +435,7 @@ class SentimentClassifier(Application, _Predictor):
                 _check_same_unlabeled(saved, unlabeled, out)
         texts, labels, valid_texts, valid_labels = train = examples
         if valid_texts is None:
-            train = _hold_out(texts, labels, settings.val_fraction, settings.seed)
+            train = hold_out(texts, labels, settings.val_fraction, settings.seed)
         if checkpoint is not None:
             parts = restored
         elif init_from is not None:
@@ -624,7 +625,8 @@ class SentimentClassifier(Application, _Predictor):
                              "for now")  # fmt: skip
         if processes is None:
             task = ClassificationTask(self.network, train_ids, train_y, valid_ids, valid_y,
-                                      s.batch_size, s.seed, train_grams, valid_grams)  # fmt: skip
+                                      s.batch_size, s.seed, train_grams, valid_grams,
+                                      s.word_ngram_l2)  # fmt: skip
         else:
             from .torch_engine import TorchClassificationTask
 
@@ -883,24 +885,6 @@ def _check_same_data(saved: dict, fingerprint: dict, out) -> None:
             f"the training data differs from what the run in {out} was trained on; "
             "resume with the same --train (and --valid) data, or start a new run"
         )
-
-
-def _hold_out(texts: list[str], labels: list[str], fraction: float, seed: int):
-    """Split off a random ``fraction`` of the examples for validation."""
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), received {fraction}")
-    n = len(texts)
-    count = int(round(n * fraction))
-    if count == 0 or n - count < 1:
-        return texts, labels, [], []
-    order = np.random.default_rng([seed, 1]).permutation(n)
-    held, kept = np.sort(order[:count]), np.sort(order[count:])
-    return (
-        [texts[i] for i in kept],
-        [labels[i] for i in kept],
-        [texts[i] for i in held],
-        [labels[i] for i in held],
-    )
 
 
 #: what a run's data record keeps across a resume beside the fingerprint given

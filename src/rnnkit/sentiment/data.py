@@ -109,6 +109,26 @@ def encode_word_ngrams(
     return [wordgrams.encode(tokenizer(text)) for text in texts]
 
 
+def hold_out(texts: list[str], labels: list[str], fraction: float, seed: int):
+    """Split off a random ``fraction`` of the examples for validation: ``(texts, labels,
+    held_texts, held_labels)``, each part in the order given; the draw is a pure function
+    of ``seed`` (the split ``sentiment train --val-fraction`` makes, and its benchmarks)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), received {fraction}")
+    n = len(texts)
+    count = int(round(n * fraction))
+    if count == 0 or n - count < 1:
+        return texts, labels, [], []
+    order = np.random.default_rng([seed, 1]).permutation(n)
+    held, kept = np.sort(order[:count]), np.sort(order[count:])
+    return (
+        [texts[i] for i in kept],
+        [labels[i] for i in kept],
+        [texts[i] for i in held],
+        [labels[i] for i in held],
+    )
+
+
 def batch_arrays(
     sequences: Sequence[Sequence[int]] | Sequence[np.ndarray], index: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -6,9 +6,10 @@ mean for text classification:
 
 * step: one length-bucketed batch (:func:`rnnkit.text.batching.bucket_batches`),
   loss = binary cross-entropy on the single logit (two classes) or softmax
-  cross-entropy (more), backward through the model. The targets are class ids
-  ``(N,)`` or, for distillation, class probabilities ``(N, C)`` (then the task
-  keeps them in its state, so a resumed run needs no teacher);
+  cross-entropy (more), backward through the model; with a wide path and
+  ``wide_l2 > 0``, plus ``wide_l2 / 2 * |w|^2`` on its weights (the L2 of NB-LR).
+  The targets are class ids ``(N,)`` or, for distillation, class probabilities
+  ``(N, C)`` (then the task keeps them in its state, so a resumed run needs no teacher);
 * evaluation: ``val_loss`` and ``val_accuracy`` on the validation set.
 
 The batch order of epoch ``e`` comes from a generator seeded with
@@ -99,11 +100,13 @@ class ClassificationTask:
         seed: int = 0,
         train_grams: Sequence[np.ndarray] | None = None,
         valid_grams: Sequence[np.ndarray] | None = None,
+        wide_l2: float = 0.0,
     ):
         if len(train_ids) == 0:
             raise ValueError("the training set is empty")
         self.model = model
         self.train_grams, self.valid_grams = train_grams, valid_grams  # word n-gram ids
+        self.wide_l2 = float(wide_l2) if model.wide is not None else 0.0
         self.num_classes = model.config.num_classes
         self.train_ids, self.train_targets = train_ids, np.asarray(train_targets)
         self.valid_ids, self.valid_targets = valid_ids, np.asarray(valid_targets)
@@ -132,6 +135,10 @@ class ClassificationTask:
         logits = self.model(ids, lengths, batch_word_ngrams(self.train_grams, batch))  # (B, K)
         loss = self.loss(logits, self.train_targets[batch])
         self.model.backward(self.loss.backward())
+        if self.wide_l2 > 0:  # + l2/2 |w|^2 on the wide path's weights
+            w = self.model.wide.weight
+            loss += 0.5 * self.wide_l2 * float(np.vdot(w.data, w.data))
+            w.grad += self.wide_l2 * w.data
         return loss, int(lengths.sum())
 
     def evaluate(self) -> dict[str, float]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..training import StopRule, option
 from ..training.options import TrainerOptions, default_of
-from ..training.settings import MAX_COUNT, RATE, SHARE, Bounds, count
+from ..training.settings import MAX_COUNT, MAX_RATE, RATE, SHARE, Bounds, count
 
 #: the stop rule of ``fit`` and ``rnnkit sentiment train`` when none is given (on resume:
 #: when none is given and the run saved none)
@@ -54,6 +54,11 @@ class TrainSettings(TrainerOptions):
         0.5, "share of the teacher's probabilities in each target, the rest is the label",
         bounds=SHARE,
     )
+    word_ngram_l2: float = option(
+        0.0, "L2 penalty on the wide path's weights (with --word-ngrams): the loss is the "
+        "mean cross-entropy + l2/2 * |w|^2, as NB-LR's 1/(C * examples)",
+        bounds=Bounds(0, MAX_RATE),
+    )  # fmt: skip
     # language-model pretraining (rnnkit.sentiment.pretrain)
     pretrain: bool = option(
         False, "first train the embedding and recurrent layers as a word-level language "

@@ -1,0 +1,142 @@
+"""The classifier against the linear baseline it must beat, on the same splits (IMDB).
+
+Three rows, each in its own process, one after the other, on the same split of IMDB's
+25,000 training reviews (2,500 held out for model selection by ``--val-fraction 0.1
+--seed 0``, the split ``rnnkit sentiment train`` makes) and evaluated once on the
+25,000 test reviews:
+
+* ``nblr``: NB-weighted logistic regression on binary unigrams and bigrams (Wang &
+  Manning 2012's NB-LR; scikit-learn, a benchmark-only dependency). The tokens are
+  rnnkit's tokenizer's; the n-grams are those in at least 2 training reviews; the
+  ratios use alpha = 1; ``C`` is chosen on the held-out reviews from :data:`C_GRID`,
+  then the test is read once.
+* ``labels``: rnnkit from labels alone, the recipe of ``bench/sentiment_imdb.py``.
+* ``wide``: rnnkit with the wide path (``--word-ngrams 1-2``) beside the recurrent one,
+  :data:`WIDE`.
+
+Usage::
+
+    .venv/bin/pip install scikit-learn        # for the nblr row only
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python bench/sentiment_vs_linear.py
+    .venv/bin/python bench/sentiment_vs_linear.py --only nblr      # one row; the others kept
+
+Rows are merged into ``bench/results/sentiment_vs_linear.json`` (a row run again replaces
+its old figures). The data are read from ``../shared/data/imdb`` and never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sentiment_run import ROOT, rel, train_and_evaluate
+
+DATA = ROOT.parent / "shared" / "data" / "imdb"
+RESULTS = ROOT / "bench" / "results" / "sentiment_vs_linear.json"
+TARGET = 0.92  # issue 27: IMDB test accuracy within 60 minutes of training
+C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
+SPLIT = ["--val-fraction", "0.1", "--seed", "0"]
+LABELS = ["--cell", "gru", "--hidden-size", "64", "--lr", "2e-3", "--lr-decay", "0.7",
+          "--word-dropout", "0.1"]  # fmt: skip
+WIDE = [*LABELS, "--word-ngrams", "1-2"]
+ROWS = {"labels": (LABELS, 30.0), "wide": (WIDE, 30.0)}  # train options, minutes
+
+
+def nblr(train: Path, test: Path) -> dict:
+    """NB-LR on binary uni+bigrams, ``C`` picked on the held-out split; test read once."""
+    try:
+        import numpy as np
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        sys.exit("the nblr row needs scikit-learn: .venv/bin/pip install scikit-learn")
+    from rnnkit.sentiment.data import TextConfig, hold_out
+    from rnnkit.text.readers import read_labeled
+
+    start = time.monotonic()
+    data = read_labeled(train)
+    texts, labels, valid_texts, valid_labels = hold_out(list(data.texts), list(data.labels),
+                                                        0.1, 0)  # fmt: skip
+    tokenizer = TextConfig().tokenizer()
+    vectorizer = CountVectorizer(tokenizer=tokenizer, lowercase=False, token_pattern=None,
+                                 ngram_range=(1, 2), min_df=2, binary=True)  # fmt: skip
+    X = vectorizer.fit_transform(texts)
+    names = sorted(set(labels))
+    y = np.array([names.index(label) for label in labels])
+    p = 1.0 + np.asarray(X[y == 1].sum(axis=0)).ravel()
+    q = 1.0 + np.asarray(X[y == 0].sum(axis=0)).ravel()
+    r = np.log(p / p.sum()) - np.log(q / q.sum())
+    Xr = X.multiply(r).tocsr()
+    Xv = vectorizer.transform(valid_texts).multiply(r).tocsr()
+    yv = np.array([names.index(label) for label in valid_labels])
+    scores = {}
+    for C in C_GRID:
+        model = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=1000).fit(Xr, y)
+        scores[C] = float((model.predict(Xv) == yv).mean())
+    best = max(C_GRID, key=lambda c: (scores[c], -c))
+    model = LogisticRegression(C=best, solver="liblinear", dual=True, max_iter=1000).fit(Xr, y)
+    test_data = read_labeled(test)
+    yt = np.array([names.index(label) for label in test_data.labels])
+    accuracy = float((model.predict(vectorizer.transform(test_data.texts).multiply(r)) == yt)
+                     .mean())  # fmt: skip
+    import sklearn
+
+    return {
+        "test_accuracy": accuracy,
+        "val_accuracy_by_C": {str(c): round(s, 4) for c, s in scores.items()},
+        "C": best,
+        "features": int(X.shape[1]),
+        "wall_s": round(time.monotonic() - start, 1),
+        "library": f"scikit-learn {sklearn.__version__}",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default="nblr,labels,wide",
+                        help="comma-separated rows to run (nblr, labels, wide)")  # fmt: skip
+    parser.add_argument("--minutes", type=float, help="training budget of the rnnkit rows "
+                        "(default: 30 each)")  # fmt: skip
+    args = parser.parse_args()
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = sorted(set(only) - {"nblr", *ROWS})
+    if unknown:
+        parser.error(f"--only: unknown rows {unknown}")
+    train, test = DATA / "train.tsv.gz", DATA / "test.tsv.gz"
+    if not train.is_file():
+        print(f"no IMDB data at {DATA}", file=sys.stderr)
+        return 1
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"rows": {}}
+    for name in only:
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        load_before = os.getloadavg()
+        if name == "nblr":
+            row = nblr(train, test)
+        else:
+            options, minutes = ROWS[name]
+            minutes = args.minutes or minutes
+            out = ROOT / "runs" / f"bench-vs-linear-{name}"
+            train_args = ["sentiment", "train", "--train", rel(train), *SPLIT, "--minutes",
+                          f"{minutes:g}", "--out", rel(out), "--force", *options]  # fmt: skip
+            report, run = train_and_evaluate(train_args, out, test)
+            row = {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"],
+                   "minutes": minutes, **run}  # fmt: skip
+        row.update(date=when, load_before=load_before, load_after=os.getloadavg(),
+                   machine=platform.platform(), cpus=os.cpu_count())  # fmt: skip
+        results["rows"][name] = row
+        results["target"] = TARGET
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"{name}: IMDB test accuracy {row['test_accuracy']:.4f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
