@@ -248,3 +248,41 @@ def test_export_command_and_its_errors(tmp_path, capsys):
         == 1
     )
     assert "--out" in capsys.readouterr().err
+
+
+def test_classifier_with_word_ngrams_matches_from_the_sidecar_alone(tmp_path):
+    """The wide path in ONNX: its inputs built from the sidecar JSON only (tokenizer rules
+    and the n-gram list), without rnnkit."""
+    import re
+
+    clf = sentiment(seed=5, word_ngrams=(1, 2), word_ngram_min_texts=1, max_length=3)
+    clf.network.wide_ratio.data[0] = clf.network.wide.weight.data[0] = 0.0  # padding row
+    path, sidecar = export(clf, "onnx", tmp_path / "clf.onnx")
+    meta = json.loads(sidecar.read_text())
+    grams = meta["word_ngrams"]
+    assert meta["inputs"]["word_ngram_ids"] == "(B, M) int64" and grams["n_max"] == 2
+    index = {g: i + 1 for i, g in enumerate(grams["ngrams"])}
+    tok = meta["tokenizer"]
+
+    def word_ngram_ids(text):  # the whole text, as the sidecar describes
+        text = re.sub(tok["html_tag_pattern"], " ", text).lower()
+        for old, new in tok["replace"].items():
+            text = text.replace(old, new)
+        words = re.findall(tok["token_pattern"], text)
+        found = {" ".join(words[i : i + n]) for n in range(grams["n_min"], grams["n_max"] + 1)
+                 for i in range(len(words) - n + 1)}  # fmt: skip
+        return sorted(index[g] for g in found if g in index)
+
+    feeds = classifier_inputs(clf, HELD_OUT)
+    rows = [word_ngram_ids(t) for t in HELD_OUT]
+    assert max(map(len, rows)) > 3  # more n-grams than the recurrent path's 3 words
+    ids = np.zeros((len(rows), max(map(len, rows)) + 2), np.int64)  # extra padding columns
+    for row, found in zip(ids, rows, strict=True):
+        row[: len(found)] = found
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (probs,) = sess.run(None, {**feeds, "word_ngram_ids": ids})
+    np.testing.assert_allclose(probs, clf.predict_proba(HELD_OUT), atol=TOL, rtol=0)
+    without = clf.network.wide.weight.data.copy()
+    clf.network.wide.weight.data[...] = 0.0  # the wide path matters to the figure above
+    assert np.abs(clf.predict_proba(HELD_OUT) - probs).max() > 1e-3
+    clf.network.wide.weight.data[...] = without

@@ -212,3 +212,26 @@ def test_the_l2_penalty_is_in_the_loss_and_its_gradient():
         out[l2] = (loss, model.wide.weight.grad.copy())
     np.testing.assert_allclose(out[0.3][0] - out[0.0][0], 0.15 * np.vdot(w, w), rtol=1e-10)
     np.testing.assert_allclose(out[0.3][1] - out[0.0][1], 0.3 * w, rtol=1e-10, atol=1e-14)
+
+
+def test_safetensors_export_keeps_the_wide_path(tmp_path):
+    pytest.importorskip("safetensors")
+    from rnnkit.interop import export
+    from rnnkit.interop.safetensors import load_app
+
+    clf = wide_classifier()
+    fit(clf, epochs=3)
+    path, *_ = export(clf, "safetensors", tmp_path / "m.safetensors")
+    loaded = load_app(path)
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), clf.predict_proba(TEXTS))
+    assert loaded.wordgrams.ngrams == clf.wordgrams.ngrams
+
+
+def test_init_from_a_run_without_a_wide_path_may_add_one(tmp_path):
+    fit(SentimentClassifier(embedding_dim=8, hidden_size=8), tmp_path / "source", epochs=1)
+    clf = SentimentClassifier(word_ngrams=(1, 1), word_ngram_min_texts=1, word_ngram_dropout=0.2)
+    fit(clf, init_from=tmp_path / "source", epochs=1)
+    assert clf.network.config.num_word_ngrams == len(clf.wordgrams) > 0
+    assert clf.network.config.word_ngram_dropout == 0.2 and clf.config.hidden_size == 8
+    with pytest.raises(ValueError, match="no model or text settings beside it but the wide"):
+        fit(SentimentClassifier(hidden_size=4, word_ngrams=(1, 1)), init_from=tmp_path / "source")

@@ -479,9 +479,6 @@ def textgen_model(lm):
 def sentiment_model(clf):
     """The ONNX model of a trained ``SentimentClassifier`` (see module docstring)."""
     network = clf.network
-    if network.wide is not None:
-        raise ValueError("a classifier with word n-grams (--word-ngrams) cannot be exported to "
-                         "ONNX yet: its wide path is rnnkit's alone")  # fmt: skip
     rnn, pooling = network.rnn, network.config.pooling
     onnx = _onnx()
     g = _Graph()
@@ -520,6 +517,13 @@ def sentiment_model(clf):
             masked = g.op("Where", [mask, y, g.const("minus_inf", np.float32(-np.inf))])
             pooled = g.op("ReduceMax", [masked], axes=[0], keepdims=0)
     logits = _linear(g, pooled, network.fc)  # (B, K)
+    if network.wide is not None:  # + sum over the text's word n-grams of r[g] * w[g]
+        inputs.append(_tensor("word_ngram_ids", "int64", ["B", "M"]))
+        table = network.wide_ratio.data[:, None] * network.wide.weight.data  # (W + 1, K)
+        wide = g.op("Gather", [g.const("word_ngram_weights", table.astype(np.float32)),
+                               "word_ngram_ids"])  # (B, M, K); row 0 (padding) is zero  # fmt: skip
+        wide = g.op("ReduceSum", [wide, g.const("axis", [1], np.int64)], keepdims=0)  # (B, K)
+        logits = g.op("Add", [logits, wide])
     C = len(clf.labels)
     if C == 2:  # one logit: sigmoid is P(second label)
         p1 = g.op("Sigmoid", [logits])
@@ -552,13 +556,14 @@ def preprocessing(app) -> dict:
             "vocab": app.vocab.to_dict(),  # id i is symbols[i]: a code point, or a byte value
         }
     tok = app.tokenizer
-    subwords = app.subwords
+    subwords, wordgrams = app.subwords, app.wordgrams
     return {
         **head,
         "inputs": {
             "ids": "(B, T) int64",
             "lengths": "(B,) int64",
             **({"ngram_ids": "(B, T, G) int64"} if subwords is not None else {}),
+            **({"word_ngram_ids": "(B, M) int64"} if wordgrams is not None else {}),
         },  # fmt: skip
         "outputs": {"probabilities": "(B, C) float32, columns in the order of labels"},
         "labels": list(app.labels),
@@ -584,6 +589,13 @@ def preprocessing(app) -> dict:
             "begin": BOW,
             "end": EOW,
             "ngrams": list(subwords.ngrams),  # id i + 1 is ngrams[i]; 0 is padding
+        },  # fmt: skip
+        # the distinct n-grams of n_min..n_max tokens of the whole (untruncated) text, each
+        # its tokens joined by one space; id i + 1 is ngrams[i], 0 is padding
+        "word_ngrams": None if wordgrams is None else {
+            "n_min": wordgrams.n_min,
+            "n_max": wordgrams.n_max,
+            "ngrams": list(wordgrams.ngrams),
         },  # fmt: skip
     }
 

@@ -469,11 +469,16 @@ class SentimentClassifier(Application, _Predictor):
         """A new run's parts taken from the run ``init_from``: its architecture, text
         settings, vocabulary, n-grams, embedding and recurrent weights; the output layer
         (and the wide path, its n-grams and ratios counted on ``texts``) new, for
-        ``labels``."""
-        if self.config != ModelConfig() or self.text != TextConfig():
+        ``labels``. The wide path's settings may be given beside it (they replace the
+        source's): the wide path starts new anyway."""
+        wide_text = {k: getattr(self.text, k) for k in _WIDE_TEXT}
+        wide_model = {k: getattr(self.config, k) for k in _WIDE_MODEL}
+        plain_text = replace(self.text, **{k: getattr(TextConfig(), k) for k in _WIDE_TEXT})
+        plain_model = replace(self.config, **{k: getattr(ModelConfig(), k) for k in _WIDE_MODEL})
+        if plain_model != ModelConfig() or plain_text != TextConfig():
             raise ValueError(
                 f"init_from takes the architecture and vocabulary of its run ({init_from}); "
-                "give no model or text settings beside it"
+                "give no model or text settings beside it but the wide path's (word_ngrams...)"
             )
         path = resolve_checkpoint(init_from, "best")
         tree = load_checkpoint(path, app=APP)
@@ -482,7 +487,10 @@ class SentimentClassifier(Application, _Predictor):
             source = type(self).from_config(_classifier_config(tree["config"]), None, path)
         except CheckpointError as exc:
             raise ValueError(f"init_from: {exc}") from None
-        parts = SentimentClassifier(source.config, source.text)
+        config, text = source.config, source.text
+        if self.text.word_ngrams is not None:  # this run's wide path, not the source's
+            config, text = replace(config, **wide_model), replace(text, **wide_text)
+        parts = SentimentClassifier(config, text)
         parts.vocab, parts.subwords = source.vocab, source.subwords
         parts.vectors_found = source.vectors_found
         parts.labels = check_training_labels(labels)
@@ -490,7 +498,8 @@ class SentimentClassifier(Application, _Predictor):
         check_seed(settings.seed)
         nnrandom.manual_seed(settings.seed)
         config = replace(source.network.config, num_classes=len(parts.labels),
-                         num_word_ngrams=0 if parts.wordgrams is None else len(parts.wordgrams))
+                         num_word_ngrams=0 if parts.wordgrams is None else len(parts.wordgrams),
+                         word_ngram_dropout=parts.config.word_ngram_dropout)  # fmt: skip
         parts.network = TextClassifier(config)
         parts._set_ratios()
         shared = {k: v for k, v in tree["model"].items()
@@ -886,6 +895,10 @@ def _check_same_data(saved: dict, fingerprint: dict, out) -> None:
             "resume with the same --train (and --valid) data, or start a new run"
         )
 
+
+#: the wide path's settings (text, model): a run started with init_from may give its own
+_WIDE_TEXT = ("word_ngrams", "word_ngram_min_texts", "max_word_ngrams")
+_WIDE_MODEL = ("word_ngram_dropout",)
 
 #: what a run's data record keeps across a resume beside the fingerprint given
 _KEPT_DATA = ("init_from", "unlabeled_sha256", "unlabeled_texts")
