@@ -18,6 +18,9 @@ Three rows, each in its own process, one after the other, on the same split of I
   ``runs/bench-vs-linear-lm/pretrained.npz`` for the next two rows.
 * ``lm_labels``, ``lm_wide``: the ``labels`` and ``wide`` recipes started from that
   language model (``--init-from``); their training time is the pretraining's plus theirs.
+* ``sst2_nblr`` (not run by default): NB-LR on SST-2, on the split of
+  ``bench/sentiment_sst2.py`` (checkpoints chosen on held-out training sentences), GLUE dev
+  read once.
 
 Usage::
 
@@ -57,21 +60,45 @@ ROWS = {"labels": (LABELS, 30.0), "wide": (WIDE, 30.0), "lm_labels": (FROM_LM, 3
         "lm_wide": ([*FROM_LM, "--word-ngrams", "1-2"], 30.0)}  # train options, minutes
 
 
-def nblr(train: Path, test: Path) -> dict:
-    """NB-LR on binary uni+bigrams, ``C`` picked on the held-out split; test read once."""
+def imdb_nblr(train: Path, test: Path) -> dict:
+    """The ``nblr`` row: IMDB's training reviews split as ``sentiment train`` splits them."""
+    from rnnkit.sentiment.data import hold_out
+    from rnnkit.text.readers import read_labeled
+
+    start = time.monotonic()
+    data = read_labeled(train)
+    split = hold_out(list(data.texts), list(data.labels), 0.1, 0)
+    return nblr(*split, read_labeled(test), start)
+
+
+def sst2_nblr() -> dict:
+    """The ``sst2_nblr`` row: SST-2 split as ``bench/sentiment_sst2.py`` splits it (held-out
+    training sentences and their phrases; whole sentences x3), GLUE dev read once."""
+    from sentiment_sst2 import DATA as SST2
+    from sentiment_sst2 import SENTENCE_COPIES, sentence_holdout
+
+    from rnnkit.text.readers import read_labeled
+
+    start = time.monotonic()
+    train, valid, _ = sentence_holdout(ROOT / "runs" / "bench-sst2-data",
+                                       sentence_copies=SENTENCE_COPIES)  # fmt: skip
+    a, b = read_labeled(train), read_labeled(valid)
+    row = nblr(list(a.texts), list(a.labels), list(b.texts), list(b.labels),
+               read_labeled(SST2 / "glue_dev.tsv"), start)  # fmt: skip
+    return {**row, "split": "bench/sentiment_sst2.py --protocol sentences, GLUE dev as test"}
+
+
+def nblr(texts, labels, valid_texts, valid_labels, test, start: float) -> dict:
+    """NB-LR on binary uni+bigrams, ``C`` picked on the validation texts; ``test`` (texts
+    and labels) read once."""
     try:
         import numpy as np
         from sklearn.feature_extraction.text import CountVectorizer
         from sklearn.linear_model import LogisticRegression
     except ImportError:
-        sys.exit("the nblr row needs scikit-learn: .venv/bin/pip install scikit-learn")
-    from rnnkit.sentiment.data import TextConfig, hold_out
-    from rnnkit.text.readers import read_labeled
+        sys.exit("the nblr rows need scikit-learn: .venv/bin/pip install scikit-learn")
+    from rnnkit.sentiment.data import TextConfig
 
-    start = time.monotonic()
-    data = read_labeled(train)
-    texts, labels, valid_texts, valid_labels = hold_out(list(data.texts), list(data.labels),
-                                                        0.1, 0)  # fmt: skip
     tokenizer = TextConfig().tokenizer()
     vectorizer = CountVectorizer(tokenizer=tokenizer, lowercase=False, token_pattern=None,
                                  ngram_range=(1, 2), min_df=2, binary=True)  # fmt: skip
@@ -90,9 +117,8 @@ def nblr(train: Path, test: Path) -> dict:
         scores[C] = float((model.predict(Xv) == yv).mean())
     best = max(C_GRID, key=lambda c: (scores[c], -c))
     model = LogisticRegression(C=best, solver="liblinear", dual=True, max_iter=1000).fit(Xr, y)
-    test_data = read_labeled(test)
-    yt = np.array([names.index(label) for label in test_data.labels])
-    accuracy = float((model.predict(vectorizer.transform(test_data.texts).multiply(r)) == yt)
+    yt = np.array([names.index(label) for label in test.labels])
+    accuracy = float((model.predict(vectorizer.transform(test.texts).multiply(r)) == yt)
                      .mean())  # fmt: skip
     import sklearn
 
@@ -130,12 +156,12 @@ def main() -> int:
     )
     parser.add_argument("--only", default="nblr,labels,wide,lm,lm_labels,lm_wide",
                         help="comma-separated rows to run (nblr, labels, wide, lm, lm_labels, "
-                        "lm_wide)")  # fmt: skip
+                        "lm_wide; sst2_nblr: NB-LR on SST-2)")  # fmt: skip
     parser.add_argument("--minutes", type=float, help="training budget of the rnnkit rows "
                         "(default: 30 each)")  # fmt: skip
     args = parser.parse_args()
     only = [x.strip() for x in args.only.split(",") if x.strip()]
-    unknown = sorted(set(only) - {"nblr", "lm", *ROWS})
+    unknown = sorted(set(only) - {"nblr", "sst2_nblr", "lm", *ROWS})
     if unknown:
         parser.error(f"--only: unknown rows {unknown}")
     train, test = DATA / "train.tsv.gz", DATA / "test.tsv.gz"
@@ -147,7 +173,9 @@ def main() -> int:
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         load_before = os.getloadavg()
         if name == "nblr":
-            row = nblr(train, test)
+            row = imdb_nblr(train, test)
+        elif name == "sst2_nblr":
+            row = sst2_nblr()
         elif name == "lm":
             row = pretrain(train)
         else:

@@ -184,6 +184,11 @@ def test_the_command_line_trains_a_wide_model(tmp_path, capsys):
                  "--word-ngrams", "1-2", "--word-ngram-min-texts", "1", "--out", str(run)]) == 0
     config = load_checkpoint(run / "latest.npz")["config"]
     assert config["word_ngrams"]["n_max"] == 2 and "not good" in config["word_ngrams"]["ngrams"]
+    assert main(["sentiment", "train", "--train", str(data), "--val-fraction", "0",
+                 "--epochs", "1", "--init-from", str(run), "--word-ngrams", "1-1",
+                 "--word-ngram-min-texts", "1", "--out", str(tmp_path / "again")]) == 0
+    again = load_checkpoint(tmp_path / "again" / "latest.npz")["config"]["word_ngrams"]
+    assert again["n_max"] == 1 and "not good" not in again["ngrams"]
     capsys.readouterr()
     with pytest.raises(SystemExit) as stop:
         main(["sentiment", "train", "--train", str(data), "--word-ngrams", "2-1",

@@ -73,6 +73,7 @@ def add_sentiment_commands(sub) -> None:
 
 def cmd_sentiment_train(args) -> int:
     from ..sentiment import ModelConfig, SentimentClassifier, TextConfig, TrainSettings
+    from ..sentiment.classifier import WIDE_MODEL, WIDE_TEXT
     from ..sentiment.train import TrainData
     from ..training import EngineChoice, InitFrom, StopRule
 
@@ -80,6 +81,8 @@ def cmd_sentiment_train(args) -> int:
         _check_resume(args, ModelConfig, TextConfig, TrainSettings, InitFrom)
     init = given_options(args, InitFrom)
     architecture = {**given_options(args, ModelConfig), **given_options(args, TextConfig)}
+    for name in (*WIDE_TEXT, *WIDE_MODEL):  # the wide path starts new: its own settings
+        architecture.pop(name, None)
     if init.get("init_from") and architecture:
         flags = ", ".join("--" + k.replace("_", "-") for k in architecture)
         raise UsageError(f"--init-from takes the architecture and vocabulary of its run; "

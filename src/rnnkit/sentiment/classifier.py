@@ -189,7 +189,9 @@ class SentimentClassifier(Application, _Predictor):
     before UNK, see :mod:`rnnkit.text.vocab`), pretrained ``vectors`` (their
     dimension replaces ``embedding_dim``), ``char_ngrams=(n_min, n_max)`` (a
     vector per character n-gram of the training words, see
-    :mod:`rnnkit.text.subwords`)), both fixed at construction
+    :mod:`rnnkit.text.subwords`), ``word_ngrams=(n_min, n_max)`` (a wide, linear path of
+    NB-weighted word n-grams added to the logit, see :mod:`rnnkit.sentiment.model`)), both
+    fixed at construction
     (``SentimentClassifier(hidden_size=64, char_ngrams=(3, 5))``); the training
     ``settings`` (:class:`~rnnkit.sentiment.train.TrainSettings`, saved whole
     in every checkpoint); and the task the shared trainer runs
@@ -471,10 +473,10 @@ class SentimentClassifier(Application, _Predictor):
         (and the wide path, its n-grams and ratios counted on ``texts``) new, for
         ``labels``. The wide path's settings may be given beside it (they replace the
         source's): the wide path starts new anyway."""
-        wide_text = {k: getattr(self.text, k) for k in _WIDE_TEXT}
-        wide_model = {k: getattr(self.config, k) for k in _WIDE_MODEL}
-        plain_text = replace(self.text, **{k: getattr(TextConfig(), k) for k in _WIDE_TEXT})
-        plain_model = replace(self.config, **{k: getattr(ModelConfig(), k) for k in _WIDE_MODEL})
+        wide_text = {k: getattr(self.text, k) for k in WIDE_TEXT}
+        wide_model = {k: getattr(self.config, k) for k in WIDE_MODEL}
+        plain_text = replace(self.text, **{k: getattr(TextConfig(), k) for k in WIDE_TEXT})
+        plain_model = replace(self.config, **{k: getattr(ModelConfig(), k) for k in WIDE_MODEL})
         if plain_model != ModelConfig() or plain_text != TextConfig():
             raise ValueError(
                 f"init_from takes the architecture and vocabulary of its run ({init_from}); "
@@ -897,8 +899,9 @@ def _check_same_data(saved: dict, fingerprint: dict, out) -> None:
 
 
 #: the wide path's settings (text, model): a run started with init_from may give its own
-_WIDE_TEXT = ("word_ngrams", "word_ngram_min_texts", "max_word_ngrams")
-_WIDE_MODEL = ("word_ngram_dropout",)
+#: (the command line's check reads them too)
+WIDE_TEXT = ("word_ngrams", "word_ngram_min_texts", "max_word_ngrams")
+WIDE_MODEL = ("word_ngram_dropout",)
 
 #: what a run's data record keeps across a resume beside the fingerprint given
 _KEPT_DATA = ("init_from", "unlabeled_sha256", "unlabeled_texts")
