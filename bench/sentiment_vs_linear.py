@@ -193,7 +193,7 @@ def main() -> int:
         results["target"] = TARGET
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         if row["test_accuracy"] is not None:
-            print(f"{name}: IMDB test accuracy {row['test_accuracy']:.4f}", flush=True)
+            print(f"{name}: test accuracy {row['test_accuracy']:.4f}", flush=True)
     return 0
 
 
