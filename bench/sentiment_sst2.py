@@ -169,8 +169,10 @@ def main() -> int:
                     "ensemble_dev_accuracy": report["accuracy"]}  # fmt: skip
         print(f"ensemble of {len(runs)}: SST-2 dev accuracy {report['accuracy']:.4f}", flush=True)
     result = {
-        "benchmark": "SST-2 (GLUE) dev accuracy, no pretrained vectors",
+        "benchmark": "SST-2 (GLUE) dev accuracy" + ("" if "--vectors" in args.extra
+                                                     else ", no pretrained vectors"),
         "protocol": args.protocol,
+        **({"extra_options": args.extra} if args.extra else {}),
         **({"split": split} if split else {}),
         "recipe": RECIPE,
         **({"teachers": args.teachers, "distill_weight": DISTILL_WEIGHT} if distil else {}),

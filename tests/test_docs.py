@@ -83,3 +83,10 @@ def test_local_links_resolve():
         text = page.read_text(encoding="utf-8")
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_pipeline_page_examples_print_what_the_page_says():
+    import doctest
+
+    result = doctest.testfile(str(DOCS / "pipeline.md"), module_relative=False)
+    assert result.attempted >= 4 and result.failed == 0
