@@ -132,6 +132,9 @@ def test_resume_with_the_wide_path_continues_exactly(tmp_path):
     b = load_checkpoint(tmp_path / "split" / "latest.npz")
     assert a["trainer"]["step"] == b["trainer"]["step"] == 12
     assert "wide.weight" in a["model"] and "wide_ratio" in a["model"]
+    resumed = wide_classifier()
+    fit(resumed, tmp_path / "split", resume=True, epochs=5)  # the ratios come back too
+    np.testing.assert_array_equal(resumed.wordgrams.ratios, a["model"]["wide_ratio"])
     for name in a["model"]:
         np.testing.assert_array_equal(a["model"][name], b["model"][name], err_msg=name)
 

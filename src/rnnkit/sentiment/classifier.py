@@ -615,6 +615,12 @@ class SentimentClassifier(Application, _Predictor):
         ``start.processes``): the examples encoded, their targets the labels or,
         distilling, the labels mixed with the teacher's probabilities."""
         p, s = prepared, self.settings
+        processes = start.processes
+        if s.pretrain and processes is not None:
+            raise ValueError("pretrain trains with the NumPy engine only for now")
+        if self.wordgrams is not None and processes is not None:
+            raise ValueError("word_ngrams (--word-ngrams) trains with the NumPy engine only "
+                             "for now")  # fmt: skip
         train_ids, valid_ids = self._encode(p.texts), self._encode(p.valid_texts)
         train_grams, valid_grams = self._encode_wide(p.texts), self._encode_wide(p.valid_texts)
         train_y = label_indices(p.labels, self.labels, "training data")
@@ -628,12 +634,6 @@ class SentimentClassifier(Application, _Predictor):
                      "valid_examples": len(p.valid_texts)}  # fmt: skip
         if train_y.ndim != 2:
             self.settings = s = replace(s, distill_weight=None)
-        processes = start.processes
-        if s.pretrain and processes is not None:
-            raise ValueError("pretrain trains with the NumPy engine only for now")
-        if self.wordgrams is not None and processes is not None:
-            raise ValueError("word_ngrams (--word-ngrams) trains with the NumPy engine only "
-                             "for now")  # fmt: skip
         if processes is None:
             task = ClassificationTask(self.network, train_ids, train_y, valid_ids, valid_y,
                                       s.batch_size, s.seed, train_grams, valid_grams,
@@ -668,10 +668,13 @@ class SentimentClassifier(Application, _Predictor):
                 "on_eval": keep_best, "on_restore": restore_best}  # fmt: skip
 
     def fitted(self) -> None:
-        """After training: the best evaluated weights, in evaluation mode."""
+        """After training: the best evaluated weights, in evaluation mode (and the wide
+        path's ratios as the network holds them: a resumed run read them from its checkpoint)."""
         if self._best_weights:
             self.network.load_state_dict(self._best_weights)
         self.network.eval()
+        if self.network.wide_ratio is not None:
+            self.wordgrams.ratios = self.network.wide_ratio.data.astype(np.float64)
 
     def _distilled_targets(
         self,
