@@ -10,7 +10,7 @@ Usage::
 
 What it runs (the exact commands are printed and recorded)::
 
-    rnnkit sentiment train --train ../shared/data/imdb/train.tsv.gz --valid-fraction 0.1 \\
+    rnnkit sentiment train --train ../shared/data/imdb/train.tsv.gz --val-fraction 0.1 \\
         --minutes 30 --out runs/bench-imdb --force [IMDB recipe]
     rnnkit sentiment eval runs/bench-imdb --data ../shared/data/imdb/test.tsv.gz --json
 
@@ -58,7 +58,7 @@ def main() -> int:
         print(f"no IMDB data at {DATA}", file=sys.stderr)
         return 1
     out = Path(args.out or ROOT / "runs" / "bench-imdb")
-    train_args = ["sentiment", "train", "--train", rel(train), "--valid-fraction", "0.1",
+    train_args = ["sentiment", "train", "--train", rel(train), "--val-fraction", "0.1",
                   "--minutes", f"{args.minutes:g}", "--out", rel(out), "--force",
                   *RECIPE, *args.extra]  # fmt: skip
     report, run = train_and_evaluate(train_args, out, test)

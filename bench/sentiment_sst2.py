@@ -142,7 +142,7 @@ def main() -> int:
     elif args.protocol == "dev":
         valid = ["--valid", rel(dev)]
     else:
-        valid = ["--valid-fraction", "0.05"]
+        valid = ["--val-fraction", "0.05"]
     distil = [arg for t in args.teachers for arg in ("--teacher", t)]
     if distil:
         distil += ["--distill-weight", str(DISTILL_WEIGHT)]
