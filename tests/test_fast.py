@@ -183,6 +183,47 @@ def test_each_blas_and_the_row_split_match_reference(monkeypatch, backend, kind,
     assert bool(split and max(split) == 2) == (backend != "numpy")
 
 
+PACKING = [b for b in BACKENDS[1:] if blas.resolve(b).packs]  # MKL where installed
+
+
+@pytest.mark.skipif(not PACKING, reason="no BLAS with packed products (pip install 'rnnkit[mkl]')")
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-5)])
+@pytest.mark.parametrize("T,B,H,lengths,bidirectional,bias", [
+    (5, 5, 6, [5, 2, 4, 5, 1], True, True),  # rows split 2 + 3, lengths, both directions
+    (4, 3, 9, None, False, True),            # T*B < H: per-step scaling, split 1 + 2
+    (3, 1, 4, None, True, False),            # one row: one thread
+    (3, 2, 1, [3, 1], False, True),          # H = 1
+])
+def test_packed_recurrent_weight_matches_reference(monkeypatch, kind, dtype, tol, T, B, H,
+                                                   lengths, bidirectional, bias):
+    """The time loops with W_hh packed once per sequence (MKL's packed products), however
+    small the work, the rows split over two threads, against the reference path."""
+    packed = []
+    pack = blas.pack
+
+    def counted(W, rows, be=None):
+        P = pack(W, rows, be)
+        packed.append(P.size)
+        return P
+
+    monkeypatch.setattr(blas, "PACK_MIN_MACS", 1)
+    monkeypatch.setattr(blas, "pack", counted)
+    monkeypatch.setattr(fast.threads, "_workers", lambda rows, macs: min(2, rows))
+    with blas.selected(PACKING[0]):
+        check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirectional, bias)
+    assert packed and all(n > 0 for n in packed)  # every loop ran on a packed weight
+
+
+def test_pack_is_empty_where_the_library_cannot_pack_or_the_product_is_small():
+    W = np.ones((64, 256), np.float32)
+    assert blas.pack(W, 16, blas.resolve("openblas")).size == 0  # OpenBLAS: no packed API
+    for name in PACKING:
+        be = blas.resolve(name)
+        assert blas.pack(W, 1, be).size == 0  # 16,384 multiply-adds a step: not worth it
+        assert blas.pack(W, blas.PACK_MIN_MACS // W.size, be).size > 0
+
+
 @pytest.mark.parametrize("backend", BACKENDS[1:])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_from_compiled_code_matches_numpy(backend, dtype):
@@ -206,8 +247,13 @@ def test_gemm_from_compiled_code_matches_numpy(backend, dtype):
 
 
 def test_blas_resolution_falls_back_and_names_what_to_install(monkeypatch):
+    monkeypatch.setattr(blas, "_intel_cpu", lambda: False)
     assert blas.resolve(None).name == "openblas"  # the default: NumPy's own OpenBLAS
+    mkl = blas._mkl()
+    monkeypatch.setattr(blas, "_intel_cpu", lambda: True)  # on Intel's CPUs: MKL if installed
+    assert blas.resolve(None).name == ("openblas" if mkl is None else "mkl")
     monkeypatch.setattr(blas, "_mkl", lambda: None)
+    assert blas.resolve(None).name == "openblas"
     with pytest.raises(RuntimeError, match=r"rnnkit\[mkl\]"):
         blas.resolve("mkl")
     monkeypatch.setattr(blas, "_numpy_openblas", lambda: None)

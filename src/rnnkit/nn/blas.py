@@ -8,15 +8,18 @@ the njit-callable product the drivers use.
 
 Which library (``backend()``, chosen once, on first use):
 
-* ``"openblas"`` (the default): the OpenBLAS that NumPy itself loaded, found
-  through threadpoolctl, so the time loops use the same library as
-  ``np.matmul`` and the layers' large products;
+* ``"openblas"`` (the default but on Intel CPUs with MKL installed): the
+  OpenBLAS that NumPy itself loaded, found through threadpoolctl, so the time
+  loops use the same library as ``np.matmul`` and the layers' large products;
 * ``"mkl"``: Intel MKL's ``cblas_sgemm``/``cblas_dgemm`` from ``libmkl_rt``
-  (``pip install 'rnnkit[mkl]'``, then ``RNNKIT_BLAS=mkl``), the BLAS of
-  PyTorch's CPU build. Not the default: on the 2-core AMD EPYC (Zen 5) this
-  was measured on, MKL's 2048^3 sgemm ran at 161 GFLOP/s against OpenBLAS's
-  426 (its SkylakeX kernels; docs/performance.md), and its OpenMP runtime is
-  a second thread pool beside NumPy's;
+  (``pip install 'rnnkit[mkl]'``), the BLAS of PyTorch's CPU build, with its
+  packed products (:func:`pack`). The default where it is installed and the
+  CPU is Intel's: on a 2-core Intel Xeon (Sapphire Rapids) the LSTM's training
+  step ran 1.2-1.3x faster with it than with OpenBLAS at the four larger
+  benchmark shapes (docs/performance.md). Elsewhere only with ``RNNKIT_BLAS=mkl``:
+  on the 2-core AMD EPYC (Zen 5) measured before, MKL's 2048^3 sgemm ran at 161
+  GFLOP/s against OpenBLAS's 426, and its OpenMP runtime is a second thread pool
+  beside NumPy's;
 * ``"numpy"``: none of them: the drivers keep their time loop in Python with
   one ``np.matmul`` a step (the previous fast path; same results); also what
   is left when OpenBLAS is not found (no threadpoolctl, or a NumPy built on
@@ -33,6 +36,15 @@ layer call (:func:`rnnkit.nn.fast.small_work_threads`), and MKL's calls are
 also made one-thread per worker (``mkl_set_num_threads_local``, a per-thread
 setting). NumPy's OpenBLAS has no such per-thread setting that works: its
 ``openblas_set_num_threads_local`` changes the global count.
+
+Packed weights (MKL only): a time loop multiplies every step by the same recurrent
+weight, and a BLAS rearranges (packs) its operand into the layout of its kernel on every
+call. MKL can pack it once (``cblas_?gemm_pack``) and multiply by the packed copy at each
+step (``cblas_?gemm_compute``), as oneDNN's RNN primitive keeps its weights; on the
+Intel Xeon (Sapphire Rapids) this was measured on, a (64 x 1024)(1024 x 4096) step product
+ran about 1.5x faster packed. :func:`pack` makes the copy (an empty array where the
+backend has no packed products, or the product is too small to gain from it) and
+:func:`gemm_w` takes it, falling back to :func:`gemm` when it is empty.
 
 The call itself: :func:`gemm` ``(A, B, C, alpha, beta)`` computes
 ``C = alpha A B + beta C`` for 2-D arrays whose rows or columns are contiguous
@@ -60,7 +72,8 @@ class Backend:
     """One BLAS library: its name, the routines' addresses, the integer width, the thread setter.
 
     ``routines``: dtype name -> (gemm, gemv) addresses, for "float32" (sgemm, sgemv) and
-    "float64" (dgemm, dgemv); empty for ``"numpy"``.
+    "float64" (dgemm, dgemv), with MKL's (compute, pack, pack_get_size) after them; empty
+    for ``"numpy"``.
     """
 
     __slots__ = ("name", "routines", "ilp64", "_set_local", "_lib", "_addresses")
@@ -68,21 +81,31 @@ class Backend:
     def __init__(self, name, routines=None, ilp64=False, set_local=None, lib=None):
         self.name, self.routines, self.ilp64 = name, dict(routines or {}), ilp64
         self._set_local, self._lib = set_local, lib
-        self._addresses = {k: np.array(v, dtype=np.int64) for k, v in self.routines.items()}
+        self._addresses = {k: np.array((*v[:2], *v[2:3], 0)[:3], dtype=np.int64)
+                           for k, v in self.routines.items()}  # fmt: skip
 
     @property
     def compiled(self) -> bool:
         """Whether the drivers can call this library from compiled code."""
         return bool(self.routines)
 
+    @property
+    def packs(self) -> bool:
+        """Whether this library multiplies by a weight packed once (:func:`pack`)."""
+        return any(len(v) > 2 for v in self.routines.values())
+
     def address(self, dtype) -> np.ndarray:
-        """The (gemm, gemv) addresses for ``dtype``, as the int64 array :func:`gemm` takes."""
+        """The (gemm, gemv, packed compute or 0) addresses for ``dtype``, as the int64 array
+        :func:`gemm` and :func:`gemm_w` take."""
         return self._addresses[np.dtype(dtype).name]
 
-    def set_local_threads(self, n: int) -> None:
-        """The BLAS thread count of the calling thread only (nothing for ``"numpy"``)."""
+    def set_local_threads(self, n: int) -> int:
+        """Set the BLAS thread count of the calling thread only; returns the thread's count
+        before the call, to restore it with (MKL's ``mkl_set_num_threads_local``: 0 = the
+        library's global count; nothing, 0, for the others)."""
         if self._set_local is not None:
-            self._set_local(int(n))
+            return int(self._set_local(int(n)))
+        return 0
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"
@@ -116,6 +139,18 @@ def _mkl() -> Backend | None:
         routines = _addresses(lib, "cblas_%s")
     except AttributeError:
         return None
+    try:  # the packed products (MKL 2017 and later)
+        for dt, p in (("float32", "s"), ("float64", "d")):
+            get_size = getattr(lib, f"cblas_{p}gemm_pack_get_size")
+            get_size.argtypes, get_size.restype = [ctypes.c_int] * 4, ctypes.c_size_t
+            pack_fn = getattr(lib, f"cblas_{p}gemm_pack")
+            real = ctypes.c_float if p == "s" else ctypes.c_double
+            pack_fn.argtypes = [ctypes.c_int] * 6 + [real, ctypes.c_void_p, ctypes.c_int,
+                                                     ctypes.c_void_p]  # fmt: skip
+            compute = ctypes.cast(getattr(lib, f"cblas_{p}gemm_compute"), ctypes.c_void_p).value
+            routines[dt] = (*routines[dt], compute, pack_fn, get_size)
+    except AttributeError:
+        pass
     return Backend("mkl", routines, False, lib.MKL_Set_Num_Threads_Local, lib)
 
 
@@ -165,11 +200,12 @@ def resolve(choice: str | None) -> Backend:
         if choice not in (None, "numpy"):
             raise RuntimeError(f"RNNKIT_BLAS={choice} needs numba: pip install 'rnnkit[fast]'")
         return Backend("numpy")
-    if choice == "mkl":
+    if choice == "mkl" or (choice is None and _intel_cpu()):
         found = _mkl()
-        if found is None:
+        if found is not None:
+            return found
+        if choice == "mkl":
             raise RuntimeError("RNNKIT_BLAS=mkl needs Intel MKL: pip install 'rnnkit[mkl]'")
-        return found
     found = _numpy_openblas()
     if found is not None:
         return found
@@ -177,6 +213,19 @@ def resolve(choice: str | None) -> Backend:
         raise RuntimeError("RNNKIT_BLAS=openblas found no OpenBLAS in NumPy "
                            "(needs threadpoolctl: pip install 'rnnkit[fast]')")  # fmt: skip
     return Backend("numpy")
+
+
+def _intel_cpu() -> bool:
+    """Whether the CPU is Intel's (``GenuineIntel`` in /proc/cpuinfo; False where that file
+    is not there)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return "GenuineIntel" in line
+    except OSError:
+        pass
+    return False
 
 
 @contextlib.contextmanager
@@ -193,6 +242,42 @@ def selected(choice: str | None):
         _BACKEND = previous
 
 
+#: A recurrent weight is packed (:func:`pack`) where one step's product per thread has at
+#: least this many multiply-adds: below it MKL's unpacked product ran as fast, and the
+#: packed copy costs memory (MKL's buffer is several MB even for a small weight).
+PACK_MIN_MACS = 1 << 23
+
+#: ``RNNKIT_PACK=0`` (read at import) never packs, to compare the two.
+PACK = os.environ.get("RNNKIT_PACK", "1").strip() not in ("0", "false", "no")
+
+_CBLAS_B_MATRIX, _CBLAS_PACKED = 162, 151
+
+
+def pack(B: np.ndarray, rows: int, be: Backend | None = None) -> np.ndarray:
+    """``B`` (K, N), a step's right operand (rows or columns contiguous), packed once for
+    :func:`gemm_w` by the backend's library, for products of ``rows`` rows; an empty array
+    where it has no packed products (OpenBLAS), or where ``rows * K * N`` is below
+    :data:`PACK_MIN_MACS`. The packed copy is B itself (alpha 1), in the library's layout."""
+    be = be or backend()
+    K, N = B.shape
+    kind = be.routines.get(B.dtype.name, ())
+    if not PACK or len(kind) < 5 or rows * K * N < PACK_MIN_MACS or min(K, N, rows) < 1:
+        return np.empty(0, dtype=np.uint8)
+    _, _, _, pack_fn, get_size = kind
+    size = int(get_size(_CBLAS_B_MATRIX, rows, N, K))
+    out = np.empty(size + 64, dtype=np.uint8)
+    start = (-out.ctypes.data) % 64  # the library's packed layout wants aligned memory
+    out = out[start : start + size]
+    s = B.itemsize
+    if B.strides[1] == s:
+        trans, ld = _NO_TRANS, max(B.strides[0] // s, N, 1)
+    else:
+        trans, ld = _TRANS, max(B.strides[1] // s, K, 1)
+    pack_fn(_ROW_MAJOR, _CBLAS_B_MATRIX, trans, rows, N, K, 1.0, B.ctypes.data, ld,
+            out.ctypes.data)  # fmt: skip
+    return out
+
+
 # ---------------------------------------------------------------------------
 # The compiled call
 # ---------------------------------------------------------------------------
@@ -200,6 +285,7 @@ def selected(choice: str | None):
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 gemm = None  # njit-callable gemm(addr, ilp64, A, B, C, alpha, beta), defined with numba below
+gemm_w = None  # njit-callable gemm_w(addr, ilp64, A, B, P, C, beta): B or its packed copy P
 
 try:  # pragma: no cover - exercised whenever numba is there
     if os.environ.get("RNNKIT_DISABLE_JIT"):
@@ -249,7 +335,9 @@ try:  # pragma: no cover - exercised whenever numba is there
 
     _GEMM = "eeiiifpipifpi"  # transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
     _GEMV = "eiifpipifpi"  # trans, m, n, alpha, a, lda, x, incx, beta, y, incy
+    _COMPUTE = "eeiiipipifpi"  # transa, transb (packed), m, n, k, a, lda, b, ldb, beta, c, ldc
     _gemm32, _gemm64 = _cblas_intrinsic(32, _GEMM), _cblas_intrinsic(64, _GEMM)
+    _compute32 = _cblas_intrinsic(32, _COMPUTE)
     _gemv32, _gemv64 = _cblas_intrinsic(32, _GEMV), _cblas_intrinsic(64, _GEMV)
 
     @numba.njit(cache=True, nogil=True, inline="always")
@@ -293,6 +381,22 @@ try:  # pragma: no cover - exercised whenever numba is there
             _gemm64(addr[0], args, C)
         else:
             _gemm32(addr[0], args, C)
+
+    @numba.njit(cache=True, nogil=True)
+    def gemm_w(addr, ilp64, A, B, P, C, beta):  # noqa: F811 - the real one
+        """C = A B + beta C, with B's packed copy ``P`` (:func:`pack`) where it is not empty
+        (MKL's ``cblas_?gemm_compute``), else :func:`gemm` with B. A (M, K) with contiguous
+        rows or columns, C (M, N) with contiguous rows."""
+        M, K = A.shape
+        N = B.shape[1]
+        if P.size == 0 or M == 0 or N == 0:
+            gemm(addr, ilp64, A, B, C, 1.0, beta)
+            return
+        ta, lda = _operand(A)
+        ldc = max(C.strides[0] // C.itemsize, N)
+        args = (ta, _CBLAS_PACKED, M, N, K, A.ctypes.data, lda, P.ctypes.data, N, beta,
+                C.ctypes.data, ldc)
+        _compute32(addr[2], args, C)  # MKL's LP64 interface: 32-bit integers
 
 except ImportError:  # pragma: no cover
     pass

@@ -115,14 +115,15 @@ def gru_before_backward_reset(drh, acts, h_prev, dh_skip, dg):
 
 
 @_jit
-def gru_loop_forward(addr, ilp64, Gx, W_hhT, scale, b_hn, gh, m, Hs, acts, hn, b0, b1):
+def gru_loop_forward(addr, ilp64, Gx, W_hhT, P, scale, b_hn, gh, m, Hs, acts, hn, b0, b1):
     """The whole forward time loop (reset after) over batch rows [b0, b1): ``gh = Hs[t] W_hhT``
-    from compiled code, then r, z = σ(Gx + scale gh) (``scale`` (2H,): ones when the gate scale
+    (by ``P``, W_hhT packed, where not empty; :func:`rnnkit.nn.blas.pack`) from compiled
+    code, then r, z = σ(Gx + scale gh) (``scale`` (2H,): ones when the gate scale
     is in W_hhT), hn = gh_n + b_hn, n = tanh(x_n + r hn), h = n + z (h_prev - n), masked."""
     T = Gx.shape[0]
     H = Hs.shape[2]
     for t in range(T):
-        blas.gemm(addr, ilp64, Hs[t, b0:b1], W_hhT, gh[b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_hhT, P, gh[b0:b1], 0.0)
         for b in range(b0, b1):
             mb = m[t, b]
             for j in range(H):
@@ -140,27 +141,29 @@ def gru_loop_forward(addr, ilp64, Gx, W_hhT, scale, b_hn, gh, m, Hs, acts, hn, b
 
 @_jit
 def gru_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, hn, Hs, dGx, dgh, dGh_n, W_hh,
-                      b0, b1):  # fmt: skip
+                      P, b0, b1):  # fmt: skip
     """The whole BPTT loop (reset after) over rows [b0, b1): gru_after_backward_step, then
-    ``dh_rec = dgh W_hh`` from compiled code, for t = T-1..0."""
+    ``dh_rec = dgh W_hh`` (by ``P``, W_hh packed, where not empty) from compiled code, for
+    t = T-1..0."""
     T = dY.shape[0]
     for t in range(T - 1, -1, -1):
         gru_after_backward_step(dY[t, b0:b1], m[t, b0:b1], dh_skip[b0:b1], dh_rec[b0:b1],
                                 acts[t, b0:b1], hn[t, b0:b1], Hs[t, b0:b1], dGx[t, b0:b1],
                                 dgh[b0:b1], dGh_n[t, b0:b1])  # fmt: skip
-        blas.gemm(addr, ilp64, dgh[b0:b1], W_hh, dh_rec[b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, dgh[b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
 
 
 @_jit
-def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, scale, t_rz, gh_n, m, Hs, acts, rh,
-                            b0, b1):  # fmt: skip
+def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, P_rz, P_n, scale, t_rz, gh_n, m, Hs,
+                            acts, rh, b0, b1):  # fmt: skip
     """The whole forward time loop (reset before) over rows [b0, b1): ``t_rz = Hs[t] W_rzT``,
     r, z = σ(Gx + scale t_rz), rh = r h_prev, ``gh_n = rh W_nT``, n = tanh(x_n + gh_n),
-    h = n + z (h_prev - n), masked; both products from compiled code."""
+    h = n + z (h_prev - n), masked; both products from compiled code (by the packed
+    ``P_rz``, ``P_n`` where not empty)."""
     T = Gx.shape[0]
     H = Hs.shape[2]
     for t in range(T):
-        blas.gemm(addr, ilp64, Hs[t, b0:b1], W_rzT, t_rz[b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_rzT, P_rz, t_rz[b0:b1], 0.0)
         for b in range(b0, b1):
             for j in range(H):
                 r = _HALF + _HALF * _tanh(Gx[t, b, j] + scale[j] * t_rz[b, j])
@@ -168,7 +171,7 @@ def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, scale, t_rz, gh_n, m, 
                 acts[t, b, H + j] = _HALF + _HALF * _tanh(Gx[t, b, H + j]
                                                           + scale[H + j] * t_rz[b, H + j])
                 rh[t, b, j] = r * Hs[t, b, j]
-        blas.gemm(addr, ilp64, rh[t, b0:b1], W_nT, gh_n[b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, rh[t, b0:b1], W_nT, P_n, gh_n[b0:b1], 0.0)
         for b in range(b0, b1):
             mb = m[t, b]
             for j in range(H):
@@ -180,18 +183,19 @@ def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, scale, t_rz, gh_n, m, 
 
 @_jit
 def gru_before_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, Hs, dGx, drh, W_rz, W_n,
-                             b0, b1):  # fmt: skip
+                             P_rz, P_n, b0, b1):  # fmt: skip
     """The whole BPTT loop (reset before) over rows [b0, b1), the steps of
-    gru_reset_before_backward with both products from compiled code."""
+    gru_reset_before_backward with both products from compiled code (by the packed
+    ``P_rz``, ``P_n`` where not empty)."""
     T = dY.shape[0]
     H = Hs.shape[2]
     for t in range(T - 1, -1, -1):
         gru_before_backward_state(dY[t, b0:b1], m[t, b0:b1], dh_skip[b0:b1], dh_rec[b0:b1],
                                   acts[t, b0:b1], Hs[t, b0:b1], dGx[t, b0:b1])  # fmt: skip
-        blas.gemm(addr, ilp64, dGx[t, b0:b1, 2 * H :], W_n, drh[b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, dGx[t, b0:b1, 2 * H :], W_n, P_n, drh[b0:b1], 0.0)
         gru_before_backward_reset(drh[b0:b1], acts[t, b0:b1], Hs[t, b0:b1], dh_skip[b0:b1],
                                   dGx[t, b0:b1])  # fmt: skip
-        blas.gemm(addr, ilp64, dGx[t, b0:b1, : 2 * H], W_rz, dh_rec[b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, dGx[t, b0:b1, : 2 * H], W_rz, P_rz, dh_rec[b0:b1], 0.0)
 
 
 def gru_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
@@ -210,8 +214,10 @@ def gru_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     be = _compiled(T)
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
-        args = (be.address(dt), be.ilp64, Gx, W_hhT, scale, b_hn, gh, m, Hs, acts, hn)
-        threads._run_rows(gru_loop_forward, args, B, threads._workers(B, T * B * GH * Hd))
+        n = threads._workers(B, T * B * GH * Hd)
+        P = blas.pack(W_hhT, -(-B // n), be)
+        args = (be.address(dt), be.ilp64, Gx, W_hhT, P, scale, b_hn, gh, m, Hs, acts, hn)
+        threads._run_rows(gru_loop_forward, args, B, n)
         return FastRun(X, (Hs,), acts, hn, mask, m, ws)
     with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
         for t in range(T):
@@ -239,9 +245,11 @@ def gru_backward(run: FastRun, dY, dstate, W_hh):
     dGh_n = run.ws.get("dGh_n", (T, B, Hd), dt)
     be = _compiled(T)
     if be is not None:
+        n = threads._workers(B, T * B * GH * Hd)
+        P = blas.pack(W_hh, -(-B // n), be)
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, hn, Hs, dGx, dgh, dGh_n,
-                W_hh)  # fmt: skip
-        threads._run_rows(gru_loop_backward, args, B, threads._workers(B, T * B * GH * Hd))
+                W_hh, P)  # fmt: skip
+        threads._run_rows(gru_loop_backward, args, B, n)
         dh_skip += dh_rec
         return dGx, dGh_n, None, (dh_skip,)
     with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
@@ -273,8 +281,11 @@ def gru_reset_before_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> Fas
     be = _compiled(T)
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
-        args = (be.address(dt), be.ilp64, Gx, W_rzT, W_nT, scale, t_rz, gh_n, m, Hs, acts, rh)
-        threads._run_rows(gru_before_loop_forward, args, B, threads._workers(B, T * B * GH * Hd))
+        n = threads._workers(B, T * B * GH * Hd)
+        P_rz, P_n = blas.pack(W_rzT, -(-B // n), be), blas.pack(W_nT, -(-B // n), be)
+        args = (be.address(dt), be.ilp64, Gx, W_rzT, W_nT, P_rz, P_n, scale, t_rz, gh_n, m, Hs,
+                acts, rh)  # fmt: skip
+        threads._run_rows(gru_before_loop_forward, args, B, n)
         return FastRun(X, (Hs,), acts, rh, mask, m, ws)
     with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
         for t in range(T):
@@ -302,8 +313,11 @@ def gru_reset_before_backward(run: FastRun, dY, dstate, W_hh):
     drh = run.ws.get("drh", (B, Hd), dt)
     be = _compiled(T)
     if be is not None:
-        args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, Hs, dGx, drh, W_rz, W_n)
-        threads._run_rows(gru_before_loop_backward, args, B, threads._workers(B, T * B * GH * Hd))
+        n = threads._workers(B, T * B * GH * Hd)
+        P_rz, P_n = blas.pack(W_rz, -(-B // n), be), blas.pack(W_n, -(-B // n), be)
+        args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, Hs, dGx, drh, W_rz, W_n,
+                P_rz, P_n)  # fmt: skip
+        threads._run_rows(gru_before_loop_backward, args, B, n)
         dh_skip += dh_rec
         return dGx, None, run.aux, (dh_skip,)
     with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls

@@ -89,10 +89,12 @@ def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates)
 
 
 @_jit
-def lstm_loop_forward(addr, ilp64, acts, W_hhT, scaled, scale, gh, m, Hs, Cs, tanh_c, b0, b1):
+def lstm_loop_forward(addr, ilp64, acts, W_hhT, P, scaled, scale, gh, m, Hs, Cs, tanh_c, b0,
+                      b1):  # fmt: skip
     """The whole forward time loop over batch rows [b0, b1), BLAS called from compiled code.
 
-    Per step: ``acts[t] += Hs[t] W_hhT`` (``scaled``: the gate scale is already in W_hhT;
+    Per step: ``acts[t] += Hs[t] W_hhT`` (by ``P``, W_hhT packed once, where it is not
+    empty; see :func:`rnnkit.nn.blas.pack`) (``scaled``: the gate scale is already in W_hhT;
     else the product goes to ``gh`` and is scaled by ``scale`` (G*H,) here), then i, f, o =
     σ, g = tanh, c = f c_prev + i g, h = o tanh(c), masked, with the arithmetic of
     lstm_state_step and lstm_hidden_step."""
@@ -101,9 +103,9 @@ def lstm_loop_forward(addr, ilp64, acts, W_hhT, scaled, scale, gh, m, Hs, Cs, ta
     for t in range(T):
         a = acts[t]
         if scaled:
-            blas.gemm(addr, ilp64, Hs[t, b0:b1], W_hhT, a[b0:b1], 1.0, 1.0)
+            blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_hhT, P, a[b0:b1], 1.0)
         else:
-            blas.gemm(addr, ilp64, Hs[t, b0:b1], W_hhT, gh[b0:b1], 1.0, 0.0)
+            blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_hhT, P, gh[b0:b1], 0.0)
             for b in range(b0, b1):
                 for j in range(4 * H):
                     a[b, j] += scale[j] * gh[b, j]
@@ -124,9 +126,10 @@ def lstm_loop_forward(addr, ilp64, acts, W_hhT, scaled, scale, gh, m, Hs, Cs, ta
 
 @_jit
 def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx, W_hh,
-                       b0, b1):  # fmt: skip
+                       P, b0, b1):  # fmt: skip
     """The whole BPTT loop over batch rows [b0, b1): the arithmetic of lstm_backward_step,
-    then ``dh_rec = dGx[t] W_hh`` from compiled code, for t = T-1..0."""
+    then ``dh_rec = dGx[t] W_hh`` (by ``P``, W_hh packed, where not empty) from compiled
+    code, for t = T-1..0."""
     T = dY.shape[0]
     H = dh_skip.shape[1]
     for t in range(T - 1, -1, -1):
@@ -138,7 +141,7 @@ def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c
                  dc[b, j], dh_skip[b, j]) = _cell_backward(
                     dh, dc[b, j], mb, acts[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j],
                     acts[t, b, 3 * H + j], tanh_c[t, b, j], Cs[t, b, j])  # fmt: skip
-        blas.gemm(addr, ilp64, dGx[t, b0:b1], W_hh, dh_rec[b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, dGx[t, b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
 
 
 def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
@@ -158,8 +161,10 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     if be is not None:
         scaled = step_scale is None
         scale = gh[0] if scaled else step_scale  # (unused when scaled)
-        args = (be.address(dt), be.ilp64, acts, W_hhT, scaled, scale, gh, m, Hs, Cs, tanh_c)
-        threads._run_rows(lstm_loop_forward, args, B, threads._workers(B, T * B * GH * Hd))
+        n = threads._workers(B, T * B * GH * Hd)
+        P = blas.pack(W_hhT, -(-B // n), be)
+        args = (be.address(dt), be.ilp64, acts, W_hhT, P, scaled, scale, gh, m, Hs, Cs, tanh_c)
+        threads._run_rows(lstm_loop_forward, args, B, n)
         return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws)
     with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
         for t in range(T):
@@ -185,9 +190,10 @@ def lstm_backward(run: FastRun, dY, dstate, W_hh):
     (_, Cs), acts, tanh_c, m = run.states, run.acts, run.aux, run.m
     be = _compiled(T)
     if be is not None:
-        args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c,
-                dGx, W_hh)  # fmt: skip
         n = threads._workers(B, T * B * GH * W_hh.shape[1])
+        P = blas.pack(W_hh, -(-B // n), be)
+        args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c,
+                dGx, W_hh, P)  # fmt: skip
         threads._run_rows(lstm_loop_backward, args, B, n)
         dh_skip += dh_rec
         return dGx, None, None, (dh_skip, dc)

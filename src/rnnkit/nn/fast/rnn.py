@@ -53,14 +53,15 @@ def rnn_relu_backward_step(dy, m, dh_skip, dh_rec, acts, dgates):
 
 
 @_jit
-def rnn_loop_forward(addr, ilp64, Gx, W_hhT, relu, masked, m, Hs, acts, b0, b1):
+def rnn_loop_forward(addr, ilp64, Gx, W_hhT, P, relu, masked, m, Hs, acts, b0, b1):
     """The whole forward time loop over rows [b0, b1): ``acts[t] = φ(Hs[t] W_hhT + Gx[t])``
-    with the product from compiled code; ``masked``: h = h_prev + m (a - h_prev), else acts
-    are the states themselves (``acts`` is ``Hs[1:]``)."""
+    with the product from compiled code (by ``P``, W_hhT packed, where not empty);
+    ``masked``: h = h_prev + m (a - h_prev), else acts are the states themselves (``acts``
+    is ``Hs[1:]``)."""
     T = Gx.shape[0]
     H = Hs.shape[2]
     for t in range(T):
-        blas.gemm(addr, ilp64, Hs[t, b0:b1], W_hhT, acts[t, b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_hhT, P, acts[t, b0:b1], 0.0)
         for b in range(b0, b1):
             if relu:
                 for j in range(H):
@@ -76,9 +77,10 @@ def rnn_loop_forward(addr, ilp64, Gx, W_hhT, relu, masked, m, Hs, acts, b0, b1):
 
 
 @_jit
-def rnn_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, relu, b0, b1):
+def rnn_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, P, relu, b0, b1):
     """The whole BPTT loop over rows [b0, b1): the tanh or relu backward step, then
-    ``dh_rec = dGx[t] W_hh`` from compiled code, for t = T-1..0."""
+    ``dh_rec = dGx[t] W_hh`` (by ``P``, W_hh packed, where not empty) from compiled code,
+    for t = T-1..0."""
     T = dY.shape[0]
     for t in range(T - 1, -1, -1):
         if relu:
@@ -87,7 +89,7 @@ def rnn_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, relu
         else:
             rnn_tanh_backward_step(dY[t, b0:b1], m[t, b0:b1], dh_skip[b0:b1], dh_rec[b0:b1],
                                    acts[t, b0:b1], dGx[t, b0:b1])  # fmt: skip
-        blas.gemm(addr, ilp64, dGx[t, b0:b1], W_hh, dh_rec[b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, dGx[t, b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
 
 
 def _relu(a, out):
@@ -103,9 +105,11 @@ def _rnn_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, activation) -> Fas
     acts = Hs[1:] if mask is None else ws.get("acts", (T, B, Hd), X.dtype)
     be = _compiled(T)
     if be is not None:
-        args = (be.address(X.dtype), be.ilp64, Gx, W_hhT, activation is _relu, mask is not None,
-                m, Hs, acts)  # fmt: skip
-        threads._run_rows(rnn_loop_forward, args, B, threads._workers(B, T * B * Hd * Hd))
+        n = threads._workers(B, T * B * Hd * Hd)
+        P = blas.pack(W_hhT, -(-B // n), be)
+        args = (be.address(X.dtype), be.ilp64, Gx, W_hhT, P, activation is _relu,
+                mask is not None, m, Hs, acts)  # fmt: skip
+        threads._run_rows(rnn_loop_forward, args, B, n)
         return FastRun(X, (Hs,), acts, None, mask, m, ws)
     with threads.small_work_threads(B * Hd * Hd):  # the per-step matmuls
         for t in range(T):
@@ -124,9 +128,11 @@ def _rnn_backward(run: FastRun, dY, dstate, W_hh, step):
     acts, m = run.acts, run.m
     be = _compiled(T)
     if be is not None:
-        args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh,
+        n = threads._workers(B, T * B * Hd * Hd)
+        P = blas.pack(W_hh, -(-B // n), be)
+        args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, P,
                 step is rnn_relu_backward_step)  # fmt: skip
-        threads._run_rows(rnn_loop_backward, args, B, threads._workers(B, T * B * Hd * Hd))
+        threads._run_rows(rnn_loop_backward, args, B, n)
         dh_skip += dh_rec
         return dGx, None, None, (dh_skip,)
     with threads.small_work_threads(B * Hd * Hd):  # the per-step matmuls

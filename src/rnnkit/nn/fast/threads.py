@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 import threading
@@ -99,8 +100,9 @@ def small_work_threads(macs: int, steps: int = 1):
                 libs = _controllers()
                 previous = [lib.get_num_threads() for lib in libs]
                 _setting = user
+                # (not MKL: its count is per calling thread; lowered below, in each thread)
                 _lowered = [(lib, n) for lib, n in zip(libs, previous, strict=True)
-                            if n is not None and n > 1]  # fmt: skip
+                            if n is not None and n > 1 and lib.internal_api != "mkl"]  # fmt: skip
                 for lib, _ in _lowered:
                     _set_num_threads(lib, 1)
             _open += 1
@@ -108,16 +110,33 @@ def small_work_threads(macs: int, steps: int = 1):
         yield
         return
     _local.threads = threads
+    # MKL keeps its thread count per calling thread: lowering it from whichever thread
+    # opens the first region would reach that thread only, and the last region's restoring
+    # would land in another. So each region lowers its own thread's count and puts back
+    # what it found (nothing for OpenBLAS, whose count is the process's).
+    mkl = [lib for lib in _controllers() if lib.internal_api == "mkl"]
+    previous = [_mkl_local(lib, 1) for lib in mkl]
     try:
         yield
     finally:
+        for lib, n in zip(mkl, previous, strict=True):
+            _mkl_local(lib, n)
         _local.threads = None
+
         with _lock:
             _open -= 1
             if not _open:
                 for lib, n in _lowered:
                     _set_num_threads(lib, n)
                 _lowered, _setting = [], None
+
+
+def _mkl_local(lib, n: int) -> int:
+    """Set a loaded MKL's thread count for the calling thread only (``n`` = 0: back to its
+    global count); returns the thread's count before (MKL's ``mkl_set_num_threads_local``)."""
+    setter = lib.dynlib.MKL_Set_Num_Threads_Local
+    setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+    return int(setter(int(n)))
 
 
 def _set_num_threads(lib, n: int) -> None:
@@ -169,7 +188,13 @@ def thread_setting() -> int:
 
     While a :func:`small_work_threads` region is open (in any thread) this reads 1; the row
     split reads the setting the region noted instead (:func:`_workers`)."""
-    counts = [lib.get_num_threads() for lib in _lookup()[1]]
+    libs, own = _lookup()
+    # MKL's count is per calling thread (a user's limit set in one thread is not seen in
+    # another): where the loops call MKL, the user's setting is that of the process-wide
+    # libraries beside it (NumPy's OpenBLAS), MKL's own only where there is none.
+    if any(lib.internal_api == "mkl" for lib in own):
+        own = [lib for lib in libs if lib.internal_api != "mkl"] or own
+    counts = [lib.get_num_threads() for lib in own]
     return max([n for n in counts if n is not None], default=os.cpu_count() or 1)
 
 
