@@ -59,10 +59,11 @@ PHASES = ("input projection", "forward step products", "forward gate arithmetic"
           "everything else")  # fmt: skip
 
 
-def _product_rows(addr, ilp64, A, W, out, T, b0, b1):
-    """T step products ``out = A W`` over rows [b0, b1), as the compiled loops call them."""
+def _product_rows(addr, ilp64, A, W, P, out, T, b0, b1):
+    """T step products ``out = A W`` over rows [b0, b1), as the compiled loops call them (by
+    ``P``, W packed once, where the loops pack it)."""
     for _ in range(T):
-        blas.gemm(addr, ilp64, A[b0:b1], W, out[b0:b1], 1.0, 0.0)
+        blas.gemm_w(addr, ilp64, A[b0:b1], W, P, out[b0:b1], 0.0)
 
 
 if fast.AVAILABLE:
@@ -104,7 +105,8 @@ def step_products(T: int, A: np.ndarray, W: np.ndarray, reps: int) -> float:
     else:
         B = A.shape[0]
         n = fast.threads._workers(B, T * B * A.shape[1] * W.shape[1])
-        args = (be.address(A.dtype), be.ilp64, A, W, out, T)
+        P = blas.pack(W, -(-B // n), be)  # as the drivers pack it (packing timed with them)
+        args = (be.address(A.dtype), be.ilp64, A, W, P, out, T)
 
         def run():
             fast.threads._run_rows(_product_rows, args, B, n)
