@@ -156,16 +156,17 @@ def test_workspace_reuse_keeps_results_and_outputs(kind, bidirectional):
 
 
 BACKENDS = ["numpy", "openblas"] + (["mkl"] if blas._mkl() is not None else [])
+SPLIT_CASES = [  # (T, B, H, lengths, bidirectional, bias) with the rows over two threads
+    (5, 5, 6, [5, 2, 4, 5, 1], True, True),  # rows split 2 + 3, lengths, both directions
+    (4, 3, 9, None, False, True),            # T*B < H: per-step scaling, split 1 + 2
+    (3, 1, 4, None, True, False),            # one row: one thread
+]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-5)])
-@pytest.mark.parametrize("T,B,H,lengths,bidirectional,bias", [
-    (5, 5, 6, [5, 2, 4, 5, 1], True, True),  # rows split 2 + 3, lengths, both directions
-    (4, 3, 9, None, False, True),            # T*B < H: per-step scaling, split 1 + 2
-    (3, 1, 4, None, True, False),            # one row: one thread
-])
+@pytest.mark.parametrize("T,B,H,lengths,bidirectional,bias", SPLIT_CASES)
 def test_each_blas_and_the_row_split_match_reference(monkeypatch, backend, kind, dtype, tol, T,
                                                      B, H, lengths, bidirectional, bias):
     """Every backend (the compiled loops calling MKL or NumPy's OpenBLAS, or the per-step
@@ -189,12 +190,8 @@ PACKING = [b for b in BACKENDS[1:] if blas.resolve(b).packs]  # MKL where instal
 @pytest.mark.skipif(not PACKING, reason="no BLAS with packed products (pip install 'rnnkit[mkl]')")
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-5)])
-@pytest.mark.parametrize("T,B,H,lengths,bidirectional,bias", [
-    (5, 5, 6, [5, 2, 4, 5, 1], True, True),  # rows split 2 + 3, lengths, both directions
-    (4, 3, 9, None, False, True),            # T*B < H: per-step scaling, split 1 + 2
-    (3, 1, 4, None, True, False),            # one row: one thread
-    (3, 2, 1, [3, 1], False, True),          # H = 1
-])
+@pytest.mark.parametrize("T,B,H,lengths,bidirectional,bias",
+                         [*SPLIT_CASES, (3, 2, 1, [3, 1], False, True)])  # and H = 1
 def test_packed_recurrent_weight_matches_reference(monkeypatch, kind, dtype, tol, T, B, H,
                                                    lengths, bidirectional, bias):
     """The time loops with W_hh packed once per sequence (MKL's packed products), however
@@ -288,6 +285,31 @@ def test_row_split_follows_the_users_thread_setting():
         assert fast.thread_setting() == 2
         assert fast.threads._workers(8, big) == min(2, __import__("os").cpu_count())
         assert fast.threads._workers(8, big - 1) == 1 and fast.threads._workers(1, big) == 1
+
+
+def test_one_row_by_a_large_weight_keeps_the_users_blas_threads():
+    """Generation: one step of one row by a weight of 2^20 elements or more is bound by the
+    weight's trip from memory, which the user's BLAS threads share; a smaller weight's
+    step runs on one thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+
+    class Probe(LSTM):
+        def _forward(self, *args):
+            info = threadpoolctl.threadpool_info()
+            seen.append({i["num_threads"] for i in info if i["user_api"] == "blas"})
+            return super()._forward(*args)
+
+    large, small = Probe(512, 512), Probe(64, 256)  # weights 4H x H: 2^20 and 2^18 elements
+    x_large, x_small = np.zeros((1, 1, 512), np.float32), np.zeros((1, 1, 64), np.float32)
+    large(x_large)  # loads what loads on first use
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = threadpoolctl.threadpool_info()
+        seen.clear()
+        large(x_large)
+        small(x_small)
+        assert threadpoolctl.threadpool_info() == before
+    assert seen == [{2}, {1}]
 
 
 def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_them():

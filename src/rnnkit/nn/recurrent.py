@@ -258,7 +258,7 @@ class RNNBase(Module):
         T, B, _ = X.shape
         lengths = self._check_lengths(lengths, T, B)
         init = self._split_state(state, B)
-        with registry.threads(self._largest_matmul(T * B), T):
+        with self._threads(T, B):
             return self._forward(X, init, lengths)
 
     def trace(self, input: np.ndarray, state=None, lengths=None) -> list[dict[str, np.ndarray]]:
@@ -286,7 +286,7 @@ class RNNBase(Module):
         T, B, _ = X.shape
         lengths = self._check_lengths(lengths, T, B)
         init = self._split_state(state, B)
-        with registry.threads(self._largest_matmul(T * B), T):
+        with self._threads(T, B):
             _, _, layers, _, mask = self._run_layers(X, init, lengths, for_backward=False)
         cell, H = self.cell, self.hidden_size
         traced = []
@@ -314,8 +314,16 @@ class RNNBase(Module):
 
     def _largest_matmul(self, rows: int) -> int:
         """Multiply-adds of the largest single matmul of a call over ``rows`` = T*B rows."""
+        return rows * self._largest_weight()
+
+    def _largest_weight(self) -> int:
+        """Elements of the largest weight matrix of a layer."""
         width = max(self.input_size, self.hidden_size * self.num_directions)
-        return rows * self.cell.num_gates * self.hidden_size * width
+        return self.cell.num_gates * self.hidden_size * width
+
+    def _threads(self, T: int, B: int):
+        """The BLAS thread region of a call over T steps of B rows (:func:`registry.threads`)."""
+        return registry.threads(self._largest_matmul(T * B), T, self._largest_weight())
 
     def _forward(self, X, init, lengths):
         output, finals, layers, dropout_masks, _ = self._run_layers(X, init, lengths,
@@ -457,7 +465,7 @@ class RNNBase(Module):
             for j, (name, g) in enumerate(zip(names, parts, strict=True)):
                 if g is not None:
                     dfinal[j] = self._check_array(f"grad_{name}_n", g, state_shape)
-        with registry.threads(self._largest_matmul(T * B), T):
+        with self._threads(T, B):
             grads = self._backward(dY_all, dfinal)
         self._cache = None  # one backward per forward (the scratch arrays stay for the next step)
         return grads

@@ -95,13 +95,13 @@ def backward_driver(cell) -> Callable:
     return _DRIVERS[type(cell)][1]
 
 
-def threads(macs: int, steps: int = 1):
+def threads(macs: int, steps: int = 1, weight: int = 0):
     """The BLAS thread region of a layer call whose largest matmul has ``macs`` multiply-adds
-    over ``steps`` time steps (:func:`rnnkit.nn.fast.small_work_threads`); nothing without a
-    fast path."""
+    over ``steps`` time steps, by a weight of ``weight`` elements
+    (:func:`rnnkit.nn.fast.small_work_threads`); nothing without a fast path."""
     if _path is None:
         return contextlib.nullcontext()
-    return _path.small_work_threads(macs, steps)
+    return _path.small_work_threads(macs, steps, weight)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False):

@@ -166,7 +166,7 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
         args = (be.address(dt), be.ilp64, acts, W_hhT, P, scaled, scale, gh, m, Hs, Cs, tanh_c)
         threads._run_rows(lstm_loop_forward, args, B, n)
         return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws)
-    with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
+    with threads.small_work_threads(B * GH * Hd, weight=GH * Hd):  # the per-step matmuls
         for t in range(T):
             a = acts[t]  # holds Gx[t]
             np.matmul(Hs[t], W_hhT, out=gh)

@@ -29,6 +29,11 @@ _package = sys.modules[__package__]
 #: machine a thread that has to wait for a core can cost milliseconds a call).
 SMALL_MATMUL_MACS = 1 << 21
 
+#: A product whose weight has at least this many elements keeps the user's BLAS threads
+#: however few its rows: one row (generation) reads the whole weight for a multiply-add
+#: per element, so its time is the weight's trip from memory, which two cores share.
+LARGE_WEIGHT = 1 << 20
+
 #: Below this many multiply-adds per direction (all steps) the time loop runs on the
 #: calling thread: handing rows to other threads costs tens of microseconds.
 PARALLEL_MIN_MACS = 1 << 22
@@ -60,7 +65,7 @@ def region_threads() -> int | None:
 
 
 @contextlib.contextmanager
-def small_work_threads(macs: int, steps: int = 1):
+def small_work_threads(macs: int, steps: int = 1, weight: int = 0):
     """The BLAS thread setting of a layer call whose largest matmul has ``macs`` multiply-adds
     over ``steps`` time steps: one BLAS thread where the work is small, or where the fast
     path's own threads will share it.
@@ -92,7 +97,9 @@ def small_work_threads(macs: int, steps: int = 1):
     with _lock:
         user = _setting if _open else thread_setting()
         threads = 1
-        if macs > SMALL_MATMUL_MACS:
+        if weight >= LARGE_WEIGHT and macs <= SMALL_MATMUL_MACS:
+            threads = None  # few rows of a large weight: the user's setting, as it is
+        elif macs > SMALL_MATMUL_MACS:
             compiled = SPLIT_ROWS and _package.ENABLED and blas.backend().compiled
             threads = user if steps > 1 and compiled and user >= 2 else None
         if threads is not None:
