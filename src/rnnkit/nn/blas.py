@@ -81,7 +81,8 @@ class Backend:
     def __init__(self, name, routines=None, ilp64=False, set_local=None, lib=None):
         self.name, self.routines, self.ilp64 = name, dict(routines or {}), ilp64
         self._set_local, self._lib = set_local, lib
-        self._addresses = {k: np.array((*v[:2], *v[2:3], 0)[:3], dtype=np.int64)
+        # (gemm, gemv, packed compute): 0 for the last where the library has none
+        self._addresses = {k: np.array([v[0], v[1], v[2] if len(v) > 2 else 0], dtype=np.int64)
                            for k, v in self.routines.items()}  # fmt: skip
 
     @property
@@ -99,13 +100,10 @@ class Backend:
         :func:`gemm` and :func:`gemm_w` take."""
         return self._addresses[np.dtype(dtype).name]
 
-    def set_local_threads(self, n: int) -> int:
-        """Set the BLAS thread count of the calling thread only; returns the thread's count
-        before the call, to restore it with (MKL's ``mkl_set_num_threads_local``: 0 = the
-        library's global count; nothing, 0, for the others)."""
+    def set_local_threads(self, n: int) -> None:
+        """The BLAS thread count of the calling thread only (nothing for ``"numpy"``)."""
         if self._set_local is not None:
-            return int(self._set_local(int(n)))
-        return 0
+            self._set_local(int(n))
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"

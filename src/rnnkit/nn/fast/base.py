@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import blas
 from ..registry import Workspace
+from . import threads
 from .jit import _HALF, _ONE
 from .threads import matmul
 
@@ -97,6 +98,14 @@ def _backward_start(run: FastRun, dY, dh, W_hh, dgx_name: str):
     dh_rec = np.zeros((B, W_hh.shape[1]), dtype=dt)
     dGx = run.ws.get(dgx_name, (T, B, W_hh.shape[0]), dt)
     return np.ascontiguousarray(dY), dh_skip, dh_rec, dGx
+
+
+def _row_split(be: blas.Backend, B: int, macs: int, *weights):
+    """``(n, packed)``: how many threads share the B rows of a compiled time loop of ``macs``
+    multiply-adds, and each step weight packed for one thread's rows (:func:`blas.pack`;
+    empty where not packed)."""
+    n = threads._workers(B, macs)
+    return n, [blas.pack(W, -(-B // n), be) for W in weights]
 
 
 def _compiled(T: int) -> blas.Backend | None:

@@ -13,7 +13,7 @@ from .. import blas
 from ..cells import GRUCell, GRUResetBeforeCell
 from ..registry import register
 from . import threads
-from .base import _GRU_SCALE, FastRun, _backward_start, _compiled, _input_side
+from .base import _GRU_SCALE, FastRun, _backward_start, _compiled, _input_side, _row_split
 from .jit import _HALF, _ONE, _jit, _tanh
 
 
@@ -214,8 +214,7 @@ def gru_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     be = _compiled(T)
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
-        n = threads._workers(B, T * B * GH * Hd)
-        P = blas.pack(W_hhT, -(-B // n), be)
+        n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hhT)
         args = (be.address(dt), be.ilp64, Gx, W_hhT, P, scale, b_hn, gh, m, Hs, acts, hn)
         threads._run_rows(gru_loop_forward, args, B, n)
         return FastRun(X, (Hs,), acts, hn, mask, m, ws)
@@ -245,8 +244,7 @@ def gru_backward(run: FastRun, dY, dstate, W_hh):
     dGh_n = run.ws.get("dGh_n", (T, B, Hd), dt)
     be = _compiled(T)
     if be is not None:
-        n = threads._workers(B, T * B * GH * Hd)
-        P = blas.pack(W_hh, -(-B // n), be)
+        n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hh)
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, hn, Hs, dGx, dgh, dGh_n,
                 W_hh, P)  # fmt: skip
         threads._run_rows(gru_loop_backward, args, B, n)
@@ -281,8 +279,7 @@ def gru_reset_before_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> Fas
     be = _compiled(T)
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
-        n = threads._workers(B, T * B * GH * Hd)
-        P_rz, P_n = blas.pack(W_rzT, -(-B // n), be), blas.pack(W_nT, -(-B // n), be)
+        n, (P_rz, P_n) = _row_split(be, B, T * B * GH * Hd, W_rzT, W_nT)
         args = (be.address(dt), be.ilp64, Gx, W_rzT, W_nT, P_rz, P_n, scale, t_rz, gh_n, m, Hs,
                 acts, rh)  # fmt: skip
         threads._run_rows(gru_before_loop_forward, args, B, n)
@@ -313,8 +310,7 @@ def gru_reset_before_backward(run: FastRun, dY, dstate, W_hh):
     drh = run.ws.get("drh", (B, Hd), dt)
     be = _compiled(T)
     if be is not None:
-        n = threads._workers(B, T * B * GH * Hd)
-        P_rz, P_n = blas.pack(W_rz, -(-B // n), be), blas.pack(W_n, -(-B // n), be)
+        n, (P_rz, P_n) = _row_split(be, B, T * B * GH * Hd, W_rz, W_n)
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, Hs, dGx, drh, W_rz, W_n,
                 P_rz, P_n)  # fmt: skip
         threads._run_rows(gru_before_loop_backward, args, B, n)

@@ -13,7 +13,7 @@ from .. import blas
 from ..cells import LSTMCell
 from ..registry import register
 from . import threads
-from .base import _LSTM_SCALE, FastRun, _backward_start, _compiled, _input_side
+from .base import _LSTM_SCALE, FastRun, _backward_start, _compiled, _input_side, _row_split
 from .jit import _HALF, _ONE, _inline, _jit, _tanh
 
 # One element's arithmetic, written once: the per-step kernels (after a vectorised np.tanh)
@@ -161,8 +161,7 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     if be is not None:
         scaled = step_scale is None
         scale = gh[0] if scaled else step_scale  # (unused when scaled)
-        n = threads._workers(B, T * B * GH * Hd)
-        P = blas.pack(W_hhT, -(-B // n), be)
+        n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hhT)
         args = (be.address(dt), be.ilp64, acts, W_hhT, P, scaled, scale, gh, m, Hs, Cs, tanh_c)
         threads._run_rows(lstm_loop_forward, args, B, n)
         return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws)
@@ -190,8 +189,7 @@ def lstm_backward(run: FastRun, dY, dstate, W_hh):
     (_, Cs), acts, tanh_c, m = run.states, run.acts, run.aux, run.m
     be = _compiled(T)
     if be is not None:
-        n = threads._workers(B, T * B * GH * W_hh.shape[1])
-        P = blas.pack(W_hh, -(-B // n), be)
+        n, (P,) = _row_split(be, B, T * B * GH * W_hh.shape[1], W_hh)
         args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c,
                 dGx, W_hh, P)  # fmt: skip
         threads._run_rows(lstm_loop_backward, args, B, n)

@@ -11,7 +11,7 @@ from .. import blas
 from ..cells import RNNReLUCell, RNNTanhCell
 from ..registry import register
 from . import threads
-from .base import FastRun, _backward_start, _compiled, _input_side
+from .base import FastRun, _backward_start, _compiled, _input_side, _row_split
 from .jit import _ONE, _ZERO, _jit, _tanh
 
 
@@ -105,8 +105,7 @@ def _rnn_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, activation) -> Fas
     acts = Hs[1:] if mask is None else ws.get("acts", (T, B, Hd), X.dtype)
     be = _compiled(T)
     if be is not None:
-        n = threads._workers(B, T * B * Hd * Hd)
-        P = blas.pack(W_hhT, -(-B // n), be)
+        n, (P,) = _row_split(be, B, T * B * Hd * Hd, W_hhT)
         args = (be.address(X.dtype), be.ilp64, Gx, W_hhT, P, activation is _relu,
                 mask is not None, m, Hs, acts)  # fmt: skip
         threads._run_rows(rnn_loop_forward, args, B, n)
@@ -128,8 +127,7 @@ def _rnn_backward(run: FastRun, dY, dstate, W_hh, step):
     acts, m = run.acts, run.m
     be = _compiled(T)
     if be is not None:
-        n = threads._workers(B, T * B * Hd * Hd)
-        P = blas.pack(W_hh, -(-B // n), be)
+        n, (P,) = _row_split(be, B, T * B * Hd * Hd, W_hh)
         args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, P,
                 step is rnn_relu_backward_step)  # fmt: skip
         threads._run_rows(rnn_loop_backward, args, B, n)

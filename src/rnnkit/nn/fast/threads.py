@@ -121,15 +121,14 @@ def small_work_threads(macs: int, steps: int = 1, weight: int = 0):
     # opens the first region would reach that thread only, and the last region's restoring
     # would land in another. So each region lowers its own thread's count and puts back
     # what it found (nothing for OpenBLAS, whose count is the process's).
-    mkl = [lib for lib in _controllers() if lib.internal_api == "mkl"]
-    previous = [_mkl_local(lib, 1) for lib in mkl]
+    setters = _lookup()[2]
+    previous = [setter(1) for setter in setters]
     try:
         yield
     finally:
-        for lib, n in zip(mkl, previous, strict=True):
-            _mkl_local(lib, n)
+        for setter, n in zip(setters, previous, strict=True):
+            setter(n)
         _local.threads = None
-
         with _lock:
             _open -= 1
             if not _open:
@@ -138,12 +137,12 @@ def small_work_threads(macs: int, steps: int = 1, weight: int = 0):
                 _lowered, _setting = [], None
 
 
-def _mkl_local(lib, n: int) -> int:
-    """Set a loaded MKL's thread count for the calling thread only (``n`` = 0: back to its
-    global count); returns the thread's count before (MKL's ``mkl_set_num_threads_local``)."""
+def _mkl_local(lib):
+    """A loaded MKL's ``mkl_set_num_threads_local``: sets the calling thread's count only
+    (0: back to the global count) and returns the thread's count before."""
     setter = lib.dynlib.MKL_Set_Num_Threads_Local
     setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
-    return int(setter(int(n)))
+    return setter
 
 
 def _set_num_threads(lib, n: int) -> None:
@@ -160,9 +159,10 @@ def _set_num_threads(lib, n: int) -> None:
 
 
 def _lookup():
-    """``(all, own)``: threadpoolctl's controllers of the BLAS libraries loaded now, and those
-    of the library the compiled loops call (all of them where it is not among them); cached,
-    ``([], [])`` without threadpoolctl."""
+    """``(all, own, mkl)``: threadpoolctl's controllers of the BLAS libraries loaded now,
+    those of the library the compiled loops call (all of them where it is not among them),
+    and the per-thread setters of the loaded MKLs (:func:`_mkl_local`); cached, ``([], [],
+    [])`` without threadpoolctl."""
     global _blas
     # Looked up again when a library may have been loaded since: another backend (loaded on
     # first use), or new modules (numba imports SciPy, with its own OpenBLAS, on a compile).
@@ -179,8 +179,9 @@ def _lookup():
         if path:
             path = os.path.realpath(path)
             own = [c for c in libs if os.path.realpath(c.filepath) == path] or libs
-        _blas = (key, libs, own)
-    return _blas[1], _blas[2]
+        mkl = [_mkl_local(c) for c in libs if c.internal_api == "mkl"]
+        _blas = (key, libs, own, mkl)
+    return _blas[1:]
 
 
 def _controllers():
@@ -195,7 +196,7 @@ def thread_setting() -> int:
 
     While a :func:`small_work_threads` region is open (in any thread) this reads 1; the row
     split reads the setting the region noted instead (:func:`_workers`)."""
-    libs, own = _lookup()
+    libs, own, _ = _lookup()
     # MKL's count is per calling thread (a user's limit set in one thread is not seen in
     # another): where the loops call MKL, the user's setting is that of the process-wide
     # libraries beside it (NumPy's OpenBLAS), MKL's own only where there is none.
