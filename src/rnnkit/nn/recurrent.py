@@ -569,7 +569,10 @@ class RNNBase(Module):
             dX = dGx2 @ p_ih.data
         if p_ih.requires_grad:
             add_product(p_ih.grad, dGx2, X2)
-        db = dGx2.sum(axis=0) if p_bih is not None else None
+        db = None
+        if p_bih is not None:  # summed by the backward loop where it could, else here
+            db = getattr(run, "db", None)
+            db = dGx2.sum(axis=0) if db is None else db
         if p_bih is not None and p_bih.requires_grad:
             p_bih.grad += db
         if p_hh is None:  # the minimal cells: no recurrent weights

@@ -24,11 +24,14 @@ class FastRun:
     or r * h_prev); ``m`` (T, B) the mask as the kernels read it.
     """
 
-    __slots__ = ("X", "states", "acts", "aux", "mask", "rev", "m", "ws")
+    __slots__ = ("X", "states", "acts", "aux", "mask", "rev", "m", "ws", "db")
 
     def __init__(self, X, states, acts, aux, mask, m, ws) -> None:
         self.X, self.states, self.acts, self.aux = X, states, acts, aux
         self.mask, self.m, self.ws, self.rev = mask, m, ws, None
+        # (G*H,) the bias gradient where the backward loop summed it while it wrote dGx,
+        # else None (the layer sums dGx over its T*B rows)
+        self.db = None
 
 
 # Per-gate-block scale of the fused weights: 0.5 for sigmoid gates, 1 for tanh ones.
@@ -40,15 +43,18 @@ _GRU_SCALE = (_HALF, _HALF, _ONE)  # r, z, n
 
 
 def _input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, block_scale=None, gx_name="Gx",
-                keep_b_hn=False):  # fmt: skip
+                keep_b_hn=False, fold_bias=False):  # fmt: skip
     """What a forward driver sets up before its time loop.
 
     Returns ``(Gx, W_hhT, step_scale, b_hn, m, Hs)``: the input projection Gx
     (T, B, G*H), computed into ``ws[gx_name]``, with both biases folded in
     (``keep_b_hn``: all but the GRU's ``b_hn``, returned apart, zeros without
-    bias); ``W_hhT`` (H, G*H); ``step_scale`` (G*H,), the gate scale still to be
-    applied to each step's recurrent matmul, or None; the mask ``m`` (T, B) and
-    the fresh states ``Hs`` (T+1, B, H) with ``Hs[0] = h0``.
+    bias; ``fold_bias``: none, and ``b_hn`` is the whole bias b_ih + b_hh (G*H,),
+    scaled, zeros without bias, for a time loop that adds it as it reads Gx: one
+    pass over the (T, B, G*H) array fewer); ``W_hhT`` (H, G*H); ``step_scale``
+    (G*H,), the gate scale still to be applied to each step's recurrent matmul, or
+    None; the mask ``m`` (T, B) and the fresh states ``Hs`` (T+1, B, H) with
+    ``Hs[0] = h0``.
     """
     T, B, I = X.shape
     Hd = W_hh.shape[1]
@@ -77,7 +83,9 @@ def _input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, block_scale=None, gx_na
     if scale is not None and T * B < I:
         Gx *= scale
     b_hn = np.zeros(Hd, dtype=dt) if keep_b_hn else None
-    if b_ih is not None:  # both biases in one pass over Gx
+    if fold_bias:
+        b_hn = b_ih + b_hh if b_ih is not None else np.zeros(GH, dtype=dt)
+    elif b_ih is not None:  # both biases in one pass over Gx
         bias = b_ih + b_hh
         if keep_b_hn:  # b_hn sits inside r * (...): keep it apart
             bias[2 * Hd :] = b_ih[2 * Hd :]

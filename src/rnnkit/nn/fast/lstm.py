@@ -89,15 +89,16 @@ def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates)
 
 
 @_jit
-def lstm_loop_forward(addr, ilp64, acts, W_hhT, P, scaled, scale, gh, m, Hs, Cs, tanh_c, b0,
-                      b1):  # fmt: skip
+def lstm_loop_forward(addr, ilp64, acts, W_hhT, P, scaled, scale, gh, bias, m, Hs, Cs, tanh_c,
+                      b0, b1):  # fmt: skip
     """The whole forward time loop over batch rows [b0, b1), BLAS called from compiled code.
 
     Per step: ``acts[t] += Hs[t] W_hhT`` (by ``P``, W_hhT packed once, where it is not
     empty; see :func:`rnnkit.nn.blas.pack`) (``scaled``: the gate scale is already in W_hhT;
-    else the product goes to ``gh`` and is scaled by ``scale`` (G*H,) here), then i, f, o =
-    σ, g = tanh, c = f c_prev + i g, h = o tanh(c), masked, with the arithmetic of
-    lstm_state_step and lstm_hidden_step."""
+    else the product goes to ``gh`` and is scaled by ``scale`` (G*H,) here), then, with
+    ``bias`` (G*H,) added as the pre-activations are read, i, f, o = σ, g = tanh,
+    c = f c_prev + i g, h = o tanh(c), masked, with the arithmetic of lstm_state_step and
+    lstm_hidden_step."""
     T = acts.shape[0]
     H = Hs.shape[2]
     for t in range(T):
@@ -112,9 +113,10 @@ def lstm_loop_forward(addr, ilp64, acts, W_hhT, P, scaled, scale, gh, m, Hs, Cs,
         for b in range(b0, b1):
             mb = m[t, b]
             for j in range(H):
-                g = _tanh(a[b, 2 * H + j])
+                g = _tanh(a[b, 2 * H + j] + bias[2 * H + j])
                 i, f, o, cn, Cs[t + 1, b, j] = _cell_forward(
-                    _tanh(a[b, j]), _tanh(a[b, H + j]), g, _tanh(a[b, 3 * H + j]), Cs[t, b, j], mb)
+                    _tanh(a[b, j] + bias[j]), _tanh(a[b, H + j] + bias[H + j]), g,
+                    _tanh(a[b, 3 * H + j] + bias[3 * H + j]), Cs[t, b, j], mb)  # fmt: skip
                 a[b, j] = i
                 a[b, H + j] = f
                 a[b, 2 * H + j] = g
@@ -125,11 +127,12 @@ def lstm_loop_forward(addr, ilp64, acts, W_hhT, P, scaled, scale, gh, m, Hs, Cs,
 
 
 @_jit
-def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx, W_hh,
-                       P, b0, b1):  # fmt: skip
+def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx, db_rows,
+                       W_hh, P, b0, b1):  # fmt: skip
     """The whole BPTT loop over batch rows [b0, b1): the arithmetic of lstm_backward_step,
     then ``dh_rec = dGx[t] W_hh`` (by ``P``, W_hh packed, where not empty) from compiled
-    code, for t = T-1..0."""
+    code, for t = T-1..0; each row's gate gradients summed over time into ``db_rows``
+    (B, G*H) on the way (the bias gradient is their sum over the rows)."""
     T = dY.shape[0]
     H = dh_skip.shape[1]
     for t in range(T - 1, -1, -1):
@@ -137,10 +140,17 @@ def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c
             mb = m[t, b]
             for j in range(H):
                 dh = dh_skip[b, j] + dh_rec[b, j] + dY[t, b, j] * mb
-                (dGx[t, b, j], dGx[t, b, H + j], dGx[t, b, 2 * H + j], dGx[t, b, 3 * H + j],
-                 dc[b, j], dh_skip[b, j]) = _cell_backward(
+                di, df, dg, do, dc[b, j], dh_skip[b, j] = _cell_backward(
                     dh, dc[b, j], mb, acts[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j],
-                    acts[t, b, 3 * H + j], tanh_c[t, b, j], Cs[t, b, j])  # fmt: skip
+                    acts[t, b, 3 * H + j], tanh_c[t, b, j], Cs[t, b, j])
+                dGx[t, b, j] = di
+                dGx[t, b, H + j] = df
+                dGx[t, b, 2 * H + j] = dg
+                dGx[t, b, 3 * H + j] = do
+                db_rows[b, j] += di
+                db_rows[b, H + j] += df
+                db_rows[b, 2 * H + j] += dg
+                db_rows[b, 3 * H + j] += do
         blas.gemm_w(addr, ilp64, dGx[t, b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
 
 
@@ -149,20 +159,22 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     h0, c0 = state0
     # The LSTM adds each step's recurrent matmul to its row of Gx in place, so Gx
     # is computed straight into the activation buffer (one (T, B, 4H) array less).
-    acts, W_hhT, step_scale, _, m, Hs = _input_side(
-        X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, _LSTM_SCALE, "acts")
+    be = _compiled(X.shape[0])
+    # the compiled loop adds the biases as it reads the gates (fold_bias)
+    acts, W_hhT, step_scale, bias, m, Hs = _input_side(
+        X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, _LSTM_SCALE, "acts", fold_bias=be is not None)
     T, B, GH = acts.shape
     Hd, dt = Hs.shape[2], X.dtype
     Cs = ws.get("C", (T + 1, B, Hd), dt)
     Cs[0] = c0
     tanh_c = ws.get("tanh_c", (T, B, Hd), dt)
     gh = ws.get("gh", (B, GH), dt)
-    be = _compiled(T)
     if be is not None:
         scaled = step_scale is None
         scale = gh[0] if scaled else step_scale  # (unused when scaled)
         n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hhT)
-        args = (be.address(dt), be.ilp64, acts, W_hhT, P, scaled, scale, gh, m, Hs, Cs, tanh_c)
+        args = (be.address(dt), be.ilp64, acts, W_hhT, P, scaled, scale, gh, bias, m, Hs, Cs,
+                tanh_c)  # fmt: skip
         threads._run_rows(lstm_loop_forward, args, B, n)
         return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws)
     with threads.small_work_threads(B * GH * Hd, weight=GH * Hd):  # the per-step matmuls
@@ -190,9 +202,11 @@ def lstm_backward(run: FastRun, dY, dstate, W_hh):
     be = _compiled(T)
     if be is not None:
         n, (P,) = _row_split(be, B, T * B * GH * W_hh.shape[1], W_hh)
+        db_rows = np.zeros((B, GH), dtype=dGx.dtype)
         args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c,
-                dGx, W_hh, P)  # fmt: skip
+                dGx, db_rows, W_hh, P)  # fmt: skip
         threads._run_rows(lstm_loop_backward, args, B, n)
+        run.db = db_rows.sum(axis=0)
         dh_skip += dh_rec
         return dGx, None, None, (dh_skip, dc)
     with threads.small_work_threads(B * GH * W_hh.shape[1]):  # the per-step matmuls
