@@ -11,7 +11,9 @@ One layer, one direction, float32, no lengths, the fast path as the layer runs i
 drivers, the same BLAS thread region, the same row split); ``bench/speed.py`` measures the
 whole step against PyTorch. Phases (median seconds over ``--reps`` timings each):
 
-* **input projection**: ``Gx = X W_ih^T`` with both biases folded in (the drivers' input side);
+* **input projection**: ``Gx = X W_ih^T`` with both biases folded in (the drivers' input side;
+  the LSTM's compiled loop adds the biases itself, and where T*B >= I + H multiplies
+  ``[x_t, h_prev]`` by ``[W_ih, W_hh]^T`` in one product a step: no projection apart, 0 here);
 * **forward loop**: the whole time loop, split into the **step products** (the same T
   products ``h W_hh^T``, timed alone in a compiled loop over the same row ranges) and the
   **gate arithmetic** (the rest of the loop: non-linearities, state update);
@@ -143,15 +145,21 @@ def profile_case(kind: str, batch: int, seq: int, inp: int, hidden: int, reps: i
 
     total = median_seconds(whole_step, reps, before=layer.zero_grad)
     with registry.threads(layer._largest_matmul(T * B), T):  # the layer call's BLAS region
-        seconds["input projection"] = median_seconds(
-            lambda: base._input_side(x, state0[0], W_ih, W_hh, b_ih, b_hh, None, ws, scale,
-                                     gx_name, keep_b_hn), reps)  # fmt: skip
         run = forward(x, state0, W_ih, W_hh, b_ih, b_hh, None, ws)
+        # The LSTM's loop multiplies [x_t, h_prev] by [W_ih, W_hh]^T in one product a step
+        # where T*B >= I + H (run.XH): no input projection apart, and the step products
+        # are those; else Gx first (with the biases where the loop does not add them).
+        fused = run.XH is not None
+        seconds["input projection"] = 0.0 if fused else median_seconds(
+            lambda: base._input_side(x, state0[0], W_ih, W_hh, b_ih, b_hh, None, ws, scale,
+                                     gx_name, keep_b_hn, fold_bias=kind == "lstm"), reps)
         loop = median_seconds(lambda: forward(x, state0, W_ih, W_hh, b_ih, b_hh, None, ws), reps)
         loop -= seconds["input projection"]
-        h = rng.standard_normal((B, H), dtype=dt)
+        K = I + H if fused else H
+        h = rng.standard_normal((B, K), dtype=dt)
+        W_step = np.concatenate((W_ih, W_hh), axis=1).T.copy() if fused else W_hh.T.copy()
         # (the GRU with the reset before makes this product in two: h W_rz^T, then (r h) W_n^T)
-        products = step_products(T, h, np.ascontiguousarray(W_hh.T), reps)
+        products = step_products(T, h, W_step, reps)
         seconds["forward step products"] = products
         seconds["forward gate arithmetic"] = loop - products
         run = forward(x, state0, W_ih, W_hh, b_ih, b_hh, None, ws)
@@ -167,8 +175,8 @@ def profile_case(kind: str, batch: int, seq: int, inp: int, hidden: int, reps: i
     seconds["everything else"] = total - sum(seconds.values())
 
     flops = {  # matmul FLOPs of each product phase
-        "input projection": 2 * T * B * GH * I,
-        "forward step products": 2 * T * B * H * GH,
+        "input projection": 0 if fused else 2 * T * B * GH * I,
+        "forward step products": 2 * T * B * K * GH,
         "backward step products": 2 * T * B * GH * H,
         "weight and input gradients": 2 * T * B * GH * (2 * I + H),
     }
@@ -185,7 +193,8 @@ def profile_case(kind: str, batch: int, seq: int, inp: int, hidden: int, reps: i
         ideal.update({p: itemsize * T * B * n / bandwidth for p, n in per_row.items()})
     return {"kind": kind, "batch": B, "seq": T, "input": I, "hidden": H, "step": total,
             "seconds": seconds, "ideal": ideal, "flops": flops, "rate_gflops": rate_gflops,
-            "bandwidth": bandwidth, "blas": blas.backend().name, "fast_path": fast.ENABLED}
+            "bandwidth": bandwidth, "blas": blas.backend().name, "fast_path": fast.ENABLED,
+            "fused_input_product": fused}
 
 
 def format_profile(result: dict) -> str:
@@ -198,7 +207,7 @@ def format_profile(result: dict) -> str:
              f"{'phase':<28}{'ms':>10}{'share':>8}{'ideal ms':>10}{'x ideal':>9}  ideal at"]
     for phase in PHASES:
         s = r["seconds"][phase]
-        ideal = r["ideal"].get(phase)
+        ideal = r["ideal"].get(phase) or None  # (0: a phase the loop does not have apart)
         basis = "" if ideal is None else ("matmul rate" if phase in r["flops"] else "bandwidth")
         cells = ("" if ideal is None else f"{1e3 * ideal:10.3f}{s / ideal:9.1f}") or " " * 19
         line = f"{phase:<28}{1e3 * s:10.3f}{100 * s / r['step']:7.1f}%{cells}  {basis}"

@@ -554,12 +554,16 @@ class RNNBase(Module):
         dGx2 = dGx.reshape(T * B, -1)  # (T*B, G*H)
         Hprev = Hs[:-1].reshape(T * B, H)
         X2 = X.reshape(T * B, -1)
+        XH = None  # the fast path's [x_t, h_prev] rows, where its loop kept them
         if not isinstance(run, _Direction):
             # on the fast path's threads: rows of dW split over the time loops' threads
             def add_product(dW, dG, A):  # dW += dG^T A
                 registry.matmul(dG.T, A, dW, accumulate=True)
 
             dX = registry.matmul(dGx2, p_ih.data, np.empty((T * B, X2.shape[1]), dtype=dGx.dtype))
+            both = p_ih.requires_grad and p_hh is not None and p_hh.requires_grad
+            if run.XH is not None and both and dGh_n is None and n_input is None:
+                XH = run.XH[:T].reshape(T * B, -1)
         else:
             # computed as (A^T dG)^T: OpenBLAS is up to 15% faster with the long T*B
             # dimension of both operands in this order
@@ -567,18 +571,23 @@ class RNNBase(Module):
                 dW += (A.T @ dG).T
 
             dX = dGx2 @ p_ih.data
-        if p_ih.requires_grad:
+        if XH is not None:  # dW_ih and dW_hh in one product: dG^T [X, H_prev]
+            I = X2.shape[1]
+            dW = registry.matmul(dGx2.T, XH, np.empty((dGx2.shape[1], XH.shape[1]), dGx.dtype))
+            p_ih.grad += dW[:, :I]
+            p_hh.grad += dW[:, I:]
+        elif p_ih.requires_grad:
             add_product(p_ih.grad, dGx2, X2)
         db = None
         if p_bih is not None:  # summed by the backward loop where it could, else here
-            db = getattr(run, "db", None)
+            db = None if isinstance(run, _Direction) else run.db
             db = dGx2.sum(axis=0) if db is None else db
         if p_bih is not None and p_bih.requires_grad:
             p_bih.grad += db
         if p_hh is None:  # the minimal cells: no recurrent weights
             pass
         elif dGh_n is None and n_input is None:  # the recurrent side has the same gate gradients
-            if p_hh.requires_grad:
+            if p_hh.requires_grad and XH is None:
                 add_product(p_hh.grad, dGx2, Hprev)
             if p_bhh is not None and p_bhh.requires_grad:
                 p_bhh.grad += db

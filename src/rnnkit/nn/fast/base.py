@@ -22,16 +22,20 @@ class FastRun:
     the gate values after their non-linearity (the vanilla RNN: its activations);
     ``aux``: the cell's extra per-step array for backward (LSTM tanh(c), GRU hn
     or r * h_prev); ``m`` (T, B) the mask as the kernels read it.
+
+    What a driver may leave for the layer's weight gradients (else None, and the layer
+    computes them from ``dGx``): ``db`` (G*H,) the bias gradient, summed by the backward
+    loop as it wrote dGx; ``XH`` (T+1, B, I+H) the rows ``[x_t, h_prev]`` of a forward loop
+    that multiplied both weights in one product a step (the LSTM's), so that ``dW_ih`` and
+    ``dW_hh`` are one product too.
     """
 
-    __slots__ = ("X", "states", "acts", "aux", "mask", "rev", "m", "ws", "db")
+    __slots__ = ("X", "states", "acts", "aux", "mask", "rev", "m", "ws", "db", "XH")
 
-    def __init__(self, X, states, acts, aux, mask, m, ws) -> None:
+    def __init__(self, X, states, acts, aux, mask, m, ws, XH=None) -> None:
         self.X, self.states, self.acts, self.aux = X, states, acts, aux
         self.mask, self.m, self.ws, self.rev = mask, m, ws, None
-        # (G*H,) the bias gradient where the backward loop summed it while it wrote dGx,
-        # else None (the layer sums dGx over its T*B rows)
-        self.db = None
+        self.db, self.XH = None, XH
 
 
 # Per-gate-block scale of the fused weights: 0.5 for sigmoid gates, 1 for tanh ones.
@@ -91,10 +95,18 @@ def _input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, block_scale=None, gx_na
             bias[2 * Hd :] = b_ih[2 * Hd :]
             b_hn = b_hh[2 * Hd :]
         Gx += bias
+    return (Gx, W_hhT, step_scale, b_hn, *_mask_and_states(X, h0, mask, Hd))
+
+
+def _mask_and_states(X, h0, mask, Hd: int):
+    """``(m, Hs)``: the mask as the kernels read it (T, B) and the fresh states
+    (T+1, B, H) with ``Hs[0] = h0``."""
+    T, B, _ = X.shape
+    dt = X.dtype
     m = np.ones((T, B), dtype=dt) if mask is None else np.ascontiguousarray(mask[:, :, 0])
     Hs = np.empty((T + 1, B, Hd), dtype=dt)  # fresh: the layer's output is a view of it
     Hs[0] = h0
-    return Gx, W_hhT, step_scale, b_hn, m, Hs
+    return m, Hs
 
 
 def _backward_start(run: FastRun, dY, dh, W_hh, dgx_name: str):

@@ -13,7 +13,15 @@ from .. import blas
 from ..cells import LSTMCell
 from ..registry import register
 from . import threads
-from .base import _LSTM_SCALE, FastRun, _backward_start, _compiled, _input_side, _row_split
+from .base import (
+    _LSTM_SCALE,
+    FastRun,
+    _backward_start,
+    _compiled,
+    _input_side,
+    _mask_and_states,
+    _row_split,
+)
 from .jit import _HALF, _ONE, _inline, _jit, _tanh
 
 # One element's arithmetic, written once: the per-step kernels (after a vectorised np.tanh)
@@ -89,24 +97,35 @@ def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates)
 
 
 @_jit
-def lstm_loop_forward(addr, ilp64, acts, W_hhT, P, scaled, scale, gh, bias, m, Hs, Cs, tanh_c,
-                      b0, b1):  # fmt: skip
+def lstm_loop_forward(addr, ilp64, acts, A, W, P, beta, scaled, scale, gh, bias, m, Hs, Cs,
+                      tanh_c, fused, I, b0, b1):  # fmt: skip
     """The whole forward time loop over batch rows [b0, b1), BLAS called from compiled code.
 
-    Per step: ``acts[t] += Hs[t] W_hhT`` (by ``P``, W_hhT packed once, where it is not
-    empty; see :func:`rnnkit.nn.blas.pack`) (``scaled``: the gate scale is already in W_hhT;
-    else the product goes to ``gh`` and is scaled by ``scale`` (G*H,) here), then, with
-    ``bias`` (G*H,) added as the pre-activations are read, i, f, o = σ, g = tanh,
+    Per step the gate pre-activations ``acts[t] = A[t] W + beta acts[t]`` (by ``P``, W
+    packed once, where it is not empty; see :func:`rnnkit.nn.blas.pack`), one of:
+
+    * ``A = Hs``, ``W = W_hh^T``, ``beta = 1``: acts holds the input projection already;
+      ``scaled``: the gate scale is already in W; else the product goes to ``gh`` and is
+      scaled by ``scale`` (G*H,) here;
+    * ``fused``: ``A`` (T+1, B, >= I+H) holds the rows ``[x_t, Hs[t]]`` in its first I+H
+      columns, ``W = [W_ih, W_hh]^T`` (I+H, G*H), scaled, ``beta = 0``: input and recurrent
+      products in one a step (one pass over the gates fewer, no input projection apart);
+      the loop writes each new h into ``A[t+1, :, I:I+H]`` too. (A whole C-ordered array,
+      not a view of its columns: a store through a strided view keeps LLVM from
+      vectorising the gate loop.)
+
+    Then, with ``bias`` (G*H,) added as the pre-activations are read, i, f, o = σ, g = tanh,
     c = f c_prev + i g, h = o tanh(c), masked, with the arithmetic of lstm_state_step and
     lstm_hidden_step."""
     T = acts.shape[0]
     H = Hs.shape[2]
+    K = W.shape[0]
     for t in range(T):
         a = acts[t]
         if scaled:
-            blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_hhT, P, a[b0:b1], 1.0)
+            blas.gemm_w(addr, ilp64, A[t, b0:b1, :K], W, P, a[b0:b1], beta)
         else:
-            blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_hhT, P, gh[b0:b1], 0.0)
+            blas.gemm_w(addr, ilp64, A[t, b0:b1, :K], W, P, gh[b0:b1], 0.0)
             for b in range(b0, b1):
                 for j in range(4 * H):
                     a[b, j] += scale[j] * gh[b, j]
@@ -123,7 +142,10 @@ def lstm_loop_forward(addr, ilp64, acts, W_hhT, P, scaled, scale, gh, bias, m, H
                 a[b, 3 * H + j] = o
                 tc = _tanh(cn)
                 tanh_c[t, b, j] = tc
-                Hs[t + 1, b, j] = _masked(Hs[t, b, j], mb, o * tc)
+                h = _masked(Hs[t, b, j], mb, o * tc)
+                Hs[t + 1, b, j] = h
+                if fused:
+                    A[t + 1, b, I + j] = h
 
 
 @_jit
@@ -132,7 +154,10 @@ def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c
     """The whole BPTT loop over batch rows [b0, b1): the arithmetic of lstm_backward_step,
     then ``dh_rec = dGx[t] W_hh`` (by ``P``, W_hh packed, where not empty) from compiled
     code, for t = T-1..0; each row's gate gradients summed over time into ``db_rows``
-    (B, G*H) on the way (the bias gradient is their sum over the rows)."""
+    (B, G*H) on the way (the bias gradient is their sum over the rows).
+
+    (dX[t] = dGx[t] W_ih in the same product a step, by [W_hh, W_ih], measured slower than
+    one large product after the loop: 2026-12-06, docs/performance.md.)"""
     T = dY.shape[0]
     H = dh_skip.shape[1]
     for t in range(T - 1, -1, -1):
@@ -154,27 +179,54 @@ def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c
         blas.gemm_w(addr, ilp64, dGx[t, b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
 
 
+def _padded(n: int, dtype) -> int:
+    """``n`` rounded up to a whole number of 64-byte cache lines of ``dtype``: the row length
+    of a kept array whose rows a step's product reads or writes (rows of 193 float32 would
+    start anywhere in a line)."""
+    per_line = 64 // np.dtype(dtype).itemsize
+    return -(-n // per_line) * per_line
+
+
 def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     """Forward of one direction (contract in the module docstring); keeps acts, C, tanh(c)."""
     h0, c0 = state0
-    # The LSTM adds each step's recurrent matmul to its row of Gx in place, so Gx
-    # is computed straight into the activation buffer (one (T, B, 4H) array less).
-    be = _compiled(X.shape[0])
-    # the compiled loop adds the biases as it reads the gates (fold_bias)
-    acts, W_hhT, step_scale, bias, m, Hs = _input_side(
-        X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, _LSTM_SCALE, "acts", fold_bias=be is not None)
-    T, B, GH = acts.shape
-    Hd, dt = Hs.shape[2], X.dtype
+    T, B, I = X.shape
+    GH, Hd = W_hh.shape
+    dt = X.dtype
+    be = _compiled(T)
     Cs = ws.get("C", (T + 1, B, Hd), dt)
     Cs[0] = c0
     tanh_c = ws.get("tanh_c", (T, B, Hd), dt)
     gh = ws.get("gh", (B, GH), dt)
+    if be is not None and T * B >= I + Hd:
+        # Both products in one a step, by [W_ih, W_hh]^T, where T*B rows amortise the
+        # weights' copy; its rows [x_t, h_prev] are kept for dW_ih and dW_hh in one product.
+        scale = np.repeat(np.array(_LSTM_SCALE, dtype=dt), Hd)
+        W = ws.get("W_cat", (I + Hd, GH), dt)
+        np.multiply(W_ih.T, scale, out=W[:I])
+        np.multiply(W_hh.T, scale, out=W[I:])
+        bias = (b_ih + b_hh) * scale if b_ih is not None else np.zeros(GH, dt)
+        m, Hs = _mask_and_states(X, h0, mask, Hd)
+        XH = ws.get("XH", (T + 1, B, _padded(I + Hd, dt)), dt)  # [x_t, h_prev], padded
+        XH[:T, :, :I] = X
+        XH[0, :, I : I + Hd] = h0
+        acts = ws.get("acts", (T, B, GH), dt)
+        n, (P,) = _row_split(be, B, T * B * GH * (I + Hd), W)
+        args = (be.address(dt), be.ilp64, acts, XH, W, P, 0.0, True, bias, gh, bias, m, Hs, Cs,
+                tanh_c, True, I)  # fmt: skip
+        threads._run_rows(lstm_loop_forward, args, B, n)
+        return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws, XH=XH[:, :, : I + Hd])
+    # The LSTM adds each step's recurrent matmul to its row of Gx in place, so Gx
+    # is computed straight into the activation buffer (one (T, B, 4H) array less);
+    # the compiled loop adds the biases as it reads the gates (fold_bias).
+    acts, W_hhT, step_scale, bias, m, Hs = _input_side(
+        X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, _LSTM_SCALE, "acts", fold_bias=be is not None)
     if be is not None:
         scaled = step_scale is None
         scale = gh[0] if scaled else step_scale  # (unused when scaled)
         n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hhT)
-        args = (be.address(dt), be.ilp64, acts, W_hhT, P, scaled, scale, gh, bias, m, Hs, Cs,
-                tanh_c)  # fmt: skip
+        args = (be.address(dt), be.ilp64, acts, Hs, W_hhT, P, 1.0, scaled, scale, gh, bias, m,
+                Hs, Cs, tanh_c, False, 0)  # fmt: skip
         threads._run_rows(lstm_loop_forward, args, B, n)
         return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws)
     with threads.small_work_threads(B * GH * Hd, weight=GH * Hd):  # the per-step matmuls
@@ -197,26 +249,26 @@ def lstm_backward(run: FastRun, dY, dstate, W_hh):
     # Consumed by the weight gradients, then dead.
     dY, dh_skip, dh_rec, dGx = _backward_start(run, dY, dh, W_hh, "dGx")
     T, B, GH = dGx.shape
-    dc = np.array(dc, dtype=dGx.dtype, copy=True)
+    Hd, dt = W_hh.shape[1], dGx.dtype
+    dc = np.array(dc, dtype=dt, copy=True)
     (_, Cs), acts, tanh_c, m = run.states, run.acts, run.aux, run.m
     be = _compiled(T)
     if be is not None:
-        n, (P,) = _row_split(be, B, T * B * GH * W_hh.shape[1], W_hh)
-        db_rows = np.zeros((B, GH), dtype=dGx.dtype)
-        args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c,
-                dGx, db_rows, W_hh, P)  # fmt: skip
+        n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hh)
+        db_rows = np.zeros((B, GH), dtype=dt)
+        args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx,
+                db_rows, W_hh, P)  # fmt: skip
         threads._run_rows(lstm_loop_backward, args, B, n)
         run.db = db_rows.sum(axis=0)
         dh_skip += dh_rec
         return dGx, None, None, (dh_skip, dc)
-    with threads.small_work_threads(B * GH * W_hh.shape[1]):  # the per-step matmuls
+    with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
         for t in reversed(range(T)):
             lstm_backward_step(dY[t], m[t], dh_skip, dh_rec, dc, acts[t], Cs[t], tanh_c[t],
                                dGx[t])  # fmt: skip
             np.matmul(dGx[t], W_hh, out=dh_rec)
     dh_skip += dh_rec
     return dGx, None, None, (dh_skip, dc)
-
 
 
 register(LSTMCell, lstm_forward, lstm_backward)
