@@ -142,10 +142,10 @@ def lstm_loop_forward(addr, ilp64, acts, A, W, P, beta, scaled, scale, gh, bias,
                 a[b, 3 * H + j] = o
                 tc = _tanh(cn)
                 tanh_c[t, b, j] = tc
-                h = _masked(Hs[t, b, j], mb, o * tc)
-                Hs[t + 1, b, j] = h
-                if fused:
-                    A[t + 1, b, I + j] = h
+                Hs[t + 1, b, j] = _masked(Hs[t, b, j], mb, o * tc)
+            if fused:  # (apart: a conditional store in the loop above keeps it scalar)
+                for j in range(H):
+                    A[t + 1, b, I + j] = Hs[t + 1, b, j]
 
 
 @_jit
