@@ -554,7 +554,7 @@ class RNNBase(Module):
         dGx2 = dGx.reshape(T * B, -1)  # (T*B, G*H)
         Hprev = Hs[:-1].reshape(T * B, H)
         X2 = X.reshape(T * B, -1)
-        XH = None  # the fast path's [x_t, h_prev] rows, where its loop kept them
+        XH = None  # the fast path's [x_t, h_prev, 1] rows, where its loop kept them
         if not isinstance(run, _Direction):
             # on the fast path's threads: rows of dW split over the time loops' threads
             def add_product(dW, dG, A):  # dW += dG^T A
@@ -571,17 +571,17 @@ class RNNBase(Module):
                 dW += (A.T @ dG).T
 
             dX = dGx2 @ p_ih.data
-        if XH is not None:  # dW_ih and dW_hh in one product: dG^T [X, H_prev]
+        db = None
+        if XH is not None:  # dW_ih, dW_hh and db in one product: dG^T [X, H_prev, 1]
             I = X2.shape[1]
             dW = registry.matmul(dGx2.T, XH, np.empty((dGx2.shape[1], XH.shape[1]), dGx.dtype))
             p_ih.grad += dW[:, :I]
-            p_hh.grad += dW[:, I:]
+            p_hh.grad += dW[:, I : I + H]
+            db = dW[:, I + H]
         elif p_ih.requires_grad:
             add_product(p_ih.grad, dGx2, X2)
-        db = None
-        if p_bih is not None:  # summed by the backward loop where it could, else here
-            db = None if isinstance(run, _Direction) else run.db
-            db = dGx2.sum(axis=0) if db is None else db
+        if p_bih is not None and db is None:
+            db = dGx2.sum(axis=0)
         if p_bih is not None and p_bih.requires_grad:
             p_bih.grad += db
         if p_hh is None:  # the minimal cells: no recurrent weights

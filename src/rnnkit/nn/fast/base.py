@@ -23,19 +23,16 @@ class FastRun:
     ``aux``: the cell's extra per-step array for backward (LSTM tanh(c), GRU hn
     or r * h_prev); ``m`` (T, B) the mask as the kernels read it.
 
-    What a driver may leave for the layer's weight gradients (else None, and the layer
-    computes them from ``dGx``): ``db`` (G*H,) the bias gradient, summed by the backward
-    loop as it wrote dGx; ``XH`` (T+1, B, I+H) the rows ``[x_t, h_prev]`` of a forward loop
-    that multiplied both weights in one product a step (the LSTM's), so that ``dW_ih`` and
-    ``dW_hh`` are one product too.
+    ``XH`` (T+1, B, I+H+1): the rows ``[x_t, h_prev, 1]`` of a forward loop that multiplied
+    both weights in one product a step (the LSTM's, where T*B >= I + H), kept so that the
+    layer's dW_ih, dW_hh and bias gradient are one product ``dGx^T XH``; else None.
     """
 
-    __slots__ = ("X", "states", "acts", "aux", "mask", "rev", "m", "ws", "db", "XH")
+    __slots__ = ("X", "states", "acts", "aux", "mask", "rev", "m", "ws", "XH")
 
     def __init__(self, X, states, acts, aux, mask, m, ws, XH=None) -> None:
         self.X, self.states, self.acts, self.aux = X, states, acts, aux
-        self.mask, self.m, self.ws, self.rev = mask, m, ws, None
-        self.db, self.XH = None, XH
+        self.mask, self.m, self.ws, self.rev, self.XH = mask, m, ws, None, XH
 
 
 # Per-gate-block scale of the fused weights: 0.5 for sigmoid gates, 1 for tanh ones.

@@ -149,15 +149,16 @@ def lstm_loop_forward(addr, ilp64, acts, A, W, P, beta, scaled, scale, gh, bias,
 
 
 @_jit
-def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx, db_rows,
-                       W_hh, P, b0, b1):  # fmt: skip
+def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx, W_hh, P,
+                       b0, b1):  # fmt: skip
     """The whole BPTT loop over batch rows [b0, b1): the arithmetic of lstm_backward_step,
     then ``dh_rec = dGx[t] W_hh`` (by ``P``, W_hh packed, where not empty) from compiled
-    code, for t = T-1..0; each row's gate gradients summed over time into ``db_rows``
-    (B, G*H) on the way (the bias gradient is their sum over the rows).
+    code, for t = T-1..0.
 
-    (dX[t] = dGx[t] W_ih in the same product a step, by [W_hh, W_ih], measured slower than
-    one large product after the loop: 2026-12-06, docs/performance.md.)"""
+    (Measured slower, 2026-12-06, docs/performance.md: dX[t] = dGx[t] W_ih in the same
+    product a step, by [W_hh, W_ih], against one large product after the loop; and the
+    bias gradient summed here as dGx is written, against the ones column of the forward's
+    [x_t, h_prev, 1] rows in the weight-gradient product.)"""
     T = dY.shape[0]
     H = dh_skip.shape[1]
     for t in range(T - 1, -1, -1):
@@ -172,10 +173,6 @@ def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c
                 dGx[t, b, H + j] = df
                 dGx[t, b, 2 * H + j] = dg
                 dGx[t, b, 3 * H + j] = do
-                db_rows[b, j] += di
-                db_rows[b, H + j] += df
-                db_rows[b, 2 * H + j] += dg
-                db_rows[b, 3 * H + j] += do
         blas.gemm_w(addr, ilp64, dGx[t, b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
 
 
@@ -200,22 +197,24 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     gh = ws.get("gh", (B, GH), dt)
     if be is not None and T * B >= I + Hd:
         # Both products in one a step, by [W_ih, W_hh]^T, where T*B rows amortise the
-        # weights' copy; its rows [x_t, h_prev] are kept for dW_ih and dW_hh in one product.
+        # weights' copy; its rows [x_t, h_prev], with a column of ones after them, are kept
+        # for dW_ih, dW_hh and the bias gradient in one product.
         scale = np.repeat(np.array(_LSTM_SCALE, dtype=dt), Hd)
         W = ws.get("W_cat", (I + Hd, GH), dt)
         np.multiply(W_ih.T, scale, out=W[:I])
         np.multiply(W_hh.T, scale, out=W[I:])
         bias = (b_ih + b_hh) * scale if b_ih is not None else np.zeros(GH, dt)
         m, Hs = _mask_and_states(X, h0, mask, Hd)
-        XH = ws.get("XH", (T + 1, B, _padded(I + Hd, dt)), dt)  # [x_t, h_prev], padded
+        XH = ws.get("XH", (T + 1, B, _padded(I + Hd + 1, dt)), dt)  # [x_t, h_prev, 1], padded
         XH[:T, :, :I] = X
         XH[0, :, I : I + Hd] = h0
+        XH[:T, :, I + Hd] = 1
         acts = ws.get("acts", (T, B, GH), dt)
         n, (P,) = _row_split(be, B, T * B * GH * (I + Hd), W)
         args = (be.address(dt), be.ilp64, acts, XH, W, P, 0.0, True, bias, gh, bias, m, Hs, Cs,
                 tanh_c, True, I)  # fmt: skip
         threads._run_rows(lstm_loop_forward, args, B, n)
-        return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws, XH=XH[:, :, : I + Hd])
+        return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws, XH=XH[:, :, : I + Hd + 1])
     # The LSTM adds each step's recurrent matmul to its row of Gx in place, so Gx
     # is computed straight into the activation buffer (one (T, B, 4H) array less);
     # the compiled loop adds the biases as it reads the gates (fold_bias).
@@ -255,11 +254,9 @@ def lstm_backward(run: FastRun, dY, dstate, W_hh):
     be = _compiled(T)
     if be is not None:
         n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hh)
-        db_rows = np.zeros((B, GH), dtype=dt)
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx,
-                db_rows, W_hh, P)  # fmt: skip
+                W_hh, P)  # fmt: skip
         threads._run_rows(lstm_loop_backward, args, B, n)
-        run.db = db_rows.sum(axis=0)
         dh_skip += dh_rec
         return dGx, None, None, (dh_skip, dc)
     with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
