@@ -43,6 +43,10 @@ PARALLEL_MIN_MACS = 1 << 22
 #: (before import) turns it off, to compare the two.
 SPLIT_ROWS = os.environ.get("RNNKIT_SPLIT_ROWS", "1").strip() not in ("0", "false", "no")
 
+#: Cores of the machine, read once (``os.cpu_count`` took ~15 us a call on a 2-core VM, and a
+#: layer call asks several times).
+_CORES = os.cpu_count() or 1
+
 _blas = None  # ((backend, module count), all BLAS controllers, the loops' own) once looked up
 _pool = None
 
@@ -203,7 +207,7 @@ def thread_setting() -> int:
     if any(lib.internal_api == "mkl" for lib in own):
         own = [lib for lib in libs if lib.internal_api != "mkl"] or own
     counts = [lib.get_num_threads() for lib in own]
-    return max([n for n in counts if n is not None], default=os.cpu_count() or 1)
+    return max([n for n in counts if n is not None], default=_CORES)
 
 
 def _workers(B: int, macs: int) -> int:
@@ -215,7 +219,7 @@ def _workers(B: int, macs: int) -> int:
     if threads is None:  # outside a region of this thread; others may hold the BLAS lowered
         setting = _setting
         threads = setting if setting is not None else thread_setting()
-    return max(1, min(threads, os.cpu_count() or 1, B))
+    return max(1, min(threads, _CORES, B))
 
 
 def _rows_task(backend, fn, args, b0, b1):
