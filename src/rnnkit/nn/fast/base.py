@@ -95,6 +95,46 @@ def _input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, block_scale=None, gx_na
     return (Gx, W_hhT, step_scale, b_hn, *_mask_and_states(X, h0, mask, Hd))
 
 
+def _fused_input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws, block_scale=None):
+    """What a forward driver sets up for a time loop that multiplies ``[x_t, h_prev]`` by
+    ``[W_ih, W_hh]^T`` in one product a step (no input projection apart).
+
+    Returns ``(XH, W, bias, m, Hs)``: ``XH`` (T+1, B, >= I+H+1) from the workspace, its rows
+    ``[x_t, h0 (t = 0), 1]`` (the loop writes each next h into its columns I..I+H; the ones
+    column gives the bias gradient in the same product as dW_ih and dW_hh, and the columns
+    after it pad each row to whole cache lines); ``W`` (I+H, G*H) the weights, transposed
+    and scaled by the gate scale ``block_scale`` (see ``_LSTM_SCALE``); ``bias`` (G*H,)
+    b_ih + b_hh, scaled (zeros without bias), for the loop to add as it reads the gates;
+    ``m`` and ``Hs`` as :func:`_input_side` gives them.
+    """
+    T, B, I = X.shape
+    GH, Hd = W_hh.shape
+    dt = X.dtype
+    W = ws.get("W_cat", (I + Hd, GH), dt)
+    _transpose_into(W[:I], W_ih)
+    _transpose_into(W[I:], W_hh)
+    bias = b_ih + b_hh if b_ih is not None else np.zeros(GH, dt)
+    if block_scale is not None:
+        scale = np.repeat(np.array(block_scale, dtype=dt), Hd)  # (G*H,)
+        W *= scale
+        bias *= scale
+    per_line = 64 // dt.itemsize  # a row's length in whole 64-byte cache lines
+    XH = ws.get("XH", (T + 1, B, -(-(I + Hd + 1) // per_line) * per_line), dt)
+    XH[:T, :, :I] = X
+    XH[0, :, I : I + Hd] = h0
+    XH[:T, :, I + Hd] = 1
+    return (XH, W, bias, *_mask_and_states(X, h0, mask, Hd))
+
+
+def _transpose_into(out, W) -> None:
+    """``out[...] = W.T``, in blocks of 64 rows of W: a whole transposed copy reads W's
+    columns at a stride of a power of two bytes (H = 128, 1024, ...), whose lines fall in a
+    few cache sets and evict each other (NumPy's copy of a (512, 128) float32 W took 67 us,
+    by blocks 25 us)."""
+    for j in range(0, W.shape[0], 64):
+        out[:, j : j + 64] = W[j : j + 64].T
+
+
 def _mask_and_states(X, h0, mask, Hd: int):
     """``(m, Hs)``: the mask as the kernels read it (T, B) and the fresh states
     (T+1, B, H) with ``Hs[0] = h0``."""

@@ -18,8 +18,8 @@ from .base import (
     FastRun,
     _backward_start,
     _compiled,
+    _fused_input_side,
     _input_side,
-    _mask_and_states,
     _row_split,
 )
 from .jit import _HALF, _ONE, _inline, _jit, _tanh
@@ -176,14 +176,6 @@ def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c
         blas.gemm_w(addr, ilp64, dGx[t, b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
 
 
-def _padded(n: int, dtype) -> int:
-    """``n`` rounded up to a whole number of 64-byte cache lines of ``dtype``: the row length
-    of a kept array whose rows a step's product reads or writes (rows of 193 float32 would
-    start anywhere in a line)."""
-    per_line = 64 // np.dtype(dtype).itemsize
-    return -(-n // per_line) * per_line
-
-
 def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     """Forward of one direction (contract in the module docstring); keeps acts, C, tanh(c)."""
     h0, c0 = state0
@@ -197,18 +189,10 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     gh = ws.get("gh", (B, GH), dt)
     if be is not None and T * B >= I + Hd:
         # Both products in one a step, by [W_ih, W_hh]^T, where T*B rows amortise the
-        # weights' copy; its rows [x_t, h_prev], with a column of ones after them, are kept
-        # for dW_ih, dW_hh and the bias gradient in one product.
-        scale = np.repeat(np.array(_LSTM_SCALE, dtype=dt), Hd)
-        W = ws.get("W_cat", (I + Hd, GH), dt)
-        np.multiply(W_ih.T, scale, out=W[:I])
-        np.multiply(W_hh.T, scale, out=W[I:])
-        bias = (b_ih + b_hh) * scale if b_ih is not None else np.zeros(GH, dt)
-        m, Hs = _mask_and_states(X, h0, mask, Hd)
-        XH = ws.get("XH", (T + 1, B, _padded(I + Hd + 1, dt)), dt)  # [x_t, h_prev, 1], padded
-        XH[:T, :, :I] = X
-        XH[0, :, I : I + Hd] = h0
-        XH[:T, :, I + Hd] = 1
+        # weights' copy; its rows [x_t, h_prev, 1] are kept for dW_ih, dW_hh and the bias
+        # gradient in one product.
+        XH, W, bias, m, Hs = _fused_input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws,
+                                               _LSTM_SCALE)  # fmt: skip
         acts = ws.get("acts", (T, B, GH), dt)
         n, (P,) = _row_split(be, B, T * B * GH * (I + Hd), W)
         args = (be.address(dt), be.ilp64, acts, XH, W, P, 0.0, True, bias, gh, bias, m, Hs, Cs,
