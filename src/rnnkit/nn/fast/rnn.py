@@ -11,14 +11,7 @@ from .. import blas
 from ..cells import RNNReLUCell, RNNTanhCell
 from ..registry import register
 from . import threads
-from .base import (
-    FastRun,
-    _backward_start,
-    _compiled,
-    _fused_input_side,
-    _input_side,
-    _row_split,
-)
+from .base import FastRun, _backward_start, _compiled, _input_side, _row_split
 from .jit import _ONE, _ZERO, _jit, _tanh
 
 
@@ -60,33 +53,17 @@ def rnn_relu_backward_step(dy, m, dh_skip, dh_rec, acts, dgates):
 
 
 @_jit
-def rnn_loop_forward(addr, ilp64, Gx, A, W, P, bias, relu, masked, fused, I, m, Hs, acts, b0,
-                     b1):  # fmt: skip
-    """The whole forward time loop over rows [b0, b1): ``acts[t] = φ(A[t] W + Gx[t])`` with
-    the product from compiled code (by ``P``, W packed, where not empty), one of:
-
-    * ``A = Hs``, ``W = W_hh^T``: Gx holds the input projection, biases included;
-    * ``fused``: ``A`` (T+1, B, >= I+H) holds the rows ``[x_t, Hs[t]]`` in its first I+H
-      columns and ``W = [W_ih, W_hh]^T``: both products in one a step, no input projection
-      apart (Gx is not read, ``bias`` (H,) is added instead); the loop copies each new h
-      into ``A[t+1, :, I:I+H]``.
-
+def rnn_loop_forward(addr, ilp64, Gx, W_hhT, P, relu, masked, m, Hs, acts, b0, b1):
+    """The whole forward time loop over rows [b0, b1): ``acts[t] = φ(Hs[t] W_hhT + Gx[t])``
+    with the product from compiled code (by ``P``, W_hhT packed, where not empty);
     ``masked``: h = h_prev + m (a - h_prev), else acts are the states themselves (``acts``
     is ``Hs[1:]``)."""
-    T = acts.shape[0]
+    T = Gx.shape[0]
     H = Hs.shape[2]
-    K = W.shape[0]
     for t in range(T):
-        blas.gemm_w(addr, ilp64, A[t, b0:b1, :K], W, P, acts[t, b0:b1], 0.0)
+        blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_hhT, P, acts[t, b0:b1], 0.0)
         for b in range(b0, b1):
-            # (four loops, not a branch per element: that kept LLVM from vectorising them)
-            if fused and relu:
-                for j in range(H):
-                    acts[t, b, j] = max(acts[t, b, j] + bias[j], _ZERO)
-            elif fused:
-                for j in range(H):
-                    acts[t, b, j] = _tanh(acts[t, b, j] + bias[j])
-            elif relu:
+            if relu:
                 for j in range(H):
                     acts[t, b, j] = max(acts[t, b, j] + Gx[t, b, j], _ZERO)
             else:
@@ -97,9 +74,6 @@ def rnn_loop_forward(addr, ilp64, Gx, A, W, P, bias, relu, masked, fused, I, m, 
                 for j in range(H):
                     hp = Hs[t, b, j]
                     Hs[t + 1, b, j] = hp + mb * (acts[t, b, j] - hp)
-            if fused:
-                for j in range(H):
-                    A[t + 1, b, I + j] = Hs[t + 1, b, j]
 
 
 @_jit
@@ -125,29 +99,21 @@ def _relu(a, out):
 def _rnn_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, activation) -> FastRun:
     """Forward of one direction; ``activation(a, out=a)`` is np.tanh or relu."""
     (h0,) = state0
-    T, B, I = X.shape
-    Hd = W_hh.shape[1]
-    be = _compiled(T)
-    if be is not None and T * B >= I + Hd:  # both products in one a step (see lstm_forward)
-        XH, W, bias, m, Hs = _fused_input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws)
-        Gx = bias[None, None]  # (not read)
-    else:
-        Gx, W, _, _, m, Hs = _input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws)
-        XH, bias = None, Gx[0, 0]  # (not read)
+    Gx, W_hhT, _, _, m, Hs = _input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws)
+    T, B, Hd = Gx.shape
     # the activations are the states: keep them once (apart only for the mask)
     acts = Hs[1:] if mask is None else ws.get("acts", (T, B, Hd), X.dtype)
+    be = _compiled(T)
     if be is not None:
-        fused = XH is not None
-        n, (P,) = _row_split(be, B, T * B * Hd * W.shape[0], W)
-        args = (be.address(X.dtype), be.ilp64, Gx, XH if fused else Hs, W, P, bias,
-                activation is _relu, mask is not None, fused, I, m, Hs, acts)  # fmt: skip
+        n, (P,) = _row_split(be, B, T * B * Hd * Hd, W_hhT)
+        args = (be.address(X.dtype), be.ilp64, Gx, W_hhT, P, activation is _relu,
+                mask is not None, m, Hs, acts)  # fmt: skip
         threads._run_rows(rnn_loop_forward, args, B, n)
-        return FastRun(X, (Hs,), acts, None, mask, m, ws,
-                       XH=XH[:, :, : I + Hd + 1] if fused else None)  # fmt: skip
+        return FastRun(X, (Hs,), acts, None, mask, m, ws)
     with threads.small_work_threads(B * Hd * Hd):  # the per-step matmuls
         for t in range(T):
             a = acts[t]
-            np.matmul(Hs[t], W, out=a)
+            np.matmul(Hs[t], W_hhT, out=a)
             a += Gx[t]
             activation(a, out=a)
             if mask is not None:
