@@ -549,7 +549,8 @@ def step_memory(lib: str, case: dict) -> dict:
     del step, zero
     gc.collect()
     step, zero = build_train(lib, case)
-    gc.collect()
+    zero()  # the gradient buffers resident before the base figure (NumPy's zeros are
+    gc.collect()  # untouched pages until written: else the step's RSS would count them)
     base = (_status_kib("VmRSS") or 0) * 1024
     use_tm = lib == "rnnkit"
     if use_tm:
