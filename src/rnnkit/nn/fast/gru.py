@@ -14,7 +14,22 @@ from ..cells import GRUCell, GRUResetBeforeCell
 from ..registry import register
 from . import threads
 from .base import _GRU_SCALE, FastRun, _backward_start, _compiled, _input_side, _row_split
-from .jit import _HALF, _ONE, _jit, _tanh
+from .jit import _HALF, _ONE, _inline, _jit, _tanh
+
+# One element's arithmetic, written once: the per-step kernels (after a vectorised np.tanh)
+# and the whole-loop kernels (tanh inline) call the same functions.
+
+
+@_inline
+def _sigmoid(t):
+    """σ(x) from t = tanh(x / 2) (the gate's pre-activation comes half-scaled)."""
+    return _HALF + _HALF * t
+
+
+@_inline
+def _new_state(n, z, hp, mb):
+    """h = n + z (h_prev - n), masked: a padded step (m = 0) keeps h_prev."""
+    return hp + mb * (n + z * (hp - n) - hp)
 
 
 @_jit
@@ -24,9 +39,9 @@ def gru_after_gates_step(gh, gx, b_hn, acts, hn):
     B, H = hn.shape
     for b in range(B):
         for j in range(H):
-            r = _HALF + _HALF * acts[b, j]
+            r = _sigmoid(acts[b, j])
             acts[b, j] = r
-            acts[b, H + j] = _HALF + _HALF * acts[b, H + j]
+            acts[b, H + j] = _sigmoid(acts[b, H + j])
             hnv = gh[b, 2 * H + j] + b_hn[j]
             hn[b, j] = hnv
             acts[b, 2 * H + j] = gx[b, 2 * H + j] + r * hnv
@@ -39,10 +54,8 @@ def gru_state_step(acts, m, h_prev, h):
     for b in range(B):
         mb = m[b]
         for j in range(H):
-            n = acts[b, 2 * H + j]
-            hp = h_prev[b, j]
-            hnew = n + acts[b, H + j] * (hp - n)
-            h[b, j] = hp + mb * (hnew - hp)
+            h[b, j] = _new_state(acts[b, 2 * H + j], acts[b, H + j], h_prev[b, j], mb)
+
 
 @_jit
 def gru_after_backward_step(dy, m, dh_skip, dh_rec, acts, hn, h_prev, dgx, dgh, dgh_n):
@@ -78,9 +91,9 @@ def gru_before_gates_step(t_rz, h_prev, acts, rh):
     B, H = rh.shape
     for b in range(B):
         for j in range(H):
-            r = _HALF + _HALF * t_rz[b, j]
+            r = _sigmoid(t_rz[b, j])
             acts[b, j] = r
-            acts[b, H + j] = _HALF + _HALF * t_rz[b, H + j]
+            acts[b, H + j] = _sigmoid(t_rz[b, H + j])
             rh[b, j] = r * h_prev[b, j]
 
 
@@ -127,16 +140,15 @@ def gru_loop_forward(addr, ilp64, Gx, W_hhT, P, scale, b_hn, gh, m, Hs, acts, hn
         for b in range(b0, b1):
             mb = m[t, b]
             for j in range(H):
-                r = _HALF + _HALF * _tanh(Gx[t, b, j] + scale[j] * gh[b, j])
-                z = _HALF + _HALF * _tanh(Gx[t, b, H + j] + scale[H + j] * gh[b, H + j])
+                r = _sigmoid(_tanh(Gx[t, b, j] + scale[j] * gh[b, j]))
+                z = _sigmoid(_tanh(Gx[t, b, H + j] + scale[H + j] * gh[b, H + j]))
                 hnv = gh[b, 2 * H + j] + b_hn[j]
                 n = _tanh(Gx[t, b, 2 * H + j] + r * hnv)
                 acts[t, b, j] = r
                 acts[t, b, H + j] = z
                 acts[t, b, 2 * H + j] = n
                 hn[t, b, j] = hnv
-                hp = Hs[t, b, j]
-                Hs[t + 1, b, j] = hp + mb * (n + z * (hp - n) - hp)
+                Hs[t + 1, b, j] = _new_state(n, z, Hs[t, b, j], mb)
 
 
 @_jit
@@ -166,10 +178,9 @@ def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, P_rz, P_n, scale, t_rz
         blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_rzT, P_rz, t_rz[b0:b1], 0.0)
         for b in range(b0, b1):
             for j in range(H):
-                r = _HALF + _HALF * _tanh(Gx[t, b, j] + scale[j] * t_rz[b, j])
+                r = _sigmoid(_tanh(Gx[t, b, j] + scale[j] * t_rz[b, j]))
                 acts[t, b, j] = r
-                acts[t, b, H + j] = _HALF + _HALF * _tanh(Gx[t, b, H + j]
-                                                          + scale[H + j] * t_rz[b, H + j])
+                acts[t, b, H + j] = _sigmoid(_tanh(Gx[t, b, H + j] + scale[H + j] * t_rz[b, H + j]))
                 rh[t, b, j] = r * Hs[t, b, j]
         blas.gemm_w(addr, ilp64, rh[t, b0:b1], W_nT, P_n, gh_n[b0:b1], 0.0)
         for b in range(b0, b1):
@@ -177,8 +188,7 @@ def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, P_rz, P_n, scale, t_rz
             for j in range(H):
                 n = _tanh(Gx[t, b, 2 * H + j] + gh_n[b, j])
                 acts[t, b, 2 * H + j] = n
-                hp = Hs[t, b, j]
-                Hs[t + 1, b, j] = hp + mb * (n + acts[t, b, H + j] * (hp - n) - hp)
+                Hs[t + 1, b, j] = _new_state(n, acts[t, b, H + j], Hs[t, b, j], mb)
 
 
 @_jit

@@ -12,7 +12,14 @@ from ..cells import RNNReLUCell, RNNTanhCell
 from ..registry import register
 from . import threads
 from .base import FastRun, _backward_start, _compiled, _input_side, _row_split
-from .jit import _ONE, _ZERO, _jit, _tanh
+from .jit import _ONE, _ZERO, _inline, _jit, _tanh
+
+
+@_inline
+def _masked(prev, mb, new):
+    """prev + m (new - prev): a padded step (m = 0) keeps the previous state (one element's
+    arithmetic, written once for the per-step kernel and the whole loop)."""
+    return prev + mb * (new - prev)
 
 
 @_jit
@@ -22,8 +29,7 @@ def masked_update(v, m, h_prev, h):
     for b in range(B):
         mb = m[b]
         for j in range(H):
-            hp = h_prev[b, j]
-            h[b, j] = hp + mb * (v[b, j] - hp)
+            h[b, j] = _masked(h_prev[b, j], mb, v[b, j])
 
 
 @_jit
@@ -72,8 +78,7 @@ def rnn_loop_forward(addr, ilp64, Gx, W_hhT, P, relu, masked, m, Hs, acts, b0, b
             if masked:
                 mb = m[t, b]
                 for j in range(H):
-                    hp = Hs[t, b, j]
-                    Hs[t + 1, b, j] = hp + mb * (acts[t, b, j] - hp)
+                    Hs[t + 1, b, j] = _masked(Hs[t, b, j], mb, acts[t, b, j])
 
 
 @_jit
