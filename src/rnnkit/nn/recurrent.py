@@ -562,8 +562,9 @@ class RNNBase(Module):
 
             dX = registry.matmul(dGx2, p_ih.data, np.empty((T * B, X2.shape[1]), dtype=dGx.dtype))
             both = p_ih.requires_grad and p_hh is not None and p_hh.requires_grad
-            if run.XH is not None and both and dGh_n is None and n_input is None:
-                XH = run.XH[:T].reshape(T * B, -1)
+            kept = getattr(run, "XH", None)  # (the scan of the minimal cells keeps none)
+            if kept is not None and both and dGh_n is None and n_input is None:
+                XH = kept[:T].reshape(T * B, -1)
         else:
             # computed as (A^T dG)^T: OpenBLAS is up to 15% faster with the long T*B
             # dimension of both operands in this order
