@@ -85,12 +85,16 @@ def check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirection
                                        err_msg=f"layer {layer} {name}")  # fmt: skip
 
 
-@pytest.mark.parametrize("T,B,fused", [(6, 3, True), (2, 4, False)])  # T*B vs I + H = 11
+@pytest.mark.parametrize("T,B,width,fused", [  # T*B and the widest fused row vs I + H = 11
+    (6, 3, None, True), (2, 4, None, False), (6, 3, 10, False)])
 @pytest.mark.parametrize("frozen", [None, "weight_ih_l0", "weight_hh_l0"])
-def test_lstm_both_products_in_one_match_reference(monkeypatch, T, B, fused, frozen):
+def test_lstm_both_products_in_one_match_reference(monkeypatch, T, B, width, fused, frozen):
     """The LSTM's compiled loop multiplies [x_t, h_prev] by [W_ih, W_hh]^T in one product a
-    step where T*B >= I + H (and dW_ih, dW_hh in one product after), else Gx first: both
-    against the reference, with lengths, both directions and a frozen weight."""
+    step where T*B >= I + H and I + H <= FUSED_MAX_WIDTH (and dW_ih, dW_hh, db in one product
+    after), else Gx first: both against the reference, with lengths, both directions and a
+    frozen weight."""
+    if width is not None:
+        monkeypatch.setattr(fast.lstm, "FUSED_MAX_WIDTH", width)
     if not blas.backend().compiled:
         pytest.skip("the compiled loops need a BLAS callable from compiled code")
     rng = np.random.default_rng(3)
