@@ -286,6 +286,43 @@ def test_gemm_from_compiled_code_matches_numpy(backend, dtype):
         np.testing.assert_allclose(C, expect, rtol=tol, atol=tol)
 
 
+JITTING = [b for b in BACKENDS[1:] if blas.resolve(b).jit]  # MKL where installed
+
+
+@pytest.mark.skipif(not JITTING, reason="no generated kernels (pip install 'rnnkit[mkl]')")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_generated_step_kernels_match_numpy(dtype, beta):
+    """MKL's kernels generated for a step product (blas.jit) through gemm_j: blocks of rows
+    with row strides wider than the row (a padded A, C inside a wider array), each thread's
+    number of rows, and the generic gemm where no kernel fits (another M, another stride)."""
+    be = blas.resolve(JITTING[0])
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((13, 24)).astype(dtype)
+    A = rng.standard_normal((7, 16)).astype(dtype)  # rows of 13, padded to 16
+    C = rng.standard_normal((7, 30)).astype(dtype)  # C: the first 24 columns
+    J = blas.jit(W, {3, 4}, 16, 30, beta, be)
+    assert sorted(J[:, 0].tolist()) == [3, 4] and (J[:, 7:] != 0).all()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for b0, b1 in ((0, 3), (3, 7), (1, 6), (2, 3)):  # kernels for 3 and 4 rows; 5 and 1 not
+        out = C.copy()
+        expect = C.copy()
+        expect[b0:b1, :24] = A[b0:b1, :13] @ W + beta * C[b0:b1, :24]
+        blas.gemm_j(be.address(dtype), be.ilp64, A[b0:b1, :13], W, np.empty(0, np.uint8), J,
+                    out[b0:b1, :24], beta)  # fmt: skip
+        np.testing.assert_allclose(out, expect, rtol=tol, atol=tol)
+    # no kernel: another row stride of C (the generic gemm), a transposed weight, one row,
+    # a product that is packed, a backend without them
+    out = np.zeros((3, 24), dtype)
+    blas.gemm_j(be.address(dtype), be.ilp64, A[:3, :13], W, np.empty(0, np.uint8), J, out,
+                beta)  # fmt: skip
+    np.testing.assert_allclose(out, A[:3, :13] @ W, rtol=tol, atol=tol)
+    assert blas.jit(np.ascontiguousarray(W.T).T, {3}, 16, 30, beta, be).shape == (0, 9)
+    assert blas.jit(W, {1}, 16, 30, beta, be).shape == (0, 9)
+    assert blas.jit(W, {-(-blas.PACK_MIN_MACS // W.size)}, 16, 30, beta, be).shape == (0, 9)
+    assert blas.jit(W, {3}, 16, 30, beta, blas.resolve("openblas")).shape == (0, 9)
+
+
 def test_blas_resolution_falls_back_and_names_what_to_install(monkeypatch):
     monkeypatch.setattr(blas, "_intel_cpu", lambda: False)
     assert blas.resolve(None).name == "openblas"  # the default: NumPy's own OpenBLAS

@@ -76,11 +76,13 @@ class Backend:
     for ``"numpy"``.
     """
 
-    __slots__ = ("name", "routines", "ilp64", "_set_local", "_lib", "_addresses")
+    __slots__ = ("name", "routines", "ilp64", "_set_local", "_lib", "_addresses", "jit")
 
-    def __init__(self, name, routines=None, ilp64=False, set_local=None, lib=None):
+    def __init__(self, name, routines=None, ilp64=False, set_local=None, lib=None, jit=None):
         self.name, self.routines, self.ilp64 = name, dict(routines or {}), ilp64
         self._set_local, self._lib = set_local, lib
+        # dtype name -> (create, get kernel) of MKL's generated small products (:func:`jit`)
+        self.jit = dict(jit or {})
         # (gemm, gemv, packed compute): 0 for the last where the library has none
         self._addresses = {k: np.array([v[0], v[1], v[2] if len(v) > 2 else 0], dtype=np.int64)
                            for k, v in self.routines.items()}  # fmt: skip
@@ -149,7 +151,21 @@ def _mkl() -> Backend | None:
             routines[dt] = (*routines[dt], compute, pack_fn, get_size)
     except AttributeError:
         pass
-    return Backend("mkl", routines, False, lib.MKL_Set_Num_Threads_Local, lib)
+    jit = {}
+    try:  # kernels generated for one product's shapes (MKL 2019 and later)
+        for dt, p in (("float32", "s"), ("float64", "d")):
+            create = getattr(lib, f"mkl_cblas_jit_create_{p}gemm")
+            real = ctypes.c_float if p == "s" else ctypes.c_double
+            ints = [ctypes.c_int] * 6  # layout, transa, transb, m, n, k
+            create.argtypes = [ctypes.POINTER(ctypes.c_void_p), *ints, real, ctypes.c_int,
+                               ctypes.c_int, real, ctypes.c_int]  # fmt: skip
+            create.restype = ctypes.c_int
+            get = getattr(lib, f"mkl_jit_get_{p}gemm_ptr")
+            get.argtypes, get.restype = [ctypes.c_void_p], ctypes.c_void_p
+            jit[dt] = (create, get)
+    except AttributeError:
+        jit = {}
+    return Backend("mkl", routines, False, lib.MKL_Set_Num_Threads_Local, lib, jit)
 
 
 def _numpy_openblas() -> Backend | None:
@@ -251,6 +267,50 @@ PACK = os.environ.get("RNNKIT_PACK", "1").strip() not in ("0", "false", "no")
 _CBLAS_B_MATRIX, _CBLAS_PACKED = 162, 151
 
 
+#: ``RNNKIT_JIT=0`` (read at import) never uses MKL's generated kernels (:func:`jit`).
+JIT = os.environ.get("RNNKIT_JIT", "1").strip() not in ("0", "false", "no")
+
+_JITTERS: dict = {}  # (dtype, M, K, N, lda, ldb, ldc, beta) -> (jitter, kernel), kept for good
+
+
+def jit(B: np.ndarray, rows, lda: int, ldc: int, beta: float,
+        be: Backend | None = None) -> np.ndarray:  # fmt: skip
+    """MKL's kernels generated for a time loop's step products ``C = A B + beta C`` (its
+    ``mkl_cblas_jit_create_?gemm``: register-blocked for the exact shapes, without the
+    generic gemm's checks and dispatch), for :func:`gemm_j`.
+
+    ``B`` (K, N) with contiguous rows (the weight), ``rows``: the numbers of rows M the
+    threads' products have, ``lda`` and ``ldc`` the row strides (in elements) of A and C.
+    Returns an (r, 9) int64 array, one row ``[M, K, N, lda, ldb, ldc, beta, jitter,
+    kernel]`` per M; none (0 rows) where the backend has no such kernels, B's rows are not
+    contiguous, M < 2 (gemv), or the product reaches :data:`PACK_MIN_MACS` (packed or large
+    products: there the generic gemm is faster). On the 2-core Intel Xeon of
+    docs/performance.md a (16 x 512)(512 x 128) step product took 12.9 us this way against
+    15.6 us through cblas_sgemm, (16 x 193)(193 x 512) 20.4 against 21.7 us. Each kernel is
+    generated once per process (a few hundred microseconds) and kept."""
+    be = be or backend()
+    dt = B.dtype.name
+    s = B.itemsize
+    K, N = B.shape
+    out = []
+    if JIT and dt in be.jit and B.strides[1] == s and K >= 1 and N >= 1:
+        create, get = be.jit[dt]
+        ldb = max(B.strides[0] // s, N)
+        for M in sorted(set(rows)):
+            if M < 2 or M * K * N >= PACK_MIN_MACS:
+                continue
+            key = (dt, M, K, N, lda, ldb, ldc, float(beta))
+            if key not in _JITTERS:
+                jitter = ctypes.c_void_p()
+                status = create(ctypes.byref(jitter), _ROW_MAJOR, _NO_TRANS, _NO_TRANS, M, N, K,
+                                1.0, lda, ldb, beta, ldc)  # fmt: skip
+                _JITTERS[key] = (jitter.value, get(jitter)) if status == 0 else None
+            made = _JITTERS[key]
+            if made is not None:
+                out.append([M, K, N, lda, ldb, ldc, int(beta), made[0], made[1]])
+    return np.array(out, dtype=np.int64).reshape(-1, 9)
+
+
 def pack(B: np.ndarray, rows: int, be: Backend | None = None) -> np.ndarray:
     """``B`` (K, N), a step's right operand (rows or columns contiguous), packed once for
     :func:`gemm_w` by the backend's library, for products of ``rows`` rows; an empty array
@@ -284,6 +344,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 gemm = None  # njit-callable gemm(addr, ilp64, A, B, C, alpha, beta), defined with numba below
 gemm_w = None  # njit-callable gemm_w(addr, ilp64, A, B, P, C, beta): B or its packed copy P
+gemm_j = None  # njit-callable gemm_j(addr, ilp64, A, B, P, J, C, beta): MKL's kernel from J
 
 try:  # pragma: no cover - exercised whenever numba is there
     if os.environ.get("RNNKIT_DISABLE_JIT"):
@@ -395,6 +456,45 @@ try:  # pragma: no cover - exercised whenever numba is there
         args = (ta, _CBLAS_PACKED, M, N, K, A.ctypes.data, lda, P.ctypes.data, N, beta,
                 C.ctypes.data, ldc)
         _compute32(addr[2], args, C)  # MKL's LP64 interface: 32-bit integers
+
+    @intrinsic
+    def _call_kernel(typingctx, addr, args):
+        """Call the ``void f(void*, void*, void*, void*)`` at ``addr`` (an MKL generated
+        kernel: jitter, a, b, c) with the four addresses of the tuple ``args``."""
+        sig = types.void(addr, args)
+
+        def codegen(context, builder, signature, llargs):
+            vp = ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [vp] * 4)
+            fn = builder.inttoptr(llargs[0], fnty.as_pointer())
+            values = []
+            for j in range(4):
+                v = builder.extract_value(llargs[1], j)
+                v = context.cast(builder, v, signature.args[1][j], types.uintp)
+                values.append(builder.inttoptr(v, vp))
+            builder.call(fn, values)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    @numba.njit(cache=True, nogil=True)
+    def gemm_j(addr, ilp64, A, B, P, J, C, beta):  # noqa: F811 - the real one
+        """C = A B + beta C by MKL's kernel generated for these shapes, where ``J``
+        (:func:`jit`) has one (M, K, N, row strides, beta), else :func:`gemm_w` (by P)."""
+        M, K = A.shape
+        N = B.shape[1]
+        s = A.itemsize
+        if J.shape[0] > 0 and M > 1 and A.strides[1] == s and B.strides[1] == s:
+            lda = A.strides[0] // s
+            ldb = B.strides[0] // s
+            ldc = C.strides[0] // s
+            for r in range(J.shape[0]):
+                if (J[r, 0] == M and J[r, 1] == K and J[r, 2] == N and J[r, 3] == lda
+                        and J[r, 4] == ldb and J[r, 5] == ldc and J[r, 6] == beta):
+                    _call_kernel(J[r, 8], (J[r, 7], A.ctypes.data, B.ctypes.data,
+                                           C.ctypes.data))  # fmt: skip
+                    return
+        gemm_w(addr, ilp64, A, B, P, C, beta)
 
 except ImportError:  # pragma: no cover
     pass

@@ -165,6 +165,16 @@ def _row_split(be: blas.Backend, B: int, macs: int, *weights):
     return n, [blas.pack(W, -(-B // n), be) for W in weights]
 
 
+def _kernels(be: blas.Backend, B: int, n: int, W, A0, C0, beta: float) -> np.ndarray:
+    """MKL's kernels generated for the step products ``C = A W + beta C`` of a time loop whose
+    B rows ``n`` threads share (:func:`blas.jit`; :func:`blas.gemm_j` takes them): ``A0``,
+    ``C0`` one step's operands, for their row strides."""
+    cuts = [B * i // n for i in range(n + 1)]
+    rows = {cuts[i + 1] - cuts[i] for i in range(n)}
+    lda, ldc = A0.strides[0] // A0.itemsize, C0.strides[0] // C0.itemsize
+    return blas.jit(W, rows, lda, ldc, beta, be)
+
+
 def _compiled(T: int) -> blas.Backend | None:
     """The BLAS the compiled loops call, or None: use the per-step drivers.
 

@@ -20,6 +20,7 @@ from .base import (
     _compiled,
     _fused_input_side,
     _input_side,
+    _kernels,
     _row_split,
 )
 from .jit import _HALF, _ONE, _inline, _jit, _tanh
@@ -97,12 +98,13 @@ def lstm_backward_step(dy, m, dh_skip, dh_rec, dc, acts, c_prev, tanh_c, dgates)
 
 
 @_jit
-def lstm_loop_forward(addr, ilp64, acts, A, W, P, beta, scaled, scale, gh, bias, m, Hs, Cs,
+def lstm_loop_forward(addr, ilp64, acts, A, W, P, J, beta, scaled, scale, gh, bias, m, Hs, Cs,
                       tanh_c, fused, I, b0, b1):  # fmt: skip
     """The whole forward time loop over batch rows [b0, b1), BLAS called from compiled code.
 
     Per step the gate pre-activations ``acts[t] = A[t] W + beta acts[t]`` (by ``P``, W
-    packed once, where it is not empty; see :func:`rnnkit.nn.blas.pack`), one of:
+    packed once, where it is not empty, see :func:`rnnkit.nn.blas.pack`; or by MKL's kernel
+    generated for the product's shapes, from ``J``, see :func:`rnnkit.nn.blas.jit`), one of:
 
     * ``A = Hs``, ``W = W_hh^T``, ``beta = 1``: acts holds the input projection already;
       ``scaled``: the gate scale is already in W; else the product goes to ``gh`` and is
@@ -123,9 +125,9 @@ def lstm_loop_forward(addr, ilp64, acts, A, W, P, beta, scaled, scale, gh, bias,
     for t in range(T):
         a = acts[t]
         if scaled:
-            blas.gemm_w(addr, ilp64, A[t, b0:b1, :K], W, P, a[b0:b1], beta)
+            blas.gemm_j(addr, ilp64, A[t, b0:b1, :K], W, P, J, a[b0:b1], beta)
         else:
-            blas.gemm_w(addr, ilp64, A[t, b0:b1, :K], W, P, gh[b0:b1], 0.0)
+            blas.gemm_j(addr, ilp64, A[t, b0:b1, :K], W, P, J, gh[b0:b1], 0.0)
             for b in range(b0, b1):
                 for j in range(4 * H):
                     a[b, j] += scale[j] * gh[b, j]
@@ -150,10 +152,10 @@ def lstm_loop_forward(addr, ilp64, acts, A, W, P, beta, scaled, scale, gh, bias,
 
 @_jit
 def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx, W_hh, P,
-                       b0, b1):  # fmt: skip
+                       J, b0, b1):  # fmt: skip
     """The whole BPTT loop over batch rows [b0, b1): the arithmetic of lstm_backward_step,
-    then ``dh_rec = dGx[t] W_hh`` (by ``P``, W_hh packed, where not empty) from compiled
-    code, for t = T-1..0.
+    then ``dh_rec = dGx[t] W_hh`` (by ``P``, W_hh packed, where not empty, or by MKL's
+    generated kernel from ``J``) from compiled code, for t = T-1..0.
 
     (Measured slower, 2026-12-06, docs/performance.md: dX[t] = dGx[t] W_ih in the same
     product a step, by [W_hh, W_ih], against one large product after the loop; and the
@@ -173,7 +175,7 @@ def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c
                 dGx[t, b, H + j] = df
                 dGx[t, b, 2 * H + j] = dg
                 dGx[t, b, 3 * H + j] = do
-        blas.gemm_w(addr, ilp64, dGx[t, b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, dGx[t, b0:b1], W_hh, P, J, dh_rec[b0:b1], 0.0)
 
 
 #: The widest [x_t, h_prev] row (I + H) the compiled loop multiplies by [W_ih, W_hh]^T in one
@@ -204,8 +206,9 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
                                                _LSTM_SCALE)  # fmt: skip
         acts = ws.get("acts", (T, B, GH), dt)
         n, (P,) = _row_split(be, B, T * B * GH * (I + Hd), W)
-        args = (be.address(dt), be.ilp64, acts, XH, W, P, 0.0, True, bias, gh, bias, m, Hs, Cs,
-                tanh_c, True, I)  # fmt: skip
+        J = _kernels(be, B, n, W, XH[0], acts[0], 0.0)
+        args = (be.address(dt), be.ilp64, acts, XH, W, P, J, 0.0, True, bias, gh, bias, m, Hs,
+                Cs, tanh_c, True, I)  # fmt: skip
         threads._run_rows(lstm_loop_forward, args, B, n)
         return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws, XH=XH[:, :, : I + Hd + 1])
     # The LSTM adds each step's recurrent matmul to its row of Gx in place, so Gx
@@ -217,7 +220,8 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
         scaled = step_scale is None
         scale = gh[0] if scaled else step_scale  # (unused when scaled)
         n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hhT)
-        args = (be.address(dt), be.ilp64, acts, Hs, W_hhT, P, 1.0, scaled, scale, gh, bias, m,
+        J = _kernels(be, B, n, W_hhT, Hs[0], acts[0] if scaled else gh, 1.0 if scaled else 0.0)
+        args = (be.address(dt), be.ilp64, acts, Hs, W_hhT, P, J, 1.0, scaled, scale, gh, bias, m,
                 Hs, Cs, tanh_c, False, 0)  # fmt: skip
         threads._run_rows(lstm_loop_forward, args, B, n)
         return FastRun(X, (Hs, Cs), acts, tanh_c, mask, m, ws)
@@ -247,8 +251,9 @@ def lstm_backward(run: FastRun, dY, dstate, W_hh):
     be = _compiled(T)
     if be is not None:
         n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hh)
+        J = _kernels(be, B, n, W_hh, dGx[0], dh_rec, 0.0)
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx,
-                W_hh, P)  # fmt: skip
+                W_hh, P, J)  # fmt: skip
         threads._run_rows(lstm_loop_backward, args, B, n)
         dh_skip += dh_rec
         return dGx, None, None, (dh_skip, dc)
