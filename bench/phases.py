@@ -61,11 +61,12 @@ PHASES = ("input projection", "forward step products", "forward gate arithmetic"
           "everything else")  # fmt: skip
 
 
-def _product_rows(addr, ilp64, A, W, P, out, T, b0, b1):
+def _product_rows(addr, ilp64, A, W, P, J, out, T, b0, b1):
     """T step products ``out = A W`` over rows [b0, b1), as the compiled loops call them (by
-    ``P``, W packed once, where the loops pack it)."""
+    ``P``, W packed once, where the loops pack it; by MKL's generated kernels ``J`` where
+    they use them)."""
     for _ in range(T):
-        blas.gemm_w(addr, ilp64, A[b0:b1], W, P, out[b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, A[b0:b1], W, P, J, out[b0:b1], 0.0)
 
 
 if fast.AVAILABLE:
@@ -108,7 +109,8 @@ def step_products(T: int, A: np.ndarray, W: np.ndarray, reps: int) -> float:
         B = A.shape[0]
         n = fast.threads._workers(B, T * B * A.shape[1] * W.shape[1])
         P = blas.pack(W, -(-B // n), be)  # as the drivers pack it (packing timed with them)
-        args = (be.address(A.dtype), be.ilp64, A, W, P, out, T)
+        J = base._kernels(be, B, n, W, A, out, 0.0)
+        args = (be.address(A.dtype), be.ilp64, A, W, P, J, out, T)
 
         def run():
             fast.threads._run_rows(_product_rows, args, B, n)

@@ -271,6 +271,7 @@ _CBLAS_B_MATRIX, _CBLAS_PACKED = 162, 151
 JIT = os.environ.get("RNNKIT_JIT", "1").strip() not in ("0", "false", "no")
 
 _JITTERS: dict = {}  # (dtype, M, K, N, lda, ldb, ldc, beta) -> (jitter, kernel), kept for good
+_NO_KERNELS = np.zeros((0, 9), dtype=np.int64)  # (never written)
 
 
 def jit(B: np.ndarray, rows, lda: int, ldc: int, beta: float,
@@ -292,23 +293,24 @@ def jit(B: np.ndarray, rows, lda: int, ldc: int, beta: float,
     dt = B.dtype.name
     s = B.itemsize
     K, N = B.shape
+    if not (JIT and dt in be.jit and B.strides[1] == s and max(rows) > 1 and K >= 1 and N >= 1):
+        return _NO_KERNELS
     out = []
-    if JIT and dt in be.jit and B.strides[1] == s and K >= 1 and N >= 1:
-        create, get = be.jit[dt]
-        ldb = max(B.strides[0] // s, N)
-        for M in sorted(set(rows)):
-            if M < 2 or M * K * N >= PACK_MIN_MACS:
-                continue
-            key = (dt, M, K, N, lda, ldb, ldc, float(beta))
-            if key not in _JITTERS:
-                jitter = ctypes.c_void_p()
-                status = create(ctypes.byref(jitter), _ROW_MAJOR, _NO_TRANS, _NO_TRANS, M, N, K,
-                                1.0, lda, ldb, beta, ldc)  # fmt: skip
-                _JITTERS[key] = (jitter.value, get(jitter)) if status == 0 else None
-            made = _JITTERS[key]
-            if made is not None:
-                out.append([M, K, N, lda, ldb, ldc, int(beta), made[0], made[1]])
-    return np.array(out, dtype=np.int64).reshape(-1, 9)
+    create, get = be.jit[dt]
+    ldb = max(B.strides[0] // s, N)
+    for M in sorted(set(rows)):
+        if M < 2 or M * K * N >= PACK_MIN_MACS:
+            continue
+        key = (dt, M, K, N, lda, ldb, ldc, float(beta))
+        if key not in _JITTERS:
+            jitter = ctypes.c_void_p()
+            status = create(ctypes.byref(jitter), _ROW_MAJOR, _NO_TRANS, _NO_TRANS, M, N, K,
+                            1.0, lda, ldb, beta, ldc)  # fmt: skip
+            _JITTERS[key] = (jitter.value, get(jitter)) if status == 0 else None
+        made = _JITTERS[key]
+        if made is not None:
+            out.append([M, K, N, lda, ldb, ldc, int(beta), made[0], made[1]])
+    return np.array(out, dtype=np.int64).reshape(-1, 9) if out else _NO_KERNELS
 
 
 def pack(B: np.ndarray, rows: int, be: Backend | None = None) -> np.ndarray:

@@ -13,7 +13,15 @@ from .. import blas
 from ..cells import GRUCell, GRUResetBeforeCell
 from ..registry import register
 from . import threads
-from .base import _GRU_SCALE, FastRun, _backward_start, _compiled, _input_side, _row_split
+from .base import (
+    _GRU_SCALE,
+    FastRun,
+    _backward_start,
+    _compiled,
+    _input_side,
+    _kernels,
+    _row_split,
+)
 from .jit import _HALF, _ONE, _inline, _jit, _tanh
 
 # One element's arithmetic, written once: the per-step kernels (after a vectorised np.tanh)
@@ -128,7 +136,7 @@ def gru_before_backward_reset(drh, acts, h_prev, dh_skip, dg):
 
 
 @_jit
-def gru_loop_forward(addr, ilp64, Gx, W_hhT, P, scale, b_hn, gh, m, Hs, acts, hn, b0, b1):
+def gru_loop_forward(addr, ilp64, Gx, W_hhT, P, J, scale, b_hn, gh, m, Hs, acts, hn, b0, b1):
     """The whole forward time loop (reset after) over batch rows [b0, b1): ``gh = Hs[t] W_hhT``
     (by ``P``, W_hhT packed, where not empty; :func:`rnnkit.nn.blas.pack`) from compiled
     code, then r, z = σ(Gx + scale gh) (``scale`` (2H,): ones when the gate scale
@@ -136,7 +144,7 @@ def gru_loop_forward(addr, ilp64, Gx, W_hhT, P, scale, b_hn, gh, m, Hs, acts, hn
     T = Gx.shape[0]
     H = Hs.shape[2]
     for t in range(T):
-        blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_hhT, P, gh[b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, Hs[t, b0:b1], W_hhT, P, J, gh[b0:b1], 0.0)
         for b in range(b0, b1):
             mb = m[t, b]
             for j in range(H):
@@ -153,7 +161,7 @@ def gru_loop_forward(addr, ilp64, Gx, W_hhT, P, scale, b_hn, gh, m, Hs, acts, hn
 
 @_jit
 def gru_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, hn, Hs, dGx, dgh, dGh_n, W_hh,
-                      P, b0, b1):  # fmt: skip
+                      P, J, b0, b1):  # fmt: skip
     """The whole BPTT loop (reset after) over rows [b0, b1): gru_after_backward_step, then
     ``dh_rec = dgh W_hh`` (by ``P``, W_hh packed, where not empty) from compiled code, for
     t = T-1..0."""
@@ -162,12 +170,12 @@ def gru_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, hn, Hs, dGx, dg
         gru_after_backward_step(dY[t, b0:b1], m[t, b0:b1], dh_skip[b0:b1], dh_rec[b0:b1],
                                 acts[t, b0:b1], hn[t, b0:b1], Hs[t, b0:b1], dGx[t, b0:b1],
                                 dgh[b0:b1], dGh_n[t, b0:b1])  # fmt: skip
-        blas.gemm_w(addr, ilp64, dgh[b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, dgh[b0:b1], W_hh, P, J, dh_rec[b0:b1], 0.0)
 
 
 @_jit
-def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, P_rz, P_n, scale, t_rz, gh_n, m, Hs,
-                            acts, rh, b0, b1):  # fmt: skip
+def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, P_rz, P_n, J_rz, J_n, scale, t_rz, gh_n,
+                            m, Hs, acts, rh, b0, b1):  # fmt: skip
     """The whole forward time loop (reset before) over rows [b0, b1): ``t_rz = Hs[t] W_rzT``,
     r, z = σ(Gx + scale t_rz), rh = r h_prev, ``gh_n = rh W_nT``, n = tanh(x_n + gh_n),
     h = n + z (h_prev - n), masked; both products from compiled code (by the packed
@@ -175,14 +183,14 @@ def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, P_rz, P_n, scale, t_rz
     T = Gx.shape[0]
     H = Hs.shape[2]
     for t in range(T):
-        blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_rzT, P_rz, t_rz[b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, Hs[t, b0:b1], W_rzT, P_rz, J_rz, t_rz[b0:b1], 0.0)
         for b in range(b0, b1):
             for j in range(H):
                 r = _sigmoid(_tanh(Gx[t, b, j] + scale[j] * t_rz[b, j]))
                 acts[t, b, j] = r
                 acts[t, b, H + j] = _sigmoid(_tanh(Gx[t, b, H + j] + scale[H + j] * t_rz[b, H + j]))
                 rh[t, b, j] = r * Hs[t, b, j]
-        blas.gemm_w(addr, ilp64, rh[t, b0:b1], W_nT, P_n, gh_n[b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, rh[t, b0:b1], W_nT, P_n, J_n, gh_n[b0:b1], 0.0)
         for b in range(b0, b1):
             mb = m[t, b]
             for j in range(H):
@@ -193,7 +201,7 @@ def gru_before_loop_forward(addr, ilp64, Gx, W_rzT, W_nT, P_rz, P_n, scale, t_rz
 
 @_jit
 def gru_before_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, Hs, dGx, drh, W_rz, W_n,
-                             P_rz, P_n, b0, b1):  # fmt: skip
+                             P_rz, P_n, J_rz, J_n, b0, b1):  # fmt: skip
     """The whole BPTT loop (reset before) over rows [b0, b1), the steps of
     gru_reset_before_backward with both products from compiled code (by the packed
     ``P_rz``, ``P_n`` where not empty)."""
@@ -202,10 +210,10 @@ def gru_before_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, Hs, dGx,
     for t in range(T - 1, -1, -1):
         gru_before_backward_state(dY[t, b0:b1], m[t, b0:b1], dh_skip[b0:b1], dh_rec[b0:b1],
                                   acts[t, b0:b1], Hs[t, b0:b1], dGx[t, b0:b1])  # fmt: skip
-        blas.gemm_w(addr, ilp64, dGx[t, b0:b1, 2 * H :], W_n, P_n, drh[b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, dGx[t, b0:b1, 2 * H :], W_n, P_n, J_n, drh[b0:b1], 0.0)
         gru_before_backward_reset(drh[b0:b1], acts[t, b0:b1], Hs[t, b0:b1], dh_skip[b0:b1],
                                   dGx[t, b0:b1])  # fmt: skip
-        blas.gemm_w(addr, ilp64, dGx[t, b0:b1, : 2 * H], W_rz, P_rz, dh_rec[b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, dGx[t, b0:b1, : 2 * H], W_rz, P_rz, J_rz, dh_rec[b0:b1], 0.0)
 
 
 def gru_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
@@ -225,7 +233,8 @@ def gru_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
         n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hhT)
-        args = (be.address(dt), be.ilp64, Gx, W_hhT, P, scale, b_hn, gh, m, Hs, acts, hn)
+        J = _kernels(be, B, n, W_hhT, Hs[0], gh, 0.0)
+        args = (be.address(dt), be.ilp64, Gx, W_hhT, P, J, scale, b_hn, gh, m, Hs, acts, hn)
         threads._run_rows(gru_loop_forward, args, B, n)
         return FastRun(X, (Hs,), acts, hn, mask, m, ws)
     with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
@@ -255,8 +264,9 @@ def gru_backward(run: FastRun, dY, dstate, W_hh):
     be = _compiled(T)
     if be is not None:
         n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hh)
+        J = _kernels(be, B, n, W_hh, dgh, dh_rec, 0.0)
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, hn, Hs, dGx, dgh, dGh_n,
-                W_hh, P)  # fmt: skip
+                W_hh, P, J)  # fmt: skip
         threads._run_rows(gru_loop_backward, args, B, n)
         dh_skip += dh_rec
         return dGx, dGh_n, None, (dh_skip,)
@@ -290,8 +300,10 @@ def gru_reset_before_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> Fas
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
         n, (P_rz, P_n) = _row_split(be, B, T * B * GH * Hd, W_rzT, W_nT)
-        args = (be.address(dt), be.ilp64, Gx, W_rzT, W_nT, P_rz, P_n, scale, t_rz, gh_n, m, Hs,
-                acts, rh)  # fmt: skip
+        J_rz = _kernels(be, B, n, W_rzT, Hs[0], t_rz, 0.0)
+        J_n = _kernels(be, B, n, W_nT, rh[0], gh_n, 0.0)
+        args = (be.address(dt), be.ilp64, Gx, W_rzT, W_nT, P_rz, P_n, J_rz, J_n, scale, t_rz,
+                gh_n, m, Hs, acts, rh)  # fmt: skip
         threads._run_rows(gru_before_loop_forward, args, B, n)
         return FastRun(X, (Hs,), acts, rh, mask, m, ws)
     with threads.small_work_threads(B * GH * Hd):  # the per-step matmuls
@@ -321,8 +333,10 @@ def gru_reset_before_backward(run: FastRun, dY, dstate, W_hh):
     be = _compiled(T)
     if be is not None:
         n, (P_rz, P_n) = _row_split(be, B, T * B * GH * Hd, W_rz, W_n)
+        J_rz = _kernels(be, B, n, W_rz, dGx[0], dh_rec, 0.0)
+        J_n = _kernels(be, B, n, W_n, dGx[0], drh, 0.0)
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, Hs, dGx, drh, W_rz, W_n,
-                P_rz, P_n)  # fmt: skip
+                P_rz, P_n, J_rz, J_n)  # fmt: skip
         threads._run_rows(gru_before_loop_backward, args, B, n)
         dh_skip += dh_rec
         return dGx, None, run.aux, (dh_skip,)

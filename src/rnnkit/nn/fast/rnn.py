@@ -11,7 +11,7 @@ from .. import blas
 from ..cells import RNNReLUCell, RNNTanhCell
 from ..registry import register
 from . import threads
-from .base import FastRun, _backward_start, _compiled, _input_side, _row_split
+from .base import FastRun, _backward_start, _compiled, _input_side, _kernels, _row_split
 from .jit import _ONE, _ZERO, _inline, _jit, _tanh
 
 
@@ -59,7 +59,7 @@ def rnn_relu_backward_step(dy, m, dh_skip, dh_rec, acts, dgates):
 
 
 @_jit
-def rnn_loop_forward(addr, ilp64, Gx, W_hhT, P, relu, masked, m, Hs, acts, b0, b1):
+def rnn_loop_forward(addr, ilp64, Gx, W_hhT, P, J, relu, masked, m, Hs, acts, b0, b1):
     """The whole forward time loop over rows [b0, b1): ``acts[t] = φ(Hs[t] W_hhT + Gx[t])``
     with the product from compiled code (by ``P``, W_hhT packed, where not empty);
     ``masked``: h = h_prev + m (a - h_prev), else acts are the states themselves (``acts``
@@ -67,7 +67,7 @@ def rnn_loop_forward(addr, ilp64, Gx, W_hhT, P, relu, masked, m, Hs, acts, b0, b
     T = Gx.shape[0]
     H = Hs.shape[2]
     for t in range(T):
-        blas.gemm_w(addr, ilp64, Hs[t, b0:b1], W_hhT, P, acts[t, b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, Hs[t, b0:b1], W_hhT, P, J, acts[t, b0:b1], 0.0)
         for b in range(b0, b1):
             if relu:
                 for j in range(H):
@@ -82,7 +82,7 @@ def rnn_loop_forward(addr, ilp64, Gx, W_hhT, P, relu, masked, m, Hs, acts, b0, b
 
 
 @_jit
-def rnn_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, P, relu, b0, b1):
+def rnn_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, P, J, relu, b0, b1):
     """The whole BPTT loop over rows [b0, b1): the tanh or relu backward step, then
     ``dh_rec = dGx[t] W_hh`` (by ``P``, W_hh packed, where not empty) from compiled code,
     for t = T-1..0."""
@@ -94,7 +94,7 @@ def rnn_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, P, r
         else:
             rnn_tanh_backward_step(dY[t, b0:b1], m[t, b0:b1], dh_skip[b0:b1], dh_rec[b0:b1],
                                    acts[t, b0:b1], dGx[t, b0:b1])  # fmt: skip
-        blas.gemm_w(addr, ilp64, dGx[t, b0:b1], W_hh, P, dh_rec[b0:b1], 0.0)
+        blas.gemm_j(addr, ilp64, dGx[t, b0:b1], W_hh, P, J, dh_rec[b0:b1], 0.0)
 
 
 def _relu(a, out):
@@ -111,7 +111,8 @@ def _rnn_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, activation) -> Fas
     be = _compiled(T)
     if be is not None:
         n, (P,) = _row_split(be, B, T * B * Hd * Hd, W_hhT)
-        args = (be.address(X.dtype), be.ilp64, Gx, W_hhT, P, activation is _relu,
+        J = _kernels(be, B, n, W_hhT, Hs[0], acts[0], 0.0)
+        args = (be.address(X.dtype), be.ilp64, Gx, W_hhT, P, J, activation is _relu,
                 mask is not None, m, Hs, acts)  # fmt: skip
         threads._run_rows(rnn_loop_forward, args, B, n)
         return FastRun(X, (Hs,), acts, None, mask, m, ws)
@@ -133,7 +134,8 @@ def _rnn_backward(run: FastRun, dY, dstate, W_hh, step):
     be = _compiled(T)
     if be is not None:
         n, (P,) = _row_split(be, B, T * B * Hd * Hd, W_hh)
-        args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, P,
+        J = _kernels(be, B, n, W_hh, dGx[0], dh_rec, 0.0)
+        args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, P, J,
                 step is rnn_relu_backward_step)  # fmt: skip
         threads._run_rows(rnn_loop_backward, args, B, n)
         dh_skip += dh_rec
