@@ -59,9 +59,7 @@ _lock = threading.Lock()  # guards _open, _lowered, _setting and the creation of
 _open = 0  # regions open now, all Python threads together
 _lowered: list = []  # [(controller, n)]: the libraries the first region lowered from n to 1
 _setting = None  # the user's thread_setting() while regions hold the libraries lowered
-# .threads: this thread's row-split count inside its region; .as_is: True inside a region of
-# this thread that keeps the user's setting as it is
-_local = threading.local()
+_local = threading.local()  # .threads: this thread's row-split count inside its region
 
 
 def region_threads() -> int | None:
@@ -97,7 +95,7 @@ def small_work_threads(macs: int, steps: int = 1, weight: int = 0):
     call; a full ``threadpool_limits`` costs tens of microseconds, a tenth of a small step).
     """
     global _open, _lowered, _setting
-    if region_threads() is not None or getattr(_local, "as_is", False):  # inside one already
+    if region_threads() is not None:  # inside this thread's region already
         yield
         return
     with _lock:
@@ -119,12 +117,8 @@ def small_work_threads(macs: int, steps: int = 1, weight: int = 0):
                 for lib, _ in _lowered:
                     _set_num_threads(lib, 1)
             _open += 1
-    if threads is None:  # the user's setting as it is: mark the region open, nothing else
-        _local.as_is = True
-        try:
-            yield
-        finally:
-            _local.as_is = False
+    if threads is None:
+        yield
         return
     _local.threads = threads
     # MKL keeps its thread count per calling thread: lowering it from whichever thread
