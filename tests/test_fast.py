@@ -392,6 +392,42 @@ def test_one_row_by_a_large_weight_keeps_the_users_blas_threads():
     assert seen == [{2}, {1}]
 
 
+def test_a_region_that_keeps_the_setting_lets_a_nested_one_lower_it():
+    """A one-step call by a batch (generation of many texts) keeps the user's BLAS setting;
+    a product inside it that splits its rows over the row threads still opens its own
+    one-thread region (it did not for a while: the row threads then shared the cores with
+    the BLAS library's own, and 64 texts generated at half speed)."""
+    big = 1 << 26
+    with fast.threads.small_work_threads(big, steps=1):
+        assert fast.threads.region_threads() is None  # the user's setting, as it is
+        with fast.threads.small_work_threads(big, steps=2):
+            inner = fast.threads.region_threads()
+    if blas.backend().compiled and fast.threads.thread_setting() >= 2:
+        assert inner is not None and inner >= 2
+    else:
+        assert inner is None
+
+
+def test_row_ranges_run_on_the_calling_thread_only_inside_a_lowered_region():
+    """_run_rows runs one range on the calling thread only where the region has set its
+    BLAS to one thread; elsewhere every range goes to the row threads."""
+    import threading
+
+    seen = []
+
+    def fn(b0, b1):
+        seen.append(threading.get_ident())
+
+    me = threading.get_ident()
+    fast.threads._run_rows(fn, (), 4, 2)  # no region open here
+    assert len(seen) == 2 and me not in seen
+    if blas.backend().compiled and fast.threads.thread_setting() >= 2:
+        seen.clear()
+        with fast.threads.small_work_threads(1 << 26, steps=2):
+            fast.threads._run_rows(fn, (), 4, 2)
+        assert len(seen) == 2 and me in seen
+
+
 def test_large_layer_call_gives_blas_threads_to_the_row_threads_and_restores_them():
     """Compiled loops over T > 1 steps: inside the call the BLAS runs on one thread and the
     user's two threads go to the row split; afterwards the setting is back."""

@@ -99,14 +99,20 @@ def small_work_threads(macs: int, steps: int = 1, weight: int = 0):
         yield
         return
     with _lock:
-        user = _setting if _open else thread_setting()
+        # the user's setting is looked up only where the decision needs it (a lookup is a
+        # few microseconds, and a generation step opens several regions that keep it as is)
         threads = 1
         if weight >= LARGE_WEIGHT and macs <= SMALL_MATMUL_MACS:
             threads = None  # few rows of a large weight: the user's setting, as it is
         elif macs > SMALL_MATMUL_MACS:
             compiled = SPLIT_ROWS and _package.ENABLED and blas.backend().compiled
-            threads = user if steps > 1 and compiled and user >= 2 else None
+            if steps > 1 and compiled:
+                user = _setting if _open else thread_setting()
+                threads = user if user >= 2 else None
+            else:
+                threads = None
         if threads is not None:
+            user = _setting if _open else thread_setting()
             if not _open:
                 libs = _controllers()
                 previous = [lib.get_num_threads() for lib in libs]
@@ -234,7 +240,10 @@ def _run_rows(fn, args, B: int, n: int) -> None:
     loop on its own thread (``fn`` is a ``nogil`` compiled loop) without any
     synchronisation per step. The last range runs on the calling thread, which would
     otherwise only wait: one thread fewer to wake (a wake-up measured 50-90 us on a
-    2-core VM, and a training step makes six of these calls per layer and direction).
+    2-core VM, and a training step makes four of these calls per layer and direction); not
+    outside a region that lowered this thread's BLAS to one thread (it would share the
+    cores with the BLAS library's own threads: a batch of 64 generated texts ran at half
+    speed that way).
     """
     global _pool
     if n <= 1:
@@ -248,6 +257,12 @@ def _run_rows(fn, args, B: int, n: int) -> None:
         pool = _pool
     cuts = [B * i // n for i in range(n + 1)]
     backend = blas.backend()
+    if region_threads() is None:  # not lowered here: this thread's BLAS may be threaded
+        futures = [pool.submit(_rows_task, backend, fn, args, cuts[i], cuts[i + 1])
+                   for i in range(n)]  # fmt: skip
+        for f in futures:
+            f.result()
+        return
     futures = [pool.submit(_rows_task, backend, fn, args, cuts[i], cuts[i + 1])
                for i in range(n - 1)]  # fmt: skip
     try:
