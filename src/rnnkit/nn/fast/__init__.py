@@ -6,13 +6,19 @@ speed:
 
 * both bias vectors are folded into the input projection ``Gx`` once per
   sequence (except the GRU's ``b_hn`` when the reset gate comes after the
-  matmul, since ``r`` multiplies it);
+  matmul, since ``r`` multiplies it); the LSTM's compiled loop instead
+  multiplies ``[x_t, h_prev]`` by ``[W_ih, W_hh]^T`` in one product a step where
+  the rows amortise it (``lstm.FUSED_MAX_WIDTH``), adds the biases as it reads
+  the gates, and keeps the rows ``[x_t, h_prev, 1]`` so that the layer's
+  ``dW_ih``, ``dW_hh`` and bias gradient are one product (``FastRun.XH``);
 * the whole time loop of a direction is one compiled ``nogil`` function
   (``*_loop_forward`` / ``*_loop_backward``): per step it calls the BLAS gemm
   for the recurrent product itself (:mod:`rnnkit.nn.blas`: MKL, or NumPy's own
-  OpenBLAS), then applies every gate non-linearity, the state update and the
-  length mask in one vectorised pass, writing into preallocated (T, B, ...)
-  arrays: no Python and no allocation per step;
+  OpenBLAS; with MKL by the weight packed once where the product is large, or
+  by a kernel MKL generates for the product's shapes where it is small), then
+  applies every gate non-linearity, the state update and the length mask in one
+  vectorised pass, writing into preallocated (T, B, ...) arrays: no Python and
+  no allocation per step;
 * the recurrence never mixes batch rows, so the rows are split into
   contiguous ranges, one per thread (``_run_rows``: the user's BLAS thread
   setting, at most one per core; one thread for small work), each running its
