@@ -88,15 +88,19 @@ def check_fast_matches_reference(kind, dtype, tol, T, B, H, lengths, bidirection
 @pytest.mark.parametrize("T,B,width,fused", [  # T*B and the widest fused row vs I + H = 11
     (6, 3, None, True), (2, 4, None, False), (6, 3, 10, False)])
 @pytest.mark.parametrize("frozen", [None, "weight_ih_l0", "weight_hh_l0"])
-def test_lstm_both_products_in_one_match_reference(monkeypatch, T, B, width, fused, frozen):
+@pytest.mark.parametrize("backend", ["mkl", "openblas"])
+def test_lstm_both_products_in_one_match_reference(monkeypatch, T, B, width, fused, frozen,
+                                                   backend):  # fmt: skip
     """The LSTM's compiled loop multiplies [x_t, h_prev] by [W_ih, W_hh]^T in one product a
-    step where T*B >= I + H and I + H <= FUSED_MAX_WIDTH (and dW_ih, dW_hh, db in one product
-    after), else Gx first: both against the reference, with lengths, both directions and a
-    frozen weight."""
+    step with MKL, where T*B >= I + H and I + H <= FUSED_MAX_WIDTH (and dW_ih, dW_hh, db in
+    one product after), else Gx first (always with OpenBLAS): both against the reference,
+    with lengths, both directions and a frozen weight."""
     if width is not None:
         monkeypatch.setattr(fast.lstm, "FUSED_MAX_WIDTH", width)
-    if not blas.backend().compiled:
-        pytest.skip("the compiled loops need a BLAS callable from compiled code")
+    if backend not in BACKENDS:
+        pytest.skip(f"no {backend} here (pip install 'rnnkit[mkl]')")
+    monkeypatch.setattr(blas, "_BACKEND", blas.resolve(backend))
+    fused = fused and backend == "mkl"
     rng = np.random.default_rng(3)
     I, H = 4, 7
     m = LSTM(I, H, bidirectional=True, dtype=np.float64)

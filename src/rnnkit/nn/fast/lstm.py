@@ -183,7 +183,9 @@ def lstm_loop_backward(addr, ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c
 #: on a 2-core Intel Xeon with MKL (2026-12-06, training step, in-process medians): one
 #: product a step was 12 % faster at (B, T, I, H) = (32, 100, 65, 128), 4 % at (64, 100, 128,
 #: 256), 3 % at (64, 100, 512, 512), and 2.7 % slower at (128, 50, 1024, 1024), where the
-#: large projection already runs near the matmul rate and the rows' copy costs more.
+#: large projection already runs near the matmul rate and the rows' copy costs more. MKL only
+#: (a backend that packs): with NumPy's OpenBLAS, which packs the weight again at every call,
+#: one product a step was 9 % slower at (64, 100, 512, 512) and even at (32, 100, 65, 128).
 FUSED_MAX_WIDTH = 1024
 
 
@@ -198,7 +200,7 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     Cs[0] = c0
     tanh_c = ws.get("tanh_c", (T, B, Hd), dt)
     gh = ws.get("gh", (B, GH), dt)
-    if be is not None and T * B >= I + Hd and I + Hd <= FUSED_MAX_WIDTH:
+    if be is not None and be.packs and T * B >= I + Hd and I + Hd <= FUSED_MAX_WIDTH:
         # Both products in one a step, by [W_ih, W_hh]^T, where T*B rows amortise the
         # weights' copy; its rows [x_t, h_prev, 1] are kept for dW_ih, dW_hh and the bias
         # gradient in one product.
