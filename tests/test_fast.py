@@ -306,6 +306,8 @@ def test_generated_step_kernels_match_numpy(dtype, beta):
     A = rng.standard_normal((7, 16)).astype(dtype)  # rows of 13, padded to 16
     C = rng.standard_normal((7, 30)).astype(dtype)  # C: the first 24 columns
     J = blas.jit(W, {3, 4}, 16, 30, beta, be)
+    if J.shape[0] == 0 and not blas._intel_cpu():
+        pytest.skip("MKL generates no kernel on this CPU (it uses its generic gemm there)")
     assert sorted(J[:, 0].tolist()) == [3, 4] and (J[:, 7:] != 0).all()
     tol = 1e-12 if dtype == np.float64 else 1e-5
     for b0, b1 in ((0, 3), (3, 7), (1, 6), (2, 3)):  # kernels for 3 and 4 rows; 5 and 1 not
