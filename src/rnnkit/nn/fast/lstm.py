@@ -209,6 +209,7 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
         acts = ws.get("acts", (T, B, GH), dt)
         n, (P,) = _row_split(be, B, T * B * GH * (I + Hd), W)
         J = _kernels(be, B, n, W, XH[0], acts[0], 0.0)
+        # (scaled: the gate scale is in W, so ``scale`` is not read: the bias stands in)
         args = (be.address(dt), be.ilp64, acts, XH, W, P, J, 0.0, True, bias, gh, bias, m, Hs,
                 Cs, tanh_c, True, I)  # fmt: skip
         threads._run_rows(lstm_loop_forward, args, B, n)
