@@ -107,9 +107,8 @@ def step_products(T: int, A: np.ndarray, W: np.ndarray, reps: int) -> float:
                 np.matmul(A, W, out=out)
     else:
         B = A.shape[0]
-        n = fast.threads._workers(B, T * B * A.shape[1] * W.shape[1])
-        P = blas.pack(W, -(-B // n), be)  # as the drivers pack it (packing timed with them)
-        J = base._kernels(be, B, n, W, A, out, 0.0)
+        # the threads, the packed weight and the generated kernels as the drivers make them
+        n, ((P, J),) = base._row_split(be, B, T * B * A.shape[1] * W.shape[1], (W, A, out, 0.0))
         args = (be.address(A.dtype), be.ilp64, A, W, P, J, out, T)
 
         def run():

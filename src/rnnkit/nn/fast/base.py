@@ -157,22 +157,21 @@ def _backward_start(run: FastRun, dY, dh, W_hh, dgx_name: str):
     return np.ascontiguousarray(dY), dh_skip, dh_rec, dGx
 
 
-def _row_split(be: blas.Backend, B: int, macs: int, *weights):
-    """``(n, packed)``: how many threads share the B rows of a compiled time loop of ``macs``
-    multiply-adds, and each step weight packed for one thread's rows (:func:`blas.pack`;
-    empty where not packed)."""
+def _row_split(be: blas.Backend, B: int, macs: int, *products):
+    """``(n, prepared)``: how many threads share the B rows of a compiled time loop of
+    ``macs`` multiply-adds, and for each step product ``(W, A0, C0, beta)`` (``C = A W +
+    beta C``; ``A0``, ``C0`` one step's operands, for their row strides) what the loop
+    multiplies by: ``(P, J)``, W packed for one thread's rows (:func:`blas.pack`) and MKL's
+    kernels generated for the threads' row counts (:func:`blas.jit`), each empty where not
+    made (:func:`blas.gemm_j` takes both)."""
     n = threads._workers(B, macs)
-    return n, [blas.pack(W, -(-B // n), be) for W in weights]
-
-
-def _kernels(be: blas.Backend, B: int, n: int, W, A0, C0, beta: float) -> np.ndarray:
-    """MKL's kernels generated for the step products ``C = A W + beta C`` of a time loop whose
-    B rows ``n`` threads share (:func:`blas.jit`; :func:`blas.gemm_j` takes them): ``A0``,
-    ``C0`` one step's operands, for their row strides."""
-    cuts = [B * i // n for i in range(n + 1)]
+    cuts = threads._cuts(B, n)
     rows = {cuts[i + 1] - cuts[i] for i in range(n)}
-    lda, ldc = A0.strides[0] // A0.itemsize, C0.strides[0] // C0.itemsize
-    return blas.jit(W, rows, lda, ldc, beta, be)
+    prepared = []
+    for W, A0, C0, beta in products:
+        lda, ldc = A0.strides[0] // A0.itemsize, C0.strides[0] // C0.itemsize
+        prepared.append((blas.pack(W, max(rows), be), blas.jit(W, rows, lda, ldc, beta, be)))
+    return n, prepared
 
 
 def _compiled(T: int) -> blas.Backend | None:

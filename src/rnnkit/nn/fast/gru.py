@@ -19,7 +19,6 @@ from .base import (
     _backward_start,
     _compiled,
     _input_side,
-    _kernels,
     _row_split,
 )
 from .jit import _HALF, _ONE, _inline, _jit, _tanh
@@ -232,8 +231,7 @@ def gru_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     be = _compiled(T)
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
-        n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hhT)
-        J = _kernels(be, B, n, W_hhT, Hs[0], gh, 0.0)
+        n, ((P, J),) = _row_split(be, B, T * B * GH * Hd, (W_hhT, Hs[0], gh, 0.0))
         args = (be.address(dt), be.ilp64, Gx, W_hhT, P, J, scale, b_hn, gh, m, Hs, acts, hn)
         threads._run_rows(gru_loop_forward, args, B, n)
         return FastRun(X, (Hs,), acts, hn, mask, m, ws)
@@ -263,8 +261,7 @@ def gru_backward(run: FastRun, dY, dstate, W_hh):
     dGh_n = run.ws.get("dGh_n", (T, B, Hd), dt)
     be = _compiled(T)
     if be is not None:
-        n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hh)
-        J = _kernels(be, B, n, W_hh, dgh, dh_rec, 0.0)
+        n, ((P, J),) = _row_split(be, B, T * B * GH * Hd, (W_hh, dgh, dh_rec, 0.0))
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, hn, Hs, dGx, dgh, dGh_n,
                 W_hh, P, J)  # fmt: skip
         threads._run_rows(gru_loop_backward, args, B, n)
@@ -299,9 +296,8 @@ def gru_reset_before_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> Fas
     be = _compiled(T)
     if be is not None:
         scale = np.ones(2 * Hd, dt) if step_scale is None else step_scale
-        n, (P_rz, P_n) = _row_split(be, B, T * B * GH * Hd, W_rzT, W_nT)
-        J_rz = _kernels(be, B, n, W_rzT, Hs[0], t_rz, 0.0)
-        J_n = _kernels(be, B, n, W_nT, rh[0], gh_n, 0.0)
+        n, ((P_rz, J_rz), (P_n, J_n)) = _row_split(
+            be, B, T * B * GH * Hd, (W_rzT, Hs[0], t_rz, 0.0), (W_nT, rh[0], gh_n, 0.0))
         args = (be.address(dt), be.ilp64, Gx, W_rzT, W_nT, P_rz, P_n, J_rz, J_n, scale, t_rz,
                 gh_n, m, Hs, acts, rh)  # fmt: skip
         threads._run_rows(gru_before_loop_forward, args, B, n)
@@ -332,9 +328,8 @@ def gru_reset_before_backward(run: FastRun, dY, dstate, W_hh):
     drh = run.ws.get("drh", (B, Hd), dt)
     be = _compiled(T)
     if be is not None:
-        n, (P_rz, P_n) = _row_split(be, B, T * B * GH * Hd, W_rz, W_n)
-        J_rz = _kernels(be, B, n, W_rz, dGx[0], dh_rec, 0.0)
-        J_n = _kernels(be, B, n, W_n, dGx[0], drh, 0.0)
+        n, ((P_rz, J_rz), (P_n, J_n)) = _row_split(
+            be, B, T * B * GH * Hd, (W_rz, dGx[0], dh_rec, 0.0), (W_n, dGx[0], drh, 0.0))
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, acts, Hs, dGx, drh, W_rz, W_n,
                 P_rz, P_n, J_rz, J_n)  # fmt: skip
         threads._run_rows(gru_before_loop_backward, args, B, n)

@@ -20,7 +20,6 @@ from .base import (
     _compiled,
     _fused_input_side,
     _input_side,
-    _kernels,
     _row_split,
 )
 from .jit import _HALF, _ONE, _inline, _jit, _tanh
@@ -207,8 +206,7 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
         XH, W, bias, m, Hs = _fused_input_side(X, h0, W_ih, W_hh, b_ih, b_hh, mask, ws,
                                                _LSTM_SCALE)  # fmt: skip
         acts = ws.get("acts", (T, B, GH), dt)
-        n, (P,) = _row_split(be, B, T * B * GH * (I + Hd), W)
-        J = _kernels(be, B, n, W, XH[0], acts[0], 0.0)
+        n, ((P, J),) = _row_split(be, B, T * B * GH * (I + Hd), (W, XH[0], acts[0], 0.0))
         # (scaled: the gate scale is in W, so ``scale`` is not read: the bias stands in)
         args = (be.address(dt), be.ilp64, acts, XH, W, P, J, 0.0, True, bias, gh, bias, m, Hs,
                 Cs, tanh_c, True, I)  # fmt: skip
@@ -222,8 +220,8 @@ def lstm_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws) -> FastRun:
     if be is not None:
         scaled = step_scale is None
         scale = gh[0] if scaled else step_scale  # (unused when scaled)
-        n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hhT)
-        J = _kernels(be, B, n, W_hhT, Hs[0], acts[0] if scaled else gh, 1.0 if scaled else 0.0)
+        step = (W_hhT, Hs[0], acts[0], 1.0) if scaled else (W_hhT, Hs[0], gh, 0.0)
+        n, ((P, J),) = _row_split(be, B, T * B * GH * Hd, step)
         args = (be.address(dt), be.ilp64, acts, Hs, W_hhT, P, J, 1.0, scaled, scale, gh, bias, m,
                 Hs, Cs, tanh_c, False, 0)  # fmt: skip
         threads._run_rows(lstm_loop_forward, args, B, n)
@@ -253,8 +251,7 @@ def lstm_backward(run: FastRun, dY, dstate, W_hh):
     (_, Cs), acts, tanh_c, m = run.states, run.acts, run.aux, run.m
     be = _compiled(T)
     if be is not None:
-        n, (P,) = _row_split(be, B, T * B * GH * Hd, W_hh)
-        J = _kernels(be, B, n, W_hh, dGx[0], dh_rec, 0.0)
+        n, ((P, J),) = _row_split(be, B, T * B * GH * Hd, (W_hh, dGx[0], dh_rec, 0.0))
         args = (be.address(dt), be.ilp64, dY, m, dh_skip, dh_rec, dc, acts, Cs, tanh_c, dGx,
                 W_hh, P, J)  # fmt: skip
         threads._run_rows(lstm_loop_backward, args, B, n)

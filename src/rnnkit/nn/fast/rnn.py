@@ -11,7 +11,7 @@ from .. import blas
 from ..cells import RNNReLUCell, RNNTanhCell
 from ..registry import register
 from . import threads
-from .base import FastRun, _backward_start, _compiled, _input_side, _kernels, _row_split
+from .base import FastRun, _backward_start, _compiled, _input_side, _row_split
 from .jit import _ONE, _ZERO, _inline, _jit, _tanh
 
 
@@ -110,8 +110,7 @@ def _rnn_forward(X, state0, W_ih, W_hh, b_ih, b_hh, mask, ws, activation) -> Fas
     acts = Hs[1:] if mask is None else ws.get("acts", (T, B, Hd), X.dtype)
     be = _compiled(T)
     if be is not None:
-        n, (P,) = _row_split(be, B, T * B * Hd * Hd, W_hhT)
-        J = _kernels(be, B, n, W_hhT, Hs[0], acts[0], 0.0)
+        n, ((P, J),) = _row_split(be, B, T * B * Hd * Hd, (W_hhT, Hs[0], acts[0], 0.0))
         args = (be.address(X.dtype), be.ilp64, Gx, W_hhT, P, J, activation is _relu,
                 mask is not None, m, Hs, acts)  # fmt: skip
         threads._run_rows(rnn_loop_forward, args, B, n)
@@ -133,8 +132,7 @@ def _rnn_backward(run: FastRun, dY, dstate, W_hh, step):
     acts, m = run.acts, run.m
     be = _compiled(T)
     if be is not None:
-        n, (P,) = _row_split(be, B, T * B * Hd * Hd, W_hh)
-        J = _kernels(be, B, n, W_hh, dGx[0], dh_rec, 0.0)
+        n, ((P, J),) = _row_split(be, B, T * B * Hd * Hd, (W_hh, dGx[0], dh_rec, 0.0))
         args = (be.address(dGx.dtype), be.ilp64, dY, m, dh_skip, dh_rec, acts, dGx, W_hh, P, J,
                 step is rnn_relu_backward_step)  # fmt: skip
         threads._run_rows(rnn_loop_backward, args, B, n)

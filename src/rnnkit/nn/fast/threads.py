@@ -99,8 +99,9 @@ def small_work_threads(macs: int, steps: int = 1, weight: int = 0):
         yield
         return
     with _lock:
-        # the user's setting is looked up only where the decision needs it (a lookup is a
+        # the user's setting is looked up only where it is needed, and once (a lookup is a
         # few microseconds, and a generation step opens several regions that keep it as is)
+        user = None
         threads = 1
         if weight >= LARGE_WEIGHT and macs <= SMALL_MATMUL_MACS:
             threads = None  # few rows of a large weight: the user's setting, as it is
@@ -112,8 +113,8 @@ def small_work_threads(macs: int, steps: int = 1, weight: int = 0):
             else:
                 threads = None
         if threads is not None:
-            user = _setting if _open else thread_setting()
             if not _open:
+                user = thread_setting() if user is None else user
                 libs = _controllers()
                 previous = [lib.get_num_threads() for lib in libs]
                 _setting = user
@@ -255,21 +256,23 @@ def _run_rows(fn, args, B: int, n: int) -> None:
 
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="rnnkit")
         pool = _pool
-    cuts = [B * i // n for i in range(n + 1)]
+    cuts = _cuts(B, n)
     backend = blas.backend()
-    if region_threads() is None:  # not lowered here: this thread's BLAS may be threaded
-        futures = [pool.submit(_rows_task, backend, fn, args, cuts[i], cuts[i + 1])
-                   for i in range(n)]  # fmt: skip
-        for f in futures:
-            f.result()
-        return
+    here = region_threads() is not None  # this thread's BLAS is one-thread already
     futures = [pool.submit(_rows_task, backend, fn, args, cuts[i], cuts[i + 1])
-               for i in range(n - 1)]  # fmt: skip
+               for i in range(n - here)]  # fmt: skip
     try:
-        fn(*args, cuts[n - 1], B)  # (inside a region this thread's BLAS is one-thread already)
+        if here:
+            fn(*args, cuts[n - 1], B)
     finally:  # the other ranges still write into the arrays: wait for them in any case
         for f in futures:
             f.result()
+
+
+def _cuts(B: int, n: int) -> list[int]:
+    """The bounds of ``n`` contiguous, near-equal ranges of B rows: range i is
+    ``[cuts[i], cuts[i + 1])``."""
+    return [B * i // n for i in range(n + 1)]
 
 
 @_jit
